@@ -1,0 +1,70 @@
+/*
+ * l_core.c - luaopen_realprune_core: the C module behind `require "realprune"`.
+ *
+ * The module table holds the tensor constructors (zeros, ones, full, rand,
+ * randn, from, arange), the generator functions, and a few system calls
+ * (clock, threads).  lua/realprune/init.lua arranges them into the public API.
+ */
+#include "lrp.h"
+
+#ifndef REALPRUNE_VERSION
+#define REALPRUNE_VERSION "0.0.0"
+#endif
+
+/** clock() -> monotonic wall-clock seconds */
+static int l_clock(lua_State *L)
+{
+    lua_pushnumber(L, rp_clock());
+    return 1;
+}
+
+/** set_threads(n): OpenBLAS threads for GEMM (n >= 1) */
+static int l_set_threads(lua_State *L)
+{
+    lua_Integer n = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, n >= 1 && n <= 1024, 1,
+                  lua_pushfstring(L, "thread count must be in 1..1024, got %I", n));
+    rp_blas_set_threads((int)n);
+    return 0;
+}
+
+/** get_threads() -> OpenBLAS threads in use */
+static int l_get_threads(lua_State *L)
+{
+    lua_pushinteger(L, rp_blas_get_threads());
+    return 1;
+}
+
+/** cpu_count() -> online processors */
+static int l_cpu_count(lua_State *L)
+{
+    lua_pushinteger(L, rp_cpu_count());
+    return 1;
+}
+
+/** blas_info() -> the OpenBLAS core name */
+static int l_blas_info(lua_State *L)
+{
+    lua_pushstring(L, rp_blas_info());
+    return 1;
+}
+
+int luaopen_realprune_core(lua_State *L)
+{
+    static const luaL_Reg funcs[] = {{"clock", l_clock},
+                                     {"set_threads", l_set_threads},
+                                     {"get_threads", l_get_threads},
+                                     {"cpu_count", l_cpu_count},
+                                     {"blas_info", l_blas_info},
+                                     {NULL, NULL}};
+    luaL_newlib(L, funcs);
+    rpl_open_tensor(L);
+    rpl_open_generator(L);
+    luaL_getmetatable(L, RPL_TENSOR);
+    lua_getfield(L, -1, "methods");
+    lua_setfield(L, -3, "tensor_methods");
+    lua_setfield(L, -2, "tensor_metatable");
+    lua_pushliteral(L, REALPRUNE_VERSION);
+    lua_setfield(L, -2, "VERSION");
+    return 1;
+}

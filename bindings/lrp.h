@@ -1,0 +1,44 @@
+/*
+ * lrp.h - helpers shared by the files of the Lua module `realprune.core`.
+ *
+ * Userdata are created in a safe "released" state (NULL pointer) with their
+ * metatable set before the C object is acquired, so that an error raised at
+ * any point leaves nothing to leak: the garbage collector frees what is there.
+ */
+#ifndef REALPRUNE_LRP_H
+#define REALPRUNE_LRP_H
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "realprune/realprune.h"
+
+#define RPL_TENSOR "realprune.Tensor"
+#define RPL_GENERATOR "realprune.Generator"
+
+typedef struct rpl_tensor {
+    struct rp_tensor *t; /* NULL once released */
+} rpl_tensor;
+
+/* Tensors. */
+struct rp_tensor *rpl_check_tensor(lua_State *L, int arg);
+struct rp_tensor *rpl_test_tensor(lua_State *L, int arg); /* NULL if not a live tensor */
+/* Pushes an empty (released) tensor userdata; fill its `t` field. */
+rpl_tensor *rpl_push_shell(lua_State *L);
+/* Pushes a userdata that owns t. */
+void rpl_push_tensor(lua_State *L, struct rp_tensor *t);
+/* Raises "<fname>: <rp_last_error()>". */
+int rpl_fail(lua_State *L, const char *fname);
+/* Reads a shape given as a table at `arg`, or as integers from `arg` to the
+ * top of the stack when `varargs`; raises a clear argument error otherwise. */
+int rpl_check_shape(lua_State *L, int arg, int varargs, int64_t *shape);
+
+/* Generators. */
+struct rp_rng *rpl_check_generator(lua_State *L, int arg);
+/* The generator at `arg` if given (not nil/none), else the default one. */
+struct rp_rng *rpl_opt_generator(lua_State *L, int arg);
+
+void rpl_open_tensor(lua_State *L);    /* adds tensor functions to the table on top */
+void rpl_open_generator(lua_State *L); /* adds generator functions to the table on top */
+
+#endif

@@ -1,0 +1,32 @@
+/*
+ * realprune/blas.h - the only door to OpenBLAS.
+ *
+ * rp_gemm computes C = alpha * op(A) * op(B) + beta * C for row-major float32
+ * matrices, op(X) = X or X^T, through cblas_sgemm.  rp_gemm_ref computes the
+ * same with three plain loops (double accumulation) for tests to compare
+ * against.  Sizes of 0 are allowed and do nothing but scale C by beta.
+ *
+ *     // C[m,n] = A[m,k] * B[k,n]
+ *     rp_gemm(0, 0, m, n, k, 1.0f, A, k, B, n, 0.0f, C, n);
+ */
+#ifndef REALPRUNE_BLAS_H
+#define REALPRUNE_BLAS_H
+
+#include <stdint.h>
+
+void rp_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+             const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+             int64_t ldc);
+void rp_gemm_ref(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                 const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+                 float *c, int64_t ldc);
+
+/* OpenBLAS threads used by rp_gemm. */
+void rp_blas_set_threads(int n);
+int rp_blas_get_threads(void);
+/* Number of online processors. */
+int rp_cpu_count(void);
+/* Name of the BLAS core in use (e.g. "Haswell"). */
+const char *rp_blas_info(void);
+
+#endif
