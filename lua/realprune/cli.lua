@@ -8,7 +8,7 @@ local M = {}
 --- Subcommands by name: each is function(args) -> exit code (0 = success).
 M.commands = {}
 
-local usage = [[
+local usage = [==[
 usage: realprune [options] [script.lua [args...]]
        realprune COMMAND [args...]
 
@@ -20,8 +20,9 @@ options:
 
 commands:
 %s
+
 With no script and no command, realprune starts a REPL in which
-rp = require "realprune".]]
+rp = require "realprune".]==]
 
 local descriptions = {
   help = "print this help",

@@ -1,0 +1,133 @@
+-- The realprune executable: -e, scripts and their arg table, the REPL on a
+-- pipe, errors with tracebacks, help and unknown commands.
+local lu = require "luaunit"
+
+local BIN = os.getenv("REALPRUNE_BIN") or "build/realprune"
+
+local function sh_quote(s)
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
+-- Runs a shell command; returns stdout+stderr and the exit code.
+local function run(cmd)
+  local p = assert(io.popen(cmd .. " 2>&1; echo \"<exit:$?>\""))
+  local out = p:read("a")
+  p:close()
+  local code = tonumber(out:match("<exit:(%d+)>%s*$"))
+  return out:gsub("<exit:%d+>%s*$", ""), code
+end
+
+local function tmpfile(content)
+  local name = os.tmpname()
+  local f = assert(io.open(name, "w"))
+  f:write(content)
+  f:close()
+  return name
+end
+
+TestCli = {}
+
+function TestCli:test_issue_example()
+  local out, code = run(BIN .. " -e " .. sh_quote(
+    'local rp=require"realprune"; local y=rp.tensor.from{{1,2},{3,4}}:matmul(' ..
+    'rp.tensor.from{{1},{1}}); print(y:get(1,1), y:get(2,1))'))
+  lu.assertEquals(code, 0)
+  lu.assertEquals(out, "3.0\t7.0\n")
+end
+
+function TestCli:test_script_arguments()
+  local script = tmpfile('print(#arg, arg[0] ~= nil, arg[1], arg[2], ...)\n')
+  local out, code = run(BIN .. " " .. script .. " alpha 'b c'")
+  os.remove(script)
+  lu.assertEquals(code, 0)
+  lu.assertEquals(out, "2\ttrue\talpha\tb c\talpha\tb c\n")
+end
+
+function TestCli:test_script_error_exits_nonzero_with_traceback()
+  local script = tmpfile('local function f() error("bad thing") end\nf()\n')
+  local out, code = run(BIN .. " " .. script)
+  os.remove(script)
+  lu.assertEquals(code, 1)
+  lu.assertStrContains(out, "bad thing")
+  lu.assertStrContains(out, "stack traceback:")
+end
+
+function TestCli:test_missing_script()
+  local out, code = run(BIN .. " /nonexistent/x.lua")
+  lu.assertEquals(code, 1)
+  lu.assertStrContains(out, "cannot open /nonexistent/x.lua")
+end
+
+function TestCli:test_repl_prints_values_and_survives_errors()
+  local input = tmpfile(table.concat({
+    "x = rp.tensor.from{{1, 2}, {3, 4}}",
+    "x:sum()",
+    "error('oops')",
+    "{1, 2, name = 'n'}",
+    "for i = 1, 2 do",
+    "  print('loop', i)",
+    "end",
+    "x",
+    "1, 'two'",
+  }, "\n") .. "\n")
+  local out, code = run(BIN .. " < " .. input)
+  os.remove(input)
+  lu.assertEquals(code, 0)
+  lu.assertStrContains(out, "10.0\n")
+  lu.assertStrContains(out, "oops")
+  lu.assertStrContains(out, "stack traceback:")
+  lu.assertStrContains(out, '{1, 2, name = "n"}')
+  lu.assertStrContains(out, "loop\t1\nloop\t2\n")
+  lu.assertStrContains(out, "realprune.Tensor(float32, 2x2)\n[[1, 2],\n [3, 4]]")
+  lu.assertStrContains(out, '1\n"two"\n')
+end
+
+function TestCli:test_interactive_after_script()
+  local script = tmpfile('answer = 42\n')
+  local input = tmpfile("answer + 1\n")
+  local out, code = run(BIN .. " -i " .. script .. " < " .. input)
+  os.remove(script)
+  os.remove(input)
+  lu.assertEquals(code, 0)
+  lu.assertStrContains(out, "43\n")
+end
+
+function TestCli:test_help_version_and_unknown()
+  local out, code = run(BIN .. " help")
+  lu.assertEquals(code, 0)
+  lu.assertStrContains(out, "usage: realprune")
+  out, code = run(BIN .. " -v")
+  lu.assertEquals(code, 0)
+  lu.assertStrMatches(out, "realprune %d+%.%d+%.%d+ %(Lua 5%.4%.%d+%)\n")
+  out, code = run(BIN .. " frobnicate")
+  lu.assertEquals(code, 1)
+  lu.assertStrContains(out, "unknown command or missing file 'frobnicate'")
+  lu.assertStrContains(out, "help")
+  out, code = run(BIN .. " --bogus")
+  lu.assertEquals(code, 1)
+  lu.assertStrContains(out, "unknown option '--bogus'")
+  out, code = run(BIN .. " -e")
+  lu.assertEquals(code, 1)
+  lu.assertStrContains(out, "'-e' needs an argument")
+end
+
+function TestCli:test_threads_from_environment()
+  local out, code = run("REALPRUNE_THREADS=1 " .. BIN ..
+    " -e 'print(require(\"realprune\").get_threads())'")
+  lu.assertEquals(code, 0)
+  lu.assertEquals(out, "1\n")
+  out, code = run("REALPRUNE_THREADS=zero " .. BIN .. " -e 'require(\"realprune\")'")
+  lu.assertEquals(code, 1)
+  lu.assertStrContains(out, 'REALPRUNE_THREADS must be a positive integer, got "zero"')
+end
+
+function TestCli:test_no_globals_from_require()
+  local out, code = run(BIN .. " -e " .. sh_quote(
+    'local before = {} for k in pairs(_G) do before[k] = true end ' ..
+    'local rp = require "realprune"; local _ = rp.tensor ' ..
+    'for k in pairs(_G) do if not before[k] then print("new global", k) end end'))
+  lu.assertEquals(code, 0)
+  lu.assertEquals(out, "")
+end
+
+os.exit(lu.LuaUnit.run())
