@@ -5,6 +5,7 @@
  * ones.  Argument errors name the function and the argument (luaL_argerror);
  * failures of the core raise "<Class:method>: <message>".
  */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,12 +22,15 @@ rpl_tensor *rpl_push_shell(lua_State *L)
     return u;
 }
 
-void rpl_push_tensor(lua_State *L, struct rp_tensor *t)
+/* The collector only sees the small userdata, not the storage behind it, so
+ * a loop creating large tensors would let memory grow far past what is live.
+ * Each new storage therefore advances the collector as if its bytes had been
+ * allocated by Lua (the same pacing Lua applies to its own objects). */
+static void account(lua_State *L, const struct rp_tensor *t)
 {
-    /* Allocating the userdata may raise: free t on that path via a shell
-     * created first would need t to exist already, so create, then attach. */
-    rpl_tensor *u = rpl_push_shell(L);
-    u->t = t;
+    int64_t kb = t->numel >> 8; /* 4 bytes per element, in KiB */
+    if (kb >= 64)
+        lua_gc(L, LUA_GCSTEP, kb > INT_MAX ? INT_MAX : (int)kb);
 }
 
 struct rp_tensor *rpl_test_tensor(lua_State *L, int arg)
@@ -102,6 +106,7 @@ static struct rp_tensor *push_new(lua_State *L, int ndim, const int64_t *shape, 
     rpl_tensor *u = rpl_push_shell(L);
     if (rp_tensor_new(&u->t, ndim, shape) != RP_OK)
         rpl_fail(L, fname);
+    account(L, u->t);
     return u->t;
 }
 
@@ -110,6 +115,7 @@ static struct rp_tensor *push_clone(lua_State *L, const struct rp_tensor *t, con
     rpl_tensor *u = rpl_push_shell(L);
     if (rp_tensor_clone(&u->t, t) != RP_OK)
         rpl_fail(L, fname);
+    account(L, u->t);
     return u->t;
 }
 
@@ -482,6 +488,7 @@ static int arith(lua_State *L, enum rp_binop op)
         rpl_tensor *u = rpl_push_shell(L);
         if (rp_tensor_binary(&u->t, op, a, b) != RP_OK)
             return rpl_fail(L, op_names[op]);
+        account(L, u->t);
         return 1;
     }
     int ti = a ? 1 : 2, si = a ? 2 : 1;
@@ -562,6 +569,7 @@ static int t_matmul(lua_State *L)
     rpl_tensor *u = rpl_push_shell(L);
     if (rp_tensor_matmul(&u->t, a, b) != RP_OK)
         return rpl_fail(L, "Tensor:matmul");
+    account(L, u->t);
     return 1;
 }
 

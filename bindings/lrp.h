@@ -25,8 +25,6 @@ struct rp_tensor *rpl_check_tensor(lua_State *L, int arg);
 struct rp_tensor *rpl_test_tensor(lua_State *L, int arg); /* NULL if not a live tensor */
 /* Pushes an empty (released) tensor userdata; fill its `t` field. */
 rpl_tensor *rpl_push_shell(lua_State *L);
-/* Pushes a userdata that owns t. */
-void rpl_push_tensor(lua_State *L, struct rp_tensor *t);
 /* Raises "<fname>: <rp_last_error()>". */
 int rpl_fail(lua_State *L, const char *fname);
 /* Reads a shape given as a table at `arg`, or as integers from `arg` to the

@@ -81,7 +81,9 @@ static struct rp_tensor *handle_new(struct rp_storage *s, float *data, int ndim,
     return t;
 }
 
-rp_status rp_tensor_new(struct rp_tensor **out, int ndim, const int64_t *shape)
+/* A new tensor; its elements are zeroed only if `zero` (callers that write
+ * every element skip the extra pass). */
+static rp_status tensor_alloc(struct rp_tensor **out, int ndim, const int64_t *shape, int zero)
 {
     int64_t numel;
     rp_status st = rp_shape_check(ndim, shape, &numel);
@@ -98,12 +100,18 @@ rp_status rp_tensor_new(struct rp_tensor **out, int ndim, const int64_t *shape)
         return rp_error(RP_ENOMEM, "out of memory allocating a %s tensor (%zu bytes)",
                         rp_shape_string(buf, sizeof buf, ndim, shape), bytes);
     }
-    memset(data, 0, bytes);
+    if (zero)
+        memset(data, 0, bytes);
     s->data = data;
     s->size = numel;
     s->refs = 1;
     *out = t;
     return RP_OK;
+}
+
+rp_status rp_tensor_new(struct rp_tensor **out, int ndim, const int64_t *shape)
+{
+    return tensor_alloc(out, ndim, shape, 1);
 }
 
 void rp_tensor_free(struct rp_tensor *t)
@@ -186,7 +194,7 @@ rp_status rp_tensor_select(struct rp_tensor **out, const struct rp_tensor *t, in
 rp_status rp_tensor_clone(struct rp_tensor **out, const struct rp_tensor *t)
 {
     struct rp_tensor *c;
-    rp_status st = rp_tensor_new(&c, t->ndim, t->shape);
+    rp_status st = tensor_alloc(&c, t->ndim, t->shape, 0);
     if (st != RP_OK)
         return st;
     memcpy(c->data, t->data, (size_t)t->numel * sizeof(float));
@@ -321,7 +329,7 @@ rp_status rp_tensor_binary(struct rp_tensor **out, enum rp_binop op, const struc
     if (st != RP_OK)
         return st;
     struct rp_tensor *o;
-    if ((st = rp_tensor_new(&o, n, shape)) != RP_OK)
+    if ((st = tensor_alloc(&o, n, shape, 0)) != RP_OK)
         return st;
     if (rp_tensor_same_shape(a, b))
         apply_row(op, o->data, a->data, 1, b->data, 1, o->numel);
@@ -513,16 +521,28 @@ rp_status rp_tensor_sum_dim(struct rp_tensor **out, const struct rp_tensor *t, i
     int64_t outer, n, inner, shape[RP_MAX_DIMS];
     struct rp_tensor *o;
     rp_status st = split_dim(t, dim, &outer, &n, &inner, shape);
-    if (st != RP_OK || (st = rp_tensor_new(&o, t->ndim - 1, shape)) != RP_OK)
+    if (st != RP_OK)
         return st;
-    for (int64_t a = 0; a < outer; a++)
-        for (int64_t c = 0; c < inner; c++) {
-            double s = 0.0;
-            const float *x = t->data + a * n * inner + c;
-            for (int64_t i = 0; i < n; i++)
-                s += x[i * inner];
-            o->data[a * inner + c] = (float)s;
+    /* rows of `inner` contiguous values are added into a double accumulator */
+    double *acc = malloc(sizeof(double) * (size_t)(inner > 0 ? inner : 1));
+    if (!acc)
+        return rp_error(RP_ENOMEM, "out of memory summing along dimension %d", dim + 1);
+    if ((st = rp_tensor_new(&o, t->ndim - 1, shape)) != RP_OK) {
+        free(acc);
+        return st;
+    }
+    for (int64_t a = 0; a < outer; a++) {
+        for (int64_t c = 0; c < inner; c++)
+            acc[c] = 0.0;
+        for (int64_t i = 0; i < n; i++) {
+            const float *x = t->data + (a * n + i) * inner;
+            for (int64_t c = 0; c < inner; c++)
+                acc[c] += x[c];
         }
+        for (int64_t c = 0; c < inner; c++)
+            o->data[a * inner + c] = (float)acc[c];
+    }
+    free(acc);
     *out = o;
     return RP_OK;
 }
