@@ -67,7 +67,7 @@ end
 
 -- Submodules, loaded on first access: rp.tensor -> require "realprune.tensor".
 local submodules = {
-  tensor = true,
+  tensor = true, nn = true, models = true, optim = true, data = true, train = true,
 }
 
 return setmetatable(rp, {

@@ -1,0 +1,121 @@
+/*
+ * realprune/nn.h - CNN layer kernels: forward and backward, THNN style.
+ *
+ * Every kernel works on whole NCHW float32 batches.  Arguments come in the
+ * order outputs, inputs, weights, buffers, scalars.  Buffers (im2col columns,
+ * pooling indices, batch-norm statistics, dropout noise) belong to the
+ * calling module and are reused from batch to batch; kernels never allocate.
+ * Shapes are checked and a mismatch returns RP_ESHAPE with a message.
+ * Backward kernels for parameters *accumulate* into grad_weight/grad_bias
+ * (callers zero them between steps); input gradients are overwritten.
+ *
+ *     // y = conv(x): x [N,Cin,H,W], w [Cout,Cin,kh,kw], b [Cout] or NULL
+ *     struct rp_conv2d_params p = {3, 3, 1, 1, 1, 1};   // kh kw sh sw ph pw
+ *     int64_t ys[4];
+ *     rp_conv2d_output_shape(ys, x, w, &p);
+ *     // columns: [Cin*kh*kw, Ho*Wo] scratch
+ *     rp_conv2d_forward(y, x, w, b, columns, &p);
+ */
+#ifndef REALPRUNE_NN_H
+#define REALPRUNE_NN_H
+
+#include "realprune/rng.h"
+#include "realprune/tensor.h"
+
+/* ---- Conv2d (im2col + GEMM) ---- */
+struct rp_conv2d_params {
+    int kh, kw; /* kernel */
+    int sh, sw; /* stride */
+    int ph, pw; /* zero padding */
+};
+
+rp_status rp_conv2d_output_shape(int64_t out[4], const struct rp_tensor *input,
+                                 const struct rp_tensor *weight, const struct rp_conv2d_params *p);
+/* Rows x columns of the im2col buffer for one image: {Cin*kh*kw, Ho*Wo}. */
+rp_status rp_conv2d_columns_shape(int64_t out[2], const struct rp_tensor *input,
+                                  const struct rp_tensor *weight, const struct rp_conv2d_params *p);
+rp_status rp_conv2d_forward(struct rp_tensor *output, const struct rp_tensor *input,
+                            const struct rp_tensor *weight, const struct rp_tensor *bias,
+                            struct rp_tensor *columns, const struct rp_conv2d_params *p);
+rp_status rp_conv2d_backward_input(struct rp_tensor *grad_input, const struct rp_tensor *grad_output,
+                                   const struct rp_tensor *weight, struct rp_tensor *columns,
+                                   const struct rp_conv2d_params *p);
+/* grad_weight += scale * dL/dW; grad_bias (may be NULL) += scale * dL/db. */
+rp_status rp_conv2d_backward_params(struct rp_tensor *grad_weight, struct rp_tensor *grad_bias,
+                                    const struct rp_tensor *grad_output,
+                                    const struct rp_tensor *input, struct rp_tensor *columns,
+                                    const struct rp_conv2d_params *p, float scale);
+
+/* ---- Linear: y = x W^T + b, x [N,in], W [out,in] ---- */
+rp_status rp_linear_forward(struct rp_tensor *output, const struct rp_tensor *input,
+                            const struct rp_tensor *weight, const struct rp_tensor *bias);
+rp_status rp_linear_backward_input(struct rp_tensor *grad_input, const struct rp_tensor *grad_output,
+                                   const struct rp_tensor *weight);
+rp_status rp_linear_backward_params(struct rp_tensor *grad_weight, struct rp_tensor *grad_bias,
+                                    const struct rp_tensor *grad_output,
+                                    const struct rp_tensor *input, float scale);
+
+/* ---- ReLU (output may alias input) ---- */
+rp_status rp_relu_forward(struct rp_tensor *output, const struct rp_tensor *input);
+/* grad_input = grad_output where output > 0, else 0. */
+rp_status rp_relu_backward(struct rp_tensor *grad_input, const struct rp_tensor *grad_output,
+                           const struct rp_tensor *output);
+
+/* ---- Pooling (no padding beyond what is given; floor output sizes) ---- */
+struct rp_pool2d_params {
+    int kh, kw, sh, sw, ph, pw;
+};
+rp_status rp_pool2d_output_shape(int64_t out[4], const struct rp_tensor *input,
+                                 const struct rp_pool2d_params *p);
+/* indices: same shape as output; the flat in-plane position of each max. */
+rp_status rp_maxpool2d_forward(struct rp_tensor *output, struct rp_tensor *indices,
+                               const struct rp_tensor *input, const struct rp_pool2d_params *p);
+rp_status rp_maxpool2d_backward(struct rp_tensor *grad_input, const struct rp_tensor *grad_output,
+                                const struct rp_tensor *indices);
+/* Average over the window, padding counted (PyTorch's count_include_pad). */
+rp_status rp_avgpool2d_forward(struct rp_tensor *output, const struct rp_tensor *input,
+                               const struct rp_pool2d_params *p);
+rp_status rp_avgpool2d_backward(struct rp_tensor *grad_input, const struct rp_tensor *grad_output,
+                                const struct rp_pool2d_params *p);
+
+/* ---- BatchNorm2d over (N, H, W) per channel ---- */
+/* Training: normalizes with the batch statistics (biased variance), stores
+ * mean and 1/sqrt(var+eps) in save_mean/save_invstd, and updates
+ * running = (1-momentum)*running + momentum*batch (unbiased variance). */
+rp_status rp_batchnorm2d_forward_train(struct rp_tensor *output, const struct rp_tensor *input,
+                                       const struct rp_tensor *gamma, const struct rp_tensor *beta,
+                                       struct rp_tensor *running_mean, struct rp_tensor *running_var,
+                                       struct rp_tensor *save_mean, struct rp_tensor *save_invstd,
+                                       float momentum, float eps);
+rp_status rp_batchnorm2d_forward_eval(struct rp_tensor *output, const struct rp_tensor *input,
+                                      const struct rp_tensor *gamma, const struct rp_tensor *beta,
+                                      const struct rp_tensor *running_mean,
+                                      const struct rp_tensor *running_var, float eps);
+/* grad_input overwritten; grad_gamma/grad_beta accumulated. */
+rp_status rp_batchnorm2d_backward(struct rp_tensor *grad_input, struct rp_tensor *grad_gamma,
+                                  struct rp_tensor *grad_beta, const struct rp_tensor *grad_output,
+                                  const struct rp_tensor *input, const struct rp_tensor *gamma,
+                                  const struct rp_tensor *save_mean,
+                                  const struct rp_tensor *save_invstd);
+
+/* ---- Dropout (inverted: kept values scaled by 1/(1-p)) ---- */
+rp_status rp_dropout_forward(struct rp_tensor *output, struct rp_tensor *noise,
+                             const struct rp_tensor *input, float p, struct rp_rng *g);
+rp_status rp_dropout_backward(struct rp_tensor *grad_input, const struct rp_tensor *grad_output,
+                              const struct rp_tensor *noise);
+
+/* ---- Softmax cross-entropy, mean over the batch ---- */
+/* logits [N,C]; labels: N 0-based classes; probs [N,C] receives softmax. */
+rp_status rp_cross_entropy_forward(double *loss, struct rp_tensor *probs,
+                                   const struct rp_tensor *logits, const int64_t *labels);
+/* grad = (probs - onehot) / N */
+rp_status rp_cross_entropy_backward(struct rp_tensor *grad_logits, const struct rp_tensor *probs,
+                                    const int64_t *labels);
+/* Number of rows whose first maximum is at the label. */
+int64_t rp_count_correct(const struct rp_tensor *logits, const int64_t *labels);
+
+/* ---- masks ---- */
+/* t = t * mask (same shape); masked entries become exactly 0. */
+rp_status rp_apply_mask(struct rp_tensor *t, const struct rp_tensor *mask);
+
+#endif

@@ -1,0 +1,138 @@
+/* batchnorm2d.c - batch normalization over (N, H, W) for each channel,
+ * with PyTorch's semantics (biased variance to normalize, unbiased variance
+ * in the running estimate, running = (1 - momentum) running + momentum batch). */
+#include <math.h>
+
+#include "realprune/nn.h"
+
+static rp_status check(const char *fn, const struct rp_tensor *x, const struct rp_tensor *y,
+                       const struct rp_tensor *const *per_channel, int n)
+{
+    char a[64], b[64];
+    if (x->ndim != 4)
+        return rp_error(RP_ESHAPE, "%s: input must be 4-D (N, C, H, W), got %s", fn,
+                        rp_shape_string(a, sizeof a, x->ndim, x->shape));
+    if (!rp_tensor_same_shape(x, y))
+        return rp_error(RP_ESHAPE, "%s: output %s and input %s differ", fn,
+                        rp_shape_string(a, sizeof a, y->ndim, y->shape),
+                        rp_shape_string(b, sizeof b, x->ndim, x->shape));
+    for (int i = 0; i < n; i++)
+        if (per_channel[i]->ndim != 1 || per_channel[i]->shape[0] != x->shape[1])
+            return rp_error(RP_ESHAPE, "%s: per-channel tensors must have %lld values, got %s", fn,
+                            (long long)x->shape[1],
+                            rp_shape_string(a, sizeof a, per_channel[i]->ndim,
+                                            per_channel[i]->shape));
+    return RP_OK;
+}
+
+rp_status rp_batchnorm2d_forward_train(struct rp_tensor *output, const struct rp_tensor *input,
+                                       const struct rp_tensor *gamma, const struct rp_tensor *beta,
+                                       struct rp_tensor *running_mean, struct rp_tensor *running_var,
+                                       struct rp_tensor *save_mean, struct rp_tensor *save_invstd,
+                                       float momentum, float eps)
+{
+    const struct rp_tensor *pc[] = {gamma, beta, running_mean, running_var, save_mean, save_invstd};
+    rp_status st = check("batchnorm2d", input, output, pc, 6);
+    if (st != RP_OK)
+        return st;
+    int64_t N = input->shape[0], C = input->shape[1], HW = input->shape[2] * input->shape[3];
+    int64_t M = N * HW;
+    if (M < 2)
+        return rp_error(RP_ESHAPE, "batchnorm2d: training needs more than one value per channel, "
+                        "got input %lldx%lldx%lldx%lld", (long long)N, (long long)C,
+                        (long long)input->shape[2], (long long)input->shape[3]);
+    for (int64_t c = 0; c < C; c++) {
+        double s = 0.0;
+        for (int64_t n = 0; n < N; n++) {
+            const float *x = input->data + (n * C + c) * HW;
+            for (int64_t i = 0; i < HW; i++)
+                s += x[i];
+        }
+        double mean = s / (double)M, ss = 0.0;
+        for (int64_t n = 0; n < N; n++) {
+            const float *x = input->data + (n * C + c) * HW;
+            for (int64_t i = 0; i < HW; i++) {
+                double d = x[i] - mean;
+                ss += d * d;
+            }
+        }
+        double var = ss / (double)M;
+        float invstd = (float)(1.0 / sqrt(var + eps));
+        float g = gamma->data[c] * invstd, b = beta->data[c] - (float)mean * g;
+        for (int64_t n = 0; n < N; n++) {
+            const float *x = input->data + (n * C + c) * HW;
+            float *y = output->data + (n * C + c) * HW;
+            for (int64_t i = 0; i < HW; i++)
+                y[i] = x[i] * g + b;
+        }
+        save_mean->data[c] = (float)mean;
+        save_invstd->data[c] = invstd;
+        running_mean->data[c] = (1.0f - momentum) * running_mean->data[c] + momentum * (float)mean;
+        running_var->data[c] = (1.0f - momentum) * running_var->data[c] +
+                               momentum * (float)(ss / (double)(M - 1));
+    }
+    return RP_OK;
+}
+
+rp_status rp_batchnorm2d_forward_eval(struct rp_tensor *output, const struct rp_tensor *input,
+                                      const struct rp_tensor *gamma, const struct rp_tensor *beta,
+                                      const struct rp_tensor *running_mean,
+                                      const struct rp_tensor *running_var, float eps)
+{
+    const struct rp_tensor *pc[] = {gamma, beta, running_mean, running_var};
+    rp_status st = check("batchnorm2d", input, output, pc, 4);
+    if (st != RP_OK)
+        return st;
+    int64_t N = input->shape[0], C = input->shape[1], HW = input->shape[2] * input->shape[3];
+    for (int64_t c = 0; c < C; c++) {
+        float invstd = (float)(1.0 / sqrt((double)running_var->data[c] + eps));
+        float g = gamma->data[c] * invstd, b = beta->data[c] - running_mean->data[c] * g;
+        for (int64_t n = 0; n < N; n++) {
+            const float *x = input->data + (n * C + c) * HW;
+            float *y = output->data + (n * C + c) * HW;
+            for (int64_t i = 0; i < HW; i++)
+                y[i] = x[i] * g + b;
+        }
+    }
+    return RP_OK;
+}
+
+rp_status rp_batchnorm2d_backward(struct rp_tensor *grad_input, struct rp_tensor *grad_gamma,
+                                  struct rp_tensor *grad_beta, const struct rp_tensor *grad_output,
+                                  const struct rp_tensor *input, const struct rp_tensor *gamma,
+                                  const struct rp_tensor *save_mean,
+                                  const struct rp_tensor *save_invstd)
+{
+    const struct rp_tensor *pc[] = {grad_gamma, grad_beta, gamma, save_mean, save_invstd};
+    rp_status st = check("batchnorm2d", input, grad_output, pc, 5);
+    if (st != RP_OK || (st = check("batchnorm2d", input, grad_input, pc, 0)) != RP_OK)
+        return st;
+    int64_t N = input->shape[0], C = input->shape[1], HW = input->shape[2] * input->shape[3];
+    double M = (double)(N * HW);
+    for (int64_t c = 0; c < C; c++) {
+        float mean = save_mean->data[c], invstd = save_invstd->data[c];
+        double sdy = 0.0, sdyx = 0.0;
+        for (int64_t n = 0; n < N; n++) {
+            const float *x = input->data + (n * C + c) * HW;
+            const float *dy = grad_output->data + (n * C + c) * HW;
+            for (int64_t i = 0; i < HW; i++) {
+                sdy += dy[i];
+                sdyx += (double)dy[i] * (x[i] - mean) * invstd;
+            }
+        }
+        grad_gamma->data[c] += (float)sdyx;
+        grad_beta->data[c] += (float)sdy;
+        float k = gamma->data[c] * invstd;
+        float a = (float)(sdy / M), b = (float)(sdyx / M);
+        for (int64_t n = 0; n < N; n++) {
+            const float *x = input->data + (n * C + c) * HW;
+            const float *dy = grad_output->data + (n * C + c) * HW;
+            float *dx = grad_input->data + (n * C + c) * HW;
+            for (int64_t i = 0; i < HW; i++) {
+                float xhat = (x[i] - mean) * invstd;
+                dx[i] = k * (dy[i] - a - xhat * b);
+            }
+        }
+    }
+    return RP_OK;
+}

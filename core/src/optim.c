@@ -1,0 +1,69 @@
+/* optim.c - SGD (momentum, Nesterov, weight decay) and Adam updates. */
+#include <math.h>
+
+#include "realprune/optim.h"
+
+static rp_status check(const char *fn, const struct rp_tensor *w, const struct rp_tensor *t,
+                       const char *what)
+{
+    char a[64], b[64];
+    if (t && !rp_tensor_same_shape(w, t))
+        return rp_error(RP_ESHAPE, "%s: %s %s does not match the parameter %s", fn, what,
+                        rp_shape_string(a, sizeof a, t->ndim, t->shape),
+                        rp_shape_string(b, sizeof b, w->ndim, w->shape));
+    return RP_OK;
+}
+
+rp_status rp_sgd_step(struct rp_tensor *w, const struct rp_tensor *g, struct rp_tensor *buf,
+                      const struct rp_tensor *mask, const struct rp_sgd_params *p)
+{
+    rp_status st;
+    if ((st = check("sgd", w, g, "gradient")) != RP_OK ||
+        (st = check("sgd", w, buf, "momentum buffer")) != RP_OK ||
+        (st = check("sgd", w, mask, "mask")) != RP_OK)
+        return st;
+    if (p->momentum != 0.0f && !buf)
+        return rp_error(RP_EINVAL, "sgd: momentum needs a buffer");
+    float lr = p->lr, mom = p->momentum, wd = p->weight_decay;
+    float *x = w->data, *b = buf ? buf->data : NULL;
+    const float *d = g->data, *mk = mask ? mask->data : NULL;
+    for (int64_t i = 0; i < w->numel; i++) {
+        if (mk && mk[i] == 0.0f)
+            continue;
+        float dp = d[i] + wd * x[i];
+        if (b) {
+            b[i] = mom * b[i] + dp;
+            dp = p->nesterov ? dp + mom * b[i] : b[i];
+        }
+        x[i] -= lr * dp;
+    }
+    return RP_OK;
+}
+
+rp_status rp_adam_step(struct rp_tensor *w, const struct rp_tensor *g, struct rp_tensor *m,
+                       struct rp_tensor *v, const struct rp_tensor *mask,
+                       const struct rp_adam_params *p)
+{
+    rp_status st;
+    if ((st = check("adam", w, g, "gradient")) != RP_OK ||
+        (st = check("adam", w, m, "first moment")) != RP_OK ||
+        (st = check("adam", w, v, "second moment")) != RP_OK ||
+        (st = check("adam", w, mask, "mask")) != RP_OK)
+        return st;
+    if (p->step < 1)
+        return rp_error(RP_EINVAL, "adam: step must be >= 1, got %lld", (long long)p->step);
+    double bc1 = 1.0 - pow(p->beta1, (double)p->step), bc2 = 1.0 - pow(p->beta2, (double)p->step);
+    float step_size = (float)(p->lr / bc1), root_bc2 = (float)sqrt(bc2);
+    float b1 = p->beta1, b2 = p->beta2, wd = p->weight_decay, eps = p->eps;
+    float *x = w->data, *mm = m->data, *vv = v->data;
+    const float *d = g->data, *mk = mask ? mask->data : NULL;
+    for (int64_t i = 0; i < w->numel; i++) {
+        if (mk && mk[i] == 0.0f)
+            continue;
+        float dp = d[i] + wd * x[i];
+        mm[i] = b1 * mm[i] + (1.0f - b1) * dp;
+        vv[i] = b2 * vv[i] + (1.0f - b2) * dp * dp;
+        x[i] -= step_size * mm[i] / (sqrtf(vv[i]) / root_bc2 + eps);
+    }
+    return RP_OK;
+}

@@ -1,0 +1,170 @@
+/* pooling.c - max and average pooling over 2-D windows. */
+#include <math.h>
+#include <string.h>
+
+#include "realprune/nn.h"
+
+rp_status rp_pool2d_output_shape(int64_t out[4], const struct rp_tensor *input,
+                                 const struct rp_pool2d_params *p)
+{
+    char a[64];
+    if (p->kh < 1 || p->kw < 1 || p->sh < 1 || p->sw < 1 || p->ph < 0 || p->pw < 0)
+        return rp_error(RP_EINVAL, "pool2d: kernel %dx%d and stride %dx%d must be positive, "
+                        "padding %dx%d non-negative", p->kh, p->kw, p->sh, p->sw, p->ph, p->pw);
+    if (2 * p->ph > p->kh || 2 * p->pw > p->kw)
+        return rp_error(RP_EINVAL, "pool2d: padding %dx%d must be at most half the kernel %dx%d",
+                        p->ph, p->pw, p->kh, p->kw);
+    if (input->ndim != 4)
+        return rp_error(RP_ESHAPE, "pool2d: input must be 4-D (N, C, H, W), got %s",
+                        rp_shape_string(a, sizeof a, input->ndim, input->shape));
+    int64_t hp = input->shape[2] + 2 * p->ph, wp = input->shape[3] + 2 * p->pw;
+    if (hp < p->kh || wp < p->kw)
+        return rp_error(RP_ESHAPE, "pool2d: input %s is smaller than the %dx%d window",
+                        rp_shape_string(a, sizeof a, input->ndim, input->shape), p->kh, p->kw);
+    out[0] = input->shape[0];
+    out[1] = input->shape[1];
+    out[2] = (hp - p->kh) / p->sh + 1;
+    out[3] = (wp - p->kw) / p->sw + 1;
+    return RP_OK;
+}
+
+static rp_status check4(const char *what, const struct rp_tensor *t, const int64_t *s)
+{
+    char a[64], b[64];
+    if (t->ndim != 4 || memcmp(t->shape, s, 4 * sizeof(int64_t)) != 0)
+        return rp_error(RP_ESHAPE, "pool2d: %s must be %s, got %s", what,
+                        rp_shape_string(a, sizeof a, 4, s),
+                        rp_shape_string(b, sizeof b, t->ndim, t->shape));
+    return RP_OK;
+}
+
+rp_status rp_maxpool2d_forward(struct rp_tensor *output, struct rp_tensor *indices,
+                               const struct rp_tensor *input, const struct rp_pool2d_params *p)
+{
+    int64_t os[4];
+    rp_status st = rp_pool2d_output_shape(os, input, p);
+    if (st != RP_OK || (st = check4("output", output, os)) != RP_OK ||
+        (st = check4("indices", indices, os)) != RP_OK)
+        return st;
+    int64_t planes = os[0] * os[1], H = input->shape[2], W = input->shape[3];
+    int64_t Ho = os[2], Wo = os[3];
+    for (int64_t pl = 0; pl < planes; pl++) {
+        const float *x = input->data + pl * H * W;
+        float *y = output->data + pl * Ho * Wo, *ix = indices->data + pl * Ho * Wo;
+        for (int64_t oy = 0; oy < Ho; oy++)
+            for (int64_t ox = 0; ox < Wo; ox++) {
+                float best = -INFINITY;
+                int64_t at = -1;
+                for (int ky = 0; ky < p->kh; ky++) {
+                    int64_t iy = oy * p->sh - p->ph + ky;
+                    if (iy < 0 || iy >= H)
+                        continue;
+                    for (int kx = 0; kx < p->kw; kx++) {
+                        int64_t iix = ox * p->sw - p->pw + kx;
+                        if (iix < 0 || iix >= W)
+                            continue;
+                        float v = x[iy * W + iix];
+                        if (v > best || at < 0 || isnan(v)) {
+                            best = v;
+                            at = iy * W + iix;
+                            if (isnan(v))
+                                goto done;
+                        }
+                    }
+                }
+            done:
+                y[oy * Wo + ox] = best;
+                ix[oy * Wo + ox] = (float)at;
+            }
+    }
+    return RP_OK;
+}
+
+rp_status rp_maxpool2d_backward(struct rp_tensor *grad_input, const struct rp_tensor *grad_output,
+                                const struct rp_tensor *indices)
+{
+    char a[64], b[64];
+    if (grad_input->ndim != 4 || grad_output->ndim != 4 || !rp_tensor_same_shape(grad_output, indices) ||
+        grad_input->shape[0] != grad_output->shape[0] || grad_input->shape[1] != grad_output->shape[1])
+        return rp_error(RP_ESHAPE, "maxpool2d: grad_output %s does not fit grad_input %s",
+                        rp_shape_string(a, sizeof a, grad_output->ndim, grad_output->shape),
+                        rp_shape_string(b, sizeof b, grad_input->ndim, grad_input->shape));
+    int64_t planes = grad_input->shape[0] * grad_input->shape[1];
+    int64_t HW = grad_input->shape[2] * grad_input->shape[3];
+    int64_t P = grad_output->shape[2] * grad_output->shape[3];
+    memset(grad_input->data, 0, sizeof(float) * (size_t)grad_input->numel);
+    for (int64_t pl = 0; pl < planes; pl++) {
+        float *dx = grad_input->data + pl * HW;
+        const float *dy = grad_output->data + pl * P, *ix = indices->data + pl * P;
+        for (int64_t i = 0; i < P; i++) {
+            int64_t at = (int64_t)ix[i];
+            if (at >= 0 && at < HW)
+                dx[at] += dy[i];
+        }
+    }
+    return RP_OK;
+}
+
+rp_status rp_avgpool2d_forward(struct rp_tensor *output, const struct rp_tensor *input,
+                               const struct rp_pool2d_params *p)
+{
+    int64_t os[4];
+    rp_status st = rp_pool2d_output_shape(os, input, p);
+    if (st != RP_OK || (st = check4("output", output, os)) != RP_OK)
+        return st;
+    int64_t planes = os[0] * os[1], H = input->shape[2], W = input->shape[3];
+    int64_t Ho = os[2], Wo = os[3];
+    float inv = 1.0f / (float)(p->kh * p->kw);
+    for (int64_t pl = 0; pl < planes; pl++) {
+        const float *x = input->data + pl * H * W;
+        float *y = output->data + pl * Ho * Wo;
+        for (int64_t oy = 0; oy < Ho; oy++)
+            for (int64_t ox = 0; ox < Wo; ox++) {
+                double s = 0.0;
+                for (int ky = 0; ky < p->kh; ky++) {
+                    int64_t iy = oy * p->sh - p->ph + ky;
+                    if (iy < 0 || iy >= H)
+                        continue;
+                    for (int kx = 0; kx < p->kw; kx++) {
+                        int64_t iix = ox * p->sw - p->pw + kx;
+                        if (iix >= 0 && iix < W)
+                            s += x[iy * W + iix];
+                    }
+                }
+                y[oy * Wo + ox] = (float)s * inv;
+            }
+    }
+    return RP_OK;
+}
+
+rp_status rp_avgpool2d_backward(struct rp_tensor *grad_input, const struct rp_tensor *grad_output,
+                                const struct rp_pool2d_params *p)
+{
+    int64_t os[4];
+    rp_status st = rp_pool2d_output_shape(os, grad_input, p);
+    if (st != RP_OK || (st = check4("grad_output", grad_output, os)) != RP_OK)
+        return st;
+    int64_t planes = os[0] * os[1], H = grad_input->shape[2], W = grad_input->shape[3];
+    int64_t Ho = os[2], Wo = os[3];
+    float inv = 1.0f / (float)(p->kh * p->kw);
+    memset(grad_input->data, 0, sizeof(float) * (size_t)grad_input->numel);
+    for (int64_t pl = 0; pl < planes; pl++) {
+        float *dx = grad_input->data + pl * H * W;
+        const float *dy = grad_output->data + pl * Ho * Wo;
+        for (int64_t oy = 0; oy < Ho; oy++)
+            for (int64_t ox = 0; ox < Wo; ox++) {
+                float g = dy[oy * Wo + ox] * inv;
+                for (int ky = 0; ky < p->kh; ky++) {
+                    int64_t iy = oy * p->sh - p->ph + ky;
+                    if (iy < 0 || iy >= H)
+                        continue;
+                    for (int kx = 0; kx < p->kw; kx++) {
+                        int64_t iix = ox * p->sw - p->pw + kx;
+                        if (iix >= 0 && iix < W)
+                            dx[iy * W + iix] += g;
+                    }
+                }
+            }
+    }
+    return RP_OK;
+}

@@ -1,0 +1,706 @@
+--- Layers as Torch7-style modules: `m:forward(x)`, `m:backward(x, grad_y)`.
+--
+--     local nn = require("realprune").nn
+--     local m = nn.Sequential{
+--       nn.Conv2d(1, 8, 3, {padding = 1}), nn.ReLU(), nn.MaxPool2d(2),
+--       nn.Flatten(), nn.Linear(8 * 14 * 14, 10),
+--     }
+--     local y = m:forward(x)                 -- x: N x 1 x 28 x 28
+--     local loss = nn.CrossEntropyLoss()
+--     print(loss:forward(y, labels))         -- labels: {3, 1, ...} (1-based)
+--     m:zero_grad()
+--     m:backward(x, loss:backward())
+--
+-- A module owns its output and gradient buffers and reuses them from batch to
+-- batch: `forward` returns `m.output`, which the next call overwrites (clone
+-- it to keep it). `backward` returns `m.grad_input` and *adds* the parameter
+-- gradients into `grad_weight`/`grad_bias`; call `zero_grad` between steps.
+--
+-- Conv2d and Linear are the prunable layers: `layer:set_mask(mask)` (a 0/1
+-- tensor of the weight's shape, or nil to clear) makes the masked weights
+-- exactly 0 in forward and backward; optimizers leave them and their state at 0.
+--
+-- Initialization: conv and linear weights are Kaiming-normal (std =
+-- sqrt(2 / fan_in), fan_in = in_channels * kh * kw or in_features) and
+-- biases 0. PyTorch's defaults differ: Kaiming-uniform with a = sqrt(5)
+-- (std = 1 / sqrt(3 fan_in)) and biases uniform in +-1/sqrt(fan_in).
+-- BatchNorm2d starts with weight 1, bias 0, running mean 0, running var 1.
+-- @module realprune.nn
+
+local core = require "realprune.core"
+local T = require "realprune.tensor"
+
+local nn = {}
+
+-- ---------------------------------------------------------------- classes --
+
+local function class(name, parent)
+  local cls = {}
+  cls.__index = cls
+  cls.__name = "realprune.nn." .. name
+  cls.class_name = name
+  setmetatable(cls, {
+    __index = parent,
+    __call = function(c, ...)
+      local obj = setmetatable({}, c)
+      obj:__init(...)
+      return obj
+    end,
+  })
+  cls.__tostring = function(self) return self:describe("") end
+  return cls
+end
+
+local function same_shape(t, shape)
+  local s = t:shape()
+  if #s ~= #shape then return false end
+  for i = 1, #s do if s[i] ~= shape[i] then return false end end
+  return true
+end
+
+-- A buffer owned by the module, reallocated only when the shape changes.
+local function buffer(self, key, shape)
+  local b = rawget(self, key)
+  if b == nil or not same_shape(b, shape) then
+    b = T.zeros(shape)
+    self[key] = b
+  end
+  return b
+end
+
+local function pair(v, what, fn)
+  if type(v) == "number" then
+    if math.type(v) ~= "integer" then
+      error(("%s: %s must be an integer or {h, w}, got %s"):format(fn, what, v), 3)
+    end
+    return v, v
+  elseif type(v) == "table" and math.type(v[1]) == "integer" and math.type(v[2]) == "integer" then
+    return v[1], v[2]
+  end
+  error(("%s: %s must be an integer or {h, w}, got %s"):format(fn, what, tostring(v)), 3)
+end
+
+local function check_tensor(x, fn, what)
+  if not T.is_tensor(x) then
+    error(("%s: %s must be a realprune.Tensor, got %s"):format(fn, what, type(x)), 3)
+  end
+end
+
+local function check_count(n, fn, what, min)
+  if math.type(n) ~= "integer" or n < (min or 1) then
+    error(("%s: %s must be an integer >= %d, got %s"):format(fn, what, min or 1, tostring(n)), 3)
+  end
+end
+
+local function shape_str(t) return table.concat(t:shape(), "x") end
+
+-- ----------------------------------------------------------------- Module --
+
+--- Base class of every layer.
+local Module = class("Module")
+nn.Module = Module
+
+function Module:__init()
+  self.training = true
+end
+
+--- Children in order, as an array of {name, module}.
+function Module:children()
+  return {}
+end
+
+--- Sets training mode (batch statistics, dropout on) here and below; returns self.
+function Module:train()
+  self.training = true
+  for _, c in ipairs(self:children()) do c[2]:train() end
+  return self
+end
+
+--- Sets evaluation mode (running statistics, dropout off); returns self.
+function Module:evaluate()
+  self.training = false
+  for _, c in ipairs(self:children()) do c[2]:evaluate() end
+  return self
+end
+
+--- Every module below and including this one as an array of {name, module},
+-- depth first, names joined with "." ("features.1").
+function Module:named_modules(prefix, out)
+  out = out or {}
+  out[#out + 1] = {prefix or "", self}
+  for _, c in ipairs(self:children()) do
+    local name = (prefix and prefix ~= "") and (prefix .. "." .. c[1]) or c[1]
+    c[2]:named_modules(name, out)
+  end
+  return out
+end
+
+--- Own parameters as records {name=, value=, grad=, module=, key=}.
+function Module:own_parameters()
+  return {}
+end
+
+--- All parameters below this module (records with `value`, `grad`,
+-- `module`, `key` and the full `name`), in a stable order.
+function Module:parameters()
+  local out = {}
+  for _, nm in ipairs(self:named_modules()) do
+    for _, p in ipairs(nm[2]:own_parameters()) do
+      p.name = nm[1] == "" and p.key or (nm[1] .. "." .. p.key)
+      out[#out + 1] = p
+    end
+  end
+  return out
+end
+
+--- The conv and linear layers in order; each gets its stable `name`.
+function Module:prunable()
+  local out = {}
+  for _, nm in ipairs(self:named_modules()) do
+    local m = nm[2]
+    if m.prunable_layer then
+      m.name = nm[1]
+      out[#out + 1] = m
+    end
+  end
+  return out
+end
+
+--- Sets every parameter gradient to 0.
+function Module:zero_grad()
+  for _, p in ipairs(self:parameters()) do p.grad:fill(0) end
+end
+
+--- Named state tensors: parameters, running statistics and masks, as an
+-- array of {name, tensor} (what checkpoints store).
+function Module:state()
+  local out = {}
+  for _, nm in ipairs(self:named_modules()) do
+    local m = nm[2]
+    for _, key in ipairs(m.state_keys or {}) do
+      local t = rawget(m, key)
+      if t then
+        out[#out + 1] = {nm[1] == "" and key or (nm[1] .. "." .. key), t}
+      end
+    end
+  end
+  return out
+end
+
+local function deep_copy(v, memo)
+  if type(v) ~= "table" and not T.is_tensor(v) then return v end
+  if memo[v] then return memo[v] end
+  if T.is_tensor(v) then
+    local c = v:clone()
+    memo[v] = c
+    return c
+  end
+  local c = {}
+  memo[v] = c
+  for k, x in pairs(v) do c[deep_copy(k, memo)] = deep_copy(x, memo) end
+  return setmetatable(c, getmetatable(v))
+end
+
+--- A deep copy: parameters, buffers and masks are cloned.
+function Module:clone()
+  return deep_copy(self, {})
+end
+
+function Module:extra_repr() return "" end
+
+function Module:describe(indent)
+  local kids = self:children()
+  local head = self.class_name .. "(" .. self:extra_repr()
+  if #kids == 0 then return head .. ")" end
+  local lines = {head}
+  for _, c in ipairs(kids) do
+    lines[#lines + 1] = indent .. "  (" .. c[1] .. "): " .. c[2]:describe(indent .. "  ")
+  end
+  lines[#lines + 1] = indent .. ")"
+  return table.concat(lines, "\n")
+end
+
+-- --------------------------------------------------------------- prunable --
+
+local Prunable = class("Prunable", Module)
+
+--- Sets the pruning mask (a 0/1 tensor of the weight's shape), or clears it
+-- with nil. Masked weights become 0 at once; returns self.
+function Prunable:set_mask(mask)
+  if mask == nil then
+    self.mask = nil
+    return self
+  end
+  check_tensor(mask, self.class_name .. ":set_mask", "mask")
+  if not same_shape(mask, self.weight:shape()) then
+    error(("%s:set_mask: mask %s does not match the weight %s"):format(self.class_name,
+      shape_str(mask), shape_str(self.weight)), 2)
+  end
+  self.mask = mask:clone()
+  core.apply_mask(self.weight, self.mask)
+  core.apply_mask(self.grad_weight, self.mask)
+  return self
+end
+
+function Prunable:own_parameters()
+  local ps = {{value = self.weight, grad = self.grad_weight, module = self, key = "weight"}}
+  if self.bias then
+    ps[2] = {value = self.bias, grad = self.grad_bias, module = self, key = "bias"}
+  end
+  return ps
+end
+
+local function kaiming(self, shape, fan_in, gen)
+  self.weight = T.randn(shape, gen):mul_(math.sqrt(2 / fan_in))
+  self.grad_weight = T.zeros(shape)
+end
+
+-- ---------------------------------------------------------------- Conv2d --
+
+--- `Conv2d(in_channels, out_channels, k, {stride=1, padding=0, bias=true, generator=})`;
+-- k, stride and padding are a number or {h, w}.
+local Conv2d = class("Conv2d", Prunable)
+nn.Conv2d = Conv2d
+Conv2d.prunable_layer = true
+Conv2d.kind = "conv"
+Conv2d.state_keys = {"weight", "bias", "mask"}
+
+function Conv2d:__init(cin, cout, k, opts)
+  Module.__init(self)
+  opts = opts or {}
+  check_count(cin, "Conv2d", "in_channels")
+  check_count(cout, "Conv2d", "out_channels")
+  self.in_channels, self.out_channels = cin, cout
+  self.kh, self.kw = pair(k, "kernel size", "Conv2d")
+  self.sh, self.sw = pair(opts.stride or 1, "stride", "Conv2d")
+  self.ph, self.pw = pair(opts.padding or 0, "padding", "Conv2d")
+  if self.kh < 1 or self.kw < 1 or self.sh < 1 or self.sw < 1 or self.ph < 0 or self.pw < 0 then
+    error("Conv2d: kernel and stride must be >= 1 and padding >= 0", 2)
+  end
+  kaiming(self, {cout, cin, self.kh, self.kw}, cin * self.kh * self.kw, opts.generator)
+  if opts.bias ~= false then
+    self.bias, self.grad_bias = T.zeros{cout}, T.zeros{cout}
+  end
+end
+
+function Conv2d:extra_repr()
+  return ("%d, %d, kernel=%dx%d, stride=%dx%d, padding=%dx%d%s%s"):format(self.in_channels,
+    self.out_channels, self.kh, self.kw, self.sh, self.sw, self.ph, self.pw,
+    self.bias and "" or ", bias=false", self.mask and ", masked" or "")
+end
+
+function Conv2d:forward(x)
+  check_tensor(x, "Conv2d:forward", "input")
+  local ys, cs = core.conv2d_shapes(x, self.weight, self.kh, self.kw, self.sh, self.sw,
+    self.ph, self.pw)
+  if self.mask then core.apply_mask(self.weight, self.mask) end
+  local y = buffer(self, "output", ys)
+  local cols = buffer(self, "columns", cs)
+  core.conv2d_forward(y, x, self.weight, self.bias, cols, self.kh, self.kw, self.sh, self.sw,
+    self.ph, self.pw)
+  return y
+end
+
+function Conv2d:backward(x, gy)
+  local gx = buffer(self, "grad_input", x:shape())
+  local cols = self.columns
+  if self.need_grad_input ~= false then
+    core.conv2d_backward_input(gx, gy, self.weight, cols, self.kh, self.kw, self.sh, self.sw,
+      self.ph, self.pw)
+  end
+  core.conv2d_backward_params(self.grad_weight, self.grad_bias, gy, x, cols, self.kh, self.kw,
+    self.sh, self.sw, self.ph, self.pw)
+  if self.mask then core.apply_mask(self.grad_weight, self.mask) end
+  return gx
+end
+
+-- ---------------------------------------------------------------- Linear --
+
+--- `Linear(in_features, out_features, {bias=true, generator=})`; input N x in_features.
+local Linear = class("Linear", Prunable)
+nn.Linear = Linear
+Linear.prunable_layer = true
+Linear.kind = "linear"
+Linear.state_keys = {"weight", "bias", "mask"}
+
+function Linear:__init(fin, fout, opts)
+  Module.__init(self)
+  opts = opts or {}
+  check_count(fin, "Linear", "in_features")
+  check_count(fout, "Linear", "out_features")
+  self.in_features, self.out_features = fin, fout
+  kaiming(self, {fout, fin}, fin, opts.generator)
+  if opts.bias ~= false then
+    self.bias, self.grad_bias = T.zeros{fout}, T.zeros{fout}
+  end
+end
+
+function Linear:extra_repr()
+  return ("%d, %d%s%s"):format(self.in_features, self.out_features,
+    self.bias and "" or ", bias=false", self.mask and ", masked" or "")
+end
+
+function Linear:forward(x)
+  check_tensor(x, "Linear:forward", "input")
+  if x:dim() ~= 2 or x:size(2) ~= self.in_features then
+    error(("Linear:forward: input must be N x %d, got %s"):format(self.in_features,
+      shape_str(x)), 2)
+  end
+  if self.mask then core.apply_mask(self.weight, self.mask) end
+  local y = buffer(self, "output", {x:size(1), self.out_features})
+  core.linear_forward(y, x, self.weight, self.bias)
+  return y
+end
+
+function Linear:backward(x, gy)
+  local gx = buffer(self, "grad_input", x:shape())
+  if self.need_grad_input ~= false then
+    core.linear_backward_input(gx, gy, self.weight)
+  end
+  core.linear_backward_params(self.grad_weight, self.grad_bias, gy, x)
+  if self.mask then core.apply_mask(self.grad_weight, self.mask) end
+  return gx
+end
+
+-- ------------------------------------------------------------------ ReLU --
+
+--- `ReLU()`: max(0, x).
+local ReLU = class("ReLU", Module)
+nn.ReLU = ReLU
+
+function ReLU:forward(x)
+  check_tensor(x, "ReLU:forward", "input")
+  local y = buffer(self, "output", x:shape())
+  core.relu_forward(y, x)
+  return y
+end
+
+function ReLU:backward(_, gy)
+  local gx = buffer(self, "grad_input", gy:shape())
+  core.relu_backward(gx, gy, self.output)
+  return gx
+end
+
+-- --------------------------------------------------------------- pooling --
+
+local function pool_init(self, name, k, stride, padding)
+  Module.__init(self)
+  self.kh, self.kw = pair(k, "kernel size", name)
+  self.sh, self.sw = pair(stride or k, "stride", name)
+  self.ph, self.pw = pair(padding or 0, "padding", name)
+end
+
+local function pool_repr(self)
+  return ("kernel=%dx%d, stride=%dx%d%s"):format(self.kh, self.kw, self.sh, self.sw,
+    (self.ph > 0 or self.pw > 0) and (", padding=%dx%d"):format(self.ph, self.pw) or "")
+end
+
+--- `MaxPool2d(k[, stride[, padding]])`: stride defaults to k.
+local MaxPool2d = class("MaxPool2d", Module)
+nn.MaxPool2d = MaxPool2d
+MaxPool2d.extra_repr = pool_repr
+
+function MaxPool2d:__init(k, stride, padding) pool_init(self, "MaxPool2d", k, stride, padding) end
+
+function MaxPool2d:forward(x)
+  check_tensor(x, "MaxPool2d:forward", "input")
+  local ys = core.pool2d_shape(x, self.kh, self.kw, self.sh, self.sw, self.ph, self.pw)
+  local y, ix = buffer(self, "output", ys), buffer(self, "indices", ys)
+  core.maxpool2d_forward(y, ix, x, self.kh, self.kw, self.sh, self.sw, self.ph, self.pw)
+  return y
+end
+
+function MaxPool2d:backward(x, gy)
+  local gx = buffer(self, "grad_input", x:shape())
+  core.maxpool2d_backward(gx, gy, self.indices)
+  return gx
+end
+
+--- `AvgPool2d(k[, stride[, padding]])`: padding counts in the average.
+local AvgPool2d = class("AvgPool2d", Module)
+nn.AvgPool2d = AvgPool2d
+AvgPool2d.extra_repr = pool_repr
+
+function AvgPool2d:__init(k, stride, padding) pool_init(self, "AvgPool2d", k, stride, padding) end
+
+function AvgPool2d:forward(x)
+  check_tensor(x, "AvgPool2d:forward", "input")
+  local ys = core.pool2d_shape(x, self.kh, self.kw, self.sh, self.sw, self.ph, self.pw)
+  local y = buffer(self, "output", ys)
+  core.avgpool2d_forward(y, x, self.kh, self.kw, self.sh, self.sw, self.ph, self.pw)
+  return y
+end
+
+function AvgPool2d:backward(x, gy)
+  local gx = buffer(self, "grad_input", x:shape())
+  core.avgpool2d_backward(gx, gy, self.kh, self.kw, self.sh, self.sw, self.ph, self.pw)
+  return gx
+end
+
+--- `GlobalAvgPool2d()`: N x C x H x W -> N x C x 1 x 1 (PyTorch's AdaptiveAvgPool2d(1)).
+local GlobalAvgPool2d = class("GlobalAvgPool2d", Module)
+nn.GlobalAvgPool2d = GlobalAvgPool2d
+
+function GlobalAvgPool2d:forward(x)
+  check_tensor(x, "GlobalAvgPool2d:forward", "input")
+  if x:dim() ~= 4 then
+    error("GlobalAvgPool2d:forward: input must be N x C x H x W, got " .. shape_str(x), 2)
+  end
+  local h, w = x:size(3), x:size(4)
+  local y = buffer(self, "output", {x:size(1), x:size(2), 1, 1})
+  core.avgpool2d_forward(y, x, h, w, h, w, 0, 0)
+  return y
+end
+
+function GlobalAvgPool2d:backward(x, gy)
+  local gx = buffer(self, "grad_input", x:shape())
+  local h, w = x:size(3), x:size(4)
+  core.avgpool2d_backward(gx, gy, h, w, h, w, 0, 0)
+  return gx
+end
+
+-- ----------------------------------------------------------- BatchNorm2d --
+
+--- `BatchNorm2d(channels, {momentum=0.1, eps=1e-5})` with PyTorch semantics.
+local BatchNorm2d = class("BatchNorm2d", Module)
+nn.BatchNorm2d = BatchNorm2d
+BatchNorm2d.state_keys = {"weight", "bias", "running_mean", "running_var"}
+
+function BatchNorm2d:__init(c, opts)
+  Module.__init(self)
+  opts = opts or {}
+  check_count(c, "BatchNorm2d", "channels")
+  self.channels = c
+  self.momentum = opts.momentum or 0.1
+  self.eps = opts.eps or 1e-5
+  self.weight, self.bias = T.ones{c}, T.zeros{c}
+  self.grad_weight, self.grad_bias = T.zeros{c}, T.zeros{c}
+  self.running_mean, self.running_var = T.zeros{c}, T.ones{c}
+  self.save_mean, self.save_invstd = T.zeros{c}, T.zeros{c}
+end
+
+function BatchNorm2d:extra_repr()
+  return ("%d, eps=%g, momentum=%g"):format(self.channels, self.eps, self.momentum)
+end
+
+function BatchNorm2d:own_parameters()
+  return {{value = self.weight, grad = self.grad_weight, module = self, key = "weight"},
+          {value = self.bias, grad = self.grad_bias, module = self, key = "bias"}}
+end
+
+function BatchNorm2d:forward(x)
+  check_tensor(x, "BatchNorm2d:forward", "input")
+  if x:dim() ~= 4 or x:size(2) ~= self.channels then
+    error(("BatchNorm2d:forward: input must be N x %d x H x W, got %s"):format(self.channels,
+      shape_str(x)), 2)
+  end
+  local y = buffer(self, "output", x:shape())
+  if self.training then
+    core.batchnorm2d_forward_train(y, x, self.weight, self.bias, self.running_mean,
+      self.running_var, self.save_mean, self.save_invstd, self.momentum, self.eps)
+  else
+    core.batchnorm2d_forward_eval(y, x, self.weight, self.bias, self.running_mean,
+      self.running_var, self.eps)
+  end
+  return y
+end
+
+function BatchNorm2d:backward(x, gy)
+  local gx = buffer(self, "grad_input", x:shape())
+  core.batchnorm2d_backward(gx, self.grad_weight, self.grad_bias, gy, x, self.weight,
+    self.save_mean, self.save_invstd)
+  return gx
+end
+
+-- --------------------------------------------------------------- Dropout --
+
+--- `Dropout(p)`: in training, zeroes each value with probability p and
+-- scales the rest by 1/(1-p); identity in evaluation. Draws from the
+-- default generator unless `m.generator` is set.
+local Dropout = class("Dropout", Module)
+nn.Dropout = Dropout
+
+function Dropout:__init(p)
+  Module.__init(self)
+  p = p == nil and 0.5 or p
+  if type(p) ~= "number" or not (p >= 0 and p < 1) then
+    error(("Dropout: probability must be in [0, 1), got %s"):format(tostring(p)), 2)
+  end
+  self.p = p
+end
+
+function Dropout:extra_repr() return ("p=%g"):format(self.p) end
+
+function Dropout:forward(x)
+  check_tensor(x, "Dropout:forward", "input")
+  if not self.training or self.p == 0 then
+    self.output = x
+    return x
+  end
+  local y, noise = buffer(self, "output_buf", x:shape()), buffer(self, "noise", x:shape())
+  core.dropout_forward(y, noise, x, self.p, self.generator)
+  self.output = y
+  return y
+end
+
+function Dropout:backward(_, gy)
+  if not self.training or self.p == 0 then return gy end
+  local gx = buffer(self, "grad_input", gy:shape())
+  core.dropout_backward(gx, gy, self.noise)
+  return gx
+end
+
+-- --------------------------------------------------------------- Flatten --
+
+--- `Flatten()`: N x ... -> N x (product of the rest), a view.
+local Flatten = class("Flatten", Module)
+nn.Flatten = Flatten
+
+function Flatten:forward(x)
+  check_tensor(x, "Flatten:forward", "input")
+  self.output = x:reshape{x:size(1), -1}
+  return self.output
+end
+
+function Flatten:backward(x, gy)
+  self.grad_input = gy:reshape(x:shape())
+  return self.grad_input
+end
+
+-- ------------------------------------------------------------ Sequential --
+
+--- `Sequential{m1, m2, ...}`: children named "1", "2", ...; `s:add(m[, name])`
+-- appends (names such as "features" give stable paths like "features.3").
+local Sequential = class("Sequential", Module)
+nn.Sequential = Sequential
+
+function Sequential:__init(list)
+  Module.__init(self)
+  self.modules, self.names = {}, {}
+  for _, m in ipairs(list or {}) do self:add(m) end
+end
+
+function Sequential:add(m, name)
+  if type(m) ~= "table" or type(m.forward) ~= "function" then
+    error(("Sequential:add: a module expected, got %s"):format(type(m)), 2)
+  end
+  local i = #self.modules + 1
+  self.modules[i] = m
+  self.names[i] = name or tostring(i)
+  self[self.names[i]] = self[self.names[i]] == nil and m or self[self.names[i]]
+  return self
+end
+
+function Sequential:children()
+  local out = {}
+  for i, m in ipairs(self.modules) do out[i] = {self.names[i], m} end
+  return out
+end
+
+function Sequential:forward(x)
+  self.inputs = self.inputs or {}
+  for i, m in ipairs(self.modules) do
+    self.inputs[i] = x
+    x = m:forward(x)
+  end
+  self.output = x
+  return x
+end
+
+function Sequential:backward(x, gy)
+  local n = #self.modules
+  for i = n, 1, -1 do
+    gy = self.modules[i]:backward(i == 1 and x or self.inputs[i], gy)
+  end
+  self.grad_input = gy
+  return gy
+end
+
+-- -------------------------------------------------------------- Residual --
+
+--- `Residual(branch[, shortcut[, {relu=false}]])`: y = branch(x) + shortcut(x),
+-- the shortcut being the identity when absent; with `relu=true`, y is passed
+-- through a ReLU (the ResNet basic block).
+local Residual = class("Residual", Module)
+nn.Residual = Residual
+
+function Residual:__init(branch, shortcut, opts)
+  Module.__init(self)
+  if type(branch) ~= "table" or type(branch.forward) ~= "function" then
+    error("Residual: a branch module expected", 2)
+  end
+  if shortcut ~= nil and (type(shortcut) ~= "table" or type(shortcut.forward) ~= "function") then
+    error("Residual: the shortcut must be a module or nil", 2)
+  end
+  self.branch, self.shortcut = branch, shortcut
+  self.relu = opts and opts.relu or false
+end
+
+function Residual:extra_repr() return self.relu and "relu=true" or "" end
+
+function Residual:children()
+  local out = {{"branch", self.branch}}
+  if self.shortcut then out[2] = {"shortcut", self.shortcut} end
+  return out
+end
+
+function Residual:forward(x)
+  local b = self.branch:forward(x)
+  local s = self.shortcut and self.shortcut:forward(x) or x
+  if not same_shape(b, s:shape()) then
+    error(("Residual:forward: branch output %s and shortcut output %s differ"):format(
+      shape_str(b), shape_str(s)), 2)
+  end
+  local y = buffer(self, "output", b:shape())
+  y:copy(b):add_(s)
+  if self.relu then core.relu_forward(y, y) end
+  return y
+end
+
+function Residual:backward(x, gy)
+  if self.relu then
+    local g = buffer(self, "grad_sum", gy:shape())
+    core.relu_backward(g, gy, self.output)
+    gy = g
+  end
+  local gb = self.branch:backward(x, gy)
+  local gx = buffer(self, "grad_input", x:shape())
+  gx:copy(gb)
+  if self.shortcut then
+    gx:add_(self.shortcut:backward(x, gy))
+  else
+    gx:add_(gy)
+  end
+  return gx
+end
+
+-- ------------------------------------------------------ CrossEntropyLoss --
+
+--- `CrossEntropyLoss()`: softmax cross-entropy, mean over the batch.
+-- `loss:forward(logits, labels) -> number`, labels 1-based (a Lua array or a
+-- tensor); `loss:backward() -> gradient` with respect to the logits.
+local CrossEntropyLoss = class("CrossEntropyLoss", Module)
+nn.CrossEntropyLoss = CrossEntropyLoss
+
+function CrossEntropyLoss:forward(logits, labels)
+  check_tensor(logits, "CrossEntropyLoss:forward", "logits")
+  local probs = buffer(self, "probs", logits:shape())
+  self.loss = core.cross_entropy_forward(probs, logits, labels)
+  self.labels = labels
+  return self.loss
+end
+
+function CrossEntropyLoss:backward(logits, labels)
+  if logits then self:forward(logits, labels) end
+  if not self.probs then error("CrossEntropyLoss:backward: call forward first", 2) end
+  local g = buffer(self, "grad_input", self.probs:shape())
+  core.cross_entropy_backward(g, self.probs, self.labels)
+  return g
+end
+
+--- Number of rows of logits whose largest value is at the (1-based) label.
+function nn.count_correct(logits, labels)
+  return core.count_correct(logits, labels)
+end
+
+return nn
