@@ -157,12 +157,35 @@ static int report(lua_State *L, int status)
     return status;
 }
 
+/* Ctrl-C while Lua code runs: a hook raises "interrupted!" at the next
+ * instruction, as the stock interpreter does. */
+static lua_State *running;
+
+static void stop_hook(lua_State *L, lua_Debug *ar)
+{
+    (void)ar;
+    lua_sethook(L, NULL, 0, 0);
+    luaL_error(L, "interrupted!");
+}
+
+static void on_sigint(int sig)
+{
+    int flags = LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT;
+    signal(sig, SIG_DFL); /* a second Ctrl-C kills the process */
+    if (running)
+        lua_sethook(running, stop_hook, flags, 1);
+}
+
 static int docall(lua_State *L, int narg, int nres)
 {
     int base = lua_gettop(L) - narg;
     lua_pushcfunction(L, msghandler);
     lua_insert(L, base);
+    running = L;
+    signal(SIGINT, on_sigint);
     int status = lua_pcall(L, narg, nres, base);
+    signal(SIGINT, SIG_DFL);
+    running = NULL;
     lua_remove(L, base);
     return status;
 }
@@ -211,7 +234,7 @@ static int run_command(lua_State *L, char **argv, int argc, int first)
     lua_pushliteral(L, "realprune.cli");
     int status = docall(L, 1, 1);
     if (status != LUA_OK)
-        return report(L, status);
+        return report(L, status), 1;
     lua_getfield(L, -1, "main");
     lua_remove(L, -2);
     lua_createtable(L, argc - first, 0);
@@ -221,10 +244,10 @@ static int run_command(lua_State *L, char **argv, int argc, int first)
     }
     status = docall(L, 1, 1);
     if (status != LUA_OK)
-        return report(L, status);
-    int code = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : 0;
+        return report(L, status), 1;
+    int code = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : lua_isnil(L, -1) ? 0 : 1;
     lua_pop(L, 1);
-    return code == 0 ? LUA_OK : LUA_ERRRUN;
+    return code;
 }
 
 /* ---- REPL ---------------------------------------------------------------- */
@@ -311,12 +334,17 @@ static int load_statement(lua_State *L)
     lua_pop(L, 2); /* error message and "return" string */
     for (;;) {
         size_t llen;
-        const char *code = lua_tolstring(L, -1, &llen);
-        status = luaL_loadbuffer(L, code, llen, "=stdin");
+        const char *code = lua_tolstring(L, -1, &llen); /* stack: source */
+        status = luaL_loadbuffer(L, code, llen, "=stdin"); /* source, chunk or message */
         if (!incomplete(L, status))
             break;
-        if (!read_line(L, PROMPT2)) /* end of input inside a statement */
+        /* incomplete() popped the message: stack is source */
+        if (!read_line(L, PROMPT2)) {
+            /* end of input inside a statement: report the syntax error */
+            code = lua_tolstring(L, -1, &llen);
+            status = luaL_loadbuffer(L, code, llen, "=stdin");
             break;
+        }
         lua_pushliteral(L, "\n");
         lua_insert(L, -2);
         lua_concat(L, 3);
@@ -350,7 +378,8 @@ static void repl(lua_State *L)
 #if defined(RP_HAVE_READLINE)
     if (home && *home && isatty(STDIN_FILENO)) {
         snprintf(history_file, sizeof history_file, "%s/.realprune_history", home);
-        read_history(history_file);
+        if (read_history(history_file) != 0)
+            write_history(history_file); /* create it: append_history needs the file */
         stifle_history(1000);
     }
 #else
@@ -432,7 +461,8 @@ static int pmain(lua_State *L)
     /* A plain word that is not a file is a subcommand. */
     if (script && i == 1 && !is_file(argv[i]) && strcmp(argv[i], "-") != 0 &&
         !strchr(argv[i], '/') && !strstr(argv[i], ".lua")) {
-        lua_pushboolean(L, run_command(L, argv, argc, i) == LUA_OK);
+        int code = run_command(L, argv, argc, i);
+        lua_pushinteger(L, code < 0 || code > 125 ? 1 : code);
         return 1;
     }
 
@@ -475,8 +505,10 @@ int main(int argc, char **argv)
     lua_pushinteger(L, argc);
     lua_pushlightuserdata(L, argv);
     int status = lua_pcall(L, 2, 1, 0);
-    int ok = lua_toboolean(L, -1);
+    int code = status != LUA_OK ? EXIT_FAILURE
+               : lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1)
+               : lua_toboolean(L, -1) ? EXIT_SUCCESS : EXIT_FAILURE;
     report(L, status);
     lua_close(L);
-    return (status == LUA_OK && ok) ? EXIT_SUCCESS : EXIT_FAILURE;
+    return code;
 }

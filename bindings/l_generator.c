@@ -34,7 +34,9 @@ struct rp_rng *rpl_opt_generator(lua_State *L, int arg)
     if (!lua_isnoneornil(L, arg))
         return rpl_check_generator(L, arg);
     lua_getfield(L, LUA_REGISTRYINDEX, DEFAULT_KEY);
-    struct rp_rng *g = lua_touserdata(L, -1);
+    struct rp_rng *g = luaL_testudata(L, -1, RPL_GENERATOR);
+    if (!g)
+        luaL_error(L, "the default generator is missing from the registry");
     lua_pop(L, 1); /* the registry keeps it alive */
     return g;
 }
@@ -166,8 +168,7 @@ void rpl_open_generator(lua_State *L)
     lua_pop(L, 1);
 
     lua_getfield(L, LUA_REGISTRYINDEX, DEFAULT_KEY);
-    if (lua_isnil(L, -1))
-    {
+    if (lua_isnil(L, -1) || !luaL_testudata(L, -1, RPL_GENERATOR)) {
         rp_rng_seed(push_generator(L), 0);
         lua_setfield(L, LUA_REGISTRYINDEX, DEFAULT_KEY);
     }

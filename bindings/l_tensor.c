@@ -28,9 +28,21 @@ rpl_tensor *rpl_push_shell(lua_State *L)
  * allocated by Lua (the same pacing Lua applies to its own objects). */
 static void account(lua_State *L, const struct rp_tensor *t)
 {
-    int64_t kb = t->numel >> 8; /* 4 bytes per element, in KiB */
-    if (kb >= 64)
+    int64_t kb = t ? t->numel >> 8 : 0; /* 4 bytes per element, in KiB */
+    if (kb >= 64 && lua_gc(L, LUA_GCISRUNNING))
         lua_gc(L, LUA_GCSTEP, kb > INT_MAX ? INT_MAX : (int)kb);
+}
+
+/* Returns the new tensor on top of the stack, advancing the collector for
+ * its size.  The step may run finalizers (which may release tensors), so it
+ * comes last, after every raw pointer of the call has been used.  For the
+ * same reason functions that make a tensor push its shell *before* they look
+ * up their tensor arguments: allocating the shell may run finalizers too. */
+static int finish(lua_State *L)
+{
+    rpl_tensor *u = lua_touserdata(L, -1);
+    account(L, u->t);
+    return 1;
 }
 
 struct rp_tensor *rpl_test_tensor(lua_State *L, int arg)
@@ -106,16 +118,15 @@ static struct rp_tensor *push_new(lua_State *L, int ndim, const int64_t *shape, 
     rpl_tensor *u = rpl_push_shell(L);
     if (rp_tensor_new(&u->t, ndim, shape) != RP_OK)
         rpl_fail(L, fname);
-    account(L, u->t);
     return u->t;
 }
 
-static struct rp_tensor *push_clone(lua_State *L, const struct rp_tensor *t, const char *fname)
+/* Clones the tensor argument at `arg` into the shell on top of the stack. */
+static struct rp_tensor *clone_into(lua_State *L, rpl_tensor *u, int arg, const char *fname)
 {
-    rpl_tensor *u = rpl_push_shell(L);
+    struct rp_tensor *t = rpl_check_tensor(L, arg);
     if (rp_tensor_clone(&u->t, t) != RP_OK)
         rpl_fail(L, fname);
-    account(L, u->t);
     return u->t;
 }
 
@@ -134,7 +145,7 @@ static int l_zeros(lua_State *L)
     int64_t shape[RP_MAX_DIMS];
     int nd = rpl_check_shape(L, 1, 1, shape);
     push_new(L, nd, shape, "tensor.zeros");
-    return 1;
+    return finish(L);
 }
 
 /** ones(shape) -> a tensor of ones. */
@@ -143,7 +154,7 @@ static int l_ones(lua_State *L)
     int64_t shape[RP_MAX_DIMS];
     int nd = rpl_check_shape(L, 1, 1, shape);
     rp_tensor_fill(push_new(L, nd, shape, "tensor.ones"), 1.0f);
-    return 1;
+    return finish(L);
 }
 
 /** full(shape, v) -> a tensor filled with v. */
@@ -153,7 +164,7 @@ static int l_full(lua_State *L)
     int nd = rpl_check_shape(L, 1, 0, shape);
     float v = check_float(L, 2);
     rp_tensor_fill(push_new(L, nd, shape, "tensor.full"), v);
-    return 1;
+    return finish(L);
 }
 
 /** rand(shape[, gen]) -> uniform [0, 1) values from gen (default generator). */
@@ -163,7 +174,7 @@ static int l_rand(lua_State *L)
     int nd = rpl_check_shape(L, 1, 0, shape);
     struct rp_rng *g = rpl_opt_generator(L, 2);
     rp_tensor_fill_uniform(push_new(L, nd, shape, "tensor.rand"), g, 0.0f, 1.0f);
-    return 1;
+    return finish(L);
 }
 
 /** randn(shape[, gen]) -> standard normal values from gen. */
@@ -173,7 +184,7 @@ static int l_randn(lua_State *L)
     int nd = rpl_check_shape(L, 1, 0, shape);
     struct rp_rng *g = rpl_opt_generator(L, 2);
     rp_tensor_fill_normal(push_new(L, nd, shape, "tensor.randn"), g, 0.0f, 1.0f);
-    return 1;
+    return finish(L);
 }
 
 /** arange(n) -> 0, 1, ..., n-1; arange(a, b[, step]) -> a, a+step, ... < b. */
@@ -193,7 +204,7 @@ static int l_arange(lua_State *L)
     luaL_argcheck(L, count <= (double)RP_MAX_NUMEL, 1, "too many elements");
     int64_t n = count > 0 ? (int64_t)count : 0;
     rp_tensor_arange(push_new(L, 1, &n, "tensor.arange"), a, step);
-    return 1;
+    return finish(L);
 }
 
 /* from(): the nested table is walked twice: once to find and check the shape
@@ -265,17 +276,19 @@ static float *nest_copy(lua_State *L, int ndim, const int64_t *shape, int depth,
 static int l_from(lua_State *L)
 {
     struct nest n = {0};
-    struct rp_tensor *src = rpl_test_tensor(L, 1);
-    if (src) {
-        push_clone(L, src, "tensor.from");
-        return 1;
+    lua_settop(L, 1);
+    rpl_tensor *u = rpl_push_shell(L); /* index 2, before anything is checked */
+    if (luaL_testudata(L, 1, RPL_TENSOR)) {
+        clone_into(L, u, 1, "tensor.from");
+        return finish(L);
     }
     if (lua_type(L, 1) == LUA_TNUMBER) {
-        rp_tensor_fill(push_new(L, 0, n.shape, "tensor.from"), (float)lua_tonumber(L, 1));
-        return 1;
+        if (rp_tensor_new(&u->t, 0, n.shape) != RP_OK)
+            return rpl_fail(L, "tensor.from");
+        rp_tensor_fill(u->t, (float)lua_tonumber(L, 1));
+        return finish(L);
     }
     luaL_argexpected(L, lua_type(L, 1) == LUA_TTABLE, 1, "table");
-    lua_settop(L, 1);
     /* shape from the first element at each level */
     lua_pushvalue(L, 1);
     while (lua_type(L, -1) == LUA_TTABLE) {
@@ -287,15 +300,15 @@ static int l_from(lua_State *L)
             break;
         lua_rawgeti(L, -1, 1);
     }
-    lua_settop(L, 1);
+    lua_settop(L, 2);
     lua_pushvalue(L, 1);
     nest_check(L, &n, 0);
+    /* nothing between the check and the copy runs Lua code or the collector */
+    if (rp_tensor_new(&u->t, n.ndim, n.shape) != RP_OK)
+        return rpl_fail(L, "tensor.from");
+    nest_copy(L, n.ndim, n.shape, 0, u->t->data);
     lua_pop(L, 1);
-    struct rp_tensor *t = push_new(L, n.ndim, n.shape, "tensor.from");
-    lua_pushvalue(L, 1);
-    nest_copy(L, n.ndim, n.shape, 0, t->data);
-    lua_pop(L, 1);
-    return 1;
+    return finish(L);
 }
 
 /* ---- shape and indexing -------------------------------------------------- */
@@ -411,6 +424,14 @@ static void push_table(lua_State *L, const float *x, const int64_t *shape, int n
 static int t_totable(lua_State *L)
 {
     struct rp_tensor *t = rpl_check_tensor(L, 1);
+    int64_t tables = 0, level = 1;
+    for (int d = 0; d + 1 < t->ndim; d++) {
+        level *= t->shape[d];
+        tables += level;
+    }
+    if (tables > (1 << 26) || t->numel > (1 << 28))
+        return luaL_error(L, "Tensor:totable: a %d-dimensional tensor of %I elements is too large "
+                          "for Lua tables", t->ndim, (lua_Integer)t->numel);
     push_table(L, t->data, t->shape, t->ndim);
     return 1;
 }
@@ -418,8 +439,8 @@ static int t_totable(lua_State *L)
 /** t:clone() -> a copy with its own storage */
 static int t_clone(lua_State *L)
 {
-    push_clone(L, rpl_check_tensor(L, 1), "Tensor:clone");
-    return 1;
+    clone_into(L, rpl_push_shell(L), 1, "Tensor:clone");
+    return finish(L);
 }
 
 /** t:copy(src) copies src (broadcast to t's shape) into t; returns t */
@@ -445,7 +466,7 @@ static int t_fill(lua_State *L)
  *  size may be -1 and is inferred. */
 static int t_reshape(lua_State *L)
 {
-    struct rp_tensor *t = rpl_check_tensor(L, 1);
+    rpl_check_tensor(L, 1);
     int64_t shape[RP_MAX_DIMS];
     int nd;
     int arg = 2;
@@ -457,7 +478,7 @@ static int t_reshape(lua_State *L)
             lua_rawgeti(L, arg, d + 1);
             int isint;
             shape[d] = (int64_t)lua_tointegerx(L, -1, &isint);
-            if (!isint)
+            if (!isint || lua_type(L, -1) != LUA_TNUMBER)
                 luaL_argerror(L, arg, lua_pushfstring(L, "size %d of the shape must be an "
                                                       "integer, got %s", d + 1,
                                                       luaL_typename(L, -1)));
@@ -471,25 +492,25 @@ static int t_reshape(lua_State *L)
             shape[d] = (int64_t)luaL_checkinteger(L, arg + d);
     }
     rpl_tensor *u = rpl_push_shell(L);
-    if (rp_tensor_view(&u->t, t, nd, shape) != RP_OK)
+    if (rp_tensor_view(&u->t, rpl_check_tensor(L, 1), nd, shape) != RP_OK)
         return rpl_fail(L, "Tensor:reshape");
-    return 1;
+    return 1; /* a view: no new storage */
 }
 
 /* ---- arithmetic ---------------------------------------------------------- */
 
 static const char *const op_names[] = {"Tensor:add", "Tensor:sub", "Tensor:mul", "Tensor:div"};
 
-/* a op b where either may be a number; `arg` 1 for methods and metamethods. */
+/* a op b where either may be a number (methods and metamethods alike). */
 static int arith(lua_State *L, enum rp_binop op)
 {
+    lua_settop(L, 2);
+    rpl_tensor *u = rpl_push_shell(L);
     struct rp_tensor *a = rpl_test_tensor(L, 1), *b = rpl_test_tensor(L, 2);
     if (a && b) {
-        rpl_tensor *u = rpl_push_shell(L);
         if (rp_tensor_binary(&u->t, op, a, b) != RP_OK)
             return rpl_fail(L, op_names[op]);
-        account(L, u->t);
-        return 1;
+        return finish(L);
     }
     int ti = a ? 1 : 2, si = a ? 2 : 1;
     if (!a && !b) {
@@ -502,10 +523,9 @@ static int arith(lua_State *L, enum rp_binop op)
         luaL_argerror(L, si, lua_pushfstring(L, "realprune.Tensor or number expected, got %s",
                                              luaL_typename(L, si)));
     }
-    struct rp_tensor *t = rpl_check_tensor(L, ti);
     float s = (float)lua_tonumber(L, si);
-    rp_tensor_scalar_(push_clone(L, t, op_names[op]), op, s, si == 1);
-    return 1;
+    rp_tensor_scalar_(clone_into(L, u, ti, op_names[op]), op, s, si == 1);
+    return finish(L);
 }
 
 /** t:add(o) -> t + o (o a tensor, broadcast, or a number) */
@@ -550,27 +570,27 @@ static int t_div_(lua_State *L) { return arith_inplace(L, RP_OP_DIV); }
 
 static int t_unm(lua_State *L)
 {
-    rp_tensor_scalar_(push_clone(L, rpl_check_tensor(L, 1), "Tensor:__unm"), RP_OP_MUL, -1.0f, 0);
-    return 1;
+    rp_tensor_scalar_(clone_into(L, rpl_push_shell(L), 1, "Tensor:__unm"), RP_OP_MUL, -1.0f, 0);
+    return finish(L);
 }
 
 /** t:abs() -> |t| */
 static int t_abs(lua_State *L)
 {
-    rp_tensor_abs_(push_clone(L, rpl_check_tensor(L, 1), "Tensor:abs"));
-    return 1;
+    rp_tensor_abs_(clone_into(L, rpl_push_shell(L), 1, "Tensor:abs"));
+    return finish(L);
 }
 
 /** t:matmul(o) -> matrix product: [m,k] x [k,n] -> [m,n]; [m,k] x [k] -> [m];
  *  [k] x [k,n] -> [n] */
 static int t_matmul(lua_State *L)
 {
-    struct rp_tensor *a = rpl_check_tensor(L, 1), *b = rpl_check_tensor(L, 2);
+    lua_settop(L, 2);
     rpl_tensor *u = rpl_push_shell(L);
+    struct rp_tensor *a = rpl_check_tensor(L, 1), *b = rpl_check_tensor(L, 2);
     if (rp_tensor_matmul(&u->t, a, b) != RP_OK)
         return rpl_fail(L, "Tensor:matmul");
-    account(L, u->t);
-    return 1;
+    return finish(L);
 }
 
 /* ---- reductions ---------------------------------------------------------- */
@@ -585,10 +605,11 @@ static int t_sum(lua_State *L)
         return 1;
     }
     int d = check_dim(L, 2, t);
+    lua_settop(L, 2);
     rpl_tensor *u = rpl_push_shell(L);
-    if (rp_tensor_sum_dim(&u->t, t, d) != RP_OK)
+    if (rp_tensor_sum_dim(&u->t, rpl_check_tensor(L, 1), d) != RP_OK)
         return rpl_fail(L, "Tensor:sum");
-    return 1;
+    return finish(L);
 }
 
 /** t:mean([dim]) -> mean of all elements (NaN if empty), or along dim */
@@ -600,11 +621,13 @@ static int t_mean(lua_State *L)
         return 1;
     }
     int d = check_dim(L, 2, t);
+    lua_settop(L, 2);
     rpl_tensor *u = rpl_push_shell(L);
+    t = rpl_check_tensor(L, 1);
     if (rp_tensor_sum_dim(&u->t, t, d) != RP_OK)
         return rpl_fail(L, "Tensor:mean");
     rp_tensor_scalar_(u->t, RP_OP_DIV, (float)t->shape[d], 0);
-    return 1;
+    return finish(L);
 }
 
 /** t:min() -> smallest element (NaN if any is NaN) */
@@ -658,11 +681,12 @@ static int t_argmax(lua_State *L)
         return 1;
     }
     int d = check_dim(L, 2, t);
+    lua_settop(L, 2);
     rpl_tensor *u = rpl_push_shell(L);
-    if (rp_tensor_argmax_dim(&u->t, t, d) != RP_OK)
+    if (rp_tensor_argmax_dim(&u->t, rpl_check_tensor(L, 1), d) != RP_OK)
         return rpl_fail(L, "Tensor:argmax");
     rp_tensor_scalar_(u->t, RP_OP_ADD, 1.0f, 0);
-    return 1;
+    return finish(L);
 }
 
 /* ---- metamethods --------------------------------------------------------- */
@@ -701,7 +725,7 @@ static int t_index(lua_State *L)
             return 1;
         }
         rpl_tensor *u = rpl_push_shell(L);
-        if (rp_tensor_select(&u->t, t, (int64_t)i - 1) != RP_OK)
+        if (rp_tensor_select(&u->t, rpl_check_tensor(L, 1), (int64_t)i - 1) != RP_OK)
             return rpl_fail(L, "Tensor:__index");
         return 1;
     }
@@ -724,8 +748,9 @@ static int t_newindex(lua_State *L)
     if (i < 1 || i > t->shape[0])
         return luaL_error(L, "Tensor:__newindex: index %I is out of range 1..%I", i,
                           (lua_Integer)t->shape[0]);
+    lua_settop(L, 3);
     rpl_tensor *u = rpl_push_shell(L);
-    if (rp_tensor_select(&u->t, t, (int64_t)i - 1) != RP_OK)
+    if (rp_tensor_select(&u->t, rpl_check_tensor(L, 1), (int64_t)i - 1) != RP_OK)
         return rpl_fail(L, "Tensor:__newindex");
     if (lua_type(L, 3) == LUA_TNUMBER) {
         rp_tensor_fill(u->t, (float)lua_tonumber(L, 3));

@@ -21,13 +21,17 @@ rp_status rp_shape_check(int ndim, const int64_t *shape, int64_t *numel)
 {
     if (ndim < 0 || ndim > RP_MAX_DIMS)
         return rp_error(RP_EINVAL, "a tensor has 0 to %d dimensions, got %d", RP_MAX_DIMS, ndim);
-    int64_t n = 1;
+    /* The product of the non-zero sizes is bounded too, so that strides and
+     * loop counts stay small even when another size is 0. */
+    int64_t n = 1, nz = 1;
     for (int d = 0; d < ndim; d++) {
         if (shape[d] < 0)
             return rp_error(RP_EINVAL, "size of dimension %d must be non-negative, got %lld",
                             d + 1, (long long)shape[d]);
-        if (shape[d] > 0 && n > RP_MAX_NUMEL / shape[d])
+        if (shape[d] > 0 && nz > RP_MAX_NUMEL / shape[d])
             return rp_error(RP_ENOMEM, "shape is too large (more than 2^36 elements)");
+        if (shape[d] > 0)
+            nz *= shape[d];
         n *= shape[d];
     }
     if (numel)
@@ -488,9 +492,10 @@ rp_status rp_tensor_argmax(int64_t *out, const struct rp_tensor *t)
 {
     if (t->numel == 0)
         return rp_error(RP_EINVAL, "argmax of an empty tensor");
+    /* the first NaN counts as the maximum, as in rp_tensor_max */
     int64_t best = 0;
-    for (int64_t i = 1; i < t->numel; i++)
-        if (t->data[i] > t->data[best])
+    for (int64_t i = 0; i < t->numel && !isnan(t->data[best]); i++)
+        if (t->data[i] > t->data[best] || isnan(t->data[i]))
             best = i;
     *out = best;
     return RP_OK;
@@ -523,6 +528,8 @@ rp_status rp_tensor_sum_dim(struct rp_tensor **out, const struct rp_tensor *t, i
     rp_status st = split_dim(t, dim, &outer, &n, &inner, shape);
     if (st != RP_OK)
         return st;
+    if (t->numel == 0) /* nothing to add: zeros (or an empty result) */
+        return rp_tensor_new(out, t->ndim - 1, shape);
     /* rows of `inner` contiguous values are added into a double accumulator */
     double *acc = malloc(sizeof(double) * (size_t)(inner > 0 ? inner : 1));
     if (!acc)
@@ -562,8 +569,8 @@ rp_status rp_tensor_argmax_dim(struct rp_tensor **out, const struct rp_tensor *t
         for (int64_t c = 0; c < inner; c++) {
             const float *x = t->data + a * n * inner + c;
             int64_t best = 0;
-            for (int64_t i = 1; i < n; i++)
-                if (x[i * inner] > x[best * inner])
+            for (int64_t i = 1; i < n && !isnan(x[best * inner]); i++)
+                if (x[i * inner] > x[best * inner] || isnan(x[i * inner]))
                     best = i;
             o->data[a * inner + c] = (float)best;
         }

@@ -55,7 +55,7 @@ rp.get_threads = core.get_threads
 -- Default thread count: all cores, unless REALPRUNE_THREADS says otherwise.
 do
   local env = os.getenv("REALPRUNE_THREADS")
-  local n = core.cpu_count()
+  local n = math.min(core.cpu_count(), 1024)
   if env and env ~= "" then
     n = math.tointeger(tonumber(env))
     if not n or n < 1 then

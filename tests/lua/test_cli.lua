@@ -82,6 +82,14 @@ function TestCli:test_repl_prints_values_and_survives_errors()
   lu.assertStrContains(out, '1\n"two"\n')
 end
 
+function TestCli:test_repl_reports_unfinished_statement()
+  local input = tmpfile("for i = 1, 2 do\n")
+  local out, code = run(BIN .. " < " .. input)
+  os.remove(input)
+  lu.assertEquals(code, 0)
+  lu.assertStrContains(out, "stdin:1: 'end' expected near <eof>")
+end
+
 function TestCli:test_interactive_after_script()
   local script = tmpfile('answer = 42\n')
   local input = tmpfile("answer + 1\n")
@@ -100,7 +108,7 @@ function TestCli:test_help_version_and_unknown()
   lu.assertEquals(code, 0)
   lu.assertStrMatches(out, "realprune %d+%.%d+%.%d+ %(Lua 5%.4%.%d+%)\n")
   out, code = run(BIN .. " frobnicate")
-  lu.assertEquals(code, 1)
+  lu.assertEquals(code, 2)
   lu.assertStrContains(out, "unknown command or missing file 'frobnicate'")
   lu.assertStrContains(out, "help")
   out, code = run(BIN .. " --bogus")

@@ -52,7 +52,7 @@ local cases = {
   {"from wrong type", function() return T.from("abc") end,
     "bad argument #1 to 'from' (table expected, got string)"},
   {"from released", function() return T.from(released()) end,
-    "bad argument #1 to 'from' (table expected, got realprune.Tensor)"},
+    "bad argument #1 to 'from' (tensor has been released)"},
   -- indexing
   {"get out of range", function() return m:get(3, 1) end,
     "bad argument #1 to 'get' (index 3 is out of range 1..2 for dimension 1)"},
@@ -158,6 +158,31 @@ for i, case in ipairs(cases) do
   TestBadInput[("test_%02d_%s"):format(i, case[1]:gsub("%W", "_"))] = function()
     lu.assertErrorMsgContains(case[3], case[2])
   end
+end
+
+-- Finalizers that change a table being converted, or release a tensor an
+-- operation is using, run at allocation points; they must never crash.
+function TestBadInput:test_finalizers_during_calls()
+  local row = {}
+  for i = 1, 2000 do row[i] = i end
+  local close = getmetatable(T.zeros{1}).__close
+  for _ = 1, 30 do
+    local nested = {row, row}
+    for _ = 1, 20 do setmetatable({}, {__gc = function() nested[2] = 7 end}) end
+    pcall(T.from, nested)
+    local a = T.ones{64, 64}
+    for _ = 1, 20 do setmetatable({}, {__gc = function() close(a) end}) end
+    pcall(function() return a * 2, a + a, a:matmul(a), a:sum(1), a:clone() end)
+  end
+  collectgarbage()
+  lu.assertEquals(T.from{{1, 2}}:sum(), 3)
+end
+
+function TestBadInput:test_empty_and_nan_shapes()
+  lu.assertEquals(T.zeros{0, 1 << 20}:sum(1):shape(), {1 << 20})
+  lu.assertErrorMsgContains("shape is too large", function() return T.zeros{0, 1 << 40, 1 << 40} end)
+  lu.assertEquals(T.from{1, 0 / 0, 2}:argmax(), 2)
+  lu.assertEquals(T.from{{1, 0 / 0}, {3, 2}}:argmax(2):totable(), {2, 1})
 end
 
 function TestBadInput:test_close_twice_is_harmless()
