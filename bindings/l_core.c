@@ -61,6 +61,7 @@ int luaopen_realprune_core(lua_State *L)
     rpl_open_tensor(L);
     rpl_open_generator(L);
     rpl_open_nn(L);
+    rpl_open_data(L);
     luaL_getmetatable(L, RPL_TENSOR);
     lua_getfield(L, -1, "methods");
     lua_setfield(L, -3, "tensor_methods");

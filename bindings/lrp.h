@@ -39,5 +39,6 @@ struct rp_rng *rpl_opt_generator(lua_State *L, int arg);
 void rpl_open_tensor(lua_State *L);    /* adds tensor functions to the table on top */
 void rpl_open_generator(lua_State *L); /* adds generator functions to the table on top */
 void rpl_open_nn(lua_State *L);        /* adds layer kernels and optimizer steps */
+void rpl_open_data(lua_State *L);      /* adds file readers and batch assembly */
 
 #endif

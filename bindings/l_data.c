@@ -1,0 +1,268 @@
+/*
+ * l_data.c - file readers and batch assembly for lua/realprune/data.lua.
+ *
+ * Readers return nil, message on an expected failure (a missing or corrupt
+ * file); data.lua turns that into an error for the user.  Image bytes travel
+ * as Lua strings (N x C x H x W unsigned bytes).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lrp.h"
+#include "realprune/data.h"
+
+static int push_failure(lua_State *L)
+{
+    lua_pushnil(L);
+    lua_pushstring(L, rp_last_error());
+    return 2;
+}
+
+static void push_shape(lua_State *L, const struct rp_bytes *b)
+{
+    lua_createtable(L, b->ndim, 0);
+    for (int d = 0; d < b->ndim; d++) {
+        lua_pushinteger(L, (lua_Integer)b->shape[d]);
+        lua_rawseti(L, -2, d + 1);
+    }
+}
+
+/* Pushes b's bytes as a string and frees b. lua_pushlstring may raise (out of
+ * memory), so the bytes are moved into a userdata-owned box first. */
+typedef struct { struct rp_bytes b; } bytes_box;
+
+static int box_gc(lua_State *L)
+{
+    bytes_box *x = lua_touserdata(L, 1);
+    rp_bytes_free(&x->b);
+    return 0;
+}
+
+static bytes_box *push_box(lua_State *L)
+{
+    bytes_box *x = lua_newuserdatauv(L, sizeof *x, 0);
+    memset(x, 0, sizeof *x);
+    if (luaL_newmetatable(L, "realprune.bytes_box")) {
+        lua_pushcfunction(L, box_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);
+    return x;
+}
+
+/* idx_read(path) -> bytes, shape | nil, message */
+static int l_idx_read(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    bytes_box *x = push_box(L);
+    if (rp_idx_read(&x->b, path) != RP_OK)
+        return push_failure(L);
+    lua_pushlstring(L, (const char *)x->b.data, (size_t)x->b.numel);
+    push_shape(L, &x->b);
+    rp_bytes_free(&x->b);
+    return 2;
+}
+
+/* cifar_read(path, label_bytes) -> images, labels, n | nil, message */
+static int l_cifar_read(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    int lb = (int)luaL_checkinteger(L, 2);
+    bytes_box *im = push_box(L), *la = push_box(L);
+    if (rp_cifar_read(&im->b, &la->b, path, lb) != RP_OK)
+        return push_failure(L);
+    lua_pushlstring(L, (const char *)im->b.data, (size_t)im->b.numel);
+    lua_pushlstring(L, (const char *)la->b.data, (size_t)la->b.numel);
+    lua_pushinteger(L, (lua_Integer)la->b.numel);
+    rp_bytes_free(&im->b);
+    rp_bytes_free(&la->b);
+    return 3;
+}
+
+/* image_read(path, channels, size) -> bytes (channels x size x size) | nil, message */
+static int l_image_read(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    int channels = (int)luaL_checkinteger(L, 2), size = (int)luaL_checkinteger(L, 3);
+    bytes_box *x = push_box(L);
+    if (rp_image_read(&x->b, path, channels, size) != RP_OK)
+        return push_failure(L);
+    lua_pushlstring(L, (const char *)x->b.data, (size_t)x->b.numel);
+    rp_bytes_free(&x->b);
+    return 1;
+}
+
+/* list_dir(path) -> sorted array of {name=, dir=bool} | nil, message */
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int l_list_dir(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    DIR *d = opendir(path);
+    if (!d) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "cannot open directory %s: %s", path, strerror(errno));
+        return 2;
+    }
+    /* names are collected in a Lua table first so that nothing leaks on error */
+    lua_newtable(L);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        lua_pushstring(L, e->d_name);
+        lua_rawseti(L, -2, ++n);
+    }
+    closedir(d);
+    const char **names = lua_newuserdatauv(L, sizeof(char *) * (size_t)(n + 1), 0);
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(L, -2, i + 1);
+        names[i] = lua_tostring(L, -1);
+        lua_pop(L, 1); /* still referenced by the table */
+    }
+    qsort(names, (size_t)n, sizeof(char *), cmp_names);
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        lua_createtable(L, 0, 2);
+        lua_pushstring(L, names[i]);
+        lua_setfield(L, -2, "name");
+        luaL_Buffer b;
+        luaL_buffinit(L, &b);
+        luaL_addstring(&b, path);
+        luaL_addchar(&b, '/');
+        luaL_addstring(&b, names[i]);
+        luaL_pushresult(&b);
+        struct stat st;
+        lua_pushboolean(L, stat(lua_tostring(L, -1), &st) == 0 && S_ISDIR(st.st_mode));
+        lua_setfield(L, -3, "dir");
+        lua_setfield(L, -2, "path");
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
+static void check_floats(lua_State *L, int arg, int n, float *out, const char *what)
+{
+    luaL_checktype(L, arg, LUA_TTABLE);
+    if ((int)lua_rawlen(L, arg) != n)
+        luaL_argerror(L, arg, lua_pushfstring(L, "%d %s values expected, got %d", n, what,
+                                              (int)lua_rawlen(L, arg)));
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(L, arg, i + 1);
+        if (lua_type(L, -1) != LUA_TNUMBER)
+            luaL_argerror(L, arg, lua_pushfstring(L, "%s value %d is not a number", what, i + 1));
+        out[i] = (float)lua_tonumber(L, -1);
+        lua_pop(L, 1);
+    }
+}
+
+/* gather_images(dst, bytes, channels, height, width, indices, mean, std)
+ * fills dst[1..#indices] with the items (1-based) of bytes, normalized. */
+static int l_gather_images(lua_State *L)
+{
+    size_t len;
+    lua_settop(L, 8);
+    const uint8_t *src = (const uint8_t *)luaL_checklstring(L, 2, &len);
+    int c = (int)luaL_checkinteger(L, 3);
+    lua_Integer h = luaL_checkinteger(L, 4), w = luaL_checkinteger(L, 5);
+    luaL_argcheck(L, c >= 1 && c <= 4, 3, "1 to 4 channels");
+    luaL_argcheck(L, h >= 1 && w >= 1 && h * w <= (1 << 26), 4, "bad image size");
+    luaL_checktype(L, 6, LUA_TTABLE);
+    int64_t item = (int64_t)c * h * w, count = (int64_t)len / item;
+    int64_t n = (int64_t)lua_rawlen(L, 6);
+    int64_t *idx = lua_newuserdatauv(L, sizeof(int64_t) * (size_t)(n > 0 ? n : 1), 0);
+    for (int64_t i = 0; i < n; i++) {
+        lua_rawgeti(L, 6, (lua_Integer)i + 1);
+        int isint;
+        lua_Integer v = lua_tointegerx(L, -1, &isint);
+        if (!isint)
+            luaL_argerror(L, 6, "indices must be integers");
+        idx[i] = (int64_t)v - 1;
+        lua_pop(L, 1);
+    }
+    float mean[4], std[4];
+    check_floats(L, 7, c, mean, "mean");
+    check_floats(L, 8, c, std, "std");
+    for (int i = 0; i < c; i++)
+        luaL_argcheck(L, std[i] > 0, 8, "std values must be positive");
+    struct rp_tensor *dst = rpl_check_tensor(L, 1);
+    if (rp_gather_images(dst, src, count, c, h, w, idx, n, mean, std) != RP_OK)
+        return luaL_error(L, "%s", rp_last_error());
+    return 0;
+}
+
+/* augment(batch, pad, flip[, gen]) */
+static int l_augment(lua_State *L)
+{
+    lua_Integer pad = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, pad >= 0 && pad <= 64, 2, "padding must be in 0..64");
+    int flip = lua_toboolean(L, 3);
+    struct rp_rng *g = rpl_opt_generator(L, 4);
+    if (rp_augment_crop_flip(rpl_check_tensor(L, 1), (int)pad, flip, g) != RP_OK)
+        return luaL_error(L, "%s", rp_last_error());
+    return 0;
+}
+
+/* byte_stats(bytes, channels) -> mean, std tables (pixel values / 255) */
+static int l_byte_stats(lua_State *L)
+{
+    size_t len;
+    const uint8_t *p = (const uint8_t *)luaL_checklstring(L, 1, &len);
+    lua_Integer c = luaL_checkinteger(L, 2), plane = luaL_checkinteger(L, 3);
+    luaL_argcheck(L, c >= 1 && c <= 4, 2, "1 to 4 channels");
+    luaL_argcheck(L, plane >= 1, 3, "plane size must be positive");
+    double s[4] = {0}, ss[4] = {0};
+    int64_t items = (int64_t)len / (c * plane);
+    luaL_argcheck(L, items >= 1, 1, "no images");
+    for (int64_t i = 0; i < items; i++)
+        for (int k = 0; k < c; k++) {
+            const uint8_t *q = p + (i * c + k) * plane;
+            for (int64_t j = 0; j < plane; j++) {
+                double v = q[j] / 255.0;
+                s[k] += v;
+                ss[k] += v * v;
+            }
+        }
+    double n = (double)items * plane;
+    lua_createtable(L, (int)c, 0);
+    lua_createtable(L, (int)c, 0);
+    for (int k = 0; k < c; k++) {
+        double m = s[k] / n, var = ss[k] / n - m * m;
+        lua_pushnumber(L, m);
+        lua_rawseti(L, -3, k + 1);
+        lua_pushnumber(L, sqrt(var > 1e-12 ? var : 1e-12));
+        lua_rawseti(L, -2, k + 1);
+    }
+    return 2;
+}
+
+/* isatty(fd) -> boolean (for progress bars) */
+static int l_isatty(lua_State *L)
+{
+    lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
+    return 1;
+}
+
+void rpl_open_data(lua_State *L)
+{
+    static const luaL_Reg funcs[] = {{"idx_read", l_idx_read},
+                                     {"cifar_read", l_cifar_read},
+                                     {"image_read", l_image_read},
+                                     {"list_dir", l_list_dir},
+                                     {"gather_images", l_gather_images},
+                                     {"augment", l_augment},
+                                     {"byte_stats", l_byte_stats},
+                                     {"isatty", l_isatty},
+                                     {NULL, NULL}};
+    luaL_setfuncs(L, funcs, 0);
+}
+
