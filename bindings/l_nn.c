@@ -6,6 +6,7 @@
  * converted to 0-based here.
  */
 #include "lrp.h"
+#include "realprune/blas.h"
 #include "realprune/nn.h"
 #include "realprune/optim.h"
 
@@ -48,17 +49,17 @@ static void push_dims(lua_State *L, const int64_t *s, int n)
     }
 }
 
-/* conv2d_shapes(input, weight, kh, kw, sh, sw, ph, pw) -> output shape, columns shape */
+/* conv2d_shapes(input, weight, kh, kw, sh, sw, ph, pw) -> output shape, workspace
+ * size (floats, for the current thread count) */
 static int l_conv2d_shapes(lua_State *L)
 {
     struct rp_tensor *x = rpl_check_tensor(L, 1), *w = rpl_check_tensor(L, 2);
     struct rp_conv2d_params p = conv_params(L, 3);
-    int64_t os[4], cs[2];
+    int64_t os[4];
     if (rp_conv2d_output_shape(os, x, w, &p) != RP_OK)
         return fail(L);
-    rp_conv2d_columns_shape(cs, x, w, &p);
     push_dims(L, os, 4);
-    push_dims(L, cs, 2);
+    lua_pushinteger(L, (lua_Integer)rp_conv2d_workspace_size(x, w, &p, rp_blas_get_threads()));
     return 2;
 }
 

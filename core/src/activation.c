@@ -19,7 +19,9 @@ rp_status rp_relu_forward(struct rp_tensor *output, const struct rp_tensor *inpu
         return st;
     const float *x = input->data;
     float *y = output->data;
-    for (int64_t i = 0; i < input->numel; i++)
+    int64_t n = input->numel;
+#pragma omp parallel for schedule(static) if (n > (1 << 16))
+    for (int64_t i = 0; i < n; i++)
         y[i] = x[i] > 0.0f ? x[i] : 0.0f;
     return RP_OK;
 }
@@ -32,7 +34,9 @@ rp_status rp_relu_backward(struct rp_tensor *grad_input, const struct rp_tensor 
         return st;
     const float *y = output->data, *dy = grad_output->data;
     float *dx = grad_input->data;
-    for (int64_t i = 0; i < output->numel; i++)
+    int64_t n = output->numel;
+#pragma omp parallel for schedule(static) if (n > (1 << 16))
+    for (int64_t i = 0; i < n; i++)
         dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
     return RP_OK;
 }

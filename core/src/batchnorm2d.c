@@ -41,6 +41,7 @@ rp_status rp_batchnorm2d_forward_train(struct rp_tensor *output, const struct rp
         return rp_error(RP_ESHAPE, "batchnorm2d: training needs more than one value per channel, "
                         "got input %lldx%lldx%lldx%lld", (long long)N, (long long)C,
                         (long long)input->shape[2], (long long)input->shape[3]);
+#pragma omp parallel for schedule(static) if (N * C * HW > (1 << 15))
     for (int64_t c = 0; c < C; c++) {
         double s = 0.0;
         for (int64_t n = 0; n < N; n++) {
@@ -84,6 +85,7 @@ rp_status rp_batchnorm2d_forward_eval(struct rp_tensor *output, const struct rp_
     if (st != RP_OK)
         return st;
     int64_t N = input->shape[0], C = input->shape[1], HW = input->shape[2] * input->shape[3];
+#pragma omp parallel for schedule(static) if (N * C * HW > (1 << 15))
     for (int64_t c = 0; c < C; c++) {
         float invstd = (float)(1.0 / sqrt((double)running_var->data[c] + eps));
         float g = gamma->data[c] * invstd, b = beta->data[c] - running_mean->data[c] * g;
@@ -109,6 +111,7 @@ rp_status rp_batchnorm2d_backward(struct rp_tensor *grad_input, struct rp_tensor
         return st;
     int64_t N = input->shape[0], C = input->shape[1], HW = input->shape[2] * input->shape[3];
     double M = (double)(N * HW);
+#pragma omp parallel for schedule(static) if (N * C * HW > (1 << 15))
     for (int64_t c = 0; c < C; c++) {
         float mean = save_mean->data[c], invstd = save_invstd->data[c];
         double sdy = 0.0, sdyx = 0.0;

@@ -1,7 +1,14 @@
-/* blas.c - the one file that includes cblas.h: GEMM and its plain reference. */
+/* blas.c - the one file that includes cblas.h: GEMM and its plain reference.
+ *
+ * Threads: OpenBLAS runs single-threaded and rp_gemm splits large products
+ * over the OpenMP threads (rp_blas_set_threads); inside a parallel region
+ * (the layer kernels' per-image loops) it runs serially. */
 #include "realprune/blas.h"
 
 #include <cblas.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include <unistd.h>
 
 /* Declared by OpenBLAS's cblas.h on Debian; repeated here so that a cblas.h
@@ -10,9 +17,12 @@ void openblas_set_num_threads(int num_threads);
 int openblas_get_num_threads(void);
 char *openblas_get_corename(void);
 
-void rp_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
-             const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
-             int64_t ldc)
+/* One OpenBLAS call on the calling thread (OpenBLAS itself is kept at one
+ * thread: the parallelism is ours, so that no second thread pool spins
+ * against the OpenMP threads of the layer kernels). */
+static void gemm_serial(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                        const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+                        float *c, int64_t ldc)
 {
     if (m <= 0 || n <= 0)
         return;
@@ -26,6 +36,57 @@ void rp_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float al
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
                 trans_b ? CblasTrans : CblasNoTrans, (blasint)m, (blasint)n, (blasint)k, alpha,
                 a, (blasint)lda, b, (blasint)ldb, beta, c, (blasint)ldc);
+}
+
+static void ensure_serial_blas(void)
+{
+    static int done; /* idempotent configuration, not state */
+    if (!done) {
+        openblas_set_num_threads(1);
+        done = 1;
+    }
+}
+
+void rp_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+             const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+             int64_t ldc)
+{
+    ensure_serial_blas();
+    int threads = rp_blas_get_threads();
+    double flops = 2.0 * (double)m * (double)n * (double)k;
+#ifdef _OPENMP
+    if (omp_in_parallel())
+        threads = 1;
+#endif
+    if (threads <= 1 || flops < 4e6 || (m < 32 && n < 32)) {
+        gemm_serial(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    /* Static split of C into `threads` blocks along its larger side, cut at
+     * multiples of 16: each element is computed by one thread in one fixed
+     * way, so a given thread count always gives the same bits. */
+    int split_m = m >= n;
+    int64_t len = split_m ? m : n;
+    int64_t chunk = ((len + threads - 1) / threads + 15) / 16 * 16;
+    int parts = (int)((len + chunk - 1) / chunk);
+#pragma omp parallel for num_threads(threads) schedule(static, 1)
+    for (int t = 0; t < parts; t++) {
+        int64_t lo = t * chunk, hi = lo + chunk < len ? lo + chunk : len;
+        if (split_m)
+            gemm_serial(trans_a, trans_b, hi - lo, n, k, alpha, trans_a ? a + lo : a + lo * lda,
+                        lda, b, ldb, beta, c + lo * ldc, ldc);
+        else
+            gemm_serial(trans_a, trans_b, m, hi - lo, k, alpha, a, lda,
+                        trans_b ? b + lo * ldb : b + lo, ldb, beta, c + lo, ldc);
+    }
+}
+
+void rp_gemm_serial(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                    const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+                    float *c, int64_t ldc)
+{
+    ensure_serial_blas();
+    gemm_serial(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 void rp_gemm_ref(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
@@ -50,10 +111,20 @@ void rp_blas_set_threads(int n)
 {
     if (n < 1)
         n = 1;
-    openblas_set_num_threads(n);
+    ensure_serial_blas();
+#ifdef _OPENMP
+    omp_set_num_threads(n);
+#endif
 }
 
-int rp_blas_get_threads(void) { return openblas_get_num_threads(); }
+int rp_blas_get_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
 
 int rp_cpu_count(void)
 {

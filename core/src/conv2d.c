@@ -1,19 +1,32 @@
 /*
- * conv2d.c - 2-D convolution by im2col + GEMM, per image.
+ * conv2d.c - 2-D convolution by im2col + GEMM.
  *
- * For one image, the columns matrix has one row per (ci, ky, kx) - row
+ * For one image the columns matrix has one row per (ci, ky, kx) - row
  * (ci*kh + ky)*kw + kx, the crossbar row order of DESIGN.md - and one column
- * per output position.  Then
+ * per output position (P = Ho*Wo).  Then
  *   forward:        Y[Cout, P]  = W[Cout, K] . cols[K, P] (+ b)
  *   input grad:     cols[K, P]  = W^T . dY[Cout, P];  col2im adds into dX
  *   weight grad:    dW[Cout, K] += dY[Cout, P] . cols^T
- * Every product is row-major without copies: the weight [Cout,Cin,kh,kw] is
- * already W[Cout, K] and an NCHW image plane block is already Y[Cout, P].
+ * The weight [Cout,Cin,kh,kw] is already W[Cout, K] and an NCHW image is
+ * already Y[Cout, P], so with one image per product nothing is transposed.
+ *
+ * Threads: the batch is cut into chunks of g images, g chosen so that a
+ * chunk has at least CHUNK_COLUMNS output positions (g = 1 for all but small
+ * feature maps, where one image alone would make a thin, slow product);
+ * the OpenMP threads take chunks in a fixed round-robin order, each with
+ * its own slice of the workspace and a serial GEMM.  Weight gradients go to
+ * per-thread partial sums that are added in thread order, so a given thread
+ * count always gives the same bits.
  */
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "realprune/blas.h"
 #include "realprune/nn.h"
+
+#define CHUNK_COLUMNS 512
 
 static rp_status check_params(const struct rp_conv2d_params *p)
 {
@@ -55,18 +68,6 @@ rp_status rp_conv2d_output_shape(int64_t out[4], const struct rp_tensor *input,
     return RP_OK;
 }
 
-rp_status rp_conv2d_columns_shape(int64_t out[2], const struct rp_tensor *input,
-                                  const struct rp_tensor *weight, const struct rp_conv2d_params *p)
-{
-    int64_t os[4];
-    rp_status st = rp_conv2d_output_shape(os, input, weight, p);
-    if (st != RP_OK)
-        return st;
-    out[0] = input->shape[1] * p->kh * p->kw;
-    out[1] = os[2] * os[3];
-    return RP_OK;
-}
-
 static rp_status check_same(const char *what, const struct rp_tensor *t, int ndim,
                             const int64_t *shape)
 {
@@ -78,22 +79,14 @@ static rp_status check_same(const char *what, const struct rp_tensor *t, int ndi
     return RP_OK;
 }
 
-static rp_status check_columns(const struct rp_tensor *columns, const int64_t cs[2])
-{
-    if (columns->numel < cs[0] * cs[1])
-        return rp_error(RP_ESHAPE, "conv2d: the columns buffer holds %lld values, %lld x %lld "
-                        "needed", (long long)columns->numel, (long long)cs[0], (long long)cs[1]);
-    return RP_OK;
-}
-
-/* One image x[C, H, W] -> cols[C*kh*kw, Ho*Wo]. */
-static void im2col(float *cols, const float *x, int64_t C, int64_t H, int64_t W, int64_t Ho,
-                   int64_t Wo, const struct rp_conv2d_params *p)
+/* One image x[C, H, W] -> cols[C*kh*kw, Ho*Wo] with row stride ld. */
+static void im2col(float *cols, int64_t ld, const float *x, int64_t C, int64_t H, int64_t W,
+                   int64_t Ho, int64_t Wo, const struct rp_conv2d_params *p)
 {
     for (int64_t c = 0; c < C; c++)
         for (int ky = 0; ky < p->kh; ky++)
             for (int kx = 0; kx < p->kw; kx++) {
-                float *row = cols + ((c * p->kh + ky) * p->kw + kx) * Ho * Wo;
+                float *row = cols + ((c * p->kh + ky) * p->kw + kx) * ld;
                 const float *plane = x + c * H * W;
                 for (int64_t oy = 0; oy < Ho; oy++) {
                     int64_t iy = oy * p->sh - p->ph + ky;
@@ -127,14 +120,14 @@ static void im2col(float *cols, const float *x, int64_t C, int64_t H, int64_t W,
             }
 }
 
-/* cols[C*kh*kw, Ho*Wo] added into x[C, H, W] (x zeroed by the caller). */
-static void col2im(float *x, const float *cols, int64_t C, int64_t H, int64_t W, int64_t Ho,
-                   int64_t Wo, const struct rp_conv2d_params *p)
+/* cols[C*kh*kw, Ho*Wo] (row stride ld) added into x[C, H, W]. */
+static void col2im(float *x, const float *cols, int64_t ld, int64_t C, int64_t H, int64_t W,
+                   int64_t Ho, int64_t Wo, const struct rp_conv2d_params *p)
 {
     for (int64_t c = 0; c < C; c++)
         for (int ky = 0; ky < p->kh; ky++)
             for (int kx = 0; kx < p->kw; kx++) {
-                const float *row = cols + ((c * p->kh + ky) * p->kw + kx) * Ho * Wo;
+                const float *row = cols + ((c * p->kh + ky) * p->kw + kx) * ld;
                 float *plane = x + c * H * W;
                 for (int64_t oy = 0; oy < Ho; oy++) {
                     int64_t iy = oy * p->sh - p->ph + ky;
@@ -143,10 +136,18 @@ static void col2im(float *x, const float *cols, int64_t C, int64_t H, int64_t W,
                     const float *src = row + oy * Wo;
                     float *dst = plane + iy * W;
                     int64_t ix0 = kx - p->pw;
-                    for (int64_t ox = 0; ox < Wo; ox++) {
-                        int64_t ix = ox * p->sw + ix0;
-                        if (ix >= 0 && ix < W)
-                            dst[ix] += src[ox];
+                    if (p->sw == 1) {
+                        int64_t lo = ix0 < 0 ? -ix0 : 0, hi = W - ix0;
+                        if (hi > Wo)
+                            hi = Wo;
+                        for (int64_t ox = lo; ox < hi; ox++)
+                            dst[ox + ix0] += src[ox];
+                    } else {
+                        for (int64_t ox = 0; ox < Wo; ox++) {
+                            int64_t ix = ox * p->sw + ix0;
+                            if (ix >= 0 && ix < W)
+                                dst[ix] += src[ox];
+                        }
                     }
                 }
             }
@@ -159,100 +160,221 @@ static int is_pointwise(const struct rp_conv2d_params *p)
     return p->kh == 1 && p->kw == 1 && p->sh == 1 && p->sw == 1 && p->ph == 0 && p->pw == 0;
 }
 
+/* How a batch is cut and how much workspace each thread needs. */
+struct plan {
+    int64_t N, C, H, W, Cout, Ho, Wo, P, K;
+    int64_t g;          /* images per chunk */
+    int64_t chunks;
+    int64_t per_thread; /* workspace floats per thread */
+    int threads;
+};
+
+static void make_plan(struct plan *pl, const int64_t in[4], int64_t cout,
+                      const struct rp_conv2d_params *p, int threads)
+{
+    pl->N = in[0];
+    pl->C = in[1];
+    pl->H = in[2];
+    pl->W = in[3];
+    pl->Cout = cout;
+    pl->Ho = (pl->H + 2 * p->ph - p->kh) / p->sh + 1;
+    pl->Wo = (pl->W + 2 * p->pw - p->kw) / p->sw + 1;
+    pl->P = pl->Ho * pl->Wo;
+    pl->K = pl->C * p->kh * p->kw;
+    if (threads < 1)
+        threads = 1;
+    int64_t per_thread_images = (pl->N + threads - 1) / threads;
+    int64_t g = pl->P > 0 ? (CHUNK_COLUMNS + pl->P - 1) / pl->P : 1;
+    if (g > per_thread_images)
+        g = per_thread_images;
+    if (g < 1)
+        g = 1;
+    pl->g = g;
+    pl->chunks = (pl->N + g - 1) / g;
+    /* columns [K, gP], chunk output/gradient [Cout, gP], weight partial [Cout, K] */
+    pl->per_thread = pl->K * g * pl->P + pl->Cout * g * pl->P + pl->Cout * pl->K;
+    pl->threads = threads < pl->chunks ? threads : (int)(pl->chunks > 0 ? pl->chunks : 1);
+}
+
+int64_t rp_conv2d_workspace_size(const struct rp_tensor *input, const struct rp_tensor *weight,
+                                 const struct rp_conv2d_params *p, int threads)
+{
+    struct plan pl;
+    make_plan(&pl, input->shape, weight->shape[0], p, threads);
+    return pl.per_thread * pl.threads;
+}
+
+/* The plan for this call: as many threads as the workspace has room for. */
+static rp_status plan_call(struct plan *pl, const int64_t in[4], int64_t cout,
+                           const struct rp_tensor *workspace, const struct rp_conv2d_params *p)
+{
+    make_plan(pl, in, cout, p, rp_blas_get_threads());
+    int64_t fit = pl->per_thread > 0 ? workspace->numel / pl->per_thread : pl->threads;
+    if (fit < 1)
+        return rp_error(RP_ESHAPE, "conv2d: the workspace holds %lld values, at least %lld "
+                        "needed", (long long)workspace->numel, (long long)pl->per_thread);
+    if (fit < pl->threads)
+        pl->threads = (int)fit;
+    return RP_OK;
+}
+
+static int thread_id(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
 rp_status rp_conv2d_forward(struct rp_tensor *output, const struct rp_tensor *input,
                             const struct rp_tensor *weight, const struct rp_tensor *bias,
-                            struct rp_tensor *columns, const struct rp_conv2d_params *p)
+                            struct rp_tensor *workspace, const struct rp_conv2d_params *p)
 {
-    int64_t os[4], cs[2];
+    int64_t os[4];
+    struct plan pl;
     rp_status st = rp_conv2d_output_shape(os, input, weight, p);
     if (st != RP_OK || (st = check_same("output", output, 4, os)) != RP_OK)
         return st;
-    rp_conv2d_columns_shape(cs, input, weight, p);
-    if (!is_pointwise(p) && (st = check_columns(columns, cs)) != RP_OK)
-        return st;
     if (bias && (st = check_same("bias", bias, 1, &os[1])) != RP_OK)
         return st;
-    int64_t N = os[0], Cout = os[1], P = cs[1], K = cs[0];
-    int64_t C = input->shape[1], H = input->shape[2], W = input->shape[3];
-    for (int64_t n = 0; n < N; n++) {
-        const float *x = input->data + n * C * H * W;
-        float *y = output->data + n * Cout * P;
-        const float *cols = x;
-        if (!is_pointwise(p)) {
-            im2col(columns->data, x, C, H, W, os[2], os[3], p);
-            cols = columns->data;
+    if ((st = plan_call(&pl, input->shape, os[1], workspace, p)) != RP_OK)
+        return st;
+    const int64_t P = pl.P, K = pl.K, Cout = pl.Cout, img = pl.C * pl.H * pl.W;
+    const int direct = pl.g == 1; /* write straight into the output */
+#pragma omp parallel num_threads(pl.threads)
+    {
+        int t = thread_id();
+        float *cols = workspace->data + t * pl.per_thread;
+        float *tmp = cols + K * pl.g * P;
+        for (int64_t c = t; c < pl.chunks; c += pl.threads) {
+            int64_t n0 = c * pl.g, g = n0 + pl.g <= pl.N ? pl.g : pl.N - n0, ld = g * P;
+            const float *b = cols;
+            if (direct && is_pointwise(p))
+                b = input->data + n0 * img;
+            else
+                for (int64_t i = 0; i < g; i++)
+                    im2col(cols + i * P, ld, input->data + (n0 + i) * img, pl.C, pl.H, pl.W,
+                           pl.Ho, pl.Wo, p);
+            float *y = direct ? output->data + n0 * Cout * P : tmp;
+            float beta = 0.0f;
+            if (bias) {
+                for (int64_t co = 0; co < Cout; co++)
+                    for (int64_t i = 0; i < ld; i++)
+                        y[co * ld + i] = bias->data[co];
+                beta = 1.0f;
+            }
+            rp_gemm_serial(0, 0, Cout, ld, K, 1.0f, weight->data, K, b, ld, beta, y, ld);
+            if (!direct)
+                for (int64_t i = 0; i < g; i++)
+                    for (int64_t co = 0; co < Cout; co++)
+                        memcpy(output->data + ((n0 + i) * Cout + co) * P, tmp + co * ld + i * P,
+                               sizeof(float) * (size_t)P);
         }
-        float beta = 0.0f;
-        if (bias) {
-            for (int64_t co = 0; co < Cout; co++)
-                for (int64_t i = 0; i < P; i++)
-                    y[co * P + i] = bias->data[co];
-            beta = 1.0f;
-        }
-        rp_gemm(0, 0, Cout, P, K, 1.0f, weight->data, K, cols, P, beta, y, P);
     }
     return RP_OK;
 }
 
+/* dY of images n0..n0+g-1 as one [Cout, g*P] matrix (a pointer into
+ * grad_output itself when g == 1). */
+static const float *chunk_grad(float *tmp, const struct rp_tensor *grad_output, int64_t n0,
+                               int64_t g, int64_t Cout, int64_t P)
+{
+    if (g == 1)
+        return grad_output->data + n0 * Cout * P;
+    for (int64_t i = 0; i < g; i++)
+        for (int64_t co = 0; co < Cout; co++)
+            memcpy(tmp + co * g * P + i * P, grad_output->data + ((n0 + i) * Cout + co) * P,
+                   sizeof(float) * (size_t)P);
+    return tmp;
+}
+
 rp_status rp_conv2d_backward_input(struct rp_tensor *grad_input, const struct rp_tensor *grad_output,
-                                   const struct rp_tensor *weight, struct rp_tensor *columns,
+                                   const struct rp_tensor *weight, struct rp_tensor *workspace,
                                    const struct rp_conv2d_params *p)
 {
-    int64_t os[4], cs[2];
+    int64_t os[4];
+    struct plan pl;
     rp_status st = rp_conv2d_output_shape(os, grad_input, weight, p);
     if (st != RP_OK || (st = check_same("grad_output", grad_output, 4, os)) != RP_OK)
         return st;
-    rp_conv2d_columns_shape(cs, grad_input, weight, p);
-    if (!is_pointwise(p) && (st = check_columns(columns, cs)) != RP_OK)
+    if ((st = plan_call(&pl, grad_input->shape, os[1], workspace, p)) != RP_OK)
         return st;
-    int64_t N = os[0], Cout = os[1], P = cs[1], K = cs[0];
-    int64_t C = grad_input->shape[1], H = grad_input->shape[2], W = grad_input->shape[3];
-    for (int64_t n = 0; n < N; n++) {
-        float *dx = grad_input->data + n * C * H * W;
-        const float *dy = grad_output->data + n * Cout * P;
-        if (is_pointwise(p)) {
-            rp_gemm(1, 0, K, P, Cout, 1.0f, weight->data, K, dy, P, 0.0f, dx, P);
-            continue;
+    const int64_t P = pl.P, K = pl.K, Cout = pl.Cout, img = pl.C * pl.H * pl.W;
+#pragma omp parallel num_threads(pl.threads)
+    {
+        int t = thread_id();
+        float *cols = workspace->data + t * pl.per_thread;
+        float *tmp = cols + K * pl.g * P;
+        for (int64_t c = t; c < pl.chunks; c += pl.threads) {
+            int64_t n0 = c * pl.g, g = n0 + pl.g <= pl.N ? pl.g : pl.N - n0, ld = g * P;
+            const float *dy = chunk_grad(tmp, grad_output, n0, g, Cout, P);
+            if (g == 1 && is_pointwise(p)) {
+                rp_gemm_serial(1, 0, K, ld, Cout, 1.0f, weight->data, K, dy, ld, 0.0f,
+                               grad_input->data + n0 * img, ld);
+                continue;
+            }
+            rp_gemm_serial(1, 0, K, ld, Cout, 1.0f, weight->data, K, dy, ld, 0.0f, cols, ld);
+            for (int64_t i = 0; i < g; i++) {
+                float *dx = grad_input->data + (n0 + i) * img;
+                memset(dx, 0, sizeof(float) * (size_t)img);
+                col2im(dx, cols + i * P, ld, pl.C, pl.H, pl.W, pl.Ho, pl.Wo, p);
+            }
         }
-        rp_gemm(1, 0, K, P, Cout, 1.0f, weight->data, K, dy, P, 0.0f, columns->data, P);
-        memset(dx, 0, sizeof(float) * (size_t)(C * H * W));
-        col2im(dx, columns->data, C, H, W, os[2], os[3], p);
     }
     return RP_OK;
 }
 
 rp_status rp_conv2d_backward_params(struct rp_tensor *grad_weight, struct rp_tensor *grad_bias,
                                     const struct rp_tensor *grad_output,
-                                    const struct rp_tensor *input, struct rp_tensor *columns,
+                                    const struct rp_tensor *input, struct rp_tensor *workspace,
                                     const struct rp_conv2d_params *p, float scale)
 {
-    int64_t os[4], cs[2];
+    int64_t os[4];
+    struct plan pl;
     rp_status st = rp_conv2d_output_shape(os, input, grad_weight, p);
     if (st != RP_OK || (st = check_same("grad_output", grad_output, 4, os)) != RP_OK)
         return st;
-    rp_conv2d_columns_shape(cs, input, grad_weight, p);
-    if (!is_pointwise(p) && (st = check_columns(columns, cs)) != RP_OK)
-        return st;
     if (grad_bias && (st = check_same("grad_bias", grad_bias, 1, &os[1])) != RP_OK)
         return st;
-    int64_t N = os[0], Cout = os[1], P = cs[1], K = cs[0];
-    int64_t C = input->shape[1], H = input->shape[2], W = input->shape[3];
-    for (int64_t n = 0; n < N; n++) {
-        const float *x = input->data + n * C * H * W;
-        const float *dy = grad_output->data + n * Cout * P;
-        const float *cols = x;
-        if (!is_pointwise(p)) {
-            im2col(columns->data, x, C, H, W, os[2], os[3], p);
-            cols = columns->data;
+    if ((st = plan_call(&pl, input->shape, os[1], workspace, p)) != RP_OK)
+        return st;
+    const int64_t P = pl.P, K = pl.K, Cout = pl.Cout, img = pl.C * pl.H * pl.W;
+#pragma omp parallel num_threads(pl.threads)
+    {
+        int t = thread_id();
+        float *cols = workspace->data + t * pl.per_thread;
+        float *tmp = cols + K * pl.g * P;
+        float *partial = tmp + Cout * pl.g * P;
+        memset(partial, 0, sizeof(float) * (size_t)(Cout * K));
+        for (int64_t c = t; c < pl.chunks; c += pl.threads) {
+            int64_t n0 = c * pl.g, g = n0 + pl.g <= pl.N ? pl.g : pl.N - n0, ld = g * P;
+            const float *b = cols;
+            if (g == 1 && is_pointwise(p))
+                b = input->data + n0 * img;
+            else
+                for (int64_t i = 0; i < g; i++)
+                    im2col(cols + i * P, ld, input->data + (n0 + i) * img, pl.C, pl.H, pl.W,
+                           pl.Ho, pl.Wo, p);
+            const float *dy = chunk_grad(tmp, grad_output, n0, g, Cout, P);
+            rp_gemm_serial(0, 1, Cout, K, ld, 1.0f, dy, ld, b, ld, 1.0f, partial, K);
         }
-        rp_gemm(0, 1, Cout, K, P, scale, dy, P, cols, P, 1.0f, grad_weight->data, K);
-        if (grad_bias)
-            for (int64_t co = 0; co < Cout; co++) {
-                double s = 0.0;
-                for (int64_t i = 0; i < P; i++)
-                    s += dy[co * P + i];
-                grad_bias->data[co] += scale * (float)s;
-            }
     }
+    /* partial sums in thread order (deterministic for a given thread count) */
+    for (int t = 0; t < pl.threads; t++) {
+        const float *partial = workspace->data + t * pl.per_thread + K * pl.g * P + Cout * pl.g * P;
+        for (int64_t i = 0; i < Cout * K; i++)
+            grad_weight->data[i] += scale * partial[i];
+    }
+    if (grad_bias)
+        for (int64_t co = 0; co < Cout; co++) {
+            double s = 0.0;
+            for (int64_t n = 0; n < pl.N; n++) {
+                const float *dy = grad_output->data + (n * Cout + co) * P;
+                for (int64_t i = 0; i < P; i++)
+                    s += dy[i];
+            }
+            grad_bias->data[co] += scale * (float)s;
+        }
     return RP_OK;
 }

@@ -27,7 +27,9 @@ rp_status rp_sgd_step(struct rp_tensor *w, const struct rp_tensor *g, struct rp_
     float lr = p->lr, mom = p->momentum, wd = p->weight_decay;
     float *x = w->data, *b = buf ? buf->data : NULL;
     const float *d = g->data, *mk = mask ? mask->data : NULL;
-    for (int64_t i = 0; i < w->numel; i++) {
+    int64_t n = w->numel;
+#pragma omp parallel for schedule(static) if (n > (1 << 16))
+    for (int64_t i = 0; i < n; i++) {
         if (mk && mk[i] == 0.0f)
             continue;
         float dp = d[i] + wd * x[i];
@@ -57,7 +59,9 @@ rp_status rp_adam_step(struct rp_tensor *w, const struct rp_tensor *g, struct rp
     float b1 = p->beta1, b2 = p->beta2, wd = p->weight_decay, eps = p->eps;
     float *x = w->data, *mm = m->data, *vv = v->data;
     const float *d = g->data, *mk = mask ? mask->data : NULL;
-    for (int64_t i = 0; i < w->numel; i++) {
+    int64_t n = w->numel;
+#pragma omp parallel for schedule(static) if (n > (1 << 16))
+    for (int64_t i = 0; i < n; i++) {
         if (mk && mk[i] == 0.0f)
             continue;
         float dp = d[i] + wd * x[i];

@@ -48,6 +48,7 @@ rp_status rp_maxpool2d_forward(struct rp_tensor *output, struct rp_tensor *indic
         return st;
     int64_t planes = os[0] * os[1], H = input->shape[2], W = input->shape[3];
     int64_t Ho = os[2], Wo = os[3];
+#pragma omp parallel for schedule(static) if (planes * H * W > (1 << 15))
     for (int64_t pl = 0; pl < planes; pl++) {
         const float *x = input->data + pl * H * W;
         float *y = output->data + pl * Ho * Wo, *ix = indices->data + pl * Ho * Wo;
@@ -92,9 +93,10 @@ rp_status rp_maxpool2d_backward(struct rp_tensor *grad_input, const struct rp_te
     int64_t planes = grad_input->shape[0] * grad_input->shape[1];
     int64_t HW = grad_input->shape[2] * grad_input->shape[3];
     int64_t P = grad_output->shape[2] * grad_output->shape[3];
-    memset(grad_input->data, 0, sizeof(float) * (size_t)grad_input->numel);
+#pragma omp parallel for schedule(static) if (planes * HW > (1 << 15))
     for (int64_t pl = 0; pl < planes; pl++) {
         float *dx = grad_input->data + pl * HW;
+        memset(dx, 0, sizeof(float) * (size_t)HW);
         const float *dy = grad_output->data + pl * P, *ix = indices->data + pl * P;
         for (int64_t i = 0; i < P; i++) {
             int64_t at = (int64_t)ix[i];
@@ -115,6 +117,7 @@ rp_status rp_avgpool2d_forward(struct rp_tensor *output, const struct rp_tensor 
     int64_t planes = os[0] * os[1], H = input->shape[2], W = input->shape[3];
     int64_t Ho = os[2], Wo = os[3];
     float inv = 1.0f / (float)(p->kh * p->kw);
+#pragma omp parallel for schedule(static) if (planes * H * W > (1 << 15))
     for (int64_t pl = 0; pl < planes; pl++) {
         const float *x = input->data + pl * H * W;
         float *y = output->data + pl * Ho * Wo;
@@ -147,9 +150,10 @@ rp_status rp_avgpool2d_backward(struct rp_tensor *grad_input, const struct rp_te
     int64_t planes = os[0] * os[1], H = grad_input->shape[2], W = grad_input->shape[3];
     int64_t Ho = os[2], Wo = os[3];
     float inv = 1.0f / (float)(p->kh * p->kw);
-    memset(grad_input->data, 0, sizeof(float) * (size_t)grad_input->numel);
+#pragma omp parallel for schedule(static) if (planes * H * W > (1 << 15))
     for (int64_t pl = 0; pl < planes; pl++) {
         float *dx = grad_input->data + pl * H * W;
+        memset(dx, 0, sizeof(float) * (size_t)(H * W));
         const float *dy = grad_output->data + pl * Ho * Wo;
         for (int64_t oy = 0; oy < Ho; oy++)
             for (int64_t ox = 0; ox < Wo; ox++) {

@@ -197,7 +197,7 @@ rp_status rp_tensor_select(struct rp_tensor **out, const struct rp_tensor *t, in
 
 rp_status rp_tensor_clone(struct rp_tensor **out, const struct rp_tensor *t)
 {
-    struct rp_tensor *c;
+    struct rp_tensor *c = NULL;
     rp_status st = tensor_alloc(&c, t->ndim, t->shape, 0);
     if (st != RP_OK)
         return st;
@@ -332,7 +332,7 @@ rp_status rp_tensor_binary(struct rp_tensor **out, enum rp_binop op, const struc
     rp_status st = rp_broadcast_shape(&n, shape, a, b);
     if (st != RP_OK)
         return st;
-    struct rp_tensor *o;
+    struct rp_tensor *o = NULL;
     if ((st = tensor_alloc(&o, n, shape, 0)) != RP_OK)
         return st;
     if (rp_tensor_same_shape(a, b))
@@ -523,8 +523,8 @@ static rp_status split_dim(const struct rp_tensor *t, int dim, int64_t *outer, i
 
 rp_status rp_tensor_sum_dim(struct rp_tensor **out, const struct rp_tensor *t, int dim)
 {
-    int64_t outer, n, inner, shape[RP_MAX_DIMS];
-    struct rp_tensor *o;
+    int64_t outer = 0, n = 0, inner = 0, shape[RP_MAX_DIMS];
+    struct rp_tensor *o = NULL;
     rp_status st = split_dim(t, dim, &outer, &n, &inner, shape);
     if (st != RP_OK)
         return st;
@@ -556,8 +556,8 @@ rp_status rp_tensor_sum_dim(struct rp_tensor **out, const struct rp_tensor *t, i
 
 rp_status rp_tensor_argmax_dim(struct rp_tensor **out, const struct rp_tensor *t, int dim)
 {
-    int64_t outer, n, inner, shape[RP_MAX_DIMS];
-    struct rp_tensor *o;
+    int64_t outer = 0, n = 0, inner = 0, shape[RP_MAX_DIMS];
+    struct rp_tensor *o = NULL;
     rp_status st = split_dim(t, dim, &outer, &n, &inner, shape);
     if (st != RP_OK)
         return st;
@@ -603,7 +603,7 @@ rp_status rp_tensor_matmul(struct rp_tensor **out, const struct rp_tensor *a,
         shape[nd++] = m;
     if (b->ndim == 2)
         shape[nd++] = n;
-    struct rp_tensor *o;
+    struct rp_tensor *o = NULL;
     rp_status st = rp_tensor_new(&o, nd, shape);
     if (st != RP_OK)
         return st;

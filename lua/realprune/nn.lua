@@ -291,11 +291,11 @@ end
 
 function Conv2d:forward(x)
   check_tensor(x, "Conv2d:forward", "input")
-  local ys, cs = core.conv2d_shapes(x, self.weight, self.kh, self.kw, self.sh, self.sw,
+  local ys, ws = core.conv2d_shapes(x, self.weight, self.kh, self.kw, self.sh, self.sw,
     self.ph, self.pw)
   if self.mask then core.apply_mask(self.weight, self.mask) end
   local y = buffer(self, "output", ys)
-  local cols = buffer(self, "columns", cs)
+  local cols = buffer(self, "workspace", {ws})
   core.conv2d_forward(y, x, self.weight, self.bias, cols, self.kh, self.kw, self.sh, self.sw,
     self.ph, self.pw)
   return y
@@ -303,7 +303,7 @@ end
 
 function Conv2d:backward(x, gy)
   local gx = buffer(self, "grad_input", x:shape())
-  local cols = self.columns
+  local cols = self.workspace
   if self.need_grad_input ~= false then
     core.conv2d_backward_input(gx, gy, self.weight, cols, self.kh, self.kw, self.sh, self.sw,
       self.ph, self.pw)

@@ -13,8 +13,8 @@
  *     struct rp_conv2d_params p = {3, 3, 1, 1, 1, 1};   // kh kw sh sw ph pw
  *     int64_t ys[4];
  *     rp_conv2d_output_shape(ys, x, w, &p);
- *     // columns: [Cin*kh*kw, Ho*Wo] scratch
- *     rp_conv2d_forward(y, x, w, b, columns, &p);
+ *     // workspace: rp_conv2d_workspace_size(x, w, &p, threads) floats
+ *     rp_conv2d_forward(y, x, w, b, workspace, &p);
  */
 #ifndef REALPRUNE_NN_H
 #define REALPRUNE_NN_H
@@ -31,19 +31,21 @@ struct rp_conv2d_params {
 
 rp_status rp_conv2d_output_shape(int64_t out[4], const struct rp_tensor *input,
                                  const struct rp_tensor *weight, const struct rp_conv2d_params *p);
-/* Rows x columns of the im2col buffer for one image: {Cin*kh*kw, Ho*Wo}. */
-rp_status rp_conv2d_columns_shape(int64_t out[2], const struct rp_tensor *input,
-                                  const struct rp_tensor *weight, const struct rp_conv2d_params *p);
+/* Floats of workspace (im2col columns, chunk buffers, per-thread weight
+ * gradients) that a call with this input and `threads` threads needs.
+ * A smaller workspace makes the kernels use fewer threads. */
+int64_t rp_conv2d_workspace_size(const struct rp_tensor *input, const struct rp_tensor *weight,
+                                 const struct rp_conv2d_params *p, int threads);
 rp_status rp_conv2d_forward(struct rp_tensor *output, const struct rp_tensor *input,
                             const struct rp_tensor *weight, const struct rp_tensor *bias,
-                            struct rp_tensor *columns, const struct rp_conv2d_params *p);
+                            struct rp_tensor *workspace, const struct rp_conv2d_params *p);
 rp_status rp_conv2d_backward_input(struct rp_tensor *grad_input, const struct rp_tensor *grad_output,
-                                   const struct rp_tensor *weight, struct rp_tensor *columns,
+                                   const struct rp_tensor *weight, struct rp_tensor *workspace,
                                    const struct rp_conv2d_params *p);
 /* grad_weight += scale * dL/dW; grad_bias (may be NULL) += scale * dL/db. */
 rp_status rp_conv2d_backward_params(struct rp_tensor *grad_weight, struct rp_tensor *grad_bias,
                                     const struct rp_tensor *grad_output,
-                                    const struct rp_tensor *input, struct rp_tensor *columns,
+                                    const struct rp_tensor *input, struct rp_tensor *workspace,
                                     const struct rp_conv2d_params *p, float scale);
 
 /* ---- Linear: y = x W^T + b, x [N,in], W [out,in] ---- */
