@@ -48,6 +48,30 @@ rp_status rp_maxpool2d_forward(struct rp_tensor *output, struct rp_tensor *indic
         return st;
     int64_t planes = os[0] * os[1], H = input->shape[2], W = input->shape[3];
     int64_t Ho = os[2], Wo = os[3];
+    if (p->kh == 2 && p->kw == 2 && p->sh == 2 && p->sw == 2 && p->ph == 0 && p->pw == 0) {
+        /* the common 2x2 window: branch-free selects (ties and NaN as below) */
+#pragma omp parallel for schedule(static) if (planes * H * W > (1 << 15))
+        for (int64_t pl = 0; pl < planes; pl++) {
+            const float *x = input->data + pl * H * W;
+            float *y = output->data + pl * Ho * Wo, *ix = indices->data + pl * Ho * Wo;
+            for (int64_t oy = 0; oy < Ho; oy++) {
+                const float *r0 = x + 2 * oy * W, *r1 = r0 + W;
+                for (int64_t ox = 0; ox < Wo; ox++) {
+                    float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
+                    float base = (float)(2 * oy * W + 2 * ox);
+                    /* v > best or v is NaN (and best is not) takes over */
+                    int tb = b > a || (b != b && a == a);
+                    float m1 = tb ? b : a, i1 = tb ? base + 1 : base;
+                    int tc = c > m1 || (c != c && m1 == m1);
+                    float m2 = tc ? c : m1, i2 = tc ? base + (float)W : i1;
+                    int td = d > m2 || (d != d && m2 == m2);
+                    y[oy * Wo + ox] = td ? d : m2;
+                    ix[oy * Wo + ox] = td ? base + (float)W + 1 : i2;
+                }
+            }
+        }
+        return RP_OK;
+    }
 #pragma omp parallel for schedule(static) if (planes * H * W > (1 << 15))
     for (int64_t pl = 0; pl < planes; pl++) {
         const float *x = input->data + pl * H * W;

@@ -698,6 +698,20 @@ function CrossEntropyLoss:backward(logits, labels)
   return g
 end
 
+--- Marks the layer that first sees the model's input as not needing the
+-- gradient with respect to that input (training never uses it; it costs a
+-- full backward GEMM). The model's `backward` then returns zeros. Returns
+-- the layer, or nil if the model does not start with a conv or linear layer.
+function nn.skip_input_grad(model)
+  local m = model
+  while m and m.class_name == "Sequential" do m = m.modules[1] end
+  if m and m.prunable_layer then
+    m.need_grad_input = false
+    return m
+  end
+  return nil
+end
+
 --- Number of rows of logits whose largest value is at the (1-based) label.
 function nn.count_correct(logits, labels)
   return core.count_correct(logits, labels)

@@ -81,6 +81,7 @@ function train.fit(model, loader, o)
   if progress == nil then progress = core.isatty(1) end
   local history = {}
   local nb = #loader
+  local first = nn.skip_input_grad(model)
   for epoch = o.start_epoch or 1, epochs do
     if o.schedule then o.schedule:step(epoch - 1) end
     model:train()
@@ -129,6 +130,7 @@ function train.fit(model, loader, o)
         100 * row.test_accuracy) or "", row.lr, seconds, row.images_per_s))
     if o.on_epoch then o.on_epoch(row) end
   end
+  if first then first.need_grad_input = nil end
   return history
 end
 

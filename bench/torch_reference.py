@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""PyTorch reference for bench/train_throughput.lua: the same models, batch 128,
+random inputs, SGD with momentum, 2 threads. Prints training images/s per model
+and the peak resident memory of a process training only vgg11.
+
+    python3 bench/torch_reference.py [seconds] [model ...]
+
+Needs Debian's python3-torch; `make bench` skips it when torch is missing.
+"""
+import resource
+import sys
+import time
+
+import torch
+import torch.nn as nn
+
+torch.set_num_threads(2)
+torch.manual_seed(1)
+
+
+def lenet5():
+    return nn.Sequential(
+        nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+        nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10)), (1, 28)
+
+
+def vgg_small():
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(),
+        nn.MaxPool2d(2), nn.Flatten(),
+        nn.Linear(64 * 49, 256), nn.ReLU(), nn.Linear(256, 10)), (1, 28)
+
+
+def vgg11():
+    layers, c = [], 3
+    for v in [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"]:
+        if v == "M":
+            layers.append(nn.MaxPool2d(2))
+        else:
+            layers += [nn.Conv2d(c, v, 3, padding=1, bias=False), nn.BatchNorm2d(v), nn.ReLU()]
+            c = v
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(512, 10)), (3, 32)
+
+
+MODELS = {"lenet5": lenet5, "vgg_small": vgg_small, "vgg11": vgg11}
+
+
+def throughput(name, seconds, batch=128):
+    model, (c, s) = MODELS[name]()
+    x = torch.randn(batch, c, s, s)
+    y = torch.randint(0, 10, (batch,))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    loss_fn = nn.CrossEntropyLoss()
+
+    def step():
+        opt.zero_grad()
+        loss_fn(model(x), y).backward()
+        opt.step()
+
+    step()
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        step()
+        n += 1
+    return n * batch / (time.perf_counter() - t0)
+
+
+def main():
+    seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 5.0
+    names = sys.argv[2:] or list(MODELS)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    for name in names:
+        print(f"{name:10s} {throughput(name, seconds):10.1f} img/s")
+    print(f"peak_rss_mb {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
+
+
+if __name__ == "__main__":
+    main()
