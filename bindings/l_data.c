@@ -32,10 +32,7 @@ static void push_shape(lua_State *L, const struct rp_bytes *b)
     }
 }
 
-/* Pushes b's bytes as a string and frees b. lua_pushlstring may raise (out of
- * memory), so the bytes are moved into a userdata-owned box first. */
-typedef struct { struct rp_bytes b; } bytes_box;
-
+/* Readers fill a box that the collector frees if pushing the result raises. */
 static int box_gc(lua_State *L)
 {
     bytes_box *x = lua_touserdata(L, 1);
@@ -43,7 +40,7 @@ static int box_gc(lua_State *L)
     return 0;
 }
 
-static bytes_box *push_box(lua_State *L)
+bytes_box *rpl_push_bytes_box(lua_State *L)
 {
     bytes_box *x = lua_newuserdatauv(L, sizeof *x, 0);
     memset(x, 0, sizeof *x);
@@ -59,7 +56,7 @@ static bytes_box *push_box(lua_State *L)
 static int l_idx_read(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
-    bytes_box *x = push_box(L);
+    bytes_box *x = rpl_push_bytes_box(L);
     if (rp_idx_read(&x->b, path) != RP_OK)
         return push_failure(L);
     lua_pushlstring(L, (const char *)x->b.data, (size_t)x->b.numel);
@@ -73,7 +70,7 @@ static int l_cifar_read(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
     int lb = (int)luaL_checkinteger(L, 2);
-    bytes_box *im = push_box(L), *la = push_box(L);
+    bytes_box *im = rpl_push_bytes_box(L), *la = rpl_push_bytes_box(L);
     if (rp_cifar_read(&im->b, &la->b, path, lb) != RP_OK)
         return push_failure(L);
     lua_pushlstring(L, (const char *)im->b.data, (size_t)im->b.numel);
@@ -89,7 +86,7 @@ static int l_image_read(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
     int channels = (int)luaL_checkinteger(L, 2), size = (int)luaL_checkinteger(L, 3);
-    bytes_box *x = push_box(L);
+    bytes_box *x = rpl_push_bytes_box(L);
     if (rp_image_read(&x->b, path, channels, size) != RP_OK)
         return push_failure(L);
     lua_pushlstring(L, (const char *)x->b.data, (size_t)x->b.numel);

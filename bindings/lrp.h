@@ -11,6 +11,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "realprune/data.h"
 #include "realprune/realprune.h"
 
 #define RPL_TENSOR "realprune.Tensor"
@@ -31,6 +32,13 @@ int rpl_fail(lua_State *L, const char *fname);
  * top of the stack when `varargs`; raises a clear argument error otherwise. */
 int rpl_check_shape(lua_State *L, int arg, int varargs, int64_t *shape);
 
+/* A userdata owning an rp_bytes (freed by the collector), for results that
+ * must survive a raised error without leaking. */
+typedef struct bytes_box {
+    struct rp_bytes b;
+} bytes_box;
+bytes_box *rpl_push_bytes_box(lua_State *L);
+
 /* Generators. */
 struct rp_rng *rpl_check_generator(lua_State *L, int arg);
 /* The generator at `arg` if given (not nil/none), else the default one. */
@@ -40,5 +48,6 @@ void rpl_open_tensor(lua_State *L);    /* adds tensor functions to the table on 
 void rpl_open_generator(lua_State *L); /* adds generator functions to the table on top */
 void rpl_open_nn(lua_State *L);        /* adds layer kernels and optimizer steps */
 void rpl_open_data(lua_State *L);      /* adds file readers and batch assembly */
+void rpl_open_io(lua_State *L);        /* adds checkpoint helpers */
 
 #endif

@@ -65,9 +65,22 @@ do
   core.set_threads(n)
 end
 
+--- Saves a tensor, a model (architecture + state), an optimizer's state or a
+-- plain table of those to `path`, atomically (see realprune.checkpoint).
+-- @usage rp.save("ckpt.rpk", {model = m, optimizer = opt, epoch = 3})
+function rp.save(path, obj)
+  return require("realprune.checkpoint").save(path, obj)
+end
+
+--- Loads what rp.save wrote; models come back rebuilt with their state.
+function rp.load(path)
+  return require("realprune.checkpoint").load(path)
+end
+
 -- Submodules, loaded on first access: rp.tensor -> require "realprune.tensor".
 local submodules = {
   tensor = true, nn = true, models = true, optim = true, data = true, train = true,
+  checkpoint = true,
 }
 
 return setmetatable(rp, {

@@ -60,6 +60,54 @@ end
 
 function Optimizer:get_lr() return self.lr end
 
+local HYPER = {"lr", "momentum", "weight_decay", "nesterov", "beta1", "beta2", "eps", "steps"}
+
+--- The optimizer's state as a plain table (what rp.save stores): its kind,
+-- hyperparameters, step count and per-parameter buffers.
+function Optimizer:state_table()
+  local t = {kind = self.kind, buffers = {}, names = {}}
+  for _, k in ipairs(HYPER) do t[k] = self[k] end
+  for i, p in ipairs(self.params) do
+    t.names[i] = p.name or tostring(i)
+    t.buffers[i] = self.state[i]
+  end
+  return t
+end
+
+--- Restores a state saved with rp.save (or returned by state_table) into this
+-- optimizer, which must be of the same kind over the same parameters.
+function Optimizer:load_state(t)
+  if type(t) ~= "table" or t.kind ~= self.kind then
+    error(("load_state: a saved %s state expected, got %s"):format(self.kind,
+      type(t) == "table" and tostring(t.kind) or type(t)), 2)
+  end
+  if #t.names ~= #self.params then
+    error(("load_state: the saved state has %d parameters, this optimizer %d"):format(#t.names,
+      #self.params), 2)
+  end
+  local function check(i, saved)
+    local want = table.concat(self.params[i].value:shape(), "x")
+    local got = table.concat(saved:shape(), "x")
+    if want ~= got then
+      error(("load_state: buffer of parameter %d (%s) is %s, the parameter is %s"):format(i,
+        t.names[i], got, want), 3)
+    end
+    return saved:clone()
+  end
+  local state = {}
+  for i = 1, #self.params do
+    local b = t.buffers[i]
+    if T.is_tensor(b) then
+      state[i] = check(i, b)
+    elseif type(b) == "table" then
+      state[i] = {m = check(i, b.m), v = check(i, b.v)}
+    end
+  end
+  for _, k in ipairs(HYPER) do if t[k] ~= nil then self[k] = t[k] end end
+  self.state = state
+  return self
+end
+
 --- `SGD(params, {lr=, momentum=0, nesterov=false, weight_decay=0})`.
 function optim.SGD(params, opts)
   check_params(params, "SGD")

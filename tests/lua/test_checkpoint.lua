@@ -1,0 +1,131 @@
+-- rp.save / rp.load: round trips, and clear errors for truncated, corrupted,
+-- foreign and mismatched files; writes are atomic.
+local lu = require "luaunit"
+local rp = require "realprune"
+local T = rp.tensor
+
+local dir = os.tmpname()
+os.remove(dir)
+assert(os.execute("mkdir -p " .. dir))
+local function path(name) return dir .. "/" .. name end
+
+local function read(p) local f = assert(io.open(p, "rb")); local s = f:read("a"); f:close(); return s end
+local function write(p, s) local f = assert(io.open(p, "wb")); f:write(s); f:close() end
+
+TestCheckpoint = {}
+
+function TestCheckpoint:test_values_round_trip()
+  local shared = {1, 2}
+  local obj = {a = 1, b = 2.5, c = "text\0bytes", d = true, e = false, n = math.mininteger,
+    t = T.from{{1, 2}, {3, 4}}, nested = {shared, shared}, empty = {}, s = T.zeros{0, 3}}
+  obj.self = obj
+  rp.save(path("v.rpk"), obj)
+  local back = rp.load(path("v.rpk"))
+  lu.assertEquals(back.a, 1)
+  lu.assertEquals(math.type(back.a), "integer")
+  lu.assertEquals(back.b, 2.5)
+  lu.assertEquals(back.c, "text\0bytes")
+  lu.assertEquals({back.d, back.e, back.n}, {true, false, math.mininteger})
+  lu.assertEquals(back.t:totable(), {{1, 2}, {3, 4}})
+  lu.assertIs(back.nested[1], back.nested[2])
+  lu.assertIs(back.self, back)
+  lu.assertEquals(back.s:shape(), {0, 3})
+  lu.assertEquals(rp.load(path("v.rpk")).t:sum(), 10)
+end
+
+function TestCheckpoint:test_model_and_optimizer()
+  rp.seed(3)
+  local m = rp.models.vgg_small{width = 0.25}
+  local layer = m:prunable()[3]
+  local mask = T.ones(layer.weight:shape())
+  mask:reshape{-1}:copy(T.rand({mask:numel()}, rp.generator(1)):sub(0.5):abs():mul(0):add(1))
+  mask:reshape{-1}[5] = 0
+  layer:set_mask(mask)
+  local opt = rp.optim.Adam(m:parameters(), {lr = 1e-3})
+  local x = T.randn{2, 1, 28, 28}
+  local crit = rp.nn.CrossEntropyLoss()
+  crit:forward(m:forward(x), {1, 2})
+  opt:zero_grad(); m:backward(x, crit:backward()); opt:step()
+  rp.save(path("m.rpk"), {model = m, optimizer = opt})
+  local ck = rp.load(path("m.rpk"))
+  lu.assertEquals(ck.model.arch, m.arch)
+  local y = m:forward(x):clone()
+  lu.assertEquals(ck.model:forward(x):totable(), y:totable())
+  lu.assertEquals(ck.model:prunable()[3].mask:sum(), mask:sum())
+  local opt2 = rp.optim.Adam(ck.model:parameters(), {lr = 1e-3}):load_state(ck.optimizer)
+  lu.assertEquals(opt2.steps, 1)
+  lu.assertEquals(opt2.state[1].v:totable(), opt.state[1].v:totable())
+  lu.assertErrorMsgContains("a saved SGD state expected, got Adam", function()
+    rp.optim.SGD(ck.model:parameters(), {lr = 1}):load_state(ck.optimizer)
+  end)
+end
+
+function TestCheckpoint:test_other_model_is_an_error()
+  local m = rp.models.lenet5{}
+  rp.save(path("l.rpk"), m)
+  local state = rp.load(path("l.rpk")):state()
+  local named = {}
+  for _, e in ipairs(state) do named[e[1]] = e[2] end
+  local other = rp.models.vgg_small{}
+  lu.assertErrorMsgContains("which this model does not have", function()
+    rp.checkpoint.load_state(other, named, "l.rpk")
+  end)
+  local wider = rp.models.lenet5{width = 2}
+  lu.assertErrorMsgContains("features.1.weight is 6x1x5x5 in the checkpoint but 12x1x5x5", function()
+    rp.checkpoint.load_state(wider, named, "l.rpk")
+  end)
+end
+
+function TestCheckpoint:test_bad_files()
+  rp.save(path("good.rpk"), {x = T.ones{100}})
+  local good = read(path("good.rpk"))
+  write(path("trunc.rpk"), good:sub(1, #good - 50))
+  lu.assertErrorMsgContains("trunc.rpk is truncated", function() rp.load(path("trunc.rpk")) end)
+  local flipped = good:sub(1, 100) .. string.char((good:byte(101) + 1) % 256) .. good:sub(102)
+  write(path("flip.rpk"), flipped)
+  lu.assertErrorMsgContains("flip.rpk is corrupt (checksum mismatch)", function()
+    rp.load(path("flip.rpk"))
+  end)
+  write(path("foreign.rpk"), "PK\3\4 this is a zip file, not a checkpoint at all........")
+  lu.assertErrorMsgContains("foreign.rpk is not a realprune checkpoint", function()
+    rp.load(path("foreign.rpk"))
+  end)
+  write(path("empty.rpk"), "")
+  lu.assertErrorMsgContains("empty.rpk is not a realprune checkpoint", function()
+    rp.load(path("empty.rpk"))
+  end)
+  write(path("v9.rpk"), good:sub(1, 8) .. string.pack("<I4", 9) .. good:sub(13))
+  lu.assertErrorMsgContains("has format version 9", function() rp.load(path("v9.rpk")) end)
+  lu.assertErrorMsgContains("cannot open " .. path("missing.rpk"), function()
+    rp.load(path("missing.rpk"))
+  end)
+  -- a payload that passes the checksum but lies about a size
+  local payload = "x" .. string.pack("<B", 1) .. string.pack("<i8", 1000000)
+  local data = "\x89RPCK\r\n\x1a" .. string.pack("<I4I8", 1, #payload) .. payload ..
+    string.pack("<I4", rp.core.crc32(payload))
+  write(path("lie.rpk"), data)
+  lu.assertErrorMsgContains("lie.rpk is corrupt", function() rp.load(path("lie.rpk")) end)
+end
+
+function TestCheckpoint:test_unsavable_and_failed_writes()
+  lu.assertErrorMsgContains("rp.save: cannot save a function (at f)", function()
+    rp.save(path("f.rpk"), {f = print})
+  end)
+  lu.assertErrorMsgContains("was not built by rp.models", function()
+    rp.save(path("n.rpk"), rp.nn.Sequential{rp.nn.ReLU()})
+  end)
+  rp.save(path("keep.rpk"), {v = 1})
+  lu.assertErrorMsgContains("cannot write " .. dir .. "/nodir/x.rpk", function()
+    rp.save(dir .. "/nodir/x.rpk", {v = 2})
+  end)
+  lu.assertEquals(rp.load(path("keep.rpk")).v, 1)
+  -- no temporary files left behind
+  local p = io.popen("ls " .. dir)
+  local listing = p:read("a")
+  p:close()
+  lu.assertNotStrContains(listing, ".tmp.")
+end
+
+local rc = lu.LuaUnit.run()
+os.execute("rm -rf " .. dir)
+os.exit(rc)
