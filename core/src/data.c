@@ -124,20 +124,26 @@ rp_status rp_idx_read(struct rp_bytes *out, const char *path)
         return rp_error(RP_EFORMAT, "%s: truncated IDX header", path);
     }
     int64_t numel = 1;
+    int absurd = 0; /* the sizes multiply past any file we would read */
     struct rp_bytes b = {0};
     b.ndim = ndim;
     for (int d = 0; d < ndim; d++) {
         b.shape[d] = be32(buf + 4 + 4 * d);
-        if (b.shape[d] > 0 && numel > (len - header) / b.shape[d] + 1)
-            numel = len + 1; /* more than the file holds: reported below */
+        if (b.shape[d] > 0 && numel > RP_MAX_FILE_BYTES / b.shape[d])
+            absurd = 1;
         else
             numel *= b.shape[d];
     }
-    if (numel != len - header) {
+    if (absurd || numel != len - header) {
+        char shape[96];
+        rp_shape_string(shape, sizeof shape, ndim, b.shape);
         free(buf);
-        return rp_error(RP_EFORMAT, "%s: the header promises %lld bytes of data, the file holds "
-                        "%lld", path, numel > len ? (long long)-1 : (long long)numel,
-                        (long long)(len - header));
+        if (absurd)
+            return rp_error(RP_EFORMAT, "%s: the header promises %s values (more than 8 GiB), "
+                            "the file holds %lld bytes of data", path, shape,
+                            (long long)(len - header));
+        return rp_error(RP_EFORMAT, "%s: the header promises %lld bytes of data (%s), the file "
+                        "holds %lld", path, (long long)numel, shape, (long long)(len - header));
     }
     memmove(buf, buf + header, (size_t)numel);
     b.data = buf;

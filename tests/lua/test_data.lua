@@ -1,0 +1,216 @@
+-- Data sets: IDX (raw and gzip), CIFAR binary, image folders, Fashion-MNIST
+-- from the Debian package; bad files give errors naming the file; subsets,
+-- loaders and augmentation are deterministic.
+local lu = require "luaunit"
+local rp = require "realprune"
+local T = rp.tensor
+
+local dir = os.tmpname()
+os.remove(dir)
+assert(os.execute("mkdir -p " .. dir))
+local function path(name) return dir .. "/" .. name end
+local function write(p, s) local f = assert(io.open(p, "wb")); f:write(s); f:close() end
+local function read(p) local f = assert(io.open(p, "rb")); local s = f:read("a"); f:close(); return s end
+
+local function idx_images(n, h, w, fill)
+  local parts = {string.pack(">I4I4I4I4", 0x803, n, h, w)}
+  for i = 1, n * h * w do parts[#parts + 1] = string.char(fill(i) % 256) end
+  return table.concat(parts)
+end
+
+local function idx_labels(list)
+  local parts = {string.pack(">I4I4", 0x801, #list)}
+  for _, l in ipairs(list) do parts[#parts + 1] = string.char(l) end
+  return table.concat(parts)
+end
+
+local FMNIST = "/usr/share/datasets/fashion-mnist"
+
+TestIdx = {}
+
+function TestIdx:test_small_idx_and_normalization()
+  write(path("img"), idx_images(4, 2, 3, function(i) return i * 10 end))
+  write(path("lab"), idx_labels{0, 1, 2, 1})
+  local ds = rp.data.idx{images = path("img"), labels = path("lab"), mean = {0.5}, std = {0.25}}
+  lu.assertEquals(#ds, 4)
+  lu.assertEquals(ds:shape(), {1, 2, 3})
+  lu.assertEquals(ds:labels(), {1, 2, 3, 2})
+  lu.assertEquals(ds.classes, 3)
+  local x, y = ds:batch{2}
+  lu.assertEquals(y, {2})
+  lu.assertAlmostEquals(x:get(1, 1, 1, 1), (70 / 255 - 0.5) / 0.25, 1e-5)
+  -- gzip is read transparently
+  assert(os.execute("gzip -c " .. path("img") .. " > " .. path("img.gz")))
+  local gz = rp.data.idx{images = path("img.gz"), labels = path("lab")}
+  lu.assertEquals(gz:batch{3}:totable(), rp.data.idx{images = path("img"),
+    labels = path("lab"), mean = gz.mean, std = gz.std}:batch{3}:totable())
+end
+
+function TestIdx:test_bad_files()
+  local good = idx_images(4, 2, 3, function(i) return i end)
+  write(path("lab"), idx_labels{0, 1, 2, 1})
+  local function try(content) write(path("bad"), content)
+    return function() rp.data.idx{images = path("bad"), labels = path("lab")} end end
+  lu.assertErrorMsgContains(path("bad") .. ": the header promises 24 bytes of data (4x2x3), the file holds 20",
+    try(good:sub(1, #good - 4)))
+  lu.assertErrorMsgContains(path("bad") .. ": not an IDX file", try("\1\2\3\4garbage"))
+  lu.assertErrorMsgContains(path("bad") .. ": too short for an IDX file", try("\0\0"))
+  lu.assertErrorMsgContains("element type 0x0d is not supported", try(string.pack(">I4I4", 0x0d01, 0)))
+  -- absurd sizes: never allocated, reported against the file size
+  lu.assertErrorMsgContains(path("bad") .. ": the header promises",
+    try(string.pack(">I4I4I4I4", 0x803, 0xffffffff, 0xffffffff, 0xffffffff) .. "abc"))
+  write(path("lab5"), idx_labels{0, 1, 2, 1, 0})
+  write(path("img4"), good)
+  lu.assertErrorMsgContains("has 4 images but " .. path("lab5") .. " has 5 labels", function()
+    rp.data.idx{images = path("img4"), labels = path("lab5")}
+  end)
+  lu.assertErrorMsgContains("cannot open " .. path("nope"), function()
+    rp.data.idx{images = path("nope"), labels = path("lab")}
+  end)
+  lu.assertErrorMsgContains("images must have 3 or 4 dimensions", function()
+    rp.data.idx{images = path("lab"), labels = path("lab")}
+  end)
+  -- a gzip stream cut short
+  local gz = read(FMNIST .. "/t10k-labels-idx1-ubyte.gz")
+  write(path("cut.gz"), gz:sub(1, #gz // 2))
+  lu.assertErrorMsgContains(path("cut.gz") .. " is corrupt or truncated", function()
+    rp.data.idx{images = path("img4"), labels = path("cut.gz")}
+  end)
+end
+
+TestCifar = {}
+
+function TestCifar:test_binary_batches()
+  local root = path("cifar")
+  os.execute("mkdir -p " .. root)
+  local function batch(n, first_label)
+    local parts = {}
+    for i = 1, n do
+      parts[#parts + 1] = string.char((first_label + i) % 10) .. string.rep(string.char(i), 3072)
+    end
+    return table.concat(parts)
+  end
+  for b = 1, 5 do write(root .. "/data_batch_" .. b .. ".bin", batch(3, b)) end
+  write(root .. "/test_batch.bin", batch(2, 0))
+  local train = rp.data.cifar10{split = "train", root = root}
+  lu.assertEquals(#train, 15)
+  lu.assertEquals(train:shape(), {3, 32, 32})
+  lu.assertEquals(train:label(1), (1 + 1) % 10 + 1)
+  local test = rp.data.cifar10{split = "test", root = root}
+  lu.assertEquals(#test, 2)
+  write(root .. "/test_batch.bin", batch(2, 0):sub(1, 5000))
+  lu.assertErrorMsgContains(root .. "/test_batch.bin: 5000 bytes is not a whole number of 3073-byte",
+    function() rp.data.cifar10{split = "test", root = root} end)
+  lu.assertErrorMsgContains("split must be \"train\" or \"test\"", function()
+    rp.data.cifar10{split = "valid", root = root}
+  end)
+end
+
+TestImageFolder = {}
+
+-- A 24-bit BMP of w x h pixels, colour from f(x, y) -> r, g, b.
+local function bmp(w, h, f)
+  local row = (w * 3 + 3) // 4 * 4
+  local px = {}
+  for y = h - 1, 0, -1 do
+    local line = {}
+    for x = 0, w - 1 do
+      local r, g, b = f(x, y)
+      line[#line + 1] = string.char(b, g, r)
+    end
+    px[#px + 1] = table.concat(line) .. string.rep("\0", row - w * 3)
+  end
+  local data = table.concat(px)
+  return "BM" .. string.pack("<I4I2I2I4", 54 + #data, 0, 0, 54) ..
+    string.pack("<I4i4i4I2I2I4I4i4i4I4I4", 40, w, h, 1, 24, 0, #data, 2835, 2835, 0, 0) .. data
+end
+
+function TestImageFolder:test_classes_and_resize()
+  local root = path("images")
+  os.execute("mkdir -p " .. root .. "/cat " .. root .. "/dog")
+  write(root .. "/cat/a.bmp", bmp(8, 8, function() return 255, 0, 0 end))
+  write(root .. "/cat/b.BMP", bmp(4, 6, function() return 255, 0, 0 end))
+  write(root .. "/dog/c.bmp", bmp(16, 16, function(x) return 0, x < 8 and 0 or 255, 255 end))
+  write(root .. "/dog/notes.txt", "not an image")
+  local ds = rp.data.image_folder{root = root, size = 4}
+  lu.assertEquals(#ds, 3)
+  lu.assertEquals(ds.class_names, {"cat", "dog"})
+  lu.assertEquals(ds:labels(), {1, 1, 2})
+  local x = ds:normalize({0, 0, 0}, {1, 1, 1}):batch{1, 3}
+  lu.assertAlmostEquals(x:get(1, 1, 2, 2), 1.0, 1e-6)  -- red channel of a red image
+  lu.assertAlmostEquals(x:get(1, 2, 2, 2), 0.0, 1e-6)
+  lu.assertAlmostEquals(x:get(2, 2, 1, 1), 0.0, 1e-6)  -- left half of the dog: no green
+  lu.assertAlmostEquals(x:get(2, 2, 1, 4), 1.0, 1e-6)
+  write(root .. "/dog/broken.png", "\137PNG\r\n\26\n broken")
+  lu.assertErrorMsgContains(root .. "/dog/broken.png: not a readable image", function()
+    rp.data.image_folder{root = root, size = 4}
+  end)
+  lu.assertErrorMsgContains("cannot open directory " .. path("none"), function()
+    rp.data.image_folder{root = path("none")}
+  end)
+end
+
+TestFashionMnist = {}
+
+function TestFashionMnist:test_debian_package()
+  local train = rp.data.fashion_mnist{split = "train"}
+  local test = rp.data.fashion_mnist{split = "test"}
+  lu.assertEquals(#train, 60000)
+  lu.assertEquals(#test, 10000)
+  lu.assertEquals(train:shape(), {1, 28, 28})
+  lu.assertEquals(train.classes, 10)
+  local counts = {}
+  for _, l in ipairs(test:labels()) do counts[l] = (counts[l] or 0) + 1 end
+  for c = 1, 10 do lu.assertEquals(counts[c], 1000) end
+  lu.assertErrorMsgContains("no train-images-idx3-ubyte(.gz)", function()
+    rp.data.fashion_mnist{root = path("empty")}
+  end)
+end
+
+function TestFashionMnist:test_subset_is_stratified_and_seeded()
+  local test = rp.data.fashion_mnist{split = "test"}
+  local s = test:subset(300, 7)
+  lu.assertEquals(#s, 300)
+  local counts = {}
+  for _, l in ipairs(s:labels()) do counts[l] = (counts[l] or 0) + 1 end
+  for c = 1, 10 do lu.assertEquals(counts[c], 30) end
+  lu.assertEquals(test:subset(300, 7):labels(), s:labels())
+  lu.assertNotEquals(test:subset(300, 8).index, s.index)
+  local odd = test:subset(17)
+  local n = 0
+  for _, l in ipairs(odd:labels()) do n = n + 1 end
+  lu.assertEquals(n, 17)
+  lu.assertErrorMsgContains("n must be an integer in 1..10000", function() test:subset(0) end)
+end
+
+function TestFashionMnist:test_loader_order_and_augmentation()
+  local ds = rp.data.fashion_mnist{split = "test"}:subset(100)
+  local loader = ds:loader{batch_size = 32, shuffle = true, seed = 5,
+    augment = {pad = 2, flip = true}}
+  lu.assertEquals(#loader, 4)
+  local function epoch_labels(e)
+    local all = {}
+    for x, y, b in loader:epoch(e) do
+      lu.assertEquals(x:size(1), #y)
+      for _, l in ipairs(y) do all[#all + 1] = l end
+    end
+    return all
+  end
+  local a, b = epoch_labels(1), epoch_labels(1)
+  lu.assertEquals(a, b)
+  lu.assertEquals(#a, 100)
+  lu.assertNotEquals(epoch_labels(2), a)
+  -- augmentation is seeded: the same epoch gives the same pixels
+  local first = loader:epoch(3)()
+  local sum1 = first:sum()
+  lu.assertEquals(loader:epoch(3)():sum(), sum1)
+  local plain = ds:loader{batch_size = 32, drop_last = true}
+  lu.assertEquals(#plain, 3)
+  lu.assertErrorMsgContains("batch_size must be a positive integer", function()
+    ds:loader{batch_size = 0}
+  end)
+end
+
+local rc = lu.LuaUnit.run()
+os.execute("rm -rf " .. dir)
+os.exit(rc)

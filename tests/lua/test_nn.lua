@@ -1,0 +1,186 @@
+-- Modules, masks, the model zoo, optimizers, schedules and the training loop.
+local lu = require "luaunit"
+local rp = require "realprune"
+local T, nn = rp.tensor, rp.nn
+
+local SEED = 11
+print("test_nn: seed " .. SEED)
+
+TestMasks = {}
+
+function TestMasks:test_masked_weights_stay_zero_with_no_state()
+  rp.seed(SEED)
+  local m = nn.Sequential{nn.Conv2d(2, 3, 3, {padding = 1}), nn.ReLU(), nn.Flatten(),
+    nn.Linear(3 * 4 * 4, 5)}
+  local conv = m:prunable()[1]
+  local mask = T.ones(conv.weight:shape())
+  local flat = mask:reshape{-1}
+  for i = 1, flat:numel(), 3 do flat[i] = 0 end
+  conv:set_mask(mask)
+  for i = 1, flat:numel(), 3 do lu.assertEquals(conv.weight:reshape{-1}[i], 0) end
+  local opt = rp.optim.SGD(m:parameters(), {lr = 0.1, momentum = 0.9, weight_decay = 0.01})
+  local x = T.randn{4, 2, 4, 4}
+  local crit = nn.CrossEntropyLoss()
+  for _ = 1, 3 do
+    crit:forward(m:forward(x), {1, 2, 3, 4})
+    opt:zero_grad()
+    m:backward(x, crit:backward())
+    for i = 1, flat:numel(), 3 do lu.assertEquals(conv.grad_weight:reshape{-1}[i], 0) end
+    opt:step()
+  end
+  local w, buf = conv.weight:reshape{-1}, opt.state[1]:reshape{-1}
+  for i = 1, flat:numel(), 3 do
+    lu.assertEquals(w[i], 0)
+    lu.assertEquals(buf[i], 0)
+  end
+  lu.assertTrue(w:count_nonzero() > 0)
+  -- a weight written behind the mask's back is zero again in forward
+  conv.weight:reshape{-1}[1] = 5
+  m:forward(x)
+  lu.assertEquals(conv.weight:reshape{-1}[1], 0)
+  -- Adam keeps its moments at zero too
+  local adam = rp.optim.Adam(m:parameters(), {lr = 0.01})
+  crit:forward(m:forward(x), {1, 2, 3, 4}); adam:zero_grad(); m:backward(x, crit:backward()); adam:step()
+  lu.assertEquals(adam.state[1].m:reshape{-1}[1], 0)
+  lu.assertEquals(adam.state[1].v:reshape{-1}[4], 0)
+  conv:set_mask(nil)
+  lu.assertNil(conv.mask)
+  lu.assertErrorMsgContains("Conv2d:set_mask: mask 2x2 does not match the weight 3x2x3x3",
+    function() conv:set_mask(T.ones{2, 2}) end)
+end
+
+TestModels = {}
+
+function TestModels:test_zoo_shapes_and_names()
+  local expect = {lenet5 = {5, 61470}, vgg_small = {6, 870176}, vgg11 = {9, 9222848},
+    vgg16 = {14, 14715584}, resnet20 = {22, 270896}, resnet18 = {21, 11164352}}
+  for name, e in pairs(expect) do
+    local m = rp.models[name]{}
+    local layers = m:prunable()
+    local n = 0
+    for _, l in ipairs(layers) do n = n + l.weight:numel() end
+    lu.assertEquals(#layers, e[1], name)
+    lu.assertEquals(n, e[2], name)
+  end
+  local names = {}
+  for _, l in ipairs(rp.models.vgg_small{}:prunable()) do names[#names + 1] = l.name end
+  lu.assertEquals(names, {"features.1", "features.3", "features.6", "features.8",
+    "classifier.1", "classifier.3"})
+  local r = rp.models.resnet20{}:prunable()
+  lu.assertEquals({r[1].name, r[2].name, r[8].name, r[9].name, r[22].name},
+    {"conv1", "layer1.1.branch.1", "layer2.1.branch.1", "layer2.1.branch.4", "fc"})
+  local m = rp.models.lenet5{classes = 3, width = 2, input_size = 32, in_channels = 3}
+  lu.assertEquals(m:forward(T.zeros{2, 3, 32, 32}):shape(), {2, 3})
+  lu.assertErrorMsgContains("models.vgg11: input_size 16 is too small", function()
+    rp.models.vgg11{input_size = 16}
+  end)
+  lu.assertErrorMsgContains("models.lenet5: unknown option 'depth'", function()
+    rp.models.lenet5{depth = 3}
+  end)
+end
+
+function TestModels:test_clone_is_independent()
+  local m = rp.models.lenet5{}
+  local c = m:clone()
+  c:prunable()[1].weight:fill(0)
+  lu.assertTrue(m:prunable()[1].weight:count_nonzero() > 0)
+  lu.assertEquals(c.arch, m.arch)
+end
+
+function TestModels:test_bad_arguments()
+  lu.assertErrorMsgContains("Conv2d: in_channels must be an integer >= 1, got 0", function()
+    nn.Conv2d(0, 3, 3) end)
+  lu.assertErrorMsgContains("Conv2d: kernel size must be an integer or {h, w}", function()
+    nn.Conv2d(1, 3, 2.5) end)
+  lu.assertErrorMsgContains("Linear: out_features must be an integer >= 1", function()
+    nn.Linear(3, -1) end)
+  lu.assertErrorMsgContains("Dropout: probability must be in [0, 1)", function() nn.Dropout(1) end)
+  lu.assertErrorMsgContains("conv2d: input 2x2x5x5 has 2 channels, the weight 3x1x3x3 expects 1",
+    function() nn.Conv2d(1, 3, 3):forward(T.zeros{2, 2, 5, 5}) end)
+  lu.assertErrorMsgContains("Linear:forward: input must be N x 4, got 2x5", function()
+    nn.Linear(4, 2):forward(T.zeros{2, 5}) end)
+  lu.assertErrorMsgContains("cross_entropy: label 11 of sample 1 is out of range 1..10",
+    function() nn.CrossEntropyLoss():forward(T.zeros{1, 10}, {11}) end)
+  lu.assertErrorMsgContains("1 labels expected, got 2", function()
+    nn.CrossEntropyLoss():forward(T.zeros{1, 10}, {1, 2}) end)
+  lu.assertErrorMsgContains("SGD: option lr is required", function()
+    rp.optim.SGD(rp.models.lenet5{}:parameters(), {}) end)
+end
+
+TestSchedules = {}
+
+function TestSchedules:test_values()
+  local opt = rp.optim.SGD(rp.models.lenet5{}:parameters(), {lr = 0.1})
+  local s = rp.optim.step(opt, {step_size = 2, gamma = 0.5})
+  lu.assertEquals({s:lr(0), s:lr(1), s:lr(2), s:lr(5)}, {0.1, 0.1, 0.05, 0.025})
+  local ms = rp.optim.multistep(opt, {milestones = {1, 3}})
+  lu.assertAlmostEquals(ms:lr(3), 0.001, 1e-12)
+  local c = rp.optim.cosine(opt, {epochs = 4})
+  lu.assertAlmostEquals(c:lr(2), 0.05, 1e-12)
+  lu.assertAlmostEquals(c:lr(4), 0, 1e-12)
+  local w = rp.optim.warmup(opt, {epochs = 2, after = c})
+  lu.assertAlmostEquals(w:lr(0), 0.05, 1e-12)
+  lu.assertAlmostEquals(w:lr(2), 0.1, 1e-12)
+  w:step(0)
+  lu.assertAlmostEquals(opt.lr, 0.05, 1e-12)
+end
+
+TestTraining = {}
+
+local function tiny_run(seed)
+  rp.seed(seed)
+  local ds = rp.data.fashion_mnist{split = "test"}:subset(384, seed)
+  local m = rp.models.lenet5{}
+  local opt = rp.optim.SGD(m:parameters(), {lr = 0.01, momentum = 0.9, weight_decay = 5e-4})
+  local h = rp.train.fit(m, ds:loader{batch_size = 64, shuffle = true, seed = seed},
+    {epochs = 1, optimizer = opt, progress = false, log = function() end, test = ds})
+  local bytes = {}
+  for _, p in ipairs(m:parameters()) do bytes[#bytes + 1] = rp.core.tensor_bytes(p.value) end
+  return table.concat(bytes), h
+end
+
+function TestTraining:test_bit_identical_with_same_seed()
+  local a, ha = tiny_run(SEED)
+  local b = tiny_run(SEED)
+  lu.assertTrue(a == b, "weights differ between two runs with the same seed")
+  local c = tiny_run(SEED + 1)
+  lu.assertFalse(a == c)
+  lu.assertEquals(#ha, 1)
+  lu.assertTrue(ha[1].test_accuracy > 0.2, "a little training beats chance")
+  lu.assertTrue(ha[1].loss < 2.3)
+end
+
+function TestTraining:test_nan_loss_stops_with_epoch_and_batch()
+  local ds = rp.data.fashion_mnist{split = "test"}:subset(256)
+  local m = rp.models.lenet5{}
+  local opt = rp.optim.SGD(m:parameters(), {lr = 1e6})
+  lu.assertErrorMsgContains("rp.train.fit: the loss is", function()
+    rp.train.fit(m, ds:loader{batch_size = 32}, {epochs = 3, optimizer = opt, progress = false,
+      log = function() end})
+  end)
+end
+
+function TestTraining:test_evaluate_restores_mode_and_counts()
+  local ds = rp.data.fashion_mnist{split = "test"}:subset(100)
+  local m = rp.models.vgg11{in_channels = 1, input_size = 32, width = 0.125}
+  local small = rp.models.lenet5{}
+  small:train()
+  local r = rp.train.evaluate(small, ds)
+  lu.assertEquals(r.total, 100)
+  lu.assertTrue(r.accuracy >= 0 and r.accuracy <= 1)
+  lu.assertTrue(small.training)
+  lu.assertErrorMsgContains("rp.train.evaluate: the loader must be a loader", function()
+    rp.train.evaluate(m, 5) end)
+end
+
+function TestTraining:test_clip_grad_norm()
+  local m = nn.Linear(3, 2)
+  for _, p in ipairs(m:parameters()) do p.grad:fill(10) end
+  local before = rp.train.clip_grad_norm(m:parameters(), 1)
+  lu.assertAlmostEquals(before, 10 * math.sqrt(8), 1e-6)
+  local sq = 0
+  for _, p in ipairs(m:parameters()) do sq = sq + p.grad:norm() ^ 2 end
+  lu.assertAlmostEquals(math.sqrt(sq), 1, 1e-5)
+end
+
+os.exit(lu.LuaUnit.run())
