@@ -1,10 +1,22 @@
 #!/bin/sh
-# Runs every benchmark: `make bench` (or sh bench/run.sh BUILD_DIR).
+# Runs every benchmark (`make bench`, or sh bench/run.sh BUILD_DIR):
+# GEMM and elementwise throughput, then training throughput against the
+# PyTorch reference when Debian's python3-torch is installed.
 set -eu
 build="${1:-build}"
-for b in "$build"/bench/bench_*; do
-    [ -x "$b" ] && "$b"
-done
-for s in bench/*.lua; do
-    [ -f "$s" ] && "$build/realprune" "$s"
-done
+secs="${BENCH_SECONDS:-5}"
+"$build"/bench/bench_gemm
+"$build"/realprune bench/tensor_ops.lua
+torch_out=$(mktemp)
+trap 'rm -f "$torch_out"' EXIT
+if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+    /usr/bin/python3 bench/torch_reference.py "$secs" > "$torch_out"
+    # peak memory of PyTorch training vgg11 alone
+    /usr/bin/python3 bench/torch_reference.py "$secs" vgg11 | grep peak_rss_mb >> "$torch_out"
+    cat "$torch_out"
+else
+    echo "python3-torch is not installed: no PyTorch comparison (apt-get install python3-torch)"
+fi
+"$build"/realprune bench/train_throughput.lua "$secs" "$torch_out"
+# realprune's own peak memory for vgg11 alone
+REALPRUNE_BENCH_MODELS=vgg11 "$build"/realprune bench/train_throughput.lua "$secs" "$torch_out" | tail -1

@@ -32,8 +32,9 @@ rp_status rp_relu_backward(struct rp_tensor *grad_input, const struct rp_tensor 
     rp_status st = same("relu", grad_input, "grad_input", grad_output, "grad_output");
     if (st != RP_OK || (st = same("relu", output, "output", grad_output, "grad_output")) != RP_OK)
         return st;
-    const float *restrict y = output->data, *restrict dy = grad_output->data;
-    float *restrict dx = grad_input->data;
+    /* dx may be dy itself (in place); y is never written */
+    const float *y = output->data, *dy = grad_output->data;
+    float *dx = grad_input->data;
     int64_t n = output->numel;
 #pragma omp parallel for schedule(static) if (n > (1 << 16))
     for (int64_t i = 0; i < n; i++) {

@@ -66,12 +66,12 @@ function models.lenet5(args)
   local c1, c2, f1, f2 = w(o, 6), w(o, 16), w(o, 120), w(o, 84)
   local m = nn.Sequential()
   m:add(nn.Sequential{
-    nn.Conv2d(o.in_channels, c1, 5, {padding = 2}), nn.ReLU(), nn.MaxPool2d(2),
-    nn.Conv2d(c1, c2, 5), nn.ReLU(), nn.MaxPool2d(2),
+    nn.Conv2d(o.in_channels, c1, 5, {padding = 2}), nn.ReLU{inplace = true}, nn.MaxPool2d(2),
+    nn.Conv2d(c1, c2, 5), nn.ReLU{inplace = true}, nn.MaxPool2d(2),
   }, "features")
   m:add(nn.Flatten(), "flatten")
   m:add(nn.Sequential{
-    nn.Linear(c2 * s * s, f1), nn.ReLU(), nn.Linear(f1, f2), nn.ReLU(), nn.Linear(f2, o.classes),
+    nn.Linear(c2 * s * s, f1), nn.ReLU{inplace = true}, nn.Linear(f1, f2), nn.ReLU{inplace = true}, nn.Linear(f2, o.classes),
   }, "classifier")
   return finish(m, "lenet5", o)
 end
@@ -85,13 +85,13 @@ function models.vgg_small(args)
   local c1, c2, f = w(o, 32), w(o, 64), w(o, 256)
   local m = nn.Sequential()
   m:add(nn.Sequential{
-    nn.Conv2d(o.in_channels, c1, 3, {padding = 1}), nn.ReLU(),
-    nn.Conv2d(c1, c1, 3, {padding = 1}), nn.ReLU(), nn.MaxPool2d(2),
-    nn.Conv2d(c1, c2, 3, {padding = 1}), nn.ReLU(),
-    nn.Conv2d(c2, c2, 3, {padding = 1}), nn.ReLU(), nn.MaxPool2d(2),
+    nn.Conv2d(o.in_channels, c1, 3, {padding = 1}), nn.ReLU{inplace = true},
+    nn.Conv2d(c1, c1, 3, {padding = 1}), nn.ReLU{inplace = true}, nn.MaxPool2d(2),
+    nn.Conv2d(c1, c2, 3, {padding = 1}), nn.ReLU{inplace = true},
+    nn.Conv2d(c2, c2, 3, {padding = 1}), nn.ReLU{inplace = true}, nn.MaxPool2d(2),
   }, "features")
   m:add(nn.Flatten(), "flatten")
-  m:add(nn.Sequential{nn.Linear(c2 * s * s, f), nn.ReLU(), nn.Linear(f, o.classes)}, "classifier")
+  m:add(nn.Sequential{nn.Linear(c2 * s * s, f), nn.ReLU{inplace = true}, nn.Linear(f, o.classes)}, "classifier")
   return finish(m, "vgg_small", o)
 end
 
@@ -114,7 +114,7 @@ local function vgg(name, args)
       local out = w(o, v)
       features:add(nn.Conv2d(c, out, 3, {padding = 1, bias = false}))
       features:add(nn.BatchNorm2d(out))
-      features:add(nn.ReLU())
+      features:add(nn.ReLU{inplace = true})
       c = out
     end
   end
@@ -136,7 +136,7 @@ function models.vgg16(args) return vgg("vgg16", args) end
 local function basic_block(cin, cout, stride)
   local branch = nn.Sequential{
     nn.Conv2d(cin, cout, 3, {stride = stride, padding = 1, bias = false}), nn.BatchNorm2d(cout),
-    nn.ReLU(),
+    nn.ReLU{inplace = true},
     nn.Conv2d(cout, cout, 3, {padding = 1, bias = false}), nn.BatchNorm2d(cout),
   }
   local shortcut
@@ -153,7 +153,7 @@ local function resnet(name, args, widths, blocks)
   local c = w(o, widths[1])
   m:add(nn.Conv2d(o.in_channels, c, 3, {padding = 1, bias = false}), "conv1")
   m:add(nn.BatchNorm2d(c), "bn1")
-  m:add(nn.ReLU(), "relu")
+  m:add(nn.ReLU{inplace = true}, "relu")
   local s = o.input_size
   for stage, width in ipairs(widths) do
     local layer = nn.Sequential()

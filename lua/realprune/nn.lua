@@ -364,19 +364,30 @@ end
 
 -- ------------------------------------------------------------------ ReLU --
 
---- `ReLU()`: max(0, x).
+--- `ReLU([{inplace=false}])`: max(0, x). In place, the output overwrites the
+-- input and the input gradient overwrites the incoming gradient (half the
+-- memory; right when nothing else needs the input afterwards, as after a
+-- convolution or batch norm, whose backward passes do not read their output).
 local ReLU = class("ReLU", Module)
 nn.ReLU = ReLU
 
+function ReLU:__init(opts)
+  Module.__init(self)
+  self.inplace = opts and opts.inplace or false
+end
+
+function ReLU:extra_repr() return self.inplace and "inplace=true" or "" end
+
 function ReLU:forward(x)
   check_tensor(x, "ReLU:forward", "input")
-  local y = buffer(self, "output", x:shape())
+  local y = self.inplace and x or buffer(self, "output", x:shape())
   core.relu_forward(y, x)
+  self.output = y
   return y
 end
 
 function ReLU:backward(_, gy)
-  local gx = buffer(self, "grad_input", gy:shape())
+  local gx = self.inplace and gy or buffer(self, "grad_input", gy:shape())
   core.relu_backward(gx, gy, self.output)
   return gx
 end

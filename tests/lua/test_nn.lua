@@ -79,6 +79,30 @@ function TestModels:test_zoo_shapes_and_names()
   end)
 end
 
+function TestModels:test_inplace_relu_gives_the_same_gradients()
+  for _, name in ipairs{"lenet5", "resnet20"} do
+    rp.seed(SEED)
+    local a = rp.models[name]{width = 0.5}
+    local b = a:clone()
+    for _, nm in ipairs(b:named_modules()) do
+      if nm[2].class_name == "ReLU" then nm[2].inplace = false end
+    end
+    local shape = {2, a.arch.args.in_channels, a.arch.args.input_size, a.arch.args.input_size}
+    local x = T.randn(shape)
+    local crit = nn.CrossEntropyLoss()
+    for _, m in ipairs{a, b} do
+      crit:forward(m:forward(x:clone()), {1, 2})
+      m:zero_grad()
+      m:backward(x:clone(), crit:backward())
+    end
+    local pa, pb = a:parameters(), b:parameters()
+    for i = 1, #pa do
+      lu.assertEquals(rp.core.tensor_bytes(pa[i].grad), rp.core.tensor_bytes(pb[i].grad),
+        name .. " " .. pa[i].name)
+    end
+  end
+end
+
 function TestModels:test_clone_is_independent()
   local m = rp.models.lenet5{}
   local c = m:clone()
