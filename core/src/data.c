@@ -109,9 +109,10 @@ rp_status rp_idx_read(struct rp_bytes *out, const char *path)
     }
     int type = buf[2], ndim = buf[3];
     if (buf[0] != 0 || buf[1] != 0 || ndim < 1 || ndim > 4) {
+        st = rp_error(RP_EFORMAT, "%s: not an IDX file (magic %02x %02x %02x %02x)", path, buf[0],
+                      buf[1], buf[2], buf[3]);
         free(buf);
-        return rp_error(RP_EFORMAT, "%s: not an IDX file (magic %02x %02x %02x %02x)", path,
-                        buf[0], buf[1], buf[2], buf[3]);
+        return st;
     }
     if (type != 0x08) {
         free(buf);
