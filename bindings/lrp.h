@@ -49,5 +49,6 @@ void rpl_open_generator(lua_State *L); /* adds generator functions to the table 
 void rpl_open_nn(lua_State *L);        /* adds layer kernels and optimizer steps */
 void rpl_open_data(lua_State *L);      /* adds file readers and batch assembly */
 void rpl_open_io(lua_State *L);        /* adds checkpoint helpers */
+void rpl_open_xbar(lua_State *L);      /* adds crossbar mapping */
 
 #endif

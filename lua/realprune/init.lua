@@ -80,7 +80,7 @@ end
 -- Submodules, loaded on first access: rp.tensor -> require "realprune.tensor".
 local submodules = {
   tensor = true, nn = true, models = true, optim = true, data = true, train = true,
-  checkpoint = true,
+  checkpoint = true, xbar = true, reram = true,
 }
 
 return setmetatable(rp, {

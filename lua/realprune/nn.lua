@@ -208,6 +208,11 @@ end
 
 function Module:extra_repr() return "" end
 
+--- The output shape for an input of shape `s` (a table, batch first),
+-- computed without running the layer. Prunable layers remember the shapes
+-- they see as `in_shape` and `out_shape` (the crossbar model uses them).
+function Module:output_shape(s) return s end
+
 function Module:describe(indent)
   local kids = self:children()
   local head = self.class_name .. "(" .. self:extra_repr()
@@ -289,6 +294,20 @@ function Conv2d:extra_repr()
     self.bias and "" or ", bias=false", self.mask and ", masked" or "")
 end
 
+function Conv2d:output_shape(s)
+  if #s ~= 4 or s[2] ~= self.in_channels then
+    error(("Conv2d: input shape %s does not fit %d input channels"):format(
+      table.concat(s, "x"), self.in_channels), 0)
+  end
+  local h = (s[3] + 2 * self.ph - self.kh) // self.sh + 1
+  local w = (s[4] + 2 * self.pw - self.kw) // self.sw + 1
+  if h < 1 or w < 1 then
+    error(("Conv2d: input %s is smaller than the kernel"):format(table.concat(s, "x")), 0)
+  end
+  self.in_shape, self.out_shape = s, {s[1], self.out_channels, h, w}
+  return self.out_shape
+end
+
 function Conv2d:forward(x)
   check_tensor(x, "Conv2d:forward", "input")
   local ys, ws = core.conv2d_shapes(x, self.weight, self.kh, self.kw, self.sh, self.sw,
@@ -338,6 +357,15 @@ end
 function Linear:extra_repr()
   return ("%d, %d%s%s"):format(self.in_features, self.out_features,
     self.bias and "" or ", bias=false", self.mask and ", masked" or "")
+end
+
+function Linear:output_shape(s)
+  if #s ~= 2 or s[2] ~= self.in_features then
+    error(("Linear: input shape %s does not fit %d input features"):format(table.concat(s, "x"),
+      self.in_features), 0)
+  end
+  self.in_shape, self.out_shape = s, {s[1], self.out_features}
+  return self.out_shape
 end
 
 function Linear:forward(x)
@@ -401,6 +429,16 @@ local function pool_init(self, name, k, stride, padding)
   self.ph, self.pw = pair(padding or 0, "padding", name)
 end
 
+local function pool_shape(self, s)
+  local h = (s[3] + 2 * self.ph - self.kh) // self.sh + 1
+  local w = (s[4] + 2 * self.pw - self.kw) // self.sw + 1
+  if #s ~= 4 or h < 1 or w < 1 then
+    error(("%s: input shape %s does not fit the window"):format(self.class_name,
+      table.concat(s, "x")), 0)
+  end
+  return {s[1], s[2], h, w}
+end
+
 local function pool_repr(self)
   return ("kernel=%dx%d, stride=%dx%d%s"):format(self.kh, self.kw, self.sh, self.sw,
     (self.ph > 0 or self.pw > 0) and (", padding=%dx%d"):format(self.ph, self.pw) or "")
@@ -410,6 +448,7 @@ end
 local MaxPool2d = class("MaxPool2d", Module)
 nn.MaxPool2d = MaxPool2d
 MaxPool2d.extra_repr = pool_repr
+MaxPool2d.output_shape = pool_shape
 
 function MaxPool2d:__init(k, stride, padding) pool_init(self, "MaxPool2d", k, stride, padding) end
 
@@ -431,6 +470,7 @@ end
 local AvgPool2d = class("AvgPool2d", Module)
 nn.AvgPool2d = AvgPool2d
 AvgPool2d.extra_repr = pool_repr
+AvgPool2d.output_shape = pool_shape
 
 function AvgPool2d:__init(k, stride, padding) pool_init(self, "AvgPool2d", k, stride, padding) end
 
@@ -451,6 +491,8 @@ end
 --- `GlobalAvgPool2d()`: N x C x H x W -> N x C x 1 x 1 (PyTorch's AdaptiveAvgPool2d(1)).
 local GlobalAvgPool2d = class("GlobalAvgPool2d", Module)
 nn.GlobalAvgPool2d = GlobalAvgPool2d
+
+function GlobalAvgPool2d:output_shape(s) return {s[1], s[2], 1, 1} end
 
 function GlobalAvgPool2d:forward(x)
   check_tensor(x, "GlobalAvgPool2d:forward", "input")
@@ -567,6 +609,12 @@ end
 local Flatten = class("Flatten", Module)
 nn.Flatten = Flatten
 
+function Flatten:output_shape(s)
+  local n = 1
+  for i = 2, #s do n = n * s[i] end
+  return {s[1], n}
+end
+
 function Flatten:forward(x)
   check_tensor(x, "Flatten:forward", "input")
   self.output = x:reshape{x:size(1), -1}
@@ -606,6 +654,11 @@ function Sequential:children()
   local out = {}
   for i, m in ipairs(self.modules) do out[i] = {self.names[i], m} end
   return out
+end
+
+function Sequential:output_shape(s)
+  for _, m in ipairs(self.modules) do s = m:output_shape(s) end
+  return s
 end
 
 function Sequential:forward(x)
@@ -653,6 +706,12 @@ function Residual:children()
   local out = {{"branch", self.branch}}
   if self.shortcut then out[2] = {"shortcut", self.shortcut} end
   return out
+end
+
+function Residual:output_shape(s)
+  local b = self.branch:output_shape(s)
+  if self.shortcut then self.shortcut:output_shape(s) end
+  return b
 end
 
 function Residual:forward(x)

@@ -1,0 +1,187 @@
+/*
+ * l_xbar.c - crossbar mapping for lua/realprune/xbar.lua.
+ *
+ * xbar_map(mask|nil, R, C, rows, cols, weight_bits, cell_bits, differential,
+ *          compact_rows) -> table of counts
+ * xbar_counts(...same...) -> alive weights per crossbar, row block per crossbar
+ * xbar_check(rows, cols, weight_bits, cell_bits, differential) -> slices, phys, L
+ */
+#include "lrp.h"
+#include "realprune/xbar.h"
+
+static struct rp_xbar_config check_config(lua_State *L, int arg)
+{
+    struct rp_xbar_config c;
+    c.rows = (int)luaL_checkinteger(L, arg);
+    c.cols = (int)luaL_checkinteger(L, arg + 1);
+    c.weight_bits = (int)luaL_checkinteger(L, arg + 2);
+    c.cell_bits = (int)luaL_checkinteger(L, arg + 3);
+    c.differential = lua_toboolean(L, arg + 4);
+    c.compact_rows = lua_toboolean(L, arg + 5);
+    return c;
+}
+
+/* The mask at `arg` (nil: dense) checked against R x C. */
+static const float *check_mask(lua_State *L, int arg, int64_t R, int64_t C)
+{
+    if (lua_isnoneornil(L, arg))
+        return NULL;
+    struct rp_tensor *m = rpl_check_tensor(L, arg);
+    if (m->numel != R * C)
+        luaL_argerror(L, arg, lua_pushfstring(L, "mask of %I values for a %Ix%I matrix",
+                                              (lua_Integer)m->numel, (lua_Integer)R,
+                                              (lua_Integer)C));
+    return m->data;
+}
+
+#define SET(field, v)                      \
+    do {                                   \
+        lua_pushinteger(L, (lua_Integer)(v)); \
+        lua_setfield(L, -2, field);        \
+    } while (0)
+
+static int l_xbar_map(lua_State *L)
+{
+    int64_t R = luaL_checkinteger(L, 2), C = luaL_checkinteger(L, 3);
+    const float *mask = check_mask(L, 1, R, C);
+    struct rp_xbar_config cfg = check_config(L, 4);
+    struct rp_xbar_map m;
+    if (rp_xbar_map_matrix(&m, mask, R, C, &cfg) != RP_OK)
+        return luaL_error(L, "%s", rp_last_error());
+    lua_createtable(L, 0, 20);
+    SET("rows", m.rows);
+    SET("cols", m.cols);
+    SET("slices", m.slices);
+    SET("phys", m.phys);
+    SET("L", m.L);
+    SET("weights", m.weights);
+    SET("alive", m.alive);
+    SET("row_blocks_dense", m.row_blocks_dense);
+    SET("col_tiles", m.col_tiles);
+    SET("crossbars_dense", m.crossbars_dense);
+    SET("rows_alive", m.rows_alive);
+    SET("row_blocks", m.row_blocks);
+    SET("segments_total", m.segments_total);
+    SET("segments_alive", m.segments_alive);
+    SET("crossbars", m.crossbars);
+    SET("max_block_rows", m.max_block_rows);
+    SET("active_rows", m.active_rows);
+    lua_pushnumber(L, m.utilization);
+    lua_setfield(L, -2, "utilization");
+    return 1;
+}
+
+static int l_xbar_counts(lua_State *L)
+{
+    int64_t R = luaL_checkinteger(L, 2), C = luaL_checkinteger(L, 3);
+    const float *mask = check_mask(L, 1, R, C);
+    struct rp_xbar_config cfg = check_config(L, 4);
+    struct rp_xbar_map m;
+    if (rp_xbar_map_matrix(&m, mask, R, C, &cfg) != RP_OK)
+        return luaL_error(L, "%s", rp_last_error());
+    size_t n = (size_t)(m.crossbars > 0 ? m.crossbars : 1);
+    int64_t *counts = lua_newuserdatauv(L, sizeof(int64_t) * n, 0);
+    int64_t *blocks = lua_newuserdatauv(L, sizeof(int64_t) * n, 0);
+    if (rp_xbar_crossbar_counts(counts, blocks, mask, R, C, &cfg) != RP_OK)
+        return luaL_error(L, "%s", rp_last_error());
+    lua_createtable(L, (int)m.crossbars, 0);
+    lua_createtable(L, (int)m.crossbars, 0);
+    for (int64_t i = 0; i < m.crossbars; i++) {
+        lua_pushinteger(L, (lua_Integer)counts[i]);
+        lua_rawseti(L, -3, (lua_Integer)i + 1);
+        lua_pushinteger(L, (lua_Integer)blocks[i] + 1);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    return 2;
+}
+
+static int l_xbar_check(lua_State *L)
+{
+    struct rp_xbar_config cfg = check_config(L, 1);
+    int slices, phys, l;
+    if (rp_xbar_config_check(&cfg, &slices, &phys, &l) != RP_OK) {
+        lua_pushnil(L);
+        lua_pushstring(L, rp_last_error());
+        return 2;
+    }
+    lua_pushinteger(L, slices);
+    lua_pushinteger(L, phys);
+    lua_pushinteger(L, l);
+    return 3;
+}
+
+int rpl_write_png(lua_State *L);
+int rpl_text_rects(lua_State *L);
+
+void rpl_open_xbar(lua_State *L)
+{
+    static const luaL_Reg funcs[] = {{"xbar_map", l_xbar_map},
+                                     {"write_png", rpl_write_png},
+                                     {"text_rects", rpl_text_rects},
+                                     {"xbar_counts", l_xbar_counts},
+                                     {"xbar_check", l_xbar_check},
+                                     {NULL, NULL}};
+    luaL_setfuncs(L, funcs, 0);
+}
+
+/* write_png(path, width, height, rgb_bytes) -> true | nil, message */
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#define STBI_WRITE_NO_STDIO_FALLBACK
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
+#endif
+#include <stb/stb_image_write.h>
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
+int rpl_write_png(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    lua_Integer w = luaL_checkinteger(L, 2), h = luaL_checkinteger(L, 3);
+    size_t len;
+    const char *px = luaL_checklstring(L, 4, &len);
+    luaL_argcheck(L, w >= 1 && h >= 1 && w <= 32768 && h <= 32768, 2, "image size out of range");
+    luaL_argcheck(L, len == (size_t)(w * h * 3), 4, "w * h * 3 bytes of RGB expected");
+    if (!stbi_write_png(path, (int)w, (int)h, 3, px, (int)(w * 3))) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "cannot write %s", path);
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* text_rects(text) -> {x0, y0, x1, y1, ...}: the filled rectangles of `text`
+ * in stb_easy_font's small bitmap font (about 6 px per character, 7 px high). */
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#endif
+#include <stb/stb_easy_font.h>
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
+int rpl_text_rects(lua_State *L)
+{
+    const char *text = luaL_checkstring(L, 1);
+    static char buf[64 * 1024];
+    int quads = stb_easy_font_print(0, 0, (char *)text, NULL, buf, (int)sizeof buf);
+    float *v = (float *)buf; /* 4 vertices of (x, y, z, color) per quad */
+    lua_createtable(L, quads * 4, 0);
+    for (int q = 0; q < quads; q++) {
+        float *p = v + q * 16;
+        lua_Number r[4] = {p[0], p[1], p[8], p[9]}; /* top-left and bottom-right */
+        for (int k = 0; k < 4; k++) {
+            lua_pushnumber(L, r[k]);
+            lua_rawseti(L, -2, q * 4 + k + 1);
+        }
+    }
+    return 1;
+}

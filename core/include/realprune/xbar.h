@@ -1,0 +1,64 @@
+/*
+ * realprune/xbar.h - mapping weight matrices onto ReRAM crossbars.
+ *
+ * The definitions are those of DESIGN.md ("Crossbar mapping"): a layer's
+ * weight is the matrix M with R rows (inputs: cin*kh*kw, or in_features) and
+ * C columns (outputs); element (r, c) of M is element c*R + r of the weight
+ * (and of its 0/1 mask) in memory.  slices = ceil(weight_bits / cell_bits);
+ * phys = slices (offset encoding) or 2*slices (differential); L =
+ * floor(cols / phys) logical columns per crossbar.
+ *
+ *     struct rp_xbar_config cfg = rp_xbar_config_default();
+ *     struct rp_xbar_map m;
+ *     rp_xbar_map_matrix(&m, mask, R, C, &cfg);   // mask may be NULL (dense)
+ *     printf("%lld of %lld crossbars\n", m.crossbars, m.crossbars_dense);
+ */
+#ifndef REALPRUNE_XBAR_H
+#define REALPRUNE_XBAR_H
+
+#include <stdint.h>
+
+#include "realprune/status.h"
+
+struct rp_xbar_config {
+    int rows, cols;        /* crossbar size */
+    int weight_bits;       /* bits per weight */
+    int cell_bits;         /* bits per ReRAM cell */
+    int differential;      /* 0: offset encoding, 1: a positive and a negative array */
+    int compact_rows;      /* drop all-pruned rows before cutting row blocks */
+};
+
+struct rp_xbar_config rp_xbar_config_default(void);
+/* Checks the fields; the message names the bad one. Fills slices/phys/L. */
+rp_status rp_xbar_config_check(const struct rp_xbar_config *cfg, int *slices, int *phys, int *L);
+
+struct rp_xbar_map {
+    int64_t rows, cols;             /* the matrix: R x C */
+    int slices, phys, L;
+    int64_t weights, alive;         /* elements of M; alive ones */
+    int64_t row_blocks_dense;       /* ceil(R / rows) */
+    int64_t col_tiles;              /* ceil(C / L) */
+    int64_t crossbars_dense;        /* row_blocks_dense * col_tiles */
+    int64_t rows_alive;             /* rows of M with an alive weight */
+    int64_t row_blocks;             /* blocks actually cut (after compaction) */
+    int64_t segments_total;         /* row blocks (dense layout) x C */
+    int64_t segments_alive;         /* alive column segments, summed over blocks */
+    int64_t crossbars;              /* the pruned count */
+    int64_t max_block_rows;         /* rows in the fullest block */
+    int64_t active_rows;            /* sum over crossbars of the rows they use */
+    double utilization;             /* alive / (crossbars * rows * L) */
+};
+
+/* Maps an R x C matrix whose mask (R*C floats, element (r,c) at c*R + r,
+ * nonzero = alive) may be NULL for a dense layer.  Allocates scratch memory
+ * internally (freed before returning). */
+rp_status rp_xbar_map_matrix(struct rp_xbar_map *out, const float *mask, int64_t R, int64_t C,
+                             const struct rp_xbar_config *cfg);
+
+/* Per-crossbar alive-weight counts of a mapped matrix, in mapping order
+ * (block by block, crossbars left to right): counts must hold `crossbars`
+ * entries; block_of receives each crossbar's row block (0-based). */
+rp_status rp_xbar_crossbar_counts(int64_t *counts, int64_t *block_of, const float *mask,
+                                  int64_t R, int64_t C, const struct rp_xbar_config *cfg);
+
+#endif

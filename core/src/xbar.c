@@ -1,0 +1,218 @@
+/* xbar.c - crossbar counts of a (masked) weight matrix, per DESIGN.md. */
+#include "realprune/xbar.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct rp_xbar_config rp_xbar_config_default(void)
+{
+    struct rp_xbar_config c = {128, 128, 16, 2, 0, 1};
+    return c;
+}
+
+rp_status rp_xbar_config_check(const struct rp_xbar_config *cfg, int *slices, int *phys, int *L)
+{
+    if (cfg->rows < 1)
+        return rp_error(RP_EINVAL, "rows must be a positive integer, got %d", cfg->rows);
+    if (cfg->cols < 1)
+        return rp_error(RP_EINVAL, "cols must be a positive integer, got %d", cfg->cols);
+    if (cfg->weight_bits < 1)
+        return rp_error(RP_EINVAL, "weight_bits must be a positive integer, got %d",
+                        cfg->weight_bits);
+    if (cfg->cell_bits < 1)
+        return rp_error(RP_EINVAL, "cell_bits must be a positive integer, got %d", cfg->cell_bits);
+    int s = (cfg->weight_bits + cfg->cell_bits - 1) / cfg->cell_bits;
+    int p = cfg->differential ? 2 * s : s;
+    int l = cfg->cols / p;
+    if (l < 1)
+        return rp_error(RP_EINVAL, "cols = %d cannot hold one weight: it needs %d physical columns "
+                        "(%d slices%s), so L = floor(cols / %d) = 0", cfg->cols, p, s,
+                        cfg->differential ? ", differential" : "", p);
+    *slices = s;
+    *phys = p;
+    *L = l;
+    return RP_OK;
+}
+
+/* Row blocks after compaction: block[r] = block of row r, or -1 if dropped. */
+static int64_t assign_blocks(int64_t *block, unsigned char *row_alive, const float *mask,
+                             int64_t R, int64_t C, const struct rp_xbar_config *cfg,
+                             int64_t *rows_alive)
+{
+    memset(row_alive, 0, (size_t)R);
+    if (!mask) {
+        memset(row_alive, 1, (size_t)R);
+    } else {
+        for (int64_t c = 0; c < C; c++) {
+            const float *col = mask + c * R;
+            for (int64_t r = 0; r < R; r++)
+                row_alive[r] |= col[r] != 0.0f;
+        }
+    }
+    int64_t kept = 0, alive = 0;
+    for (int64_t r = 0; r < R; r++) {
+        alive += row_alive[r];
+        if (cfg->compact_rows && !row_alive[r]) {
+            block[r] = -1;
+            continue;
+        }
+        block[r] = kept++ / cfg->rows;
+    }
+    *rows_alive = alive;
+    return (kept + cfg->rows - 1) / cfg->rows;
+}
+
+/* seg[b*C + c] = 1 if column segment (block b, column c) holds an alive weight;
+ * per-block row counts in brows. */
+static void mark_segments(unsigned char *seg, int64_t *brows, const int64_t *block,
+                          const float *mask, int64_t R, int64_t C, int64_t nblocks)
+{
+    memset(seg, 0, (size_t)(nblocks * C));
+    memset(brows, 0, sizeof(int64_t) * (size_t)nblocks);
+    for (int64_t r = 0; r < R; r++)
+        if (block[r] >= 0)
+            brows[block[r]]++;
+    for (int64_t c = 0; c < C; c++) {
+        const float *col = mask ? mask + c * R : NULL;
+        for (int64_t r = 0; r < R; r++) {
+            int64_t b = block[r];
+            if (b >= 0 && (!col || col[r] != 0.0f))
+                seg[b * C + c] = 1;
+        }
+    }
+}
+
+struct scratch {
+    int64_t *block, *brows;
+    unsigned char *row_alive, *seg;
+};
+
+static void scratch_free(struct scratch *s)
+{
+    free(s->block);
+    free(s->brows);
+    free(s->row_alive);
+    free(s->seg);
+}
+
+static rp_status prepare(struct scratch *s, int64_t *nblocks, int64_t *rows_alive,
+                         const float *mask, int64_t R, int64_t C,
+                         const struct rp_xbar_config *cfg)
+{
+    memset(s, 0, sizeof *s);
+    s->block = malloc(sizeof(int64_t) * (size_t)(R > 0 ? R : 1));
+    s->row_alive = malloc((size_t)(R > 0 ? R : 1));
+    if (!s->block || !s->row_alive) {
+        scratch_free(s);
+        return rp_error(RP_ENOMEM, "xbar: out of memory for a %lldx%lld matrix", (long long)R,
+                        (long long)C);
+    }
+    *nblocks = assign_blocks(s->block, s->row_alive, mask, R, C, cfg, rows_alive);
+    s->seg = malloc((size_t)(*nblocks * C > 0 ? *nblocks * C : 1));
+    s->brows = malloc(sizeof(int64_t) * (size_t)(*nblocks > 0 ? *nblocks : 1));
+    if (!s->seg || !s->brows) {
+        scratch_free(s);
+        return rp_error(RP_ENOMEM, "xbar: out of memory for a %lldx%lld matrix", (long long)R,
+                        (long long)C);
+    }
+    mark_segments(s->seg, s->brows, s->block, mask, R, C, *nblocks);
+    return RP_OK;
+}
+
+rp_status rp_xbar_map_matrix(struct rp_xbar_map *out, const float *mask, int64_t R, int64_t C,
+                             const struct rp_xbar_config *cfg)
+{
+    int slices, phys, L;
+    rp_status st = rp_xbar_config_check(cfg, &slices, &phys, &L);
+    if (st != RP_OK)
+        return st;
+    if (R < 1 || C < 1)
+        return rp_error(RP_EINVAL, "xbar: the weight matrix must have rows and columns, got "
+                        "%lldx%lld", (long long)R, (long long)C);
+    struct rp_xbar_map m;
+    memset(&m, 0, sizeof m);
+    m.rows = R;
+    m.cols = C;
+    m.slices = slices;
+    m.phys = phys;
+    m.L = L;
+    m.weights = R * C;
+    m.row_blocks_dense = (R + cfg->rows - 1) / cfg->rows;
+    m.col_tiles = (C + L - 1) / L;
+    m.crossbars_dense = m.row_blocks_dense * m.col_tiles;
+    m.segments_total = m.row_blocks_dense * C;
+    if (mask) {
+        for (int64_t i = 0; i < R * C; i++)
+            m.alive += mask[i] != 0.0f;
+    } else {
+        m.alive = R * C;
+    }
+    struct scratch s;
+    int64_t nblocks;
+    if ((st = prepare(&s, &nblocks, &m.rows_alive, mask, R, C, cfg)) != RP_OK)
+        return st;
+    m.row_blocks = 0;
+    for (int64_t b = 0; b < nblocks; b++) {
+        int64_t alive_segs = 0;
+        for (int64_t c = 0; c < C; c++)
+            alive_segs += s.seg[b * C + c];
+        if (alive_segs == 0)
+            continue; /* a block of dead rows (compact_rows = false) needs nothing */
+        m.row_blocks++;
+        m.segments_alive += alive_segs;
+        int64_t xb = (alive_segs + L - 1) / L;
+        m.crossbars += xb;
+        m.active_rows += xb * s.brows[b];
+        if (s.brows[b] > m.max_block_rows)
+            m.max_block_rows = s.brows[b];
+    }
+    scratch_free(&s);
+    m.utilization = m.crossbars > 0 ? (double)m.alive / ((double)m.crossbars * cfg->rows * L) : 0.0;
+    *out = m;
+    return RP_OK;
+}
+
+rp_status rp_xbar_crossbar_counts(int64_t *counts, int64_t *block_of, const float *mask,
+                                  int64_t R, int64_t C, const struct rp_xbar_config *cfg)
+{
+    int slices, phys, L;
+    rp_status st = rp_xbar_config_check(cfg, &slices, &phys, &L);
+    if (st != RP_OK)
+        return st;
+    struct scratch s;
+    int64_t nblocks, rows_alive;
+    if ((st = prepare(&s, &nblocks, &rows_alive, mask, R, C, cfg)) != RP_OK)
+        return st;
+    /* alive weights per (block, column), then packed L segments per crossbar */
+    int64_t *per_seg = calloc((size_t)(nblocks * C > 0 ? nblocks * C : 1), sizeof(int64_t));
+    if (!per_seg) {
+        scratch_free(&s);
+        return rp_error(RP_ENOMEM, "xbar: out of memory");
+    }
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t r = 0; r < R; r++)
+            if (s.block[r] >= 0 && (!mask || mask[c * R + r] != 0.0f))
+                per_seg[s.block[r] * C + c]++;
+    int64_t x = 0;
+    for (int64_t b = 0; b < nblocks; b++) {
+        int64_t in_xbar = 0;
+        for (int64_t c = 0; c < C; c++) {
+            if (!s.seg[b * C + c])
+                continue;
+            if (in_xbar == 0) {
+                counts[x] = 0;
+                block_of[x] = b;
+            }
+            counts[x] += per_seg[b * C + c];
+            if (++in_xbar == L) {
+                in_xbar = 0;
+                x++;
+            }
+        }
+        if (in_xbar > 0)
+            x++;
+    }
+    free(per_seg);
+    scratch_free(&s);
+    return RP_OK;
+}
