@@ -133,6 +133,10 @@ function reram.simulate(mapping, arch, workload)
   end
   local function stage(l)
     local r = l.replicas
+    if l.crossbars == 0 then -- a layer pruned away computes nothing
+      l.t_forward, l.t_backward, l.t_gradient = 0, 0, 0
+      return 0
+    end
     l.t_forward, l.t_backward, l.t_gradient = l.P * t_mvm / r, l.Q * t_mvm / r, l.P * t_mvm / r
     return math.max(l.t_forward, l.t_backward, l.t_gradient)
   end

@@ -1,0 +1,192 @@
+-- Crossbar mapping: hand-computed cases, an independent (slow, plain Lua)
+-- implementation of DESIGN.md's definitions on random masks, and properties.
+local lu = require "luaunit"
+local rp = require "realprune"
+local T, nn = rp.tensor, rp.nn
+
+local SEED = 99
+print("test_xbar: seed " .. SEED)
+
+-- DESIGN.md, "Crossbar mapping", written out directly.
+local function reference(layer, c)
+  local w = layer.weight
+  local C = w:size(1)
+  local R = w:numel() // C
+  local mask = layer.mask and layer.mask:reshape{-1}:totable()
+  local function alive(r, col) return not mask or mask[(col - 1) * R + r] ~= 0 end
+  local slices = -(-c.weight_bits // c.cell_bits)
+  local phys = c.signed == "differential" and 2 * slices or slices
+  local L = c.cols // phys
+  local dense = -(-R // c.rows) * -(-C // L)
+  local kept = {}
+  for r = 1, R do
+    local any = false
+    for col = 1, C do if alive(r, col) then any = true break end end
+    if any or not c.compact_rows then kept[#kept + 1] = r end
+  end
+  local xbars, n_alive = 0, 0
+  for r = 1, R do for col = 1, C do if alive(r, col) then n_alive = n_alive + 1 end end end
+  for b0 = 1, #kept, c.rows do
+    local segs = 0
+    for col = 1, C do
+      for k = b0, math.min(b0 + c.rows - 1, #kept) do
+        if alive(kept[k], col) then segs = segs + 1 break end
+      end
+    end
+    xbars = xbars + -(-segs // L)
+  end
+  return {crossbars = xbars, crossbars_dense = dense, alive = n_alive, L = L, phys = phys}
+end
+
+local function random_mask(layer, g, p)
+  local m = T.rand(layer.weight:shape(), g)
+  local flat = m:reshape{-1}
+  for i = 1, flat:numel() do flat[i] = flat[i] < p and 1 or 0 end
+  return m
+end
+
+TestXbar = {}
+
+function TestXbar:test_config_defaults_and_errors()
+  local c = rp.xbar.config{}
+  lu.assertEquals({c.rows, c.cols, c.weight_bits, c.cell_bits, c.signed, c.compact_rows},
+    {128, 128, 16, 2, "offset", true})
+  lu.assertEquals({c.slices, c.phys, c.L}, {8, 8, 16})
+  local d = rp.xbar.config{signed = "differential"}
+  lu.assertEquals({d.phys, d.L}, {16, 8})
+  lu.assertErrorMsgContains("xbar.config: rows must be a positive integer, got 0", function()
+    rp.xbar.config{rows = 0} end)
+  lu.assertErrorMsgContains("xbar.config: cell_bits must be a positive integer, got -2", function()
+    rp.xbar.config{cell_bits = -2} end)
+  lu.assertErrorMsgContains("cols = 8 cannot hold one weight", function()
+    rp.xbar.config{cols = 8, signed = "differential"} end)
+  lu.assertErrorMsgContains("unknown field 'colums'", function() rp.xbar.config{colums = 3} end)
+  lu.assertErrorMsgContains("signed must be \"offset\" or \"differential\"", function()
+    rp.xbar.config{signed = "twos"} end)
+end
+
+function TestXbar:test_hand_computed()
+  -- Linear 300 -> 10: R = 300, C = 10; L = 16
+  local l = nn.Linear(300, 10)
+  local m = rp.xbar.map_layer(l)
+  lu.assertEquals({m.rows, m.cols, m.crossbars_dense, m.crossbars}, {300, 10, 3, 3})
+  -- rows 1..50 and 201..250 alive: one block once compacted, two otherwise
+  local mask = T.zeros{10, 300}
+  for o = 1, 10 do
+    for i = 1, 50 do mask:set(1, o, i) end
+    for i = 201, 250 do mask:set(1, o, i) end
+  end
+  l:set_mask(mask)
+  lu.assertEquals(rp.xbar.map_layer(l).crossbars, 1)
+  lu.assertEquals(rp.xbar.map_layer(l, rp.xbar.config{compact_rows = false}).crossbars, 2)
+  local md = rp.xbar.map_layer(l, rp.xbar.config{signed = "differential"})
+  lu.assertEquals({md.crossbars_dense, md.crossbars}, {6, 2})
+  lu.assertAlmostEquals(rp.xbar.map_layer(l).utilization, 1000 / (128 * 16), 1e-12)
+  -- a conv weight (co, ci, y, x) sits at row ((ci-1)*kh + (y-1))*kw + x, column co
+  local conv = nn.Conv2d(2, 3, 2, {bias = false})
+  local cm = T.zeros{3, 2, 2, 2}
+  cm:set(1, 2, 1, 2, 1)  -- co 2, ci 1, y 2, x 1 -> row 3
+  cm:set(1, 3, 2, 1, 1)  -- co 3, ci 2, y 1, x 1 -> row 5
+  conv:set_mask(cm)
+  local tiny = rp.xbar.config{rows = 2, cols = 2, weight_bits = 1, cell_bits = 1,
+    compact_rows = false}
+  local mc = rp.xbar.map_layer(conv, tiny)
+  lu.assertEquals({mc.rows, mc.cols, mc.crossbars_dense}, {8, 3, 8})
+  -- rows 3 and 5 fall in blocks 2 and 3 (rows 3-4, 5-6): one crossbar each
+  lu.assertEquals({mc.crossbars, mc.rows_alive, mc.segments_alive}, {2, 2, 2})
+  lu.assertEquals(rp.xbar.map_layer(conv, rp.xbar.config{rows = 2, cols = 2, weight_bits = 1,
+    cell_bits = 1}).crossbars, 1) -- compacted: rows 3 and 5 share a block
+end
+
+function TestXbar:test_against_reference_on_random_masks()
+  local g = rp.generator(SEED)
+  local configs = {
+    {rows = 128, cols = 128, weight_bits = 16, cell_bits = 2, signed = "offset", compact_rows = true},
+    {rows = 16, cols = 32, weight_bits = 8, cell_bits = 2, signed = "differential", compact_rows = true},
+    {rows = 8, cols = 16, weight_bits = 4, cell_bits = 4, signed = "offset", compact_rows = false},
+    {rows = 5, cols = 7, weight_bits = 3, cell_bits = 2, signed = "offset", compact_rows = true},
+  }
+  local layers = {nn.Conv2d(3, 20, 3), nn.Conv2d(6, 9, {2, 3}), nn.Linear(70, 13), nn.Conv2d(1, 4, 5)}
+  for _, layer in ipairs(layers) do
+    for _, p in ipairs{1, 0.5, 0.1, 0.01, 0} do
+      layer:set_mask(random_mask(layer, g, p))
+      for _, c in ipairs(configs) do
+        local cfg = rp.xbar.config(c)
+        local got, want = rp.xbar.map_layer(layer, cfg), reference(layer, cfg)
+        lu.assertEquals({got.crossbars, got.crossbars_dense, got.alive, got.L, got.phys},
+          {want.crossbars, want.crossbars_dense, want.alive, want.L, want.phys})
+      end
+    end
+  end
+end
+
+function TestXbar:test_properties()
+  local g = rp.generator(SEED + 1)
+  local m = rp.models.vgg_small{width = 0.5}
+  local cfg = rp.xbar.config{}
+  local dense = rp.xbar.map(m, cfg)
+  lu.assertEquals(dense.total.crossbars, dense.total.crossbars_dense)
+  lu.assertEquals(dense.total.hardware_saving, 0)
+  local prev = dense.total.crossbars
+  local masks = {}
+  for _, l in ipairs(m:prunable()) do masks[l] = T.ones(l.weight:shape()) end
+  for _ = 1, 4 do
+    -- prune more: the new mask is a subset of the old one
+    for _, l in ipairs(m:prunable()) do
+      masks[l]:mul_(random_mask(l, g, 0.6))
+      l:set_mask(masks[l])
+    end
+    local mp = rp.xbar.map(m, cfg)
+    lu.assertTrue(mp.total.crossbars <= prev, "pruning more never increases the count")
+    prev = mp.total.crossbars
+    local loose = rp.xbar.map(m, rp.xbar.config{compact_rows = false})
+    lu.assertTrue(loose.total.crossbars >= mp.total.crossbars)
+    local diff = rp.xbar.map(m, rp.xbar.config{signed = "differential"})
+    for i, l in ipairs(diff.layers) do
+      lu.assertEquals(l.phys, 2 * mp.layers[i].phys)
+      lu.assertTrue(l.crossbars >= mp.layers[i].crossbars)
+    end
+    lu.assertAlmostEquals(mp.total.hardware_saving,
+      1 - mp.total.crossbars / mp.total.crossbars_dense, 1e-12)
+  end
+end
+
+function TestXbar:test_zoo_and_vgg16_count()
+  -- dense CIFAR VGG-16 (about 14.7 M weights) at 128x128, 2-bit cells,
+  -- 16-bit weights: about 7,200 crossbars
+  local map = rp.xbar.map(rp.models.vgg16{})
+  lu.assertEquals(map.total.weights, 14715584)
+  lu.assertTrue(math.abs(map.total.crossbars_dense - 7200) < 72, map.total.crossbars_dense)
+  for _, name in ipairs(rp.models.list()) do
+    local mp = rp.xbar.map(rp.models[name]{})
+    lu.assertTrue(mp.total.crossbars > 0, name)
+    for _, l in ipairs(mp.layers) do
+      lu.assertNotNil(l.positions_out, name .. " " .. l.name)
+      lu.assertNotNil(l.positions_in, name .. " " .. l.name)
+    end
+  end
+  local r = rp.xbar.map(rp.models.resnet20{}).layers
+  lu.assertEquals({r[1].positions_in, r[1].positions_out, r[8].positions_out}, {1024, 1024, 256})
+end
+
+function TestXbar:test_outputs()
+  local m = rp.models.lenet5{}
+  local mp = rp.xbar.map(m)
+  local s = tostring(mp)
+  lu.assertStrContains(s, "features.1")
+  lu.assertStrContains(s, "total")
+  local j = mp:to_json()
+  lu.assertStrContains(j, '"crossbars_dense":')
+  lu.assertStrContains(j, '"name":"classifier.5"')
+  local png = os.tmpname() .. ".png"
+  mp:heatmap(png)
+  local f = assert(io.open(png, "rb"))
+  local head = f:read(8)
+  f:close()
+  os.remove(png)
+  lu.assertEquals(head, "\137PNG\r\n\26\n")
+  lu.assertErrorMsgContains("xbar.map_layer: a Conv2d or Linear layer expected", function()
+    rp.xbar.map_layer(nn.ReLU()) end)
+end
+
+os.exit(lu.LuaUnit.run())
