@@ -20,3 +20,4 @@ fi
 "$build"/realprune bench/train_throughput.lua "$secs" "$torch_out"
 # realprune's own peak memory for vgg11 alone
 REALPRUNE_BENCH_MODELS=vgg11 "$build"/realprune bench/train_throughput.lua "$secs" "$torch_out" | tail -1
+"$build"/realprune bench/xbar_reram.lua

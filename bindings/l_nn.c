@@ -145,13 +145,8 @@ static int l_relu_backward(lua_State *L)
 
 static struct rp_pool2d_params pool_params(lua_State *L, int arg)
 {
-    struct rp_pool2d_params p;
-    p.kh = check_int(L, arg, 1);
-    p.kw = check_int(L, arg + 1, 1);
-    p.sh = check_int(L, arg + 2, 1);
-    p.sw = check_int(L, arg + 3, 1);
-    p.ph = check_int(L, arg + 4, 0);
-    p.pw = check_int(L, arg + 5, 0);
+    struct rp_conv2d_params c = conv_params(L, arg); /* the same six window integers */
+    struct rp_pool2d_params p = {c.kh, c.kw, c.sh, c.sw, c.ph, c.pw};
     return p;
 }
 

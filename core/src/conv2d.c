@@ -218,6 +218,21 @@ static rp_status plan_call(struct plan *pl, const int64_t in[4], int64_t cout,
     return RP_OK;
 }
 
+/* The columns matrix of images n0..n0+g-1 (row stride g*P) in cols, or the
+ * input image itself for a pointwise convolution of one image. */
+static const float *chunk_columns(float *cols, const struct rp_tensor *input, int64_t n0,
+                                  int64_t g, const struct plan *pl,
+                                  const struct rp_conv2d_params *p)
+{
+    int64_t img = pl->C * pl->H * pl->W;
+    if (g == 1 && is_pointwise(p))
+        return input->data + n0 * img;
+    for (int64_t i = 0; i < g; i++)
+        im2col(cols + i * pl->P, g * pl->P, input->data + (n0 + i) * img, pl->C, pl->H, pl->W,
+               pl->Ho, pl->Wo, p);
+    return cols;
+}
+
 static int thread_id(void)
 {
 #ifdef _OPENMP
@@ -240,7 +255,7 @@ rp_status rp_conv2d_forward(struct rp_tensor *output, const struct rp_tensor *in
         return st;
     if ((st = plan_call(&pl, input->shape, os[1], workspace, p)) != RP_OK)
         return st;
-    const int64_t P = pl.P, K = pl.K, Cout = pl.Cout, img = pl.C * pl.H * pl.W;
+    const int64_t P = pl.P, K = pl.K, Cout = pl.Cout;
     const int direct = pl.g == 1; /* write straight into the output */
 #pragma omp parallel num_threads(pl.threads)
     {
@@ -249,13 +264,7 @@ rp_status rp_conv2d_forward(struct rp_tensor *output, const struct rp_tensor *in
         float *tmp = cols + K * pl.g * P;
         for (int64_t c = t; c < pl.chunks; c += pl.threads) {
             int64_t n0 = c * pl.g, g = n0 + pl.g <= pl.N ? pl.g : pl.N - n0, ld = g * P;
-            const float *b = cols;
-            if (direct && is_pointwise(p))
-                b = input->data + n0 * img;
-            else
-                for (int64_t i = 0; i < g; i++)
-                    im2col(cols + i * P, ld, input->data + (n0 + i) * img, pl.C, pl.H, pl.W,
-                           pl.Ho, pl.Wo, p);
+            const float *b = chunk_columns(cols, input, n0, g, &pl, p);
             float *y = direct ? output->data + n0 * Cout * P : tmp;
             float beta = 0.0f;
             if (bias) {
@@ -339,7 +348,7 @@ rp_status rp_conv2d_backward_params(struct rp_tensor *grad_weight, struct rp_ten
         return st;
     if ((st = plan_call(&pl, input->shape, os[1], workspace, p)) != RP_OK)
         return st;
-    const int64_t P = pl.P, K = pl.K, Cout = pl.Cout, img = pl.C * pl.H * pl.W;
+    const int64_t P = pl.P, K = pl.K, Cout = pl.Cout;
 #pragma omp parallel num_threads(pl.threads)
     {
         int t = thread_id();
@@ -349,13 +358,7 @@ rp_status rp_conv2d_backward_params(struct rp_tensor *grad_weight, struct rp_ten
         memset(partial, 0, sizeof(float) * (size_t)(Cout * K));
         for (int64_t c = t; c < pl.chunks; c += pl.threads) {
             int64_t n0 = c * pl.g, g = n0 + pl.g <= pl.N ? pl.g : pl.N - n0, ld = g * P;
-            const float *b = cols;
-            if (g == 1 && is_pointwise(p))
-                b = input->data + n0 * img;
-            else
-                for (int64_t i = 0; i < g; i++)
-                    im2col(cols + i * P, ld, input->data + (n0 + i) * img, pl.C, pl.H, pl.W,
-                           pl.Ho, pl.Wo, p);
+            const float *b = chunk_columns(cols, input, n0, g, &pl, p);
             const float *dy = chunk_grad(tmp, grad_output, n0, g, Cout, P);
             rp_gemm_serial(0, 1, Cout, K, ld, 1.0f, dy, ld, b, ld, 1.0f, partial, K);
         }
