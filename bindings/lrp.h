@@ -50,5 +50,6 @@ void rpl_open_nn(lua_State *L);        /* adds layer kernels and optimizer steps
 void rpl_open_data(lua_State *L);      /* adds file readers and batch assembly */
 void rpl_open_io(lua_State *L);        /* adds checkpoint helpers */
 void rpl_open_xbar(lua_State *L);      /* adds crossbar mapping */
+void rpl_open_prune(lua_State *L);     /* adds the pruning step */
 
 #endif

@@ -80,7 +80,8 @@ end
 -- Submodules, loaded on first access: rp.tensor -> require "realprune.tensor".
 local submodules = {
   tensor = true, nn = true, models = true, optim = true, data = true, train = true,
-  checkpoint = true, xbar = true, reram = true,
+  checkpoint = true, xbar = true, reram = true, prune = true, lth = true, strategies = true,
+  report = true,
 }
 
 return setmetatable(rp, {

@@ -247,6 +247,14 @@ function Prunable:set_mask(mask)
   return self
 end
 
+-- set_mask without the copy, for masks made for this layer alone (rp.prune).
+function Prunable:adopt_mask(mask)
+  self.mask = mask
+  core.apply_mask(self.weight, mask)
+  core.apply_mask(self.grad_weight, mask)
+  return self
+end
+
 function Prunable:own_parameters()
   local ps = {{value = self.weight, grad = self.grad_weight, module = self, key = "weight"}}
   if self.bias then

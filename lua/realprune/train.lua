@@ -58,8 +58,9 @@ end
 -- rp.optim; stepped before each epoch), `test` (loader or data set evaluated
 -- after each epoch), `progress` (true/false; default: a bar on a terminal),
 -- `start_epoch` (to resume; default 1), `on_epoch` (function(row) called
--- after each epoch), `clip_grad_norm` (max global gradient norm), `log`
--- (function(line); default print).
+-- after each epoch), `on_batch` (function(epoch, batch) after each update),
+-- `clip_grad_norm` (max global gradient norm), `log` (function(line);
+-- default print).
 -- @treturn table history: one row per epoch {epoch=, loss=, accuracy=,
 --   test_loss=, test_accuracy=, lr=, seconds=, images_per_s=}
 function train.fit(model, loader, o)
@@ -99,6 +100,7 @@ function train.fit(model, loader, o)
       model:backward(x, crit:backward())
       if o.clip_grad_norm then train.clip_grad_norm(opt.params, o.clip_grad_norm) end
       opt:step()
+      if o.on_batch then o.on_batch(epoch, b) end
       loss_sum = loss_sum + loss * #y
       correct = correct + core.count_correct(out, y)
       seen = seen + #y

@@ -1,0 +1,48 @@
+/*
+ * realprune/prune.h - one pruning step over the groups of DESIGN.md.
+ *
+ * Each layer's weight is the matrix M (R rows, C columns; element (r, c) at
+ * c*R + r, as in xbar.h).  Groups are cut on the dense layout of M; a group's
+ * score is the mean |w| (l1), the root of the mean w^2 (l2) or a uniform draw
+ * (random), masked weights counting as 0; a group is alive if it holds an
+ * alive weight.  The step prunes the n = floor(amount * alive + 0.5) alive
+ * groups of lowest score, per layer or over all layers together; ties go to
+ * the group whose top-left weight comes first (row, then column), then to the
+ * earlier layer.  Guard: a step never removes a layer's last alive group.
+ */
+#ifndef REALPRUNE_PRUNE_H
+#define REALPRUNE_PRUNE_H
+
+#include <stdint.h>
+
+#include "realprune/rng.h"
+#include "realprune/status.h"
+
+enum rp_granularity {
+    RP_GROUP_ELEMENT, RP_GROUP_COLUMN, RP_GROUP_TILE, RP_GROUP_ROW,
+    RP_GROUP_FILTER, RP_GROUP_CHANNEL, RP_GROUP_BLOCK
+};
+enum rp_score { RP_SCORE_L1, RP_SCORE_L2, RP_SCORE_RANDOM };
+
+struct rp_prune_layer {
+    const float *weight;   /* R*C values, (r, c) at c*R + r */
+    float *mask;           /* R*C values, 0 = pruned; updated in place */
+    int64_t R, C;
+    int64_t channel_rows;  /* rows per input channel: kh*kw for conv, 1 for linear */
+    double amount;         /* fraction of alive groups to prune (layer scope) */
+    int64_t groups, alive_before, pruned; /* outputs */
+};
+
+struct rp_prune_spec {
+    enum rp_granularity granularity;
+    enum rp_score score;
+    int global;            /* scope: 0 layer, 1 global */
+    double amount;         /* global scope */
+    int rows, L;           /* crossbar rows and logical columns (column/tile/row groups) */
+    int64_t block_a, block_b; /* block groups: a rows x b columns */
+    struct rp_rng *rng;    /* random scores */
+};
+
+rp_status rp_prune_apply(struct rp_prune_layer *layers, int n, const struct rp_prune_spec *spec);
+
+#endif
