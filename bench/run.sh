@@ -21,3 +21,4 @@ fi
 # realprune's own peak memory for vgg11 alone
 REALPRUNE_BENCH_MODELS=vgg11 "$build"/realprune bench/train_throughput.lua "$secs" "$torch_out" | tail -1
 "$build"/realprune bench/xbar_reram.lua
+"$build"/realprune bench/prune_step.lua
