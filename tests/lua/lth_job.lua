@@ -1,12 +1,12 @@
 -- A small lottery-ticket run used by test_lth.lua: arg[1] = dir, arg[2] = rows file.
 local rp = require "realprune"
 local dir, out = arg[1], arg[2]
-local train = rp.data.fashion_mnist{split = "test"}:subset(1500, 1)
-local test = rp.data.fashion_mnist{split = "test"}:subset(300, 2)
+local train = rp.data.fashion_mnist{split = "test"}:subset(1200, 1)
+local test = rp.data.fashion_mnist{split = "test"}:subset(200, 2)
 local s = rp.strategies.copy("realprune")
 s.rounds, s.rate = 4, 0.4
 local rows = rp.lth.run{model = rp.models.lenet5{}, train = train, test = test,
-  fit = {epochs = 3, lr = 0.02, batch_size = 50}, strategy = s, dir = dir, seed = 7,
+  fit = {epochs = 2, lr = 0.02, batch_size = 50}, strategy = s, dir = dir, seed = 7,
   log = function() end}
 local f = assert(io.open(out, "w"))
 for _, r in ipairs(rows) do
