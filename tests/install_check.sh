@@ -7,13 +7,13 @@ prefix=$(mktemp -d)
 trap 'rm -rf "$prefix"' EXIT
 cmake --install "$build" --prefix "$prefix" >/dev/null
 cd /
-out=$("$prefix/bin/realprune" -e 'local rp = require "realprune"; print(rp.tensor.ones{2, 2}:sum())')
-[ "$out" = "4.0" ] || { echo "installed realprune printed '$out'"; exit 1; }
+out=$("$prefix/bin/realprune" -e 'local rp = require "realprune"; print(rp.tensor.ones{2, 2}:sum(), rp.reram.presets.pipelayer.name)')
+[ "$out" = "4.0	pipelayer" ] || { echo "installed realprune printed '$out'"; exit 1; }
 if command -v lua5.4 >/dev/null; then
     out=$(LUA_PATH="$prefix/share/lua/5.4/?.lua;$prefix/share/lua/5.4/?/init.lua;;" \
           LUA_CPATH="$prefix/lib/lua/5.4/?.so;;" \
-          lua5.4 -e 'local rp = require "realprune"; print(rp.tensor.arange(4):sum())')
-    [ "$out" = "6.0" ] || { echo "lua5.4 with the installed module printed '$out'"; exit 1; }
+          lua5.4 -e 'local rp = require "realprune"; print(rp.tensor.arange(4):sum(), rp.reram.presets.isaac.name)')
+    [ "$out" = "6.0	isaac" ] || { echo "lua5.4 with the installed module printed '$out'"; exit 1; }
 fi
 [ -f "$prefix/share/realprune/recipes/quickstart.lua" ] || { echo "recipes not installed"; exit 1; }
 echo "install_check: 3 passed, 0 failed"
