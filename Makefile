@@ -20,7 +20,7 @@ build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
 run: build
-	./$(BUILD)/realprune recipes/quickstart.lua
+	./$(BUILD)/realprune run recipes/quickstart.lua
 
 test: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)

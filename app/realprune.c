@@ -215,15 +215,41 @@ static int run_script(lua_State *L, char **argv, int argc, int script)
     const char *fname = argv[script];
     if (strcmp(fname, "-") == 0)
         fname = NULL;
+    int top = lua_gettop(L);
     int status = luaL_loadfile(L, fname);
     if (status == LUA_OK) {
         int n = argc - script - 1;
         luaL_checkstack(L, n + 3, "too many arguments to script");
         for (int i = script + 1; i < argc; i++)
             lua_pushstring(L, argv[i]);
-        status = docall(L, n, 0);
+        status = docall(L, n, 1);
     }
-    return report(L, status);
+    if (status != LUA_OK)
+        return report(L, status);
+    /* A script that returns a recipe ({run = function}) is run as one:
+     * realprune recipes/NAME.lua --key value is realprune run recipes/NAME.lua ... */
+    if (lua_istable(L, -1) && lua_getfield(L, -1, "run") == LUA_TFUNCTION) {
+        lua_pop(L, 1);
+        lua_getglobal(L, "require");
+        lua_pushliteral(L, "realprune.recipe");
+        if ((status = docall(L, 1, 1)) != LUA_OK)
+            return report(L, status);
+        lua_getfield(L, -1, "run_table");
+        lua_remove(L, -2);
+        lua_insert(L, -2); /* run_table, recipe */
+        lua_pushstring(L, argv[script]);
+        lua_createtable(L, argc - script - 1, 0);
+        for (int i = script + 1; i < argc; i++) {
+            lua_pushstring(L, argv[i]);
+            lua_rawseti(L, -2, i - script);
+        }
+        status = docall(L, 3, 0);
+        report(L, status);
+        lua_settop(L, top);
+        return status;
+    }
+    lua_settop(L, top);
+    return LUA_OK;
 }
 
 /* realprune COMMAND args: require("realprune.cli").main({COMMAND, args...}) */

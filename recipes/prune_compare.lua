@@ -1,57 +1,42 @@
 --- prune_compare: lottery-ticket pruning of vgg_small on Fashion-MNIST with
--- several strategies; one table of rounds per strategy, then a summary at
--- matched sparsity.
+-- several strategies, one row per strategy and round.
 --
---     build/realprune recipes/prune_compare.lua [strategies] [train_images] [epochs] [rate] [rounds] [seed]
---     build/realprune recipes/prune_compare.lua realprune,lth,cgp 20000 3 0.3 7 1
+--     build/realprune run recipes/prune_compare.lua --strategies realprune,lth,cgp \
+--         --train_images 20000 --epochs 3 --rate 0.3 --rounds 7
 --
 -- Each strategy starts from the same initialization (the seed), trains the
--- dense network for `epochs`, then prunes `rate` of the alive groups per round
--- for `rounds` rounds, rewinding to initialization and retraining `epochs` each
+-- dense network for `epochs`, then prunes `rate` of the alive groups per round,
+-- rewinding to initialization (filter: no rewind) and retraining `epochs` each
 -- round (SGD, lr 0.05, momentum 0.9, weight decay 5e-4, batch 64, cosine per
--- round). Test accuracy is on the full 10,000-image test set. Results go to
--- results/prune_compare/<strategy>.csv and are resumed from there (lth.rpk).
-
-local rp = require "realprune"
-
-local names = {}
-for n in (arg and arg[1] or "realprune,lth,cgp"):gmatch("[^,]+") do names[#names + 1] = n end
-local n_train = math.tointeger(tonumber(arg and arg[2] or "")) or 20000
-local epochs = math.tointeger(tonumber(arg and arg[3] or "")) or 3
-local rate = tonumber(arg and arg[4] or "") or 0.3
-local rounds = math.tointeger(tonumber(arg and arg[5] or "")) or 7
-local seed = math.tointeger(tonumber(arg and arg[6] or "")) or 1
-
-local train = rp.data.fashion_mnist{split = "train"}:subset(n_train, seed)
-local test = rp.data.fashion_mnist{split = "test"}
-local out = "results/prune_compare"
-os.execute("mkdir -p " .. out)
-local cols = {"round", "sparsity", "alive", "crossbars", "crossbars_dense", "hardware_saving",
-  "accuracy", "best_accuracy", "seconds"}
-local all = {}
-for _, name in ipairs(names) do
-  local s = rp.strategies.copy(name)
-  s.rate, s.rounds = rate, rounds
-  rp.seed(seed)
-  local model = rp.models.vgg_small{}
-  print(("== %s: %s"):format(name, s.follows))
-  local rows = rp.lth.run{model = model, train = train, test = test, strategy = s,
-    fit = {epochs = epochs, lr = 0.05, batch_size = 64}, seed = seed, dir = out .. "/" .. name}
-  local f = assert(io.open(out .. "/" .. name .. ".csv", "w"))
-  f:write(rp.report.table(rows, {format = "csv", columns = cols}), "\n")
-  f:close()
-  print(rp.report.table(rows, {columns = cols}))
-  all[name] = rows
-end
--- summary: the last round of each strategy and the dense baseline
-local summary = {}
-for _, name in ipairs(names) do
-  local rows = all[name]
-  local last, dense = rows[#rows], rows[1]
-  summary[#summary + 1] = {method = name, sparsity = last.sparsity, accuracy = last.accuracy,
-    dense_accuracy = dense.accuracy, accuracy_change = last.accuracy - dense.accuracy,
-    crossbars = last.crossbars, crossbars_dense = last.crossbars_dense,
-    hardware_saving = last.hardware_saving}
-end
-print(rp.report.table(summary, {columns = {"method", "sparsity", "accuracy", "dense_accuracy",
-  "accuracy_change", "crossbars", "crossbars_dense", "hardware_saving"}}))
+-- round). Test accuracy is on the full 10,000-image test set. An interrupted
+-- run continues with --resume (each strategy's lth.rpk in the output folder).
+return {
+  name = "prune_compare",
+  description = "lottery-ticket pruning of vgg_small with several strategies, round by round",
+  defaults = {strategies = "realprune,lth,cgp", model = "vgg_small", train_images = 20000,
+    test_images = 10000, epochs = 3, rate = 0.3, rounds = 7, lr = 0.05, batch = 64},
+  quick = {train_images = 2000, test_images = 1000, epochs = 1, rounds = 2, rate = 0.5},
+  run = function(ctx)
+    local rp = require "realprune"
+    local o = ctx.opts
+    local train = rp.data.fashion_mnist{split = "train"}:subset(o.train_images, ctx.seed)
+    local test = rp.data.fashion_mnist{split = "test"}
+    if o.test_images < #test then test = test:subset(o.test_images, ctx.seed) end
+    for name in o.strategies:gmatch("[^,]+") do
+      local s = rp.strategies.copy(name)
+      s.rate, s.rounds = o.rate, o.rounds
+      rp.seed(ctx.seed)
+      local model = rp.models[o.model]{}
+      ctx:log("== %s: %s", name, s.follows)
+      local rows = rp.lth.run{model = model, train = train, test = test, strategy = s,
+        fit = {epochs = o.epochs, lr = o.lr, batch_size = o.batch}, seed = ctx.seed,
+        dir = ctx:path(name), log = function(l) ctx:log("%s", l) end}
+      for _, r in ipairs(rows) do
+        ctx:record{method = name, round = r.round, sparsity = r.sparsity, alive = r.alive,
+          crossbars = r.crossbars, crossbars_dense = r.crossbars_dense,
+          hardware_saving = r.hardware_saving, accuracy = r.accuracy,
+          best_accuracy = r.best_accuracy, seconds = r.seconds}
+      end
+    end
+  end,
+}

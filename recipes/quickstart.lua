@@ -1,54 +1,53 @@
---- quickstart: the main job of `make run`.
+--- quickstart: the main job of `make run`. On Fashion-MNIST it trains the
+-- dense vgg_small, prunes it with realprune, lth and cgp for several
+-- lottery-ticket rounds, and prints one table: method, weights pruned,
+-- test accuracy, crossbars, hardware saving, and the modeled ReRAM training
+-- speedup and energy saving against the dense network (ISAAC-like chip).
 --
--- For now it exercises the tensor core the way the training engine will use
--- it: a conv layer's weights viewed as the crossbar matrix (cin*kh*kw rows,
--- cout columns), a magnitude threshold that keeps 10% of them, and the GEMM
--- that computes one batch of that layer's outputs through OpenBLAS.
---
---     build/realprune recipes/quickstart.lua [seed]
-
-local rp = require "realprune"
-local T = rp.tensor
-
-local seed = math.tointeger(tonumber(arg and arg[1] or "")) or 1
-rp.seed(seed)
-print(("realprune %s, seed %d, %d OpenBLAS threads (%s core)"):format(
-  rp.VERSION, seed, rp.get_threads(), rp.core.blas_info()))
-
--- A 3x3 conv with 64 input and 128 output channels, Kaiming-normal weights.
-local cout, cin, k = 128, 64, 3
-local fan_in = cin * k * k
-local w = T.randn{cout, cin, k, k} * math.sqrt(2 / fan_in)
-print(("conv weight %s: mean %.4f, std %.4f, |w|max %.4f"):format(
-  table.concat(w:shape(), "x"), w:mean(),
-  math.sqrt((w * w):mean() - w:mean() ^ 2), w:abs():max()))
-
--- The crossbar view: rows = inputs (cin*kh*kw), columns = outputs.
-local m = w:reshape{cout, fan_in}
-print(("crossbar matrix: %d rows x %d columns -> %d x %d crossbars of 128x8 weights"):format(
-  fan_in, cout, math.ceil(fan_in / 128), math.ceil(cout / 8)))
-
--- Keep the 10% largest magnitudes (a threshold from a sorted sample).
-local mags = m:abs():reshape{-1}:totable()
-table.sort(mags)
-local thr = mags[math.floor(0.9 * #mags) + 1]
-local kept = 0
-for _, x in ipairs(mags) do if x >= thr then kept = kept + 1 end end
-print(("magnitude threshold %.4f keeps %d of %d weights (%.1f%%)"):format(
-  thr, kept, #mags, 100 * kept / #mags))
-
--- One batch of im2col columns through the layer: [positions, fan_in] x [fan_in, cout].
-local positions = 32 * 16 * 16 -- batch 32, 16x16 outputs
-local cols = T.randn{positions, fan_in}
-local wt = T.zeros{fan_in, cout}
-for r = 1, fan_in do -- transpose by rows (a real kernel does this in C)
-  for c = 1, cout do wt:set(m:get(c, r), r, c) end
-end
-local t0 = rp.clock()
-local reps = 5
-local out
-for _ = 1, reps do out = cols:matmul(wt) end
-local dt = (rp.clock() - t0) / reps
-print(("GEMM %dx%d x %dx%d: %.2f ms, %.1f GFLOP/s; output mean %.4f"):format(
-  positions, fan_in, fan_in, cout, dt * 1e3, 2 * positions * fan_in * cout / dt / 1e9,
-  out:mean()))
+--     build/realprune run recipes/quickstart.lua            (about 5 minutes on 2 cores)
+--     build/realprune run recipes/quickstart.lua --quick    (under a minute)
+return {
+  name = "quickstart",
+  description = "dense vgg_small vs realprune, lth and cgp on Fashion-MNIST, with the ReRAM model",
+  defaults = {strategies = "realprune,lth,cgp", train_images = 10000, test_images = 2000,
+    epochs = 2, rate = 0.45, rounds = 4, arch = "isaac"},
+  quick = {train_images = 4000, test_images = 1000, epochs = 2, rate = 0.55, rounds = 3},
+  run = function(ctx)
+    local rp = require "realprune"
+    local o = ctx.opts
+    local arch = rp.reram.presets[o.arch]
+    if not arch then error("no ReRAM preset named " .. o.arch, 0) end
+    local cfg = rp.reram.xbar_config(arch)
+    local train = rp.data.fashion_mnist{split = "train"}:subset(o.train_images, ctx.seed)
+    local test = rp.data.fashion_mnist{split = "test"}:subset(o.test_images, ctx.seed)
+    local dense_map, dense_row
+    for name in o.strategies:gmatch("[^,]+") do
+      local s = rp.strategies.copy(name)
+      s.rate, s.rounds = o.rate, o.rounds
+      rp.seed(ctx.seed)
+      local model = rp.models.vgg_small{}
+      dense_map = dense_map or rp.xbar.map(model, cfg)
+      local rows = rp.lth.run{model = model, train = train, test = test, strategy = s,
+        fit = {epochs = o.epochs, lr = 0.05, batch_size = 64}, seed = ctx.seed, xbar = cfg,
+        dir = ctx:path(name), log = function(l) ctx:log("%s", l) end}
+      if not dense_row then
+        dense_row = ctx:record{method = "dense", pruned = 0, accuracy = rows[1].accuracy,
+          crossbars = rows[1].crossbars, hardware_saving = 0, speedup = 1, energy_saving = 0}
+      end
+      local last = rows[#rows]
+      local c = rp.reram.compare(dense_map, rp.xbar.map(model, cfg), arch, {batch = 64})
+      ctx:record{method = name, pruned = last.sparsity, accuracy = last.accuracy,
+        crossbars = last.crossbars, hardware_saving = last.hardware_saving,
+        speedup = c.speedup, energy_saving = c.energy_saving}
+    end
+    local lines = {("%-10s %9s %9s %9s %9s %9s %9s"):format("method", "pruned%", "acc%",
+      "xbars", "saving%", "speedup", "energy%")}
+    for _, r in ipairs(ctx.rows) do
+      lines[#lines + 1] = ("%-10s %9.1f %9.2f %9d %9.1f %8.1fx %9.1f"):format(r.method,
+        100 * r.pruned, 100 * r.accuracy, r.crossbars, 100 * r.hardware_saving, r.speedup,
+        100 * r.energy_saving)
+    end
+    ctx:log("\n%s\n(modeled training on the %s preset, batch 64; speedup and energy saving " ..
+      "against the dense network)", table.concat(lines, "\n"), o.arch)
+  end,
+}

@@ -1,35 +1,35 @@
---- train_dense: train one zoo model from scratch on Fashion-MNIST and report
--- test accuracy per epoch (the dense baseline of the pruning recipes).
+--- train_dense: train one zoo model from scratch on Fashion-MNIST (the dense
+-- baseline of the pruning recipes).
 --
---     build/realprune recipes/train_dense.lua [model] [epochs] [lr] [seed] [augment] [batch]
---     build/realprune recipes/train_dense.lua vgg_small 5 0.05 1
+--     build/realprune run recipes/train_dense.lua --model vgg_small --epochs 5 --lr 0.05
 --
--- SGD with momentum 0.9 and weight decay 5e-4, batch 64 by default, the learning rate
--- annealed to 0 by a cosine over the epochs; with augment = 1, random shifts
--- of up to 2 pixels and horizontal flips. Saves the model to results/<model>.rpk.
-
-local rp = require "realprune"
-
-local model_name = arg and arg[1] or "vgg_small"
-local epochs = math.tointeger(tonumber(arg and arg[2] or "")) or 5
-local lr = tonumber(arg and arg[3] or "") or 0.05
-local seed = math.tointeger(tonumber(arg and arg[4] or "")) or 1
-local augment = (arg and arg[5] or "0") == "1"
-local batch = math.tointeger(tonumber(arg and arg[6] or "")) or 64
-
-rp.seed(seed)
-local train = rp.data.fashion_mnist{split = "train"}
-local test = rp.data.fashion_mnist{split = "test"}
-local model = rp.models[model_name]{}
-print(("%s on Fashion-MNIST: %d epochs, batch %d, lr %g, seed %d, augmentation %s, %d threads")
-  :format(model_name, epochs, batch, lr, seed, augment and "on" or "off", rp.get_threads()))
-local opt = rp.optim.SGD(model:parameters(), {lr = lr, momentum = 0.9, weight_decay = 5e-4})
-local schedule = rp.optim.cosine(opt, {epochs = math.max(1, epochs)})
-local t0 = rp.clock()
-local history = rp.train.fit(model, train:loader{batch_size = batch, shuffle = true, seed = seed,
-  augment = augment and {pad = 2, flip = true} or nil}, {epochs = epochs, optimizer = opt, schedule = schedule,
-  test = test:loader{batch_size = 500}})
-print(("final test accuracy %.2f%% after %d epochs, %.0f s"):format(
-  100 * history[#history].test_accuracy, epochs, rp.clock() - t0))
-os.execute("mkdir -p results")
-rp.save("results/" .. model_name .. ".rpk", {model = model, history = history})
+-- SGD with momentum 0.9 and weight decay 5e-4, the learning rate annealed to 0
+-- by a cosine over the epochs; with --augment, random shifts of up to 2 pixels
+-- and horizontal flips. Saves the model to <out>/model.rpk.
+return {
+  name = "train_dense",
+  description = "train a zoo model from scratch on Fashion-MNIST and report test accuracy",
+  defaults = {model = "vgg_small", epochs = 5, lr = 0.05, batch = 64, augment = false,
+    train_images = 60000},
+  quick = {epochs = 1, train_images = 5000},
+  run = function(ctx)
+    local rp = require "realprune"
+    local o = ctx.opts
+    local train = rp.data.fashion_mnist{split = "train"}
+    if o.train_images < #train then train = train:subset(o.train_images, ctx.seed) end
+    local test = rp.data.fashion_mnist{split = "test"}
+    local model = rp.models[o.model]{}
+    ctx:log("%s on Fashion-MNIST: %d images, %d epochs, batch %d, lr %g, seed %d, %d threads",
+      o.model, #train, o.epochs, o.batch, o.lr, ctx.seed, rp.get_threads())
+    local opt = rp.optim.SGD(model:parameters(), {lr = o.lr, momentum = 0.9, weight_decay = 5e-4})
+    local history = rp.train.fit(model, train:loader{batch_size = o.batch, shuffle = true,
+      seed = ctx.seed, augment = o.augment and {pad = 2, flip = true} or nil}, {
+      epochs = o.epochs, optimizer = opt, schedule = rp.optim.cosine(opt, {epochs = o.epochs}),
+      test = test:loader{batch_size = 500}, log = function(l) ctx:log("%s", l) end})
+    for _, h in ipairs(history) do
+      ctx:record{method = o.model, epoch = h.epoch, loss = h.loss, accuracy = h.test_accuracy,
+        train_accuracy = h.accuracy, seconds = h.seconds}
+    end
+    rp.save(ctx:path("model.rpk"), {model = model, history = history})
+  end,
+}

@@ -27,7 +27,70 @@ rp = require "realprune".]==]
 local descriptions = {
   help = "print this help",
   version = "print the version",
+  run = "run a recipe: realprune run recipes/NAME.lua [--key value ...]",
+  list = "list the recipes with their descriptions",
 }
+
+local function recipes_dir()
+  local site = package.loaded["realprune.site"]
+  local dirs = {"recipes"}
+  if site and site.recipes_dir then dirs[#dirs + 1] = site.recipes_dir end
+  return dirs
+end
+
+local function find_recipe(name)
+  if name:match("%.lua$") then return name end
+  for _, d in ipairs(recipes_dir()) do
+    local p = d .. "/" .. name .. ".lua"
+    local f = io.open(p)
+    if f then f:close(); return p end
+  end
+  return name
+end
+
+function M.commands.run(args)
+  local path = args[1]
+  if not path then
+    io.stderr:write("realprune run: a recipe expected (realprune run recipes/NAME.lua)\n")
+    return 2
+  end
+  local recipe = require "realprune.recipe"
+  local ok, err = pcall(function()
+    recipe.run(recipe.load(find_recipe(path)), {table.unpack(args, 2)})
+  end)
+  if not ok then
+    io.stderr:write("realprune run: ", tostring(err), "\n")
+    return 1
+  end
+  return 0
+end
+
+-- The description of a recipe file, read from its text (nothing is run).
+local function describe(path)
+  local f = io.open(path)
+  if not f then return nil end
+  local src = f:read("a")
+  f:close()
+  if not src:match("run%s*=%s*function") then return nil end
+  return src:match('description%s*=%s*"([^"]*)"') or ""
+end
+
+function M.commands.list()
+  local core = require "realprune.core"
+  local seen = {}
+  for _, d in ipairs(recipes_dir()) do
+    local entries = core.list_dir(d)
+    for _, e in ipairs(entries or {}) do
+      local name = e.name:match("^(.*)%.lua$")
+      if name and not seen[name] then
+        seen[name] = true
+        local desc = describe(e.path)
+        if desc then print(("  %-18s %s"):format(name, desc)) end
+      end
+    end
+  end
+  return 0
+end
 
 function M.commands.help()
   local names = {}

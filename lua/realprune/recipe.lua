@@ -1,0 +1,272 @@
+--- The recipe runner: `realprune run recipes/NAME.lua [--key value ...]`.
+--
+-- A recipe is a Lua file returning
+--
+--     return {
+--       name = "my_study", description = "one line for `realprune list`",
+--       defaults = {epochs = 2, lr = 0.05, model = "vgg_small"},
+--       quick = {epochs = 1},                 -- what --quick changes
+--       run = function(ctx) ... ctx:record{method = "realprune", accuracy = 0.9} end,
+--     }
+--
+-- Options on the command line override `defaults`, with their types checked
+-- (numbers, integers, booleans, strings); an unknown option is an error that
+-- lists the valid ones. Built-in options: --out DIR (default
+-- results/NAME/<timestamp>), --seed N, --seeds 1,2,3 (repeat and report mean
+-- ± std), --quick, --resume (continue the newest run in results/NAME, or
+-- --out), --help.
+--
+-- `ctx` gives: ctx.opts (the merged options), ctx.out (the output folder),
+-- ctx.seed, ctx.rng (a generator seeded with it), ctx.quick, ctx.resume,
+-- ctx:log(fmt, ...) (printed and appended to out/log.txt), ctx:record(row)
+-- (a result row), ctx:path(name) (a file in the output folder).
+--
+-- Every run writes config.json, results.csv (a `method` column first when
+-- rows have one), results.json, report.md and log.txt into the output folder.
+-- @module realprune.recipe
+
+local core = require "realprune.core"
+local report = require "realprune.report"
+local xbar = require "realprune.xbar"
+
+local M = {}
+
+local BUILTIN = {out = "string", seed = "integer", seeds = "string", quick = "boolean",
+  resume = "boolean", help = "boolean"}
+
+local function kind_of(v)
+  if math.type(v) == "integer" then return "integer" end
+  return type(v)
+end
+
+local function convert(key, text, kind)
+  if kind == "integer" then
+    local v = math.tointeger(tonumber(text))
+    if not v then error(("option --%s expects an integer, got %q"):format(key, text), 0) end
+    return v
+  elseif kind == "number" then
+    local v = tonumber(text)
+    if not v then error(("option --%s expects a number, got %q"):format(key, text), 0) end
+    return v
+  elseif kind == "boolean" then
+    local t = ({["true"] = true, ["1"] = true, yes = true, ["false"] = false, ["0"] = false,
+      no = false})[text]
+    if t == nil then error(("option --%s expects true or false, got %q"):format(key, text), 0) end
+    return t
+  end
+  return text
+end
+
+--- Loads a recipe file; checks its fields.
+function M.load(path)
+  local chunk, err = loadfile(path)
+  if not chunk then error(("recipe %s: %s"):format(path, err), 0) end
+  local ok, r = pcall(chunk)
+  if not ok then error(("recipe %s: %s"):format(path, tostring(r)), 0) end
+  if type(r) ~= "table" or type(r.run) ~= "function" then
+    error(("recipe %s must return a table with a run function"):format(path), 0)
+  end
+  r.name = r.name or path:match("([^/]+)%.lua$") or "recipe"
+  r.defaults = r.defaults or {}
+  r.path = path
+  return r
+end
+
+--- Parses `args` (a list of strings) against the recipe's defaults.
+-- Returns the merged options and the built-in ones.
+function M.parse(r, args)
+  local opts, builtin = {}, {}
+  for k, v in pairs(r.defaults) do opts[k] = v end
+  local i = 1
+  while i <= #args do
+    local a = args[i]
+    local key, inline = a:match("^%-%-([%w_%-]+)=(.*)$")
+    key = key or a:match("^%-%-([%w_%-]+)$")
+    if not key then error(("unexpected argument %q (options are --key value)"):format(a), 0) end
+    key = key:gsub("-", "_")
+    local kind = BUILTIN[key] or (r.defaults[key] ~= nil and kind_of(r.defaults[key]))
+    if not kind then
+      local names = {}
+      for k in pairs(r.defaults) do names[#names + 1] = "--" .. k end
+      table.sort(names)
+      for k in pairs(BUILTIN) do names[#names + 1] = "--" .. k end
+      error(("unknown option --%s; valid options: %s"):format(key, table.concat(names, ", ")), 0)
+    end
+    local value
+    if inline then value = inline
+    elseif kind == "boolean" and (args[i + 1] == nil or args[i + 1]:match("^%-%-")) then
+      value = "true"
+    else
+      i = i + 1
+      value = args[i]
+      if value == nil then error(("option --%s needs a value"):format(key), 0) end
+    end
+    local v = convert(key, value, kind)
+    if BUILTIN[key] then builtin[key] = v else opts[key] = v end
+    i = i + 1
+  end
+  if builtin.quick and r.quick then
+    for k, v in pairs(r.quick) do
+      if opts[k] == r.defaults[k] then opts[k] = v end
+    end
+  end
+  return opts, builtin
+end
+
+local function mkdir(path)
+  local ok = os.execute(("mkdir -p '%s'"):format(path:gsub("'", "'\\''")))
+  if not ok then error("cannot create the folder " .. path, 0) end
+end
+
+local function write(path, text)
+  local ok, err = core.write_file_atomic(path, text)
+  if not ok then error(err, 0) end
+end
+
+local function newest_run(dir)
+  local entries = core.list_dir(dir)
+  if not entries then return nil end
+  local best
+  for _, e in ipairs(entries) do if e.dir and (not best or e.name > best) then best = e.name end end
+  return best and (dir .. "/" .. best) or nil
+end
+
+local Ctx = {}
+Ctx.__index = Ctx
+
+function Ctx:log(fmt, ...)
+  local line = select("#", ...) > 0 and fmt:format(...) or tostring(fmt)
+  print(line)
+  local f = io.open(self.out .. "/log.txt", "a")
+  if f then f:write(line, "\n"); f:close() end
+end
+
+function Ctx:record(row)
+  if type(row) ~= "table" then error("ctx:record: a table expected", 2) end
+  row.seed = row.seed or self.seed
+  self.rows[#self.rows + 1] = row
+  return row
+end
+
+function Ctx:path(name) return self.out .. "/" .. name end
+
+local function columns_of(rows)
+  local seen, cols = {}, {}
+  for _, r in ipairs(rows) do
+    for k, v in pairs(r) do
+      if not seen[k] and type(v) ~= "table" then seen[k] = true; cols[#cols + 1] = k end
+    end
+  end
+  table.sort(cols, function(a, b)
+    local order = {method = 1, seed = 3, round = 2}
+    local oa, ob = order[a] or 9, order[b] or 9
+    if oa ~= ob then return oa < ob end
+    return a < b
+  end)
+  return cols
+end
+
+-- mean and sample std over seeds of every numeric column, grouped by method
+local function aggregate(rows, cols)
+  local groups, order = {}, {}
+  for _, r in ipairs(rows) do
+    local key = tostring(r.method or "") .. "\0" .. tostring(r.round or "")
+    if not groups[key] then groups[key] = {}; order[#order + 1] = key end
+    table.insert(groups[key], r)
+  end
+  local out = {}
+  for _, key in ipairs(order) do
+    local g = groups[key]
+    local row = {method = g[1].method, round = g[1].round, seeds = #g}
+    for _, c in ipairs(cols) do
+      if c ~= "seed" and c ~= "round" and type(g[1][c]) == "number" then
+        local s, s2 = 0, 0
+        for _, r in ipairs(g) do s = s + r[c]; s2 = s2 + r[c] ^ 2 end
+        local mean = s / #g
+        local var = #g > 1 and (s2 - #g * mean ^ 2) / (#g - 1) or 0
+        row[c] = ("%.4g ± %.2g"):format(mean, math.sqrt(math.max(0, var)))
+      end
+    end
+    out[#out + 1] = row
+  end
+  return out
+end
+
+--- Runs recipe `r` with command-line `args`; returns the output folder.
+function M.run(r, args)
+  local opts, builtin = M.parse(r, args or {})
+  if builtin.help then
+    print(M.usage(r))
+    return nil
+  end
+  local base = "results/" .. r.name
+  local out = builtin.out
+  if not out and builtin.resume then out = newest_run(base) end
+  out = out or (base .. "/" .. os.date("%Y%m%d-%H%M%S"))
+  mkdir(out)
+  local seeds = {}
+  if builtin.seeds then
+    for s in builtin.seeds:gmatch("[^,]+") do
+      local v = math.tointeger(tonumber(s))
+      if not v then error(("--seeds expects integers separated by commas, got %q"):format(
+        builtin.seeds), 0) end
+      seeds[#seeds + 1] = v
+    end
+  else
+    seeds[1] = builtin.seed or opts.seed or 1
+  end
+  local config = {recipe = r.name, path = r.path, options = opts, seeds = seeds,
+    quick = builtin.quick or false, started = os.date("!%Y-%m-%dT%H:%M:%SZ"),
+    version = require("realprune").VERSION, threads = core.get_threads()}
+  write(out .. "/config.json", xbar.json(config) .. "\n")
+  local rows = {}
+  for _, seed in ipairs(seeds) do
+    local ctx = setmetatable({opts = opts, out = #seeds > 1 and (out .. "/seed" .. seed) or out,
+      seed = seed, rng = core.generator(seed), quick = builtin.quick or false,
+      resume = builtin.resume or false, rows = {}, recipe = r}, Ctx)
+    mkdir(ctx.out)
+    require("realprune").seed(seed)
+    r.run(ctx)
+    for _, row in ipairs(ctx.rows) do rows[#rows + 1] = row end
+  end
+  local cols = columns_of(rows)
+  write(out .. "/results.csv", report.table(rows, {format = "csv", columns = cols}) .. "\n")
+  write(out .. "/results.json", xbar.json(rows) .. "\n")
+  local md = {("# %s\n"):format(r.name), (r.description or "") .. "\n",
+    ("Options: `%s`\n"):format(xbar.json(opts)), "## Results\n",
+    report.table(rows, {columns = cols}), ""}
+  if #seeds > 1 then
+    md[#md + 1] = "\n## Mean ± std over seeds " .. table.concat(seeds, ", ") .. "\n"
+    md[#md + 1] = report.table(aggregate(rows, cols))
+  end
+  if r.report then md[#md + 1] = "\n" .. tostring(r.report(rows, opts, out) or "") end
+  write(out .. "/report.md", table.concat(md, "\n") .. "\n")
+  print(("results in %s"):format(out))
+  return out, rows
+end
+
+--- Runs a recipe table that a script returned (`realprune recipes/NAME.lua ...`).
+function M.run_table(r, path, args)
+  if type(r.run) ~= "function" then error("a recipe needs a run function", 2) end
+  r.name = r.name or path:match("([^/]+)%.lua$") or "recipe"
+  r.defaults = r.defaults or {}
+  r.path = path
+  local ok, err = pcall(M.run, r, args)
+  if not ok then error("realprune: " .. tostring(err), 0) end
+end
+
+--- Usage text of a recipe: its description and options with defaults.
+function M.usage(r)
+  local lines = {("%s: %s"):format(r.name, r.description or ""), "options:"}
+  local keys = {}
+  for k in pairs(r.defaults) do keys[#keys + 1] = k end
+  table.sort(keys)
+  for _, k in ipairs(keys) do
+    lines[#lines + 1] = ("  --%-18s %s (default %s)"):format(k, kind_of(r.defaults[k]),
+      tostring(r.defaults[k]))
+  end
+  lines[#lines + 1] = "  --out DIR, --seed N, --seeds 1,2,3, --quick, --resume, --help"
+  return table.concat(lines, "\n")
+end
+
+return M
