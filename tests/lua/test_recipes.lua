@@ -1,0 +1,119 @@
+-- Every recipe in recipes/ at a tiny size: the files it writes and the sanity
+-- of their numbers; the runner's option errors.
+local lu = require "luaunit"
+local rp = require "realprune"
+
+local BIN = os.getenv("REALPRUNE_BIN") or "build/realprune"
+
+local function run(cmd)
+  local p = assert(io.popen(cmd .. " 2>&1; echo \"<exit:$?>\""))
+  local out = p:read("a")
+  p:close()
+  return out, tonumber(out:match("<exit:(%d+)>%s*$"))
+end
+
+local function tmpdir()
+  local d = os.tmpname()
+  os.remove(d)
+  return d
+end
+
+local function read(p)
+  local f = io.open(p)
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- results.csv as a list of rows keyed by the header
+local function csv(path)
+  local text = assert(read(path), "no " .. path)
+  local lines = {}
+  for line in text:gmatch("[^\n]+") do lines[#lines + 1] = line end
+  local head = {}
+  for h in lines[1]:gmatch("[^,]+") do head[#head + 1] = h end
+  local rows = {}
+  for i = 2, #lines do
+    local row, k = {}, 0
+    for v in (lines[i] .. ","):gmatch("([^,]*),") do
+      k = k + 1
+      row[head[k]] = tonumber(v) or v
+    end
+    rows[#rows + 1] = row
+  end
+  return rows, head
+end
+
+local TINY = {
+  quickstart = "--train_images 300 --test_images 100 --epochs 1 --rounds 1 --rate 0.5",
+  prune_compare = "--train_images 300 --test_images 100 --epochs 1 --rounds 1 --strategies realprune,filter",
+  train_dense = "--train_images 300 --epochs 1 --model lenet5",
+}
+
+TestRecipes = {}
+
+function TestRecipes:test_every_recipe_runs_small()
+  local entries = rp.core.list_dir("recipes")
+  local n = 0
+  for _, e in ipairs(entries) do
+    local name = e.name:match("^(.*)%.lua$")
+    if name then
+      n = n + 1
+      lu.assertNotNil(TINY[name], "a tiny configuration for recipes/" .. e.name)
+      local out = tmpdir()
+      local log, code = run(("%s run recipes/%s %s --out %s"):format(BIN, e.name, TINY[name], out))
+      lu.assertEquals(code, 0, log)
+      for _, f in ipairs{"config.json", "results.csv", "results.json", "report.md", "log.txt"} do
+        lu.assertNotNil(read(out .. "/" .. f), name .. " wrote " .. f)
+      end
+      local rows, head = csv(out .. "/results.csv")
+      lu.assertTrue(#rows > 0, name .. " recorded rows")
+      lu.assertEquals(head[1], "method")
+      for _, r in ipairs(rows) do
+        for _, k in ipairs{"sparsity", "pruned", "accuracy", "hardware_saving"} do
+          if r[k] then lu.assertTrue(r[k] >= 0 and r[k] <= 1, ("%s %s = %s"):format(name, k, r[k])) end
+        end
+        if r.crossbars and r.crossbars_dense then lu.assertTrue(r.crossbars <= r.crossbars_dense) end
+      end
+      lu.assertStrContains(read(out .. "/config.json"), '"recipe":"' .. name .. '"')
+      os.execute("rm -rf " .. out)
+    end
+  end
+  lu.assertTrue(n >= 3)
+end
+
+function TestRecipes:test_option_errors_and_list()
+  local out, code = run(BIN .. " run recipes/train_dense.lua --epochs many")
+  lu.assertEquals(code, 1)
+  lu.assertStrContains(out, 'option --epochs expects an integer, got "many"')
+  out, code = run(BIN .. " run recipes/train_dense.lua --epoch 3")
+  lu.assertEquals(code, 1)
+  lu.assertStrContains(out, "unknown option --epoch; valid options: --augment, --batch, --epochs")
+  out, code = run(BIN .. " run recipes/train_dense.lua --augment maybe")
+  lu.assertStrContains(out, 'option --augment expects true or false, got "maybe"')
+  out, code = run(BIN .. " run")
+  lu.assertEquals(code, 2)
+  out, code = run(BIN .. " run recipes/nope.lua")
+  lu.assertEquals(code, 1)
+  lu.assertStrContains(out, "recipes/nope.lua")
+  out, code = run(BIN .. " list")
+  lu.assertEquals(code, 0)
+  lu.assertStrContains(out, "quickstart")
+  out, code = run(BIN .. " run recipes/train_dense.lua --help")
+  lu.assertEquals(code, 0)
+  lu.assertStrContains(out, "--epochs")
+end
+
+function TestRecipes:test_seeds_give_mean_and_std()
+  local out = tmpdir()
+  local log, code = run(("%s recipes/train_dense.lua --train_images 200 --epochs 1 --model lenet5 " ..
+    "--seeds 1,2 --out %s"):format(BIN, out))
+  lu.assertEquals(code, 0, log)
+  local rows = csv(out .. "/results.csv")
+  lu.assertEquals(#rows, 2)
+  lu.assertStrContains(read(out .. "/report.md"), "Mean ± std over seeds 1, 2")
+  os.execute("rm -rf " .. out)
+end
+
+os.exit(lu.LuaUnit.run())
