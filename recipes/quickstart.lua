@@ -21,6 +21,7 @@ return {
     local train = rp.data.fashion_mnist{split = "train"}:subset(o.train_images, ctx.seed)
     local test = rp.data.fashion_mnist{split = "test"}:subset(o.test_images, ctx.seed)
     local dense_map, dense_row
+    local curve = {} -- accuracy against sparsity, every round of every method
     for name in o.strategies:gmatch("[^,]+") do
       local s = rp.strategies.copy(name)
       s.rate, s.rounds = o.rate, o.rounds
@@ -30,6 +31,10 @@ return {
       local rows = rp.lth.run{model = model, train = train, test = test, strategy = s,
         fit = {epochs = o.epochs, lr = 0.05, batch_size = 64}, seed = ctx.seed, xbar = cfg,
         dir = ctx:path(name), log = function(l) ctx:log("%s", l) end}
+      for _, r in ipairs(rows) do
+        curve[#curve + 1] = {method = name, sparsity = r.sparsity, accuracy = r.accuracy,
+          crossbars = r.crossbars}
+      end
       if not dense_row then
         dense_row = ctx:record{method = "dense", pruned = 0, accuracy = rows[1].accuracy,
           crossbars = rows[1].crossbars, hardware_saving = 0, speedup = 1, energy_saving = 0}
@@ -40,6 +45,12 @@ return {
         crossbars = last.crossbars, hardware_saving = last.hardware_saving,
         speedup = c.speedup, energy_saving = c.energy_saving}
     end
+    ctx:plot("accuracy_vs_sparsity", {rows = curve, x = "sparsity", y = "accuracy",
+      series = "method", title = "vgg_small on Fashion-MNIST: lottery-ticket rounds",
+      xlabel = "fraction of weights pruned", ylabel = "test accuracy"})
+    ctx:plot("crossbars_vs_sparsity", {rows = curve, x = "sparsity", y = "crossbars",
+      series = "method", title = "Crossbars needed (" .. o.arch .. " crossbars)",
+      xlabel = "fraction of weights pruned", ylabel = "crossbars"})
     local lines = {("%-10s %9s %9s %9s %9s %9s %9s"):format("method", "pruned%", "acc%",
       "xbars", "saving%", "speedup", "energy%")}
     for _, r in ipairs(ctx.rows) do

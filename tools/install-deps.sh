@@ -4,7 +4,7 @@
 set -eu
 
 PACKAGES="cmake make gcc libc6-dev pkgconf liblua5.4-dev lua5.4 libopenblas-dev libstb-dev \
-lua-unit zlib1g-dev libreadline-dev dataset-fashion-mnist"
+lua-unit zlib1g-dev libreadline-dev dataset-fashion-mnist gnuplot-nox"
 
 missing=""
 for p in $PACKAGES; do

@@ -22,7 +22,8 @@
 -- (a result row), ctx:path(name) (a file in the output folder).
 --
 -- Every run writes config.json, results.csv (a `method` column first when
--- rows have one), results.json, report.md and log.txt into the output folder.
+-- rows have one), results.json, report.md, log.txt and at least one plot
+-- (ctx:plot, or by default accuracy against sparsity: plot.csv/.gp/.png/.svg).
 -- @module realprune.recipe
 
 local core = require "realprune.core"
@@ -150,6 +151,33 @@ end
 
 function Ctx:path(name) return self.out .. "/" .. name end
 
+--- Writes a plot of recorded rows (or `opts.rows`) into the output folder:
+-- name.csv, name.gp and, with gnuplot, name.png and name.svg (rp.report.plot).
+function Ctx:plot(name, opts)
+  opts.rows = opts.rows or self.rows
+  self.plots = (self.plots or 0) + 1
+  return report.plot(self:path(name), opts)
+end
+
+-- A plot for runs whose recipe made none: accuracy against sparsity when the
+-- rows have both, else the first two numeric columns.
+local function default_plot(out, rows)
+  local r1 = rows[1]
+  if not r1 then return end
+  local x = r1.sparsity and "sparsity" or r1.pruned and "pruned" or r1.epoch and "epoch" or nil
+  local y = r1.accuracy and "accuracy" or nil
+  if not (x and y) then
+    local nums = {}
+    for k, v in pairs(r1) do if type(v) == "number" and k ~= "seed" then nums[#nums + 1] = k end end
+    table.sort(nums)
+    x, y = nums[1], nums[2]
+  end
+  if x and y then
+    report.plot(out .. "/plot", {rows = rows, x = x, y = y, series = r1.method and "method" or nil,
+      title = ("%s against %s"):format(y, x)})
+  end
+end
+
 local function columns_of(rows)
   local seen, cols = {}, {}
   for _, r in ipairs(rows) do
@@ -219,7 +247,7 @@ function M.run(r, args)
     quick = builtin.quick or false, started = os.date("!%Y-%m-%dT%H:%M:%SZ"),
     version = require("realprune").VERSION, threads = core.get_threads()}
   write(out .. "/config.json", xbar.json(config) .. "\n")
-  local rows = {}
+  local rows, plots = {}, 0
   for _, seed in ipairs(seeds) do
     local ctx = setmetatable({opts = opts, out = #seeds > 1 and (out .. "/seed" .. seed) or out,
       seed = seed, rng = core.generator(seed), quick = builtin.quick or false,
@@ -228,7 +256,9 @@ function M.run(r, args)
     require("realprune").seed(seed)
     r.run(ctx)
     for _, row in ipairs(ctx.rows) do rows[#rows + 1] = row end
+    plots = plots + (ctx.plots or 0)
   end
+  if plots == 0 then default_plot(out, rows) end
   local cols = columns_of(rows)
   write(out .. "/results.csv", report.table(rows, {format = "csv", columns = cols}) .. "\n")
   write(out .. "/results.json", xbar.json(rows) .. "\n")

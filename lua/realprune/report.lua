@@ -91,4 +91,73 @@ function report.table(rows, opts)
   return table.concat(out, "\n")
 end
 
+-- ----------------------------------------------------------------- plots --
+
+local function gp_quote(s) return '"' .. tostring(s):gsub('["\\]', "\\%0") .. '"' end
+
+--- Writes a line plot: the data as `base.csv`, a gnuplot script `base.gp`, and
+-- (when gnuplot is installed) `base.png` and `base.svg`.
+-- `o`: {rows=, x=, y=, series= (column whose values name the lines, or nil),
+-- title=, xlabel=, ylabel=, logx=}. Returns the paths written.
+function report.plot(base, o)
+  if type(base) ~= "string" or type(o) ~= "table" or type(o.rows) ~= "table" then
+    error("report.plot: plot(path_without_extension, {rows=, x=, y=, ...}) expected", 2)
+  end
+  local series, names = {}, {}
+  for _, r in ipairs(o.rows) do
+    local key = o.series and tostring(r[o.series]) or (o.ylabel or o.y)
+    if not series[key] then series[key] = {}; names[#names + 1] = key end
+    if type(r[o.x]) == "number" and type(r[o.y]) == "number" then
+      table.insert(series[key], {r[o.x], r[o.y]})
+    end
+  end
+  -- one CSV with a block per series (gnuplot's index), and a header comment
+  local csv = {("# %s,%s,%s"):format(o.series or "series", o.x, o.y)}
+  for i, key in ipairs(names) do
+    if i > 1 then csv[#csv + 1] = "\n\n" end -- two blank lines: gnuplot's next index
+    table.sort(series[key], function(a, b) return a[1] < b[1] end)
+    for _, p in ipairs(series[key]) do
+      csv[#csv + 1] = ("%s,%.10g,%.10g"):format(key, p[1], p[2])
+    end
+  end
+  local f = assert(io.open(base .. ".csv", "w"))
+  f:write(table.concat(csv, "\n"), "\n")
+  f:close()
+  local name = base:match("([^/]+)$")
+  local plots = {}
+  for i, key in ipairs(names) do
+    plots[#plots + 1] = ("%s index %d using 2:3 with linespoints title %s"):format(
+      gp_quote(name .. ".csv"), i - 1, gp_quote(key))
+  end
+  local gp = {
+    "# gnuplot script written by realprune; run it in this folder: gnuplot " .. name .. ".gp",
+    "set datafile separator ','",
+    "set key outside right top",
+    "set grid",
+    "set offsets graph 0.02, graph 0.02, graph 0.05, graph 0.05",
+    "set title " .. gp_quote(o.title or ""),
+    "set xlabel " .. gp_quote(o.xlabel or o.x),
+    "set ylabel " .. gp_quote(o.ylabel or o.y),
+    o.logx and "set logscale x" or "",
+    "set terminal pngcairo size 900,560 enhanced font 'sans,11'",
+    "set output " .. gp_quote(name .. ".png"),
+    "plot " .. table.concat(plots, ", \\\n     "),
+    "set terminal svg size 900,560 enhanced font 'sans,11'",
+    "set output " .. gp_quote(name .. ".svg"),
+    "replot",
+  }
+  f = assert(io.open(base .. ".gp", "w"))
+  f:write(table.concat(gp, "\n"), "\n")
+  f:close()
+  local written = {base .. ".csv", base .. ".gp"}
+  local dir = base:match("^(.*)/[^/]*$") or "."
+  local ok = os.execute(("cd '%s' && gnuplot '%s.gp' 2>/dev/null"):format(dir:gsub("'", "'\\''"),
+    name:gsub("'", "'\\''")))
+  if ok then
+    written[#written + 1] = base .. ".png"
+    written[#written + 1] = base .. ".svg"
+  end
+  return written
+end
+
 return report

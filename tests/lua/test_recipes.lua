@@ -67,6 +67,11 @@ function TestRecipes:test_every_recipe_runs_small()
       for _, f in ipairs{"config.json", "results.csv", "results.json", "report.md", "log.txt"} do
         lu.assertNotNil(read(out .. "/" .. f), name .. " wrote " .. f)
       end
+      local listing = io.popen("ls " .. out):read("a")
+      lu.assertNotNil(listing:find("%.gp\n"), name .. " wrote a plot script")
+      if os.execute("command -v gnuplot > /dev/null") then
+        lu.assertNotNil(listing:find("%.png\n"), name .. " rendered a plot")
+      end
       local rows, head = csv(out .. "/results.csv")
       lu.assertTrue(#rows > 0, name .. " recorded rows")
       lu.assertEquals(head[1], "method")
