@@ -28,6 +28,11 @@ static rp_status geometry_of(struct geometry *g, const struct rp_prune_layer *l,
     if (g->hr < 1 || g->hc < 1)
         return rp_error(RP_EINVAL, "prune: group sizes must be positive, got %lldx%lld",
                         (long long)g->hr, (long long)g->hc);
+    /* a group larger than the matrix is the whole matrix (and no overflow below) */
+    if (g->hr > R)
+        g->hr = R;
+    if (g->hc > C)
+        g->hc = C;
     g->gr = (R + g->hr - 1) / g->hr;
     g->gc = (C + g->hc - 1) / g->hc;
     return RP_OK;

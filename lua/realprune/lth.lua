@@ -119,7 +119,9 @@ function lth.run(o)
   if o.dir then os.execute(("mkdir -p '%s'"):format(o.dir:gsub("'", "'\\''"))) end
 
   local rows, start, rewind_state = {}, 0, nil
-  if ckpt and io.open(ckpt) then
+  local existing = ckpt and io.open(ckpt)
+  if existing then existing:close() end
+  if existing then
     local saved = checkpoint.load(ckpt)
     if type(saved) ~= "table" or saved.kind ~= "lth" then
       error("rp.lth.run: " .. ckpt .. " is not an lth checkpoint", 2)
@@ -139,13 +141,20 @@ function lth.run(o)
   end
 
   local init_state = start == 0 and snapshot(model) or nil
+  if type(rewind) == "table" and (rewind.epoch == 0 or rewind.iteration == 0) then
+    rewind = "init" -- rewinding to epoch or iteration 0 is rewinding to init
+  end
   local round = start
   while true do
     local spec
     if round > 0 then
       spec = schedule:next(round, rows[round])
       if spec == nil then break end
-      prune.apply(model, merge(prune_defaults, spec))
+      spec = merge(prune_defaults, spec)
+      if spec.score == "random" and spec.seed == nil and spec.generator == nil then
+        spec.seed = seed * 1009 + round -- a new random ranking every round
+      end
+      prune.apply(model, spec)
       if rewind ~= "none" then restore(model, rewind_state) end
     end
     core.default_generator():seed(seed * 1000003 + round)

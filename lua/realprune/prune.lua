@@ -45,8 +45,11 @@ local function excluded_set(model, layers, exclude)
   local set = {}
   if exclude == nil then return set end
   if exclude == "first_last" then
-    set[layers[1]] = true
-    set[layers[#layers]] = true
+    -- the first conv and the last linear layer (or the first and last layers)
+    local first, last = layers[1], layers[#layers]
+    for _, l in ipairs(layers) do if l.kind == "conv" then first = l break end end
+    for i = #layers, 1, -1 do if layers[i].kind == "linear" then last = layers[i] break end end
+    set[first], set[last] = true, true
     return set
   end
   if type(exclude) == "function" then
@@ -108,8 +111,11 @@ function prune.apply(model, spec)
     end
     block_a, block_b = b[1], b[2]
   end
-  local cfg = spec.xbar
-  if cfg == nil then cfg = xbar.config{} elseif getmetatable(cfg) == nil then cfg = xbar.config(cfg) end
+  -- rebuilt from its fields, so that an edited config never carries a stale L
+  local cfg = spec.xbar or {}
+  if type(cfg) ~= "table" then fail("xbar must be a crossbar config", 2) end
+  cfg = xbar.config{rows = cfg.rows, cols = cfg.cols, weight_bits = cfg.weight_bits,
+    cell_bits = cfg.cell_bits, signed = cfg.signed, compact_rows = cfg.compact_rows}
   local layers = model:prunable()
   if #layers == 0 then fail("the model has no conv or linear layers", 2) end
   local skip = excluded_set(model, layers, spec.exclude)

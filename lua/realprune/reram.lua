@@ -190,7 +190,7 @@ function reram.simulate(mapping, arch, workload)
       local xbars, cells, rows = 0, 0, 0
       for _, x in ipairs(grp) do
         xbars = xbars + copies * x.crossbars
-        cells = cells + copies * x.map.alive * x.map.slices
+        cells = cells + copies * x.map.alive * x.map.phys
         rows = math.max(rows, x.map.max_block_rows or cfg.rows)
       end
       -- rounds of programming (an oversized layer needs several), each round
@@ -218,7 +218,7 @@ function reram.simulate(mapping, arch, workload)
     local adc = sweeps * arch.input_bits * m.segments_alive * m.phys * arch.e_adc
     local dac = sweeps * arch.input_bits * m.active_rows * arch.e_dac
     local buf = 3 * layer_words(m) * (arch.e_buffer_word + (arch.e_router_word or 0))
-    local wr = copies * m.alive * m.slices * arch.e_write_cell / B
+    local wr = copies * m.alive * m.phys * arch.e_write_cell / B
     l.energy = xb + adc + dac + buf + wr
     e.mvm, e.adc, e.dac, e.buffer, e.write = e.mvm + xb, e.adc + adc, e.dac + dac,
       e.buffer + buf, e.write + wr

@@ -53,9 +53,13 @@ function xbar.config(o)
     c[k] = v
   end
   for k, v in pairs(DEFAULTS) do if c[k] == nil then c[k] = v end end
+  local limits = {rows = 1 << 20, cols = 1 << 20, weight_bits = 64, cell_bits = 64}
   for _, k in ipairs{"rows", "cols", "weight_bits", "cell_bits"} do
     if math.type(c[k]) ~= "integer" or c[k] < 1 then
       error(("xbar.config: %s must be a positive integer, got %s"):format(k, tostring(c[k])), 2)
+    end
+    if c[k] > limits[k] then
+      error(("xbar.config: %s must be at most %d, got %d"):format(k, limits[k], c[k]), 2)
     end
   end
   if c.signed ~= "offset" and c.signed ~= "differential" then
@@ -119,6 +123,7 @@ function xbar.map_layer(layer, cfg)
   end
   m.hardware_saving = m.crossbars_dense > 0 and 1 - m.crossbars / m.crossbars_dense or 0
   m.layer = layer
+  m.mask = layer.mask -- the mask mapped (pruning replaces masks, never edits them)
   return m
 end
 
@@ -192,7 +197,9 @@ local function json(v, out)
     else
       local keys = {}
       for k, x in pairs(v) do
-        if type(k) == "string" and type(x) ~= "function" and k ~= "layer" then keys[#keys + 1] = k end
+        if type(k) == "string" and type(x) ~= "function" and k ~= "layer" and k ~= "mask" then
+          keys[#keys + 1] = k
+        end
       end
       table.sort(keys)
       out[#out + 1] = "{"
@@ -259,7 +266,7 @@ function Mapping:heatmap(path, opts)
   local bands = {}
   for _, m in ipairs(self.layers) do
     local R, C = m.rows, m.cols
-    local counts, blocks = core.xbar_counts(m.layer.mask, R, C, args(cfg))
+    local counts, blocks = core.xbar_counts(m.mask, R, C, args(cfg))
     local rows_px = math.max(m.row_blocks_dense, m.row_blocks) * step
     local per_block, max_in_block = {}, 0
     for _, b in ipairs(blocks) do

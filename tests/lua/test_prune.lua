@@ -173,6 +173,15 @@ function TestPrune:test_exclusions_and_per_layer_amounts()
   lu.assertEquals(f:prunable()[1].mask:count_nonzero(), f:prunable()[1].weight:numel())
 end
 
+function TestPrune:test_huge_blocks_are_the_whole_matrix()
+  local m = nn.Sequential{nn.Linear(10, 5), nn.ReLU(), nn.Linear(5, 4)}
+  rp.prune.apply(m, {granularity = "block", block = {math.maxinteger, 1}, amount = 0.5})
+  -- one block per column: half of the columns of each layer go
+  lu.assertEquals(m:prunable()[1].mask:sum(), 10 * 3)
+  lu.assertErrorMsgContains("xbar.config: rows must be at most", function()
+    rp.xbar.config{rows = (1 << 32) + 4} end)
+end
+
 function TestPrune:test_bad_specs()
   local m = model_for_test(SEED)
   lu.assertErrorMsgContains("rp.prune.apply: unknown granularity kernel", function()
