@@ -139,10 +139,10 @@ function report.plot(base, o)
     "set xlabel " .. gp_quote(o.xlabel or o.x),
     "set ylabel " .. gp_quote(o.ylabel or o.y),
     o.logx and "set logscale x" or "",
-    "set terminal pngcairo size 900,560 enhanced font 'sans,11'",
+    "set terminal pngcairo size 900,560 noenhanced font 'sans,11'",
     "set output " .. gp_quote(name .. ".png"),
     "plot " .. table.concat(plots, ", \\\n     "),
-    "set terminal svg size 900,560 enhanced font 'sans,11'",
+    "set terminal svg size 900,560 noenhanced font 'sans,11'",
     "set output " .. gp_quote(name .. ".svg"),
     "replot",
   }
