@@ -49,6 +49,9 @@ local TINY = {
   quickstart = "--train_images 300 --test_images 100 --epochs 1 --rounds 1 --rate 0.5",
   prune_compare = "--train_images 300 --test_images 100 --epochs 1 --rounds 1 --strategies realprune,filter",
   train_dense = "--train_images 300 --epochs 1 --model lenet5",
+  composed_schedule = "--train_images 300 --test_images 100 --epochs 1 --filter_rounds 1 --column_rounds 1",
+  rewind_ablation = "--train_images 300 --test_images 100 --epochs 2 --rounds 1",
+  hardware_sweep = "--train_images 300 --test_images 100 --epochs 1 --rounds 1 --sizes 64 --cell_bits 4",
 }
 
 TestRecipes = {}

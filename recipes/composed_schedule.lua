@@ -1,0 +1,49 @@
+--- composed_schedule: a filter stage, then a column stage (rp.prune.sequence),
+-- against the column stage alone, on vgg_small / Fashion-MNIST.
+--
+--     build/realprune run recipes/composed_schedule.lua --filter_rounds 2 --column_rounds 4
+--
+-- The filter stage removes whole output channels (fine-grained enough for the
+-- convolutions to shrink), then the column stage prunes crossbar column
+-- segments; both rewind to initialization after every round.
+return {
+  name = "composed_schedule",
+  description = "filter stage then column stage (rp.prune.sequence) vs the column stage alone",
+  defaults = {train_images = 10000, test_images = 2000, epochs = 2, filter_rate = 0.3,
+    filter_rounds = 2, column_rate = 0.4, column_rounds = 4},
+  quick = {train_images = 3000, test_images = 1000, epochs = 1, filter_rounds = 1,
+    column_rounds = 2},
+  run = function(ctx)
+    local rp = require "realprune"
+    local o = ctx.opts
+    local train = rp.data.fashion_mnist{split = "train"}:subset(o.train_images, ctx.seed)
+    local test = rp.data.fashion_mnist{split = "test"}:subset(o.test_images, ctx.seed)
+    local column = {granularity = "column", score = "l1", exclude = "first_last"}
+    local plans = {
+      {"filter+column", rp.prune.sequence{
+        rp.prune.iterative{rate = o.filter_rate, rounds = o.filter_rounds, granularity = "filter",
+          score = "l1", exclude = "first_last"},
+        rp.prune.iterative{rate = o.column_rate, rounds = o.column_rounds, granularity = "column",
+          score = "l1", exclude = "first_last"}}},
+      {"column", rp.prune.iterative{rate = o.column_rate, rounds = o.filter_rounds + o.column_rounds,
+        granularity = column.granularity, score = column.score, exclude = column.exclude}},
+    }
+    local curve = {}
+    for _, plan in ipairs(plans) do
+      rp.seed(ctx.seed)
+      local rows = rp.lth.run{model = rp.models.vgg_small{}, train = train, test = test,
+        schedule = plan[2], fit = {epochs = o.epochs, lr = 0.05, batch_size = 64},
+        seed = ctx.seed, dir = ctx:path(plan[1]:gsub("%+", "_")),
+        log = function(l) ctx:log("%s", l) end}
+      for _, r in ipairs(rows) do
+        ctx:record{method = plan[1], round = r.round, sparsity = r.sparsity,
+          crossbars = r.crossbars, crossbars_dense = r.crossbars_dense,
+          hardware_saving = r.hardware_saving, accuracy = r.accuracy}
+        curve[#curve + 1] = ctx.rows[#ctx.rows]
+      end
+    end
+    ctx:plot("accuracy_vs_crossbars", {rows = curve, x = "crossbars", y = "accuracy",
+      series = "method", title = "Accuracy against crossbars, vgg_small", xlabel = "crossbars",
+      ylabel = "test accuracy"})
+  end,
+}
