@@ -247,6 +247,11 @@ function M.run(r, args)
     quick = builtin.quick or false, started = os.date("!%Y-%m-%dT%H:%M:%SZ"),
     version = require("realprune").VERSION, threads = core.get_threads()}
   write(out .. "/config.json", xbar.json(config) .. "\n")
+  local lf = io.open(out .. "/log.txt", "a")
+  if lf then
+    lf:write(("%s %s %s\n"):format(os.date("!%Y-%m-%dT%H:%M:%SZ"), r.name, xbar.json(opts)))
+    lf:close()
+  end
   local rows, plots = {}, 0
   for _, seed in ipairs(seeds) do
     local ctx = setmetatable({opts = opts, out = #seeds > 1 and (out .. "/seed" .. seed) or out,
