@@ -1,42 +1,115 @@
---- prune_compare: lottery-ticket pruning of vgg_small on Fashion-MNIST with
--- several strategies, one row per strategy and round.
+--- prune_compare: lottery-ticket pruning with several strategies, round by
+-- round — the paper's comparison: accuracy against sparsity per method (a
+-- figure), crossbars and hardware saving per method at matched accuracy, and
+-- the modeled ReRAM training speedup and energy saving per method (tables).
 --
 --     build/realprune run recipes/prune_compare.lua --strategies realprune,lth,cgp \
 --         --train_images 20000 --epochs 3 --rate 0.3 --rounds 7
+--     build/realprune run recipes/prune_compare.lua --dataset cifar10 --model vgg11   (full form)
 --
 -- Each strategy starts from the same initialization (the seed), trains the
 -- dense network for `epochs`, then prunes `rate` of the alive groups per round,
--- rewinding to initialization (filter: no rewind) and retraining `epochs` each
--- round (SGD, lr 0.05, momentum 0.9, weight decay 5e-4, batch 64, cosine per
--- round). Test accuracy is on the full 10,000-image test set. An interrupted
--- run continues with --resume (each strategy's lth.rpk in the output folder).
+-- rewinding (filter: fine-tuning) and retraining `epochs` each round (SGD, lr
+-- 0.05, momentum 0.9, weight decay 5e-4, cosine per round). `--dataset cifar10`
+-- reads CIFAR-10 from REALPRUNE_DATA (cifar-10-batches-bin) and falls back to
+-- Fashion-MNIST when it is not there. An interrupted run continues with --resume.
 return {
   name = "prune_compare",
-  description = "lottery-ticket pruning of vgg_small with several strategies, round by round",
-  defaults = {strategies = "realprune,lth,cgp", model = "vgg_small", train_images = 20000,
-    test_images = 10000, epochs = 3, rate = 0.3, rounds = 7, lr = 0.05, batch = 64},
+  description = "lottery-ticket pruning with several strategies: accuracy, crossbars, modeled speedup",
+  defaults = {strategies = "realprune,lth,cgp", model = "vgg_small", dataset = "fashion_mnist",
+    train_images = 20000, test_images = 10000, epochs = 3, rate = 0.3, rounds = 7, lr = 0.05,
+    batch = 64, arch = "isaac", tolerance = 0.005},
   quick = {train_images = 2000, test_images = 1000, epochs = 1, rounds = 2, rate = 0.5},
   run = function(ctx)
     local rp = require "realprune"
     local o = ctx.opts
-    local train = rp.data.fashion_mnist{split = "train"}:subset(o.train_images, ctx.seed)
-    local test = rp.data.fashion_mnist{split = "test"}
+    local train, test, model_args
+    if o.dataset == "cifar10" then
+      local ok, tr = pcall(rp.data.cifar10, {split = "train"})
+      if ok then
+        train, test = tr, rp.data.cifar10{split = "test"}
+        model_args = {}
+      else
+        ctx:log("CIFAR-10 not found (%s); using Fashion-MNIST", tostring(tr))
+      end
+    end
+    if not train then
+      train, test = rp.data.fashion_mnist{split = "train"}, rp.data.fashion_mnist{split = "test"}
+      model_args = (o.model:match("^vgg1") or o.model:match("^resnet")) and
+        {in_channels = 1, input_size = 32} or {}
+      if model_args.input_size then
+        error(("model %s needs 32x32 inputs; use vgg_small or lenet5 on Fashion-MNIST"):format(
+          o.model), 0)
+      end
+    end
+    if o.train_images < #train then train = train:subset(o.train_images, ctx.seed) end
     if o.test_images < #test then test = test:subset(o.test_images, ctx.seed) end
+    local arch = rp.reram.presets[o.arch]
+    local cfg = rp.reram.xbar_config(arch)
+    local dense_map
     for name in o.strategies:gmatch("[^,]+") do
       local s = rp.strategies.copy(name)
       s.rate, s.rounds = o.rate, o.rounds
       rp.seed(ctx.seed)
-      local model = rp.models[o.model]{}
+      local model = rp.models[o.model](model_args)
+      dense_map = dense_map or rp.xbar.map(model, cfg)
       ctx:log("== %s: %s", name, s.follows)
-      local rows = rp.lth.run{model = model, train = train, test = test, strategy = s,
+      local last_map
+      local rows = rp.lth.run{model = model, train = train, test = test, strategy = s, xbar = cfg,
         fit = {epochs = o.epochs, lr = o.lr, batch_size = o.batch}, seed = ctx.seed,
-        dir = ctx:path(name), log = function(l) ctx:log("%s", l) end}
-      for _, r in ipairs(rows) do
-        ctx:record{method = name, round = r.round, sparsity = r.sparsity, alive = r.alive,
-          crossbars = r.crossbars, crossbars_dense = r.crossbars_dense,
+        dir = ctx:path(name), log = function(l) ctx:log("%s", l) end,
+        on_round = function() last_map = rp.xbar.map(model, cfg) end}
+      for i, r in ipairs(rows) do
+        local row = ctx:record{method = name, round = r.round, sparsity = r.sparsity,
+          alive = r.alive, crossbars = r.crossbars, crossbars_dense = r.crossbars_dense,
           hardware_saving = r.hardware_saving, accuracy = r.accuracy,
           best_accuracy = r.best_accuracy, seconds = r.seconds}
+        if i == #rows then
+          local c = rp.reram.compare(dense_map, last_map or rp.xbar.map(model, cfg), arch,
+            {batch = o.batch})
+          row.speedup, row.energy_saving = c.speedup, c.energy_saving
+        end
       end
     end
+    ctx:plot("accuracy_vs_sparsity", {x = "sparsity", y = "accuracy", series = "method",
+      title = ("%s: test accuracy per lottery-ticket round"):format(o.model),
+      xlabel = "fraction of weights pruned", ylabel = "test accuracy"})
+  end,
+  -- tables of the paper's kind, appended to report.md
+  report = function(rows, o)
+    local report = require "realprune.report"
+    local by, dense = {}, nil
+    for _, r in ipairs(rows) do
+      by[r.method] = by[r.method] or {}
+      table.insert(by[r.method], r)
+      if r.round == 0 then dense = dense or r end
+    end
+    local matched, final = {}, {}
+    for method, list in pairs(by) do
+      -- the sparsest round whose accuracy is within `tolerance` of the dense one
+      local best
+      for _, r in ipairs(list) do
+        if dense and r.accuracy >= dense.accuracy - o.tolerance and
+            (not best or r.sparsity > best.sparsity) then best = r end
+      end
+      if best then
+        matched[#matched + 1] = {method = method, round = best.round, sparsity = best.sparsity,
+          accuracy = best.accuracy, crossbars = best.crossbars, hardware_saving = best.hardware_saving}
+      end
+      local last = list[#list]
+      final[#final + 1] = {method = method, sparsity = last.sparsity, accuracy = last.accuracy,
+        speedup = last.speedup, energy_saving = last.energy_saving,
+        hardware_saving = last.hardware_saving}
+    end
+    table.sort(matched, function(a, b) return a.method < b.method end)
+    table.sort(final, function(a, b) return a.method < b.method end)
+    return table.concat({
+      ("## Crossbars at matched accuracy (within %.1f points of dense, %.2f%%)\n"):format(
+        100 * o.tolerance, dense and 100 * dense.accuracy or 0),
+      report.table(matched, {columns = {"method", "round", "sparsity", "accuracy", "crossbars",
+        "hardware_saving"}}),
+      "\n## Modeled ReRAM training after the last round (" .. o.arch .. " preset)\n",
+      report.table(final, {columns = {"method", "sparsity", "accuracy", "hardware_saving",
+        "speedup", "energy_saving"}}), ""}, "\n")
   end,
 }
