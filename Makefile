@@ -6,7 +6,7 @@ BUILD_TYPE  ?= RelWithDebInfo
 JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test test-sanitize check bench install clean distclean
+.PHONY: all deps build run test test-sanitize check bench docs install clean distclean
 
 all: build
 
@@ -38,6 +38,9 @@ check: test test-sanitize
 
 bench: build
 	sh bench/run.sh $(BUILD)
+
+docs: build
+	./$(BUILD)/realprune tools/gendocs.lua docs/api.md
 
 install: build
 	cmake --install $(BUILD)
