@@ -5,19 +5,21 @@
 --
 -- The filter stage removes whole output channels (fine-grained enough for the
 -- convolutions to shrink), then the column stage prunes crossbar column
--- segments; both rewind to initialization after every round.
+-- segments; both rewind to initialization after every round. The full form
+-- (the defaults) uses CIFAR-10 with vgg11 when it is under REALPRUNE_DATA, else
+-- all of Fashion-MNIST with vgg_small; --quick is a small Fashion-MNIST run.
 return {
   name = "composed_schedule",
   description = "filter stage then column stage (rp.prune.sequence) vs the column stage alone",
-  defaults = {train_images = 10000, test_images = 2000, epochs = 2, filter_rate = 0.3,
-    filter_rounds = 2, column_rate = 0.4, column_rounds = 4},
+  defaults = {model = "vgg_small", full_model = "vgg11", dataset = "auto", train_images = 0,
+    test_images = 0, epochs = 2, filter_rate = 0.3, filter_rounds = 2, column_rate = 0.4,
+    column_rounds = 4},
   quick = {train_images = 3000, test_images = 1000, epochs = 1, filter_rounds = 1,
     column_rounds = 2},
   run = function(ctx)
     local rp = require "realprune"
     local o = ctx.opts
-    local train = rp.data.fashion_mnist{split = "train"}:subset(o.train_images, ctx.seed)
-    local test = rp.data.fashion_mnist{split = "test"}:subset(o.test_images, ctx.seed)
+    local train, test, build = require("realprune.recipe").paper_data(ctx, o)
     local column = {granularity = "column", score = "l1", exclude = "first_last"}
     local plans = {
       {"filter+column", rp.prune.sequence{
@@ -31,7 +33,7 @@ return {
     local curve = {}
     for _, plan in ipairs(plans) do
       rp.seed(ctx.seed)
-      local rows = rp.lth.run{model = rp.models.vgg_small{}, train = train, test = test,
+      local rows = rp.lth.run{model = build(), train = train, test = test,
         schedule = plan[2], fit = {epochs = o.epochs, lr = 0.05, batch_size = 64},
         seed = ctx.seed, dir = ctx:path(plan[1]:gsub("%+", "_")),
         log = function(l) ctx:log("%s", l) end}
@@ -43,7 +45,7 @@ return {
       end
     end
     ctx:plot("accuracy_vs_crossbars", {rows = curve, x = "crossbars", y = "accuracy",
-      series = "method", title = "Accuracy against crossbars, vgg_small", xlabel = "crossbars",
+      series = "method", title = "Accuracy against crossbars", xlabel = "crossbars",
       ylabel = "test accuracy"})
   end,
 }

@@ -6,20 +6,22 @@
 --
 -- The pruning groups follow the crossbar (a column segment is `rows` long), so
 -- each configuration prunes and retrains on its own. The chip is the preset's
--- (--arch) with the configuration's crossbars.
+-- (--arch) with the configuration's crossbars. The full form (the defaults) uses
+-- CIFAR-10 with vgg11 when it is under REALPRUNE_DATA, else all of Fashion-MNIST.
 return {
   name = "hardware_sweep",
   description = "realprune across crossbar sizes and cell bits, with the ReRAM model",
   defaults = {sizes = "64,128,256", cell_bits = "1,2,4", weight_bits = 16, arch = "isaac",
-    train_images = 5000, test_images = 1000, epochs = 1, rate = 0.55, rounds = 3},
-  quick = {sizes = "64,128", cell_bits = "2", train_images = 2000, rounds = 2},
+    model = "vgg_small", full_model = "vgg11", dataset = "auto", train_images = 0,
+    test_images = 0, epochs = 2, rate = 0.45, rounds = 4},
+  quick = {sizes = "64,128", cell_bits = "2", train_images = 2000, test_images = 1000,
+    epochs = 1, rounds = 2, rate = 0.55},
   run = function(ctx)
     local rp = require "realprune"
     local o = ctx.opts
     local arch = rp.reram.presets[o.arch]
     if not arch then error("no ReRAM preset named " .. o.arch, 0) end
-    local train = rp.data.fashion_mnist{split = "train"}:subset(o.train_images, ctx.seed)
-    local test = rp.data.fashion_mnist{split = "test"}:subset(o.test_images, ctx.seed)
+    local train, test, build = require("realprune.recipe").paper_data(ctx, o)
     local configs = {}
     for size in o.sizes:gmatch("[^,]+") do
       configs[#configs + 1] = {rows = tonumber(size), cols = tonumber(size), cell_bits = 2}
@@ -37,7 +39,7 @@ return {
       local s = rp.strategies.copy("realprune")
       s.rate, s.rounds = o.rate, o.rounds
       rp.seed(ctx.seed)
-      local model = rp.models.vgg_small{}
+      local model = build()
       local dense = rp.xbar.map(model, cfg)
       local tag = ("%dx%d_%db"):format(cfg.rows, cfg.cols, cfg.cell_bits)
       local rows = rp.lth.run{model = model, train = train, test = test, strategy = s, xbar = cfg,

@@ -3,47 +3,27 @@
 -- figure), crossbars and hardware saving per method at matched accuracy, and
 -- the modeled ReRAM training speedup and energy saving per method (tables).
 --
---     build/realprune run recipes/prune_compare.lua --strategies realprune,lth,cgp \
---         --train_images 20000 --epochs 3 --rate 0.3 --rounds 7
---     build/realprune run recipes/prune_compare.lua --dataset cifar10 --model vgg11   (full form)
+--     build/realprune run recipes/prune_compare.lua            (full form: CIFAR-10 + vgg11
+--         when it is under REALPRUNE_DATA, else all of Fashion-MNIST with vgg_small)
+--     build/realprune run recipes/prune_compare.lua --train_images 20000   (the README's run)
+--     build/realprune run recipes/prune_compare.lua --quick
 --
 -- Each strategy starts from the same initialization (the seed), trains the
 -- dense network for `epochs`, then prunes `rate` of the alive groups per round,
 -- rewinding (filter: fine-tuning) and retraining `epochs` each round (SGD, lr
--- 0.05, momentum 0.9, weight decay 5e-4, cosine per round). `--dataset cifar10`
--- reads CIFAR-10 from REALPRUNE_DATA (cifar-10-batches-bin) and falls back to
--- Fashion-MNIST when it is not there. An interrupted run continues with --resume.
+-- 0.05, momentum 0.9, weight decay 5e-4, cosine per round). --dataset
+-- fashion_mnist forces Fashion-MNIST. An interrupted run continues with --resume.
 return {
   name = "prune_compare",
   description = "lottery-ticket pruning with several strategies: accuracy, crossbars, modeled speedup",
-  defaults = {strategies = "realprune,lth,cgp", model = "vgg_small", dataset = "fashion_mnist",
-    train_images = 20000, test_images = 10000, epochs = 3, rate = 0.3, rounds = 7, lr = 0.05,
-    batch = 64, arch = "isaac", tolerance = 0.005},
+  defaults = {strategies = "realprune,lth,cgp", model = "vgg_small", full_model = "vgg11",
+    dataset = "auto", train_images = 0, test_images = 0, epochs = 3, rate = 0.3, rounds = 7,
+    lr = 0.05, batch = 64, arch = "isaac", tolerance = 0.005},
   quick = {train_images = 2000, test_images = 1000, epochs = 1, rounds = 2, rate = 0.5},
   run = function(ctx)
     local rp = require "realprune"
     local o = ctx.opts
-    local train, test, model_args
-    if o.dataset == "cifar10" then
-      local ok, tr = pcall(rp.data.cifar10, {split = "train"})
-      if ok then
-        train, test = tr, rp.data.cifar10{split = "test"}
-        model_args = {}
-      else
-        ctx:log("CIFAR-10 not found (%s); using Fashion-MNIST", tostring(tr))
-      end
-    end
-    if not train then
-      train, test = rp.data.fashion_mnist{split = "train"}, rp.data.fashion_mnist{split = "test"}
-      model_args = (o.model:match("^vgg1") or o.model:match("^resnet")) and
-        {in_channels = 1, input_size = 32} or {}
-      if model_args.input_size then
-        error(("model %s needs 32x32 inputs; use vgg_small or lenet5 on Fashion-MNIST"):format(
-          o.model), 0)
-      end
-    end
-    if o.train_images < #train then train = train:subset(o.train_images, ctx.seed) end
-    if o.test_images < #test then test = test:subset(o.test_images, ctx.seed) end
+    local train, test, build = require("realprune.recipe").paper_data(ctx, o)
     local arch = rp.reram.presets[o.arch]
     local cfg = rp.reram.xbar_config(arch)
     local dense_map
@@ -51,7 +31,7 @@ return {
       local s = rp.strategies.copy(name)
       s.rate, s.rounds = o.rate, o.rounds
       rp.seed(ctx.seed)
-      local model = rp.models[o.model](model_args)
+      local model = build()
       dense_map = dense_map or rp.xbar.map(model, cfg)
       ctx:log("== %s: %s", name, s.follows)
       local last_map
@@ -103,7 +83,10 @@ return {
     end
     table.sort(matched, function(a, b) return a.method < b.method end)
     table.sort(final, function(a, b) return a.method < b.method end)
+    local ours
+    for _, r in ipairs(final) do if r.method == "realprune" then ours = r end end
     return table.concat({
+      require("realprune.recipe").beside_paper(ours, o.model),
       ("## Crossbars at matched accuracy (within %.1f points of dense, %.2f%%)\n"):format(
         100 * o.tolerance, dense and 100 * dense.accuracy or 0),
       report.table(matched, {columns = {"method", "round", "sparsity", "accuracy", "crossbars",

@@ -14,19 +14,9 @@ return {
   quick = {train_images = 4000, test_images = 1000, epochs = 2, rate = 0.55, rounds = 3},
   -- the paper's headline numbers beside ours, in report.md
   report = function(rows)
-    local paper = dofile((package.loaded["realprune.site"] and
-      package.loaded["realprune.site"].data_dir or "data") .. "/paper/realprune.lua")
     local ours
     for _, r in ipairs(rows) do if r.method == "realprune" then ours = r end end
-    if not ours then return "" end
-    return table.concat({
-      "## Beside the paper (" .. paper.source .. ")", "",
-      "| | paper | this run |", "|---|---|---|",
-      ("| weights pruned | > %.0f%% | %.1f%% |"):format(100 * paper.weights_pruned, 100 * ours.pruned),
-      ("| hardware saving | %.1f%% | %.1f%% |"):format(100 * paper.hardware_saving,
-        100 * ours.hardware_saving),
-      ("| training speedup | ~%dx | %.1fx (modeled, vgg_small) |"):format(paper.training_speedup,
-        ours.speedup), ""}, "\n")
+    return require("realprune.recipe").beside_paper(ours, "vgg_small")
   end,
   run = function(ctx)
     local rp = require "realprune"

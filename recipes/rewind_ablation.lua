@@ -3,21 +3,24 @@
 -- no rewinding (fine-tuning), on vgg_small / Fashion-MNIST.
 --
 --     build/realprune run recipes/rewind_ablation.lua --rounds 4 --epochs 2
+--
+-- The full form (the defaults) uses CIFAR-10 with vgg11 when it is under
+-- REALPRUNE_DATA, else all of Fashion-MNIST with vgg_small.
 return {
   name = "rewind_ablation",
   description = "realprune with rewind to init, late rewinding (epoch 1) and fine-tuning",
-  defaults = {train_images = 10000, test_images = 2000, epochs = 2, rate = 0.45, rounds = 4},
+  defaults = {model = "vgg_small", full_model = "vgg11", dataset = "auto", train_images = 0,
+    test_images = 0, epochs = 2, rate = 0.45, rounds = 4},
   quick = {train_images = 3000, test_images = 1000, epochs = 2, rounds = 2, rate = 0.55},
   run = function(ctx)
     local rp = require "realprune"
     local o = ctx.opts
-    local train = rp.data.fashion_mnist{split = "train"}:subset(o.train_images, ctx.seed)
-    local test = rp.data.fashion_mnist{split = "test"}:subset(o.test_images, ctx.seed)
+    local train, test, build = require("realprune.recipe").paper_data(ctx, o)
     for _, variant in ipairs{{"init", "init"}, {"epoch1", {epoch = 1}}, {"none", "none"}} do
       local s = rp.strategies.copy("realprune")
       s.rate, s.rounds = o.rate, o.rounds
       rp.seed(ctx.seed)
-      local rows = rp.lth.run{model = rp.models.vgg_small{}, train = train, test = test,
+      local rows = rp.lth.run{model = build(), train = train, test = test,
         strategy = s, rewind = variant[2], fit = {epochs = o.epochs, lr = 0.05, batch_size = 64},
         seed = ctx.seed, dir = ctx:path(variant[1]), log = function(l) ctx:log("%s", l) end}
       for _, r in ipairs(rows) do

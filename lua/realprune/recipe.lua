@@ -290,6 +290,62 @@ function M.run_table(r, path, args)
   if not ok then error("realprune: " .. tostring(err), 0) end
 end
 
+--- The data and model of a paper-reproduction recipe. `o.dataset`:
+-- "auto" (CIFAR-10 with `o.full_model` when it is under REALPRUNE_DATA, else
+-- Fashion-MNIST with `o.model`), "cifar10" (falls back the same way) or
+-- "fashion_mnist"; `o.train_images` / `o.test_images` (0: all) subset them.
+-- Returns train, test, a function that builds the model, and a label.
+function M.paper_data(ctx, o)
+  local rp = require "realprune"
+  local train, test, model_name, args = nil, nil, o.model, {}
+  if o.dataset == "auto" or o.dataset == "cifar10" then
+    local ok, tr = pcall(rp.data.cifar10, {split = "train"})
+    if ok then
+      train, test = tr, rp.data.cifar10{split = "test"}
+      model_name = o.full_model or "vgg11"
+    else
+      ctx:log("CIFAR-10 is not under REALPRUNE_DATA: using Fashion-MNIST with %s", o.model)
+    end
+  end
+  if not train then
+    train, test = rp.data.fashion_mnist{split = "train"}, rp.data.fashion_mnist{split = "test"}
+    if model_name:match("^vgg1") or model_name:match("^resnet") then
+      error(("model %s needs 3x32x32 inputs; use vgg_small or lenet5 on Fashion-MNIST"):format(
+        model_name), 0)
+    end
+  end
+  if (o.train_images or 0) > 0 and o.train_images < #train then
+    train = train:subset(o.train_images, ctx.seed)
+  end
+  if (o.test_images or 0) > 0 and o.test_images < #test then
+    test = test:subset(o.test_images, ctx.seed)
+  end
+  local label = ("%s on %s (%d training, %d test images)"):format(model_name, train.name,
+    #train, #test)
+  ctx:log("%s", label)
+  return train, test, function() return rp.models[model_name](args) end, label
+end
+
+--- A Markdown table of the paper's headline numbers (data/paper/realprune.lua)
+-- beside one of our rows ({pruned= or sparsity=, hardware_saving=, speedup=}).
+function M.beside_paper(row, what)
+  if not row then return "" end
+  local site = package.loaded["realprune.site"]
+  local paper = dofile((site and site.data_dir or "data") .. "/paper/realprune.lua")
+  local pruned = row.pruned or row.sparsity
+  local lines = {"## Beside the paper (" .. paper.source .. ")", "",
+    "| | paper | this run |", "|---|---|---|",
+    ("| weights pruned | > %.0f%% | %.1f%% |"):format(100 * paper.weights_pruned, 100 * pruned),
+    ("| hardware saving | %.1f%% | %.1f%% |"):format(100 * paper.hardware_saving,
+      100 * row.hardware_saving)}
+  if row.speedup then
+    lines[#lines + 1] = ("| training speedup | ~%dx | %.1fx (modeled%s) |"):format(
+      paper.training_speedup, row.speedup, what and (", " .. what) or "")
+  end
+  lines[#lines + 1] = ""
+  return table.concat(lines, "\n")
+end
+
 --- Usage text of a recipe: its description and options with defaults.
 function M.usage(r)
   local lines = {("%s: %s"):format(r.name, r.description or ""), "options:"}
