@@ -668,6 +668,13 @@ static int t_count_nonzero(lua_State *L)
     return 1;
 }
 
+/** t:count_nonfinite() -> number of NaN or infinite elements */
+static int t_count_nonfinite(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)rp_tensor_count_nonfinite(rpl_check_tensor(L, 1)));
+    return 1;
+}
+
 /** t:argmax([dim]) -> 1-based flat index of the first maximum, or a tensor
  *  of 1-based indices of the maxima along dim (dim removed) */
 static int t_argmax(lua_State *L)
@@ -868,7 +875,7 @@ void rpl_open_tensor(lua_State *L)
         {"add", t_add},         {"sub", t_sub},         {"mul", t_mul},
         {"div", t_div},         {"add_", t_add_},       {"sub_", t_sub_},
         {"mul_", t_mul_},       {"div_", t_div_},       {"matmul", t_matmul},
-        {"argmax", t_argmax},   {NULL, NULL}};
+        {"argmax", t_argmax},   {"count_nonfinite", t_count_nonfinite}, {NULL, NULL}};
     static const luaL_Reg meta[] = {
         {"__gc", t_gc},           {"__close", t_gc},   {"__len", t_len},
         {"__tostring", t_tostring}, {"__add", t_add}, {"__sub", t_sub},

@@ -480,6 +480,14 @@ rp_status rp_tensor_norm(double *out, const struct rp_tensor *t, double p)
     return RP_OK;
 }
 
+int64_t rp_tensor_count_nonfinite(const struct rp_tensor *t)
+{
+    int64_t n = 0;
+    for (int64_t i = 0; i < t->numel; i++)
+        n += !isfinite(t->data[i]);
+    return n;
+}
+
 int64_t rp_tensor_count_nonzero(const struct rp_tensor *t)
 {
     int64_t n = 0;

@@ -164,6 +164,7 @@ function lth.run(o)
     local t0 = core.clock()
     local capture = round == 0 and type(rewind) == "table" and rewind or nil
     train.fit(model, train_loader, {epochs = epochs, optimizer = opt, schedule = sched,
+      round = round, clip_grad_norm = f.clip_grad_norm,
       progress = o.progress or false, log = function(line) log(("round %d %s"):format(round, line)) end,
       on_batch = capture and capture.iteration and function(e, b)
         local done = (e - 1) * #train_loader + b

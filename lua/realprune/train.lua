@@ -60,7 +60,9 @@ end
 -- `start_epoch` (to resume; default 1), `on_epoch` (function(row) called
 -- after each epoch), `on_batch` (function(epoch, batch) after each update),
 -- `clip_grad_norm` (max global gradient norm), `log` (function(line);
--- default print).
+-- default print), `round` (named in divergence errors). A NaN or infinite
+-- loss, or a non-finite weight after an update, stops training with an error
+-- naming the epoch, the batch (and the round) and, for weights, the parameter.
 -- @treturn table history: one row per epoch {epoch=, loss=, accuracy=,
 --   test_loss=, test_accuracy=, lr=, seconds=, images_per_s=}
 function train.fit(model, loader, o)
@@ -93,13 +95,24 @@ function train.fit(model, loader, o)
       local loss = crit:forward(out, y)
       if loss ~= loss or loss == math.huge or loss == -math.huge then
         if progress then io.stdout:write("\n") end
-        error(("rp.train.fit: the loss is %s at epoch %d, batch %d (lower the learning rate?)")
-          :format(tostring(loss), epoch, b), 2)
+        error(("rp.train.fit: the loss is %s at epoch %d, batch %d%s (lower the learning " ..
+          "rate or set clip_grad_norm)"):format(tostring(loss), epoch, b,
+          o.round and (", round " .. o.round) or ""), 2)
       end
       opt:zero_grad()
       model:backward(x, crit:backward())
       if o.clip_grad_norm then train.clip_grad_norm(opt.params, o.clip_grad_norm) end
       opt:step()
+      -- divergence: a non-finite weight is reported within the batch that made it
+      for _, p in ipairs(opt.params) do
+        if p.value:count_nonfinite() > 0 then
+          if progress then io.stdout:write("\n") end
+          error(("rp.train.fit: %d non-finite values in %s after the update of epoch %d, " ..
+            "batch %d%s (gradient norm %.4g; lower the learning rate or set clip_grad_norm)")
+            :format(p.value:count_nonfinite(), p.name or "a parameter", epoch, b,
+              o.round and (", round " .. o.round) or "", p.grad:norm()), 2)
+        end
+      end
       if o.on_batch then o.on_batch(epoch, b) end
       loss_sum = loss_sum + loss * #y
       correct = correct + core.count_correct(out, y)

@@ -184,6 +184,25 @@ function TestTraining:test_nan_loss_stops_with_epoch_and_batch()
   end)
 end
 
+function TestTraining:test_non_finite_weights_are_reported_with_the_layer()
+  local ds = rp.data.fashion_mnist{split = "test"}:subset(128)
+  local m = rp.models.lenet5{}
+  local opt = rp.optim.SGD(m:parameters(), {lr = 0.01})
+  -- a gradient hook that poisons one layer's gradient in the first batch
+  local layer = m:prunable()[2]
+  local backward = layer.backward
+  layer.backward = function(self, x, gy)
+    local g = backward(self, x, gy)
+    self.grad_weight:reshape{-1}[1] = math.huge
+    return g
+  end
+  lu.assertErrorMsgContains("non-finite values in features.4.weight after the update of epoch 1, batch 1, round 3",
+    function()
+      rp.train.fit(m, ds:loader{batch_size = 32}, {epochs = 1, optimizer = opt, progress = false,
+        log = function() end, round = 3})
+    end)
+end
+
 function TestTraining:test_evaluate_restores_mode_and_counts()
   local ds = rp.data.fashion_mnist{split = "test"}:subset(100)
   local m = rp.models.vgg11{in_channels = 1, input_size = 32, width = 0.125}

@@ -84,6 +84,8 @@ rp_status rp_tensor_max(double *out, const struct rp_tensor *t);
 /* p-norm: p = 1, 2, any p > 0, or INFINITY. */
 rp_status rp_tensor_norm(double *out, const struct rp_tensor *t, double p);
 int64_t rp_tensor_count_nonzero(const struct rp_tensor *t);
+/* Number of NaN or infinite elements. */
+int64_t rp_tensor_count_nonfinite(const struct rp_tensor *t);
 /* Flat 0-based index of the first maximum. */
 rp_status rp_tensor_argmax(int64_t *out, const struct rp_tensor *t);
 
