@@ -6,7 +6,7 @@ BUILD_TYPE  ?= RelWithDebInfo
 JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test test-sanitize check bench docs install clean distclean
+.PHONY: all deps build run test test-sanitize check bench docs valgrind install clean distclean
 
 all: build
 
@@ -35,6 +35,12 @@ test-sanitize: deps
 	ctest --test-dir $(BUILD_ASAN) --output-on-failure -j $(JOBS)
 
 check: test test-sanitize
+
+# valgrind memcheck on the main job at a tiny size (about 7 minutes; not in CI).
+valgrind: build
+	valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+	  ./$(BUILD)/realprune run recipes/quickstart.lua --train_images 64 --test_images 32 \
+	  --epochs 1 --rounds 1 --strategies realprune --out $(BUILD)/valgrind-run
 
 bench: build
 	sh bench/run.sh $(BUILD)
