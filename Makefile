@@ -6,7 +6,7 @@ BUILD_TYPE  ?= RelWithDebInfo
 JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test test-sanitize check bench docs valgrind install clean distclean
+.PHONY: all deps build run test test-sanitize check bench docs valgrind fuzz install clean distclean
 
 all: build
 
@@ -35,6 +35,11 @@ test-sanitize: deps
 	ctest --test-dir $(BUILD_ASAN) --output-on-failure -j $(JOBS)
 
 check: test test-sanitize
+
+# libFuzzer on the IDX, CIFAR and image readers (clang), FUZZ_SECONDS each.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	sh tools/fuzz.sh $(FUZZ_SECONDS) build-fuzz
 
 # valgrind memcheck on the main job at a tiny size (about 7 minutes; not in CI).
 valgrind: build

@@ -6,6 +6,9 @@ set -eu
 PACKAGES="cmake make gcc libc6-dev pkgconf liblua5.4-dev lua5.4 libopenblas-dev libstb-dev \
 lua-unit zlib1g-dev libreadline-dev dataset-fashion-mnist gnuplot-nox"
 
+# extra packages for one target (e.g. make fuzz: clang libclang-rt-14-dev)
+PACKAGES="$PACKAGES $*"
+
 missing=""
 for p in $PACKAGES; do
     status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)

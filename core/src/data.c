@@ -103,6 +103,12 @@ rp_status rp_idx_read(struct rp_bytes *out, const char *path)
     rp_status st = rp_file_read(&buf, &len, path);
     if (st != RP_OK)
         return st;
+    return rp_idx_parse(out, buf, len, path);
+}
+
+rp_status rp_idx_parse(struct rp_bytes *out, uint8_t *buf, int64_t len, const char *path)
+{
+    rp_status st;
     if (len < 4) {
         free(buf);
         return rp_error(RP_EFORMAT, "%s: too short for an IDX file (%lld bytes)", path, (long long)len);
@@ -156,7 +162,6 @@ rp_status rp_idx_read(struct rp_bytes *out, const char *path)
 rp_status rp_cifar_read(struct rp_bytes *images, struct rp_bytes *labels, const char *path,
                         int label_bytes)
 {
-    const int64_t pixels = 3 * 32 * 32, rec = label_bytes + pixels;
     if (label_bytes < 1 || label_bytes > 2)
         return rp_error(RP_EINVAL, "cifar: label_bytes must be 1 or 2, got %d", label_bytes);
     uint8_t *buf;
@@ -164,6 +169,17 @@ rp_status rp_cifar_read(struct rp_bytes *images, struct rp_bytes *labels, const 
     rp_status st = rp_file_read(&buf, &len, path);
     if (st != RP_OK)
         return st;
+    return rp_cifar_parse(images, labels, buf, len, path, label_bytes);
+}
+
+rp_status rp_cifar_parse(struct rp_bytes *images, struct rp_bytes *labels, uint8_t *buf,
+                         int64_t len, const char *path, int label_bytes)
+{
+    const int64_t pixels = 3 * 32 * 32, rec = label_bytes + pixels;
+    if (label_bytes < 1 || label_bytes > 2) {
+        free(buf);
+        return rp_error(RP_EINVAL, "cifar: label_bytes must be 1 or 2, got %d", label_bytes);
+    }
     if (len == 0 || len % rec != 0) {
         free(buf);
         return rp_error(RP_EFORMAT, "%s: %lld bytes is not a whole number of %lld-byte CIFAR "
@@ -209,6 +225,20 @@ rp_status rp_image_read(struct rp_bytes *out, const char *path, int channels, in
     rp_status st = rp_file_read(&file, &len, path);
     if (st != RP_OK)
         return st;
+    return rp_image_decode(out, file, len, path, channels, size);
+}
+
+rp_status rp_image_decode(struct rp_bytes *out, uint8_t *file, int64_t len, const char *path,
+                          int channels, int size)
+{
+    if (channels != 1 && channels != 3) {
+        free(file);
+        return rp_error(RP_EINVAL, "image: channels must be 1 or 3, got %d", channels);
+    }
+    if (size < 1 || size > 4096) {
+        free(file);
+        return rp_error(RP_EINVAL, "image: size must be in 1..4096, got %d", size);
+    }
     if (len > INT32_MAX) {
         free(file);
         return rp_error(RP_EFORMAT, "%s: image file too large", path);
@@ -223,6 +253,10 @@ rp_status rp_image_read(struct rp_bytes *out, const char *path, int channels, in
     free(file);
     if (!px)
         return rp_error(RP_EFORMAT, "%s: cannot decode the image (%s)", path, stbi_failure_reason());
+    if (w < 1 || h < 1) { /* a header may claim a 0-pixel image */
+        stbi_image_free(px);
+        return rp_error(RP_EFORMAT, "%s: the image has no pixels (%dx%d)", path, w, h);
+    }
     struct rp_bytes b = {0};
     b.data = malloc((size_t)channels * size * size);
     if (!b.data) {

@@ -150,6 +150,31 @@ function TestImageFolder:test_classes_and_resize()
   end)
 end
 
+-- inputs that once crashed a reader under the fuzzer (tests/fuzz/regressions)
+function TestImageFolder:test_fuzz_regressions_are_clean_errors()
+  local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "tests/lua"
+  local dir = here .. "/../fuzz/regressions"
+  local n = 0
+  for _, e in ipairs(rp.core.list_dir(dir) or {}) do
+    if e.name:match("^image") then
+      -- the fuzz harness drops the first byte (its parameters)
+      local f = assert(io.open(e.path, "rb"))
+      local bytes = f:read("a"):sub(2)
+      f:close()
+      write(path("regression.img"), bytes)
+      -- either a clean error naming the file or a correct 3x8x8 image; never a crash
+      local img, err = rp.core.image_read(path("regression.img"), 3, 8)
+      if img then
+        lu.assertEquals(#img, 3 * 8 * 8, e.name)
+      else
+        lu.assertStrContains(err, path("regression.img"))
+      end
+      n = n + 1
+    end
+  end
+  lu.assertTrue(n >= 1)
+end
+
 TestFashionMnist = {}
 
 function TestFashionMnist:test_debian_package()

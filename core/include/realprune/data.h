@@ -44,6 +44,14 @@ rp_status rp_idx_read(struct rp_bytes *out, const char *path);
 rp_status rp_cifar_read(struct rp_bytes *images, struct rp_bytes *labels, const char *path,
                         int label_bytes);
 
+/* The same readers on bytes already in memory (`name` is used in messages).
+ * They take ownership of buf, a malloc'd block, and free it in every case. */
+rp_status rp_idx_parse(struct rp_bytes *out, uint8_t *buf, int64_t len, const char *name);
+rp_status rp_cifar_parse(struct rp_bytes *images, struct rp_bytes *labels, uint8_t *buf,
+                         int64_t len, const char *name, int label_bytes);
+rp_status rp_image_decode(struct rp_bytes *out, uint8_t *buf, int64_t len, const char *name,
+                          int channels, int size);
+
 /* An image file (PNG, JPEG, BMP, ... through stb_image) as `channels`
  * (1 or 3) x size x size bytes, resized by bilinear interpolation. */
 rp_status rp_image_read(struct rp_bytes *out, const char *path, int channels, int size);
