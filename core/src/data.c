@@ -243,6 +243,19 @@ rp_status rp_image_decode(struct rp_bytes *out, uint8_t *file, int64_t len, cons
         free(file);
         return rp_error(RP_EFORMAT, "%s: image file too large", path);
     }
+    /* stb_image copies from a NULL pointer on an empty IDAT chunk (undefined
+     * behaviour, harmless in practice): refuse such PNGs before decoding. */
+    if (len >= 8 && memcmp(file, "\x89PNG\r\n\x1a\n", 8) == 0) {
+        for (int64_t at = 8; at + 8 <= len;) {
+            uint32_t clen = be32(file + at);
+            if (memcmp(file + at + 4, "IDAT", 4) == 0 && clen == 0) {
+                free(file);
+                return rp_error(RP_EFORMAT, "%s: not a readable image (an empty PNG IDAT chunk)",
+                                path);
+            }
+            at += 12 + (int64_t)clen;
+        }
+    }
     int w, h, n;
     if (!stbi_info_from_memory(file, (int)len, &w, &h, &n) || (int64_t)w * h > (1 << 28)) {
         free(file);
