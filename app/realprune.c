@@ -522,6 +522,9 @@ int main(int argc, char **argv)
      * pages in for the next one (3-5x faster elementwise ops from Lua). */
     mallopt(M_MMAP_THRESHOLD, 256 << 20);
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
+    /* Past a file-size limit, write() should fail with EFBIG (a clear error,
+     * the old checkpoint kept) rather than the signal killing the process. */
+    signal(SIGXFSZ, SIG_IGN);
     lua_State *L = luaL_newstate();
     if (!L) {
         fprintf(stderr, "%s: cannot create the Lua state: not enough memory\n", progname);

@@ -126,6 +126,25 @@ function TestCheckpoint:test_unsavable_and_failed_writes()
   lu.assertNotStrContains(listing, ".tmp.")
 end
 
+function TestCheckpoint:test_full_disk_keeps_the_last_good_checkpoint()
+  local BIN = os.getenv("REALPRUNE_BIN") or "build/realprune"
+  local target = path("full.rpk")
+  rp.save(target, {v = 1})
+  -- a file-size limit of 64 KiB stands in for a full disk
+  local script = path("fill.lua")
+  write(script, ('local rp = require "realprune"\n' ..
+    'local ok, err = pcall(rp.save, %q, {v = 2, big = rp.tensor.zeros{100000}})\n' ..
+    'print(ok, err)\n'):format(target))
+  local p = io.popen(("sh -c 'ulimit -f 64; %s %s' 2>&1"):format(BIN, script))
+  local out = p:read("a")
+  p:close()
+  lu.assertStrContains(out, "false")
+  lu.assertStrContains(out, "cannot write " .. target .. ": File too large")
+  lu.assertEquals(rp.load(target).v, 1)
+  local listing = io.popen("ls " .. dir):read("a")
+  lu.assertNotStrContains(listing, ".tmp.")
+end
+
 local rc = lu.LuaUnit.run()
 os.execute("rm -rf " .. dir)
 os.exit(rc)
