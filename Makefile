@@ -6,7 +6,7 @@ BUILD_TYPE  ?= RelWithDebInfo
 JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test test-sanitize check bench docs valgrind fuzz install clean distclean
+.PHONY: all deps build run test test-sanitize check bench docs valgrind fuzz crash-test install clean distclean
 
 all: build
 
@@ -40,6 +40,10 @@ check: test test-sanitize
 FUZZ_SECONDS ?= 60
 fuzz: deps
 	sh tools/fuzz.sh $(FUZZ_SECONDS) build-fuzz
+
+# SIGKILL at 24 random moments of a lottery-ticket run, resumed each time.
+crash-test: build
+	./$(BUILD)/realprune tests/crash_kill.lua 24
 
 # valgrind memcheck on the main job at a tiny size (about 7 minutes; not in CI).
 valgrind: build

@@ -1,7 +1,9 @@
--- A small lottery-ticket run used by test_lth.lua: arg[1] = dir, arg[2] = rows file.
+-- A small lottery-ticket run used by test_lth.lua and tests/crash_kill.lua:
+-- arg[1] = dir, arg[2] = rows file, arg[3] = training images (1200).
 local rp = require "realprune"
 local dir, out = arg[1], arg[2]
-local train = rp.data.fashion_mnist{split = "test"}:subset(1200, 1)
+local n_train = math.tointeger(tonumber(arg[3] or "")) or 1200
+local train = rp.data.fashion_mnist{split = "test"}:subset(n_train, 1)
 local test = rp.data.fashion_mnist{split = "test"}:subset(200, 2)
 local s = rp.strategies.copy("realprune")
 s.rounds, s.rate = 4, 0.4
