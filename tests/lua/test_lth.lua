@@ -2,24 +2,11 @@
 local lu = require "luaunit"
 local rp = require "realprune"
 local T = rp.tensor
-
-local BIN = os.getenv("REALPRUNE_BIN") or "build/realprune"
+local H = dofile((debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "tests/lua") ..
+  "/helpers.lua")
+local tmpdir, read = H.tmpdir, H.read
+local BIN = H.BIN
 local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "tests/lua"
-
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  assert(os.execute("mkdir -p " .. d))
-  return d
-end
-
-local function read(p)
-  local f = io.open(p)
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
 
 TestLth = {}
 

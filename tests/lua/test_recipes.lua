@@ -2,29 +2,10 @@
 -- of their numbers; the runner's option errors.
 local lu = require "luaunit"
 local rp = require "realprune"
-
-local BIN = os.getenv("REALPRUNE_BIN") or "build/realprune"
-
-local function run(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1; echo \"<exit:$?>\""))
-  local out = p:read("a")
-  p:close()
-  return out, tonumber(out:match("<exit:(%d+)>%s*$"))
-end
-
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  return d
-end
-
-local function read(p)
-  local f = io.open(p)
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local H = dofile((debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "tests/lua") ..
+  "/helpers.lua")
+local run, tmpdir, read = H.run, H.tmpdir, H.read
+local BIN = H.BIN
 
 -- results.csv as a list of rows keyed by the header
 local function csv(path)

@@ -1,0 +1,33 @@
+-- Small helpers shared by the Lua test suites (loaded with dofile).
+local H = {}
+
+--- The realprune executable under test.
+H.BIN = os.getenv("REALPRUNE_BIN") or "build/realprune"
+
+--- A new empty folder.
+function H.tmpdir()
+  local d = os.tmpname()
+  os.remove(d)
+  assert(os.execute("mkdir -p " .. d))
+  return d
+end
+
+--- A file's contents, or nil.
+function H.read(p)
+  local f = io.open(p, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+--- Runs a shell command: its output (stdout and stderr) and exit code.
+function H.run(cmd)
+  local p = assert(io.popen(cmd .. " 2>&1; echo \"<exit:$?>\""))
+  local out = p:read("a")
+  p:close()
+  local code = tonumber(out:match("<exit:(%d+)>%s*$"))
+  return (out:gsub("<exit:%d+>%s*$", "")), code
+end
+
+return H
