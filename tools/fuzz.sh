@@ -28,7 +28,18 @@ for f in tests/fuzz/regressions/*; do
     esac
 done
 echo "fuzz regressions: $(ls tests/fuzz/regressions | wc -l) passed, 0 failed"
-for target in idx cifar image; do
+# the Lua readers (checkpoints, recipe options) in an embedded Lua state
+bind="bindings/l_core.c bindings/l_tensor.c bindings/l_generator.c bindings/l_nn.c bindings/l_data.c bindings/l_io.c bindings/l_xbar.c bindings/l_prune.c"
+core_all=$(ls core/src/*.c)
+for target in checkpoint options; do
+    def=$(echo "FUZZ_$target" | tr a-z A-Z)
+    clang -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+        -fno-sanitize=pointer-overflow,nonnull-attribute \
+        -Wno-unknown-pragmas -D_POSIX_C_SOURCE=200809L -D"$def" -DRP_SOURCE_DIR="\"$(pwd)\"" \
+        -Icore/include -Ibindings -I/usr/include/lua5.4 -I/usr/include/x86_64-linux-gnu/openblas-pthread \
+        tests/fuzz/fuzz_lua.c $bind $core_all -llua5.4 -lopenblas -lz -lm -o "$out/fuzz_$target"
+done
+for target in idx cifar image checkpoint options; do
     rm -rf "$out/corpus_$target"
     cp -r "tests/fuzz/corpus/$target" "$out/corpus_$target"
     echo "fuzz_$target: $secs s"

@@ -265,25 +265,30 @@ function M.load(path)
   if type(path) ~= "string" then error("rp.load: a path (string) expected", 2) end
   local s, err = core.read_file(path)
   if not s then error("rp.load: " .. err, 2) end
+  local ok, v = pcall(M.decode, s, path)
+  if not ok then error(v, 2) end
+  return v
+end
+
+--- Decodes the bytes of a checkpoint file (`name` is used in messages).
+function M.decode(s, name)
   if #s < 24 or s:sub(1, 8) ~= MAGIC then
-    error(("rp.load: %s is not a realprune checkpoint (no RPCK magic)"):format(path), 2)
+    error(("rp.load: %s is not a realprune checkpoint (no RPCK magic)"):format(name), 0)
   end
   local version, n = string.unpack("<I4I8", s, 9)
   if version ~= M.VERSION then
-    error(("rp.load: %s has format version %d; this realprune reads version %d"):format(path,
-      version, M.VERSION), 2)
+    error(("rp.load: %s has format version %d; this realprune reads version %d"):format(name,
+      version, M.VERSION), 0)
   end
   if #s ~= 20 + n + 4 then
     error(("rp.load: %s is truncated or has trailing bytes (%d bytes, %d expected)"):format(
-      path, #s, 24 + n), 2)
+      name, #s, 24 + n), 0)
   end
   local payload = s:sub(21, 20 + n)
   if core.crc32(payload) ~= string.unpack("<I4", s, 21 + n) then
-    error(("rp.load: %s is corrupt (checksum mismatch)"):format(path), 2)
+    error(("rp.load: %s is corrupt (checksum mismatch)"):format(name), 0)
   end
-  local ok, v = pcall(decoder(payload, path))
-  if not ok then error(v, 2) end
-  return v
+  return decoder(payload, name)()
 end
 
 return M
