@@ -171,8 +171,9 @@ int rpl_write_png(lua_State *L)
 int rpl_text_rects(lua_State *L)
 {
     const char *text = luaL_checkstring(L, 1);
-    static char buf[64 * 1024];
-    int quads = stb_easy_font_print(0, 0, (char *)text, NULL, buf, (int)sizeof buf);
+    const int size = 64 * 1024; /* scratch for the quads, owned by the collector */
+    char *buf = lua_newuserdatauv(L, (size_t)size, 0);
+    int quads = stb_easy_font_print(0, 0, (char *)text, NULL, buf, size);
     float *v = (float *)buf; /* 4 vertices of (x, y, z, color) per quad */
     lua_createtable(L, quads * 4, 0);
     for (int q = 0; q < quads; q++) {
