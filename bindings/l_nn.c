@@ -37,7 +37,15 @@ static struct rp_conv2d_params conv_params(lua_State *L, int arg)
     p.sw = check_int(L, arg + 3, 1);
     p.ph = check_int(L, arg + 4, 0);
     p.pw = check_int(L, arg + 5, 0);
+    p.algorithm = RP_CONV_AUTO;
     return p;
+}
+
+/* The optional algorithm name at arg: "auto" (default), "im2col" or "winograd". */
+static int conv_algorithm(lua_State *L, int arg)
+{
+    static const char *const names[] = {"auto", "im2col", "winograd", NULL};
+    return luaL_checkoption(L, arg, "auto", names);
 }
 
 static void push_dims(lua_State *L, const int64_t *s, int n)
@@ -49,12 +57,13 @@ static void push_dims(lua_State *L, const int64_t *s, int n)
     }
 }
 
-/* conv2d_shapes(input, weight, kh, kw, sh, sw, ph, pw) -> output shape, workspace
- * size (floats, for the current thread count) */
+/* conv2d_shapes(input, weight, kh, kw, sh, sw, ph, pw[, algorithm]) -> output shape,
+ * workspace size (floats, for the current thread count) */
 static int l_conv2d_shapes(lua_State *L)
 {
     struct rp_tensor *x = rpl_check_tensor(L, 1), *w = rpl_check_tensor(L, 2);
     struct rp_conv2d_params p = conv_params(L, 3);
+    p.algorithm = conv_algorithm(L, 9);
     int64_t os[4];
     if (rp_conv2d_output_shape(os, x, w, &p) != RP_OK)
         return fail(L);
@@ -63,31 +72,35 @@ static int l_conv2d_shapes(lua_State *L)
     return 2;
 }
 
-/* conv2d_forward(output, input, weight, bias|nil, columns, kh, kw, sh, sw, ph, pw) */
+/* conv2d_forward(output, input, weight, bias|nil, columns, kh, kw, sh, sw, ph, pw[,
+ *                algorithm]) */
 static int l_conv2d_forward(lua_State *L)
 {
     struct rp_tensor *y = rpl_check_tensor(L, 1), *x = rpl_check_tensor(L, 2);
     struct rp_tensor *w = rpl_check_tensor(L, 3), *b = opt_tensor(L, 4);
     struct rp_tensor *cols = rpl_check_tensor(L, 5);
     struct rp_conv2d_params p = conv_params(L, 6);
+    p.algorithm = conv_algorithm(L, 12);
     if (rp_conv2d_forward(y, x, w, b, cols, &p) != RP_OK)
         return fail(L);
     return 0;
 }
 
-/* conv2d_backward_input(grad_input, grad_output, weight, columns, kh, kw, sh, sw, ph, pw) */
+/* conv2d_backward_input(grad_input, grad_output, weight, columns, kh, kw, sh, sw, ph, pw[,
+ *                       algorithm]) */
 static int l_conv2d_backward_input(lua_State *L)
 {
     struct rp_tensor *dx = rpl_check_tensor(L, 1), *dy = rpl_check_tensor(L, 2);
     struct rp_tensor *w = rpl_check_tensor(L, 3), *cols = rpl_check_tensor(L, 4);
     struct rp_conv2d_params p = conv_params(L, 5);
+    p.algorithm = conv_algorithm(L, 11);
     if (rp_conv2d_backward_input(dx, dy, w, cols, &p) != RP_OK)
         return fail(L);
     return 0;
 }
 
 /* conv2d_backward_params(grad_weight, grad_bias|nil, grad_output, input, columns,
- *                        kh, kw, sh, sw, ph, pw[, scale]) */
+ *                        kh, kw, sh, sw, ph, pw[, scale[, algorithm]]) */
 static int l_conv2d_backward_params(lua_State *L)
 {
     struct rp_tensor *dw = rpl_check_tensor(L, 1), *db = opt_tensor(L, 2);
@@ -95,6 +108,7 @@ static int l_conv2d_backward_params(lua_State *L)
     struct rp_tensor *cols = rpl_check_tensor(L, 5);
     struct rp_conv2d_params p = conv_params(L, 6);
     float scale = (float)luaL_optnumber(L, 12, 1.0);
+    p.algorithm = conv_algorithm(L, 13);
     if (rp_conv2d_backward_params(dw, db, dy, x, cols, &p, scale) != RP_OK)
         return fail(L);
     return 0;

@@ -23,6 +23,7 @@
 #include <omp.h>
 #endif
 
+#include "conv2d_winograd.h"
 #include "realprune/blas.h"
 #include "realprune/nn.h"
 
@@ -34,6 +35,38 @@ static rp_status check_params(const struct rp_conv2d_params *p)
         return rp_error(RP_EINVAL, "conv2d: kernel %dx%d, stride %dx%d and padding %dx%d must be "
                         "positive (padding non-negative)", p->kh, p->kw, p->sh, p->sw, p->ph,
                         p->pw);
+    if (p->algorithm < RP_CONV_AUTO || p->algorithm > RP_CONV_WINOGRAD)
+        return rp_error(RP_EINVAL, "conv2d: algorithm %d is not auto (0), im2col (1) or "
+                        "winograd (2)", p->algorithm);
+    if (p->algorithm == RP_CONV_WINOGRAD && !rp_winograd_applies(p))
+        return rp_error(RP_EINVAL, "conv2d: the winograd algorithm needs a 3x3 kernel with "
+                        "stride 1, got kernel %dx%d, stride %dx%d", p->kh, p->kw, p->sh, p->sw);
+    return RP_OK;
+}
+
+/* Winograd for this call?  Automatically where it is faster: 3x3 stride-1
+ * kernels with at least 16 input and output channels (the first layer of a
+ * network, with 1 or 3 channels, stays on im2col) and at least one full
+ * 2x2 tile of output. */
+static int use_winograd(const struct rp_conv2d_params *p, const int64_t in[4], int64_t cout)
+{
+    if (p->algorithm == RP_CONV_IM2COL || !rp_winograd_applies(p))
+        return 0;
+    if (p->algorithm == RP_CONV_WINOGRAD)
+        return 1;
+    int64_t ho = in[2] + 2 * p->ph - 2, wo = in[3] + 2 * p->pw - 2;
+    return in[1] >= 16 && cout >= 16 && ho >= 2 && wo >= 2;
+}
+
+/* The Winograd plan of a call, checked against the workspace. */
+static rp_status winograd_call(struct rp_winograd_plan *wp, const int64_t in[4], int64_t cout,
+                               const struct rp_tensor *workspace,
+                               const struct rp_conv2d_params *p)
+{
+    rp_winograd_plan(wp, in, cout, p);
+    if (workspace->numel < wp->size)
+        return rp_error(RP_ESHAPE, "conv2d: the workspace holds %lld values, at least %lld "
+                        "needed", (long long)workspace->numel, (long long)wp->size);
     return RP_OK;
 }
 
@@ -200,6 +233,11 @@ int64_t rp_conv2d_workspace_size(const struct rp_tensor *input, const struct rp_
                                  const struct rp_conv2d_params *p, int threads)
 {
     struct plan pl;
+    if (use_winograd(p, input->shape, weight->shape[0])) {
+        struct rp_winograd_plan wp;
+        rp_winograd_plan(&wp, input->shape, weight->shape[0], p);
+        return wp.size;
+    }
     make_plan(&pl, input->shape, weight->shape[0], p, threads);
     return pl.per_thread * pl.threads;
 }
@@ -253,6 +291,14 @@ rp_status rp_conv2d_forward(struct rp_tensor *output, const struct rp_tensor *in
         return st;
     if (bias && (st = check_same("bias", bias, 1, &os[1])) != RP_OK)
         return st;
+    if (use_winograd(p, input->shape, os[1])) {
+        struct rp_winograd_plan wp;
+        if ((st = winograd_call(&wp, input->shape, os[1], workspace, p)) != RP_OK)
+            return st;
+        rp_winograd_forward(output->data, input->data, weight->data, bias ? bias->data : NULL,
+                            workspace->data, &wp, rp_blas_get_threads());
+        return RP_OK;
+    }
     if ((st = plan_call(&pl, input->shape, os[1], workspace, p)) != RP_OK)
         return st;
     const int64_t P = pl.P, K = pl.K, Cout = pl.Cout;
@@ -307,6 +353,14 @@ rp_status rp_conv2d_backward_input(struct rp_tensor *grad_input, const struct rp
     rp_status st = rp_conv2d_output_shape(os, grad_input, weight, p);
     if (st != RP_OK || (st = check_same("grad_output", grad_output, 4, os)) != RP_OK)
         return st;
+    if (use_winograd(p, grad_input->shape, os[1])) {
+        struct rp_winograd_plan wp;
+        if ((st = winograd_call(&wp, grad_input->shape, os[1], workspace, p)) != RP_OK)
+            return st;
+        rp_winograd_backward_input(grad_input->data, grad_output->data, weight->data,
+                                   workspace->data, &wp, rp_blas_get_threads());
+        return RP_OK;
+    }
     if ((st = plan_call(&pl, grad_input->shape, os[1], workspace, p)) != RP_OK)
         return st;
     const int64_t P = pl.P, K = pl.K, Cout = pl.Cout, img = pl.C * pl.H * pl.W;
@@ -334,20 +388,13 @@ rp_status rp_conv2d_backward_input(struct rp_tensor *grad_input, const struct rp
     return RP_OK;
 }
 
-rp_status rp_conv2d_backward_params(struct rp_tensor *grad_weight, struct rp_tensor *grad_bias,
-                                    const struct rp_tensor *grad_output,
-                                    const struct rp_tensor *input, struct rp_tensor *workspace,
-                                    const struct rp_conv2d_params *p, float scale)
+/* grad_weight += scale * dY . cols^T by im2col chunks. */
+static void weight_grad_im2col(struct rp_tensor *grad_weight, const struct rp_tensor *grad_output,
+                               const struct rp_tensor *input, struct rp_tensor *workspace,
+                               const struct plan *pl_, const struct rp_conv2d_params *p,
+                               float scale)
 {
-    int64_t os[4];
-    struct plan pl;
-    rp_status st = rp_conv2d_output_shape(os, input, grad_weight, p);
-    if (st != RP_OK || (st = check_same("grad_output", grad_output, 4, os)) != RP_OK)
-        return st;
-    if (grad_bias && (st = check_same("grad_bias", grad_bias, 1, &os[1])) != RP_OK)
-        return st;
-    if ((st = plan_call(&pl, input->shape, os[1], workspace, p)) != RP_OK)
-        return st;
+    const struct plan pl = *pl_;
     const int64_t P = pl.P, K = pl.K, Cout = pl.Cout;
 #pragma omp parallel num_threads(pl.threads)
     {
@@ -369,10 +416,36 @@ rp_status rp_conv2d_backward_params(struct rp_tensor *grad_weight, struct rp_ten
         for (int64_t i = 0; i < Cout * K; i++)
             grad_weight->data[i] += scale * partial[i];
     }
+}
+
+rp_status rp_conv2d_backward_params(struct rp_tensor *grad_weight, struct rp_tensor *grad_bias,
+                                    const struct rp_tensor *grad_output,
+                                    const struct rp_tensor *input, struct rp_tensor *workspace,
+                                    const struct rp_conv2d_params *p, float scale)
+{
+    int64_t os[4];
+    rp_status st = rp_conv2d_output_shape(os, input, grad_weight, p);
+    if (st != RP_OK || (st = check_same("grad_output", grad_output, 4, os)) != RP_OK)
+        return st;
+    if (grad_bias && (st = check_same("grad_bias", grad_bias, 1, &os[1])) != RP_OK)
+        return st;
+    if (use_winograd(p, input->shape, os[1])) {
+        struct rp_winograd_plan wp;
+        if ((st = winograd_call(&wp, input->shape, os[1], workspace, p)) != RP_OK)
+            return st;
+        rp_winograd_backward_weight(grad_weight->data, grad_output->data, input->data,
+                                    workspace->data, &wp, rp_blas_get_threads(), scale);
+    } else {
+        struct plan pl;
+        if ((st = plan_call(&pl, input->shape, os[1], workspace, p)) != RP_OK)
+            return st;
+        weight_grad_im2col(grad_weight, grad_output, input, workspace, &pl, p, scale);
+    }
+    const int64_t Cout = os[1], P = os[2] * os[3];
     if (grad_bias)
         for (int64_t co = 0; co < Cout; co++) {
             double s = 0.0;
-            for (int64_t n = 0; n < pl.N; n++) {
+            for (int64_t n = 0; n < os[0]; n++) {
                 const float *dy = grad_output->data + (n * Cout + co) * P;
                 for (int64_t i = 0; i < P; i++)
                     s += dy[i];

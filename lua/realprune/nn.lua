@@ -290,6 +290,16 @@ function Conv2d:__init(cin, cout, k, opts)
   if self.kh < 1 or self.kw < 1 or self.sh < 1 or self.sw < 1 or self.ph < 0 or self.pw < 0 then
     error("Conv2d: kernel and stride must be >= 1 and padding >= 0", 2)
   end
+  local algo = opts.algorithm or "auto"
+  if algo ~= "auto" and algo ~= "im2col" and algo ~= "winograd" then
+    error(("Conv2d: algorithm must be \"auto\", \"im2col\" or \"winograd\", got %s"):format(
+      tostring(algo)), 2)
+  end
+  if algo == "winograd" and (self.kh ~= 3 or self.kw ~= 3 or self.sh ~= 1 or self.sw ~= 1) then
+    error(("Conv2d: the winograd algorithm needs a 3x3 kernel with stride 1, got kernel %dx%d, "
+      .. "stride %dx%d"):format(self.kh, self.kw, self.sh, self.sw), 2)
+  end
+  self.algorithm = algo
   kaiming(self, {cout, cin, self.kh, self.kw}, cin * self.kh * self.kw, opts.generator)
   if opts.bias ~= false then
     self.bias, self.grad_bias = T.zeros{cout}, T.zeros{cout}
@@ -300,6 +310,7 @@ function Conv2d:extra_repr()
   return ("%d, %d, kernel=%dx%d, stride=%dx%d, padding=%dx%d%s%s"):format(self.in_channels,
     self.out_channels, self.kh, self.kw, self.sh, self.sw, self.ph, self.pw,
     self.bias and "" or ", bias=false", self.mask and ", masked" or "")
+    .. ((self.algorithm or "auto") ~= "auto" and ", " .. self.algorithm or "")
 end
 
 function Conv2d:output_shape(s)
@@ -319,12 +330,12 @@ end
 function Conv2d:forward(x)
   check_tensor(x, "Conv2d:forward", "input")
   local ys, ws = core.conv2d_shapes(x, self.weight, self.kh, self.kw, self.sh, self.sw,
-    self.ph, self.pw)
+    self.ph, self.pw, self.algorithm)
   if self.mask then core.apply_mask(self.weight, self.mask) end
   local y = buffer(self, "output", ys)
   local cols = buffer(self, "workspace", {ws})
   core.conv2d_forward(y, x, self.weight, self.bias, cols, self.kh, self.kw, self.sh, self.sw,
-    self.ph, self.pw)
+    self.ph, self.pw, self.algorithm)
   return y
 end
 
@@ -333,10 +344,10 @@ function Conv2d:backward(x, gy)
   local cols = self.workspace
   if self.need_grad_input ~= false then
     core.conv2d_backward_input(gx, gy, self.weight, cols, self.kh, self.kw, self.sh, self.sw,
-      self.ph, self.pw)
+      self.ph, self.pw, self.algorithm)
   end
   core.conv2d_backward_params(self.grad_weight, self.grad_bias, gy, x, cols, self.kh, self.kw,
-    self.sh, self.sw, self.ph, self.pw)
+    self.sh, self.sw, self.ph, self.pw, 1, self.algorithm)
   if self.mask then core.apply_mask(self.grad_weight, self.mask) end
   return gx
 end

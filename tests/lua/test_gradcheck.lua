@@ -83,6 +83,18 @@ function TestGradcheck:test_conv2d_small_maps_batched_chunks()
   gradcheck(nn.Conv2d(3, 5, 3, {padding = 1, generator = rp.generator(4)}), {9, 3, 2, 2})
 end
 
+function TestGradcheck:test_conv2d_winograd()
+  -- odd sizes (partial 2x2 tiles), padding 0, 1 and 2, several chunks
+  gradcheck(nn.Conv2d(3, 4, 3, {padding = 1, algorithm = "winograd",
+    generator = rp.generator(6)}), {2, 3, 7, 5})
+  gradcheck(nn.Conv2d(2, 3, 3, {algorithm = "winograd", bias = false,
+    generator = rp.generator(7)}), {3, 2, 6, 5})
+  gradcheck(nn.Conv2d(2, 2, 3, {padding = 2, algorithm = "winograd",
+    generator = rp.generator(8)}), {2, 2, 3, 2})
+  gradcheck(nn.Conv2d(16, 16, 3, {padding = 1, generator = rp.generator(9)}), {70, 16, 2, 2},
+    {samples = 10})
+end
+
 function TestGradcheck:test_linear()
   gradcheck(nn.Linear(6, 4, {generator = rp.generator(5)}), {3, 6})
 end

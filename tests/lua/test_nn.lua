@@ -49,6 +49,77 @@ function TestMasks:test_masked_weights_stay_zero_with_no_state()
     function() conv:set_mask(T.ones{2, 2}) end)
 end
 
+TestConvAlgorithms = {}
+
+-- Winograd and im2col agree (forward, input, weight and bias gradients) on
+-- odd sizes, every padding, batches of several chunks and masked weights.
+function TestConvAlgorithms:test_winograd_matches_im2col()
+  local g = rp.generator(SEED)
+  for _, c in ipairs{{2, 3, 4, 6, 6, 1}, {3, 5, 7, 7, 5, 1}, {2, 4, 3, 5, 8, 0},
+                     {1, 2, 2, 4, 4, 2}, {5, 17, 19, 9, 11, 1}, {300, 16, 16, 2, 2, 1},
+                     {9, 20, 24, 30, 3, 1}, {2, 3, 3, 1, 1, 1}} do
+    local N, C, K, H, W, pad = table.unpack(c)
+    local mods = {}
+    for i, algo in ipairs{"im2col", "winograd"} do
+      mods[i] = nn.Conv2d(C, K, 3, {padding = pad, algorithm = algo, generator = rp.generator(1)})
+    end
+    local mask = T.rand({K, C, 3, 3}, g)
+    local flat = mask:reshape{-1}
+    for i = 1, flat:numel() do flat[i] = flat[i] < 0.5 and 0 or 1 end
+    for _, m in ipairs(mods) do m:set_mask(mask) end
+    mods[2].bias:copy(T.randn({K}, g))
+    mods[1].bias:copy(mods[2].bias)
+    local x = T.randn({N, C, H, W}, g)
+    local ya = mods[1]:forward(x):clone()
+    local yb = mods[2]:forward(x)
+    local r = T.randn(ya:shape(), g)
+    local gxa = mods[1]:backward(x, r):clone()
+    local gxb = mods[2]:backward(x, r)
+    local what = table.concat(c, ",")
+    local function close(a, b, name)
+      local scale = math.max(a:abs():max(), 1e-6)
+      local err = a:sub(b):abs():max() / scale
+      lu.assertTrue(err < 1e-5, ("%s %s: relative difference %g"):format(what, name, err))
+    end
+    close(ya, yb, "output")
+    close(gxa, gxb, "grad_input")
+    close(mods[1].grad_weight, mods[2].grad_weight, "grad_weight")
+    close(mods[1].grad_bias, mods[2].grad_bias, "grad_bias")
+    local gw = mods[2].grad_weight:reshape{-1}
+    for i = 1, flat:numel() do
+      if flat[i] == 0 then lu.assertEquals(gw[i], 0) end
+    end
+  end
+end
+
+function TestConvAlgorithms:test_winograd_bits_do_not_depend_on_threads()
+  local g = rp.generator(SEED)
+  local x = T.randn({6, 16, 9, 7}, g)
+  local out = {}
+  local before = rp.get_threads()
+  for i, n in ipairs{1, 2} do
+    rp.set_threads(n)
+    local m = nn.Conv2d(16, 16, 3, {padding = 1, generator = rp.generator(2)})
+    local y = m:forward(x)
+    out[i] = {y:clone(), m:backward(x, y):clone(), m.grad_weight:clone()}
+  end
+  rp.set_threads(before)
+  for j = 1, 3 do lu.assertEquals(out[1][j]:totable(), out[2][j]:totable()) end
+end
+
+function TestConvAlgorithms:test_bad_algorithm()
+  lu.assertErrorMsgContains('Conv2d: algorithm must be "auto", "im2col" or "winograd", got fft',
+    function() nn.Conv2d(3, 3, 3, {algorithm = "fft"}) end)
+  lu.assertErrorMsgContains("Conv2d: the winograd algorithm needs a 3x3 kernel with stride 1, "
+    .. "got kernel 5x5, stride 1x1", function() nn.Conv2d(3, 3, 5, {algorithm = "winograd"}) end)
+  lu.assertErrorMsgContains("winograd algorithm needs a 3x3 kernel", function()
+    rp.core.conv2d_shapes(T.zeros{1, 1, 4, 4}, T.zeros{1, 1, 3, 3}, 3, 3, 2, 2, 0, 0, "winograd")
+  end)
+  lu.assertErrorMsgContains("invalid option 'fft'", function()
+    rp.core.conv2d_shapes(T.zeros{1, 1, 4, 4}, T.zeros{1, 1, 3, 3}, 3, 3, 1, 1, 0, 0, "fft")
+  end)
+end
+
 TestModels = {}
 
 function TestModels:test_zoo_shapes_and_names()

@@ -22,11 +22,18 @@
 #include "realprune/rng.h"
 #include "realprune/tensor.h"
 
-/* ---- Conv2d (im2col + GEMM) ---- */
+/* ---- Conv2d (im2col + GEMM, or Winograd F(2x2,3x3) + GEMM) ---- */
+enum rp_conv2d_algorithm {
+    RP_CONV_AUTO = 0,    /* Winograd for 3x3 stride-1 kernels between wide layers, else im2col */
+    RP_CONV_IM2COL = 1,  /* any kernel, stride and padding */
+    RP_CONV_WINOGRAD = 2 /* 3x3 kernels with stride 1 only */
+};
+
 struct rp_conv2d_params {
-    int kh, kw; /* kernel */
-    int sh, sw; /* stride */
-    int ph, pw; /* zero padding */
+    int kh, kw;    /* kernel */
+    int sh, sw;    /* stride */
+    int ph, pw;    /* zero padding */
+    int algorithm; /* enum rp_conv2d_algorithm; 0 (auto) when left out of an initializer */
 };
 
 rp_status rp_conv2d_output_shape(int64_t out[4], const struct rp_tensor *input,

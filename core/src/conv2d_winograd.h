@@ -1,0 +1,33 @@
+/* conv2d_winograd.h - Winograd F(2x2, 3x3) kernels behind rp_conv2d_* (internal). */
+#ifndef REALPRUNE_CONV2D_WINOGRAD_H
+#define REALPRUNE_CONV2D_WINOGRAD_H
+
+#include <stdint.h>
+
+#include "realprune/nn.h"
+
+struct rp_winograd_plan {
+    int64_t N, C, H, W, K, Ho, Wo;
+    int64_t ph, pw;
+    int64_t th, tw; /* tiles per image: rows, columns */
+    int64_t g;      /* images per chunk */
+    int64_t T;      /* tiles per chunk (g * th * tw) */
+    int64_t size;   /* workspace floats */
+};
+
+/* A 3x3 kernel with stride 1 (any padding). */
+int rp_winograd_applies(const struct rp_conv2d_params *p);
+void rp_winograd_plan(struct rp_winograd_plan *wp, const int64_t in[4], int64_t cout,
+                      const struct rp_conv2d_params *p);
+void rp_winograd_forward(float *output, const float *input, const float *weight,
+                         const float *bias, float *workspace, const struct rp_winograd_plan *wp,
+                         int threads);
+void rp_winograd_backward_input(float *grad_input, const float *grad_output,
+                                const float *weight, float *workspace,
+                                const struct rp_winograd_plan *wp, int threads);
+/* grad_weight += scale * dL/dW */
+void rp_winograd_backward_weight(float *grad_weight, const float *grad_output,
+                                 const float *input, float *workspace,
+                                 const struct rp_winograd_plan *wp, int threads, float scale);
+
+#endif
