@@ -114,6 +114,22 @@ static int l_conv2d_backward_params(lua_State *L)
     return 0;
 }
 
+/* conv2d_backward(grad_input|nil, grad_weight, grad_bias|nil, grad_output, input, weight,
+ *                 columns, kh, kw, sh, sw, ph, pw[, scale[, algorithm]]) */
+static int l_conv2d_backward(lua_State *L)
+{
+    struct rp_tensor *dx = opt_tensor(L, 1), *dw = rpl_check_tensor(L, 2);
+    struct rp_tensor *db = opt_tensor(L, 3), *dy = rpl_check_tensor(L, 4);
+    struct rp_tensor *x = rpl_check_tensor(L, 5), *w = rpl_check_tensor(L, 6);
+    struct rp_tensor *cols = rpl_check_tensor(L, 7);
+    struct rp_conv2d_params p = conv_params(L, 8);
+    float scale = (float)luaL_optnumber(L, 14, 1.0);
+    p.algorithm = conv_algorithm(L, 15);
+    if (rp_conv2d_backward(dx, dw, db, dy, x, w, cols, &p, scale) != RP_OK)
+        return fail(L);
+    return 0;
+}
+
 /* linear_forward(output, input, weight, bias|nil) */
 static int l_linear_forward(lua_State *L)
 {
@@ -400,6 +416,7 @@ void rpl_open_nn(lua_State *L)
         {"conv2d_forward", l_conv2d_forward},
         {"conv2d_backward_input", l_conv2d_backward_input},
         {"conv2d_backward_params", l_conv2d_backward_params},
+        {"conv2d_backward", l_conv2d_backward},
         {"linear_forward", l_linear_forward},
         {"linear_backward_input", l_linear_backward_input},
         {"linear_backward_params", l_linear_backward_params},

@@ -58,16 +58,18 @@ static int use_winograd(const struct rp_conv2d_params *p, const int64_t in[4], i
     return in[1] >= 16 && cout >= 16 && ho >= 2 && wo >= 2;
 }
 
-/* The Winograd plan of a call, checked against the workspace. */
+/* The Winograd plan of a call: as many threads as the workspace has room for. */
 static rp_status winograd_call(struct rp_winograd_plan *wp, const int64_t in[4], int64_t cout,
                                const struct rp_tensor *workspace,
                                const struct rp_conv2d_params *p)
 {
-    rp_winograd_plan(wp, in, cout, p);
-    if (workspace->numel < wp->size)
-        return rp_error(RP_ESHAPE, "conv2d: the workspace holds %lld values, at least %lld "
-                        "needed", (long long)workspace->numel, (long long)wp->size);
-    return RP_OK;
+    for (int threads = rp_blas_get_threads(); threads >= 1; threads--) {
+        rp_winograd_plan(wp, in, cout, p, threads);
+        if (workspace->numel >= wp->size)
+            return RP_OK;
+    }
+    return rp_error(RP_ESHAPE, "conv2d: the workspace holds %lld values, at least %lld needed",
+                    (long long)workspace->numel, (long long)wp->size);
 }
 
 rp_status rp_conv2d_output_shape(int64_t out[4], const struct rp_tensor *input,
@@ -235,7 +237,7 @@ int64_t rp_conv2d_workspace_size(const struct rp_tensor *input, const struct rp_
     struct plan pl;
     if (use_winograd(p, input->shape, weight->shape[0])) {
         struct rp_winograd_plan wp;
-        rp_winograd_plan(&wp, input->shape, weight->shape[0], p);
+        rp_winograd_plan(&wp, input->shape, weight->shape[0], p, threads);
         return wp.size;
     }
     make_plan(&pl, input->shape, weight->shape[0], p, threads);
@@ -296,7 +298,7 @@ rp_status rp_conv2d_forward(struct rp_tensor *output, const struct rp_tensor *in
         if ((st = winograd_call(&wp, input->shape, os[1], workspace, p)) != RP_OK)
             return st;
         rp_winograd_forward(output->data, input->data, weight->data, bias ? bias->data : NULL,
-                            workspace->data, &wp, rp_blas_get_threads());
+                            workspace->data, &wp);
         return RP_OK;
     }
     if ((st = plan_call(&pl, input->shape, os[1], workspace, p)) != RP_OK)
@@ -357,8 +359,8 @@ rp_status rp_conv2d_backward_input(struct rp_tensor *grad_input, const struct rp
         struct rp_winograd_plan wp;
         if ((st = winograd_call(&wp, grad_input->shape, os[1], workspace, p)) != RP_OK)
             return st;
-        rp_winograd_backward_input(grad_input->data, grad_output->data, weight->data,
-                                   workspace->data, &wp, rp_blas_get_threads());
+        rp_winograd_backward(grad_input->data, NULL, grad_output->data, NULL, weight->data,
+                             workspace->data, &wp, 0.0f);
         return RP_OK;
     }
     if ((st = plan_call(&pl, grad_input->shape, os[1], workspace, p)) != RP_OK)
@@ -418,6 +420,23 @@ static void weight_grad_im2col(struct rp_tensor *grad_weight, const struct rp_te
     }
 }
 
+/* grad_bias += scale * (the sum of dY over the batch and positions) */
+static void bias_grad(struct rp_tensor *grad_bias, const struct rp_tensor *grad_output,
+                      float scale)
+{
+    const int64_t N = grad_output->shape[0], Cout = grad_output->shape[1];
+    const int64_t P = grad_output->shape[2] * grad_output->shape[3];
+    for (int64_t co = 0; co < Cout; co++) {
+        double s = 0.0;
+        for (int64_t n = 0; n < N; n++) {
+            const float *dy = grad_output->data + (n * Cout + co) * P;
+            for (int64_t i = 0; i < P; i++)
+                s += dy[i];
+        }
+        grad_bias->data[co] += scale * (float)s;
+    }
+}
+
 rp_status rp_conv2d_backward_params(struct rp_tensor *grad_weight, struct rp_tensor *grad_bias,
                                     const struct rp_tensor *grad_output,
                                     const struct rp_tensor *input, struct rp_tensor *workspace,
@@ -433,24 +452,46 @@ rp_status rp_conv2d_backward_params(struct rp_tensor *grad_weight, struct rp_ten
         struct rp_winograd_plan wp;
         if ((st = winograd_call(&wp, input->shape, os[1], workspace, p)) != RP_OK)
             return st;
-        rp_winograd_backward_weight(grad_weight->data, grad_output->data, input->data,
-                                    workspace->data, &wp, rp_blas_get_threads(), scale);
+        rp_winograd_backward(NULL, grad_weight->data, grad_output->data, input->data, NULL,
+                             workspace->data, &wp, scale);
     } else {
         struct plan pl;
         if ((st = plan_call(&pl, input->shape, os[1], workspace, p)) != RP_OK)
             return st;
         weight_grad_im2col(grad_weight, grad_output, input, workspace, &pl, p, scale);
     }
-    const int64_t Cout = os[1], P = os[2] * os[3];
     if (grad_bias)
-        for (int64_t co = 0; co < Cout; co++) {
-            double s = 0.0;
-            for (int64_t n = 0; n < os[0]; n++) {
-                const float *dy = grad_output->data + (n * Cout + co) * P;
-                for (int64_t i = 0; i < P; i++)
-                    s += dy[i];
-            }
-            grad_bias->data[co] += scale * (float)s;
-        }
+        bias_grad(grad_bias, grad_output, scale);
+    return RP_OK;
+}
+
+rp_status rp_conv2d_backward(struct rp_tensor *grad_input, struct rp_tensor *grad_weight,
+                             struct rp_tensor *grad_bias, const struct rp_tensor *grad_output,
+                             const struct rp_tensor *input, const struct rp_tensor *weight,
+                             struct rp_tensor *workspace, const struct rp_conv2d_params *p,
+                             float scale)
+{
+    int64_t os[4];
+    rp_status st = rp_conv2d_output_shape(os, input, weight, p);
+    if (st != RP_OK || (st = check_same("grad_output", grad_output, 4, os)) != RP_OK)
+        return st;
+    if (!use_winograd(p, input->shape, os[1])) {
+        if (grad_input && (st = rp_conv2d_backward_input(grad_input, grad_output, weight,
+                                                         workspace, p)) != RP_OK)
+            return st;
+        return rp_conv2d_backward_params(grad_weight, grad_bias, grad_output, input, workspace,
+                                         p, scale);
+    }
+    struct rp_winograd_plan wp;
+    if ((grad_input && (st = check_same("grad_input", grad_input, 4, input->shape)) != RP_OK) ||
+        (st = check_same("grad_weight", grad_weight, 4, weight->shape)) != RP_OK ||
+        (grad_bias && (st = check_same("grad_bias", grad_bias, 1, &os[1])) != RP_OK) ||
+        (st = winograd_call(&wp, input->shape, os[1], workspace, p)) != RP_OK)
+        return st;
+    rp_winograd_backward(grad_input ? grad_input->data : NULL, grad_weight->data,
+                         grad_output->data, input->data, weight->data, workspace->data, &wp,
+                         scale);
+    if (grad_bias)
+        bias_grad(grad_bias, grad_output, scale);
     return RP_OK;
 }

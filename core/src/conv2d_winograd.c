@@ -14,22 +14,36 @@
  * (output-gradient tiles), then dX += B dV B^T (overlapping tiles added)
  * and dW = G^T dU G.  The products run on OpenBLAS like the im2col path.
  *
- * The batch is cut into chunks of whole images (T tiles, all threads on one
- * chunk): the transforms are split over (image, channel) planes and the 16
- * GEMMs over xi, so every value is computed by one fixed sequence of
- * operations and the result does not depend on the thread count at all.
+ * The batch is cut into chunks of whole images (T tiles); each thread takes
+ * its chunks round-robin and does all of a chunk's work itself, in its own
+ * buffers (which stay in its core's cache), with serial GEMMs.  Weight
+ * gradients go to per-thread partial sums added in thread order, so a given
+ * thread count always gives the same bits.
  *
- * Workspace: [16][K][C] (U, or dU in the weight gradient), [16][C][T] (V or
- * dV), [16][K][T] (M or dM).
+ * Workspace: U [K][16][C] (shared), then per thread V or dV [16][C][T], M or
+ * dM [16][K][T], scratch rows and a partial dU [K][16][C].
  */
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "conv2d_winograd.h"
 #include "realprune/blas.h"
 
-/* Floats that the three chunk buffers may take together (64 MB) */
-#define CHUNK_FLOATS (16 * 1024 * 1024)
-#define MIN_TILES 64
+/* The plane transforms are compiled twice, for AVX2 and for the baseline
+ * x86-64, and the loader picks one by the CPU; both do the same IEEE
+ * operations in the same order (no FMA contraction), so the bits agree. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define VECTOR_CLONES
+#endif
+
+/* Tiles per chunk: as many as keep a thread's two chunk buffers near 2 MB
+ * (its share of the L2 cache), within [MIN_TILES, MAX_TILES]. */
+#define CHUNK_FLOATS (512 * 1024)
+#define MIN_TILES 128
 #define MAX_TILES 256
 
 int rp_winograd_applies(const struct rp_conv2d_params *p)
@@ -38,7 +52,7 @@ int rp_winograd_applies(const struct rp_conv2d_params *p)
 }
 
 void rp_winograd_plan(struct rp_winograd_plan *wp, const int64_t in[4], int64_t cout,
-                      const struct rp_conv2d_params *p)
+                      const struct rp_conv2d_params *p, int threads)
 {
     wp->N = in[0];
     wp->C = in[1];
@@ -51,6 +65,8 @@ void rp_winograd_plan(struct rp_winograd_plan *wp, const int64_t in[4], int64_t 
     wp->pw = p->pw;
     wp->th = (wp->Ho + 1) / 2;
     wp->tw = (wp->Wo + 1) / 2;
+    if (threads < 1)
+        threads = 1;
     int64_t per_image = wp->th * wp->tw;
     int64_t target = CHUNK_FLOATS / (16 * (wp->C + wp->K));
     if (target > MAX_TILES)
@@ -58,34 +74,33 @@ void rp_winograd_plan(struct rp_winograd_plan *wp, const int64_t in[4], int64_t 
     if (target < MIN_TILES)
         target = MIN_TILES;
     int64_t g = per_image > 0 ? (target + per_image - 1) / per_image : 1;
-    if (g > wp->N)
-        g = wp->N;
+    int64_t per_thread_images = (wp->N + threads - 1) / threads;
+    if (g > per_thread_images)
+        g = per_thread_images;
     if (g < 1)
         g = 1;
     wp->g = g;
+    wp->chunks = (wp->N + g - 1) / g;
     wp->T = g * per_image;
-    wp->size = 16 * wp->K * wp->C + 16 * (wp->C + wp->K) * wp->T;
+    wp->wt = 2 * wp->tw + 4;
+    /* V and M of a chunk, the scratch rows, a partial dU */
+    wp->per_thread = 16 * (wp->C + wp->K) * wp->T + 16 * wp->tw + 4 * wp->wt +
+                     16 * wp->K * wp->C;
+    wp->threads = threads < wp->chunks ? threads : (int)(wp->chunks > 0 ? wp->chunks : 1);
+    wp->size = 16 * wp->K * wp->C + wp->threads * wp->per_thread;
+}
+
+static int thread_id(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
 }
 
 /* ---- the transforms (one tile; m is the 4x4 tile, row-major) ---- */
 
-/* U = G g G^T, g 3x3 */
-static void filter_transform(float u[16], const float *g)
-{
-    float q[4][3];
-    for (int j = 0; j < 3; j++) {
-        q[0][j] = g[j];
-        q[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
-        q[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
-        q[3][j] = g[6 + j];
-    }
-    for (int i = 0; i < 4; i++) {
-        u[4 * i] = q[i][0];
-        u[4 * i + 1] = 0.5f * (q[i][0] + q[i][1] + q[i][2]);
-        u[4 * i + 2] = 0.5f * (q[i][0] - q[i][1] + q[i][2]);
-        u[4 * i + 3] = q[i][2];
-    }
-}
 
 /* dW = G^T dU G, 3x3 */
 static void filter_transform_t(float dw[9], const float du[16])
@@ -175,21 +190,42 @@ static void output_transform_t(float m[16], const float dy[4])
 
 /* ---- whole planes ---- */
 
-/* The filters of weight [K][C][3][3] -> u[16][K][C] (plane xi at xi*K*C). */
+/* The filters of weight [K][C][3][3] -> u[K][16][C]: the matrix U[xi] starts
+ * at u + xi * C with rows 16 * C apart, and one output channel's values are
+ * written together. */
+/* U = G g G^T for the C filters g = w[C][3][3] of one output channel,
+ * written to u[xi * plane + c]. */
+VECTOR_CLONES static void filter_row(float *restrict u, int64_t plane, const float *restrict w,
+                                     int64_t C)
+{
+    for (int64_t c = 0; c < C; c++) {
+        const float *g = w + c * 9;
+        float q[4][3]; /* G g */
+        for (int j = 0; j < 3; j++) {
+            q[0][j] = g[j];
+            q[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
+            q[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
+            q[3][j] = g[6 + j];
+        }
+        for (int i = 0; i < 4; i++) {
+            u[(4 * i) * plane + c] = q[i][0];
+            u[(4 * i + 1) * plane + c] = 0.5f * (q[i][0] + q[i][1] + q[i][2]);
+            u[(4 * i + 2) * plane + c] = 0.5f * (q[i][0] - q[i][1] + q[i][2]);
+            u[(4 * i + 3) * plane + c] = q[i][2];
+        }
+    }
+}
+
 static void transform_filters(float *u, const float *w, int64_t K, int64_t C)
 {
 #pragma omp for schedule(static)
     for (int64_t k = 0; k < K; k++)
-        for (int64_t c = 0; c < C; c++) {
-            float t[16];
-            filter_transform(t, w + (k * C + c) * 9);
-            for (int xi = 0; xi < 16; xi++)
-                u[xi * K * C + k * C + c] = t[xi];
-        }
+        filter_row(u + k * 16 * C, C, w + k * C * 9, C);
 }
 
-/* Plane x[H][W] -> the tiles of one image and channel: v[xi * ld + t0 + t]. */
-static void gather_plane(float *v, int64_t ld, const float *x, const struct rp_winograd_plan *wp)
+/* Tile by tile, for planes too narrow for the row-wise forms below:
+ * plane x[H][W] -> the tiles of one image and channel: v[xi * ld + t]. */
+static void gather_tiles(float *v, int64_t ld, const float *x, const struct rp_winograd_plan *wp)
 {
     int64_t t = 0;
     for (int64_t ty = 0; ty < wp->th; ty++) {
@@ -216,10 +252,11 @@ static void gather_plane(float *v, int64_t ld, const float *x, const struct rp_w
     }
 }
 
-/* The tiles of one image and channel added back into plane x[H][W]. */
-static void scatter_plane(float *x, const float *v, int64_t ld, const struct rp_winograd_plan *wp)
+/* The tiles of one image and channel added into plane x[H][W] (zeroed first). */
+static void scatter_tiles(float *x, const float *v, int64_t ld, const struct rp_winograd_plan *wp)
 {
     int64_t t = 0;
+    memset(x, 0, sizeof(float) * (size_t)(wp->H * wp->W));
     for (int64_t ty = 0; ty < wp->th; ty++) {
         int64_t y0 = 2 * ty - wp->ph;
         for (int64_t tx = 0; tx < wp->tw; tx++, t++) {
@@ -243,7 +280,7 @@ static void scatter_plane(float *x, const float *v, int64_t ld, const struct rp_
 }
 
 /* Output plane y[Ho][Wo] (+ bias) from the tiles m[xi * ld + t]. */
-static void output_plane(float *y, const float *m, int64_t ld, float bias,
+static void output_tiles(float *y, const float *m, int64_t ld, float bias,
                          const struct rp_winograd_plan *wp)
 {
     int64_t t = 0;
@@ -260,7 +297,7 @@ static void output_plane(float *y, const float *m, int64_t ld, float bias,
 }
 
 /* Gradient tiles m[xi * ld + t] of output-gradient plane dy[Ho][Wo]. */
-static void grad_plane(float *m, int64_t ld, const float *dy, const struct rp_winograd_plan *wp)
+static void grad_tiles(float *m, int64_t ld, const float *dy, const struct rp_winograd_plan *wp)
 {
     int64_t t = 0;
     for (int64_t ty = 0; ty < wp->th; ty++)
@@ -277,114 +314,333 @@ static void grad_plane(float *m, int64_t ld, const float *dy, const struct rp_wi
         }
 }
 
+/* The row-wise forms below win on planes 4 or at least 8 tiles wide (whole
+ * vectors); narrower and odd widths go tile by tile. */
+static int row_wise(const struct rp_winograd_plan *wp)
+{
+    return wp->tw == 4 || wp->tw >= 8;
+}
+
+/*
+ * The plane transforms work on one row of tiles at a time, first combining
+ * whole rows (contiguous, so the compiler vectorizes them), then pairs of
+ * columns.  Each thread has a scratch area of wp->scratch floats.
+ */
+
+/* dst[x] = a[x] + sign * b[x] for x < n, a missing row (NULL) counting as 0 */
+static inline __attribute__((always_inline)) void row_combine(float *restrict dst, const float *restrict a, const float *restrict b,
+                        float sign, int64_t n)
+{
+    if (a && b)
+        for (int64_t x = 0; x < n; x++)
+            dst[x] = a[x] + sign * b[x];
+    else if (a)
+        memcpy(dst, a, sizeof(float) * (size_t)n);
+    else if (b)
+        for (int64_t x = 0; x < n; x++)
+            dst[x] = sign * b[x];
+    else
+        memset(dst, 0, sizeof(float) * (size_t)n);
+}
+
+/* Row r of plane x[rows][cols], or NULL outside it. */
+static const float *plane_row(const float *x, int64_t r, int64_t rows, int64_t cols)
+{
+    return r >= 0 && r < rows ? x + r * cols : NULL;
+}
+
+/* Plane x[H][W] -> the tiles of one image and channel: v[xi * ld + t]. */
+VECTOR_CLONES static void gather_plane(float *v, int64_t ld, const float *x, float *scratch,
+                         const struct rp_winograd_plan *wp)
+{
+    if (!row_wise(wp)) {
+        gather_tiles(v, ld, x, wp);
+        return;
+    }
+    const int64_t tw = wp->tw, wt = wp->wt, W = wp->W;
+    /* the padded row spans columns -pw .. -pw + 2tw + 1 of the input */
+    const int64_t lo = wp->pw, hi = wp->pw + W < 2 * tw + 2 ? wp->pw + W : 2 * tw + 2;
+    for (int64_t ty = 0; ty < wp->th; ty++) {
+        const int64_t y0 = 2 * ty - wp->ph;
+        const float *r[4];
+        for (int i = 0; i < 4; i++)
+            r[i] = plane_row(x, y0 + i, wp->H, W);
+        /* B^T d on whole rows: c0 = r0 - r2, c1 = r1 + r2, c2 = r2 - r1, c3 = r1 - r3 */
+        static const int ia[4] = {0, 1, 2, 1}, ib[4] = {2, 2, 1, 3};
+        static const float sg[4] = {-1.0f, 1.0f, -1.0f, -1.0f};
+        for (int i = 0; i < 4; i++) {
+            float *c = scratch + i * wt;
+            memset(c, 0, sizeof(float) * (size_t)wt);
+            if (hi > lo)
+                row_combine(c + lo, r[ia[i]], r[ib[i]], sg[i], hi - lo);
+        }
+        /* then (.) B on column pairs */
+        float *vt = v + ty * tw;
+        for (int i = 0; i < 4; i++) {
+            const float *c = scratch + i * wt;
+            float *v0 = vt + (4 * i) * ld, *v1 = v0 + ld, *v2 = v1 + ld, *v3 = v2 + ld;
+            for (int64_t tx = 0; tx < tw; tx++) {
+                const float *s = c + 2 * tx;
+                v0[tx] = s[0] - s[2];
+                v1[tx] = s[1] + s[2];
+                v2[tx] = s[2] - s[1];
+                v3[tx] = s[1] - s[3];
+            }
+        }
+    }
+}
+
+/* The tiles v[xi * ld + t] of one image and channel through B (.) B^T, the
+ * overlapping 4x4 blocks added up, into plane x[H][W] (overwritten). */
+VECTOR_CLONES static void scatter_plane(float *x, const float *v, int64_t ld, float *scratch,
+                          const struct rp_winograd_plan *wp)
+{
+    if (!row_wise(wp)) {
+        scatter_tiles(x, v, ld, wp);
+        return;
+    }
+    const int64_t tw = wp->tw, wt = wp->wt, W = wp->W;
+    float *f = scratch;              /* 16 rows of tw: f[4i + j] */
+    float *acc = scratch + 16 * tw;  /* 4 rows of wt: input rows y0 .. y0 + 3 */
+    const int64_t lo = wp->pw, hi = wp->pw + W < 2 * tw + 2 ? wp->pw + W : 2 * tw + 2;
+    memset(acc, 0, sizeof(float) * (size_t)(4 * wt));
+    for (int64_t ty = 0; ty < wp->th; ty++) {
+        const float *vt = v + ty * tw;
+        /* B dV on whole rows of tiles */
+        for (int j = 0; j < 4; j++) {
+            const float *a = vt + j * ld, *b = vt + (4 + j) * ld, *c = vt + (8 + j) * ld,
+                        *d = vt + (12 + j) * ld;
+            float *f0 = f + j * tw, *f1 = f + (4 + j) * tw, *f2 = f + (8 + j) * tw,
+                  *f3 = f + (12 + j) * tw;
+            for (int64_t tx = 0; tx < tw; tx++) {
+                f0[tx] = a[tx];
+                f1[tx] = b[tx] - c[tx] + d[tx];
+                f2[tx] = b[tx] + c[tx] - a[tx];
+                f3[tx] = -d[tx];
+            }
+        }
+        /* then (.) B^T, added into the accumulator rows: columns 2tx, 2tx+1 first
+         * (no two tiles share them), then 2tx+2, 2tx+3 */
+        for (int i = 0; i < 4; i++) {
+            const float *g0 = f + 4 * i * tw, *g1 = g0 + tw, *g2 = g1 + tw, *g3 = g2 + tw;
+            float *row = acc + i * wt;
+            for (int64_t tx = 0; tx < tw; tx++) {
+                row[2 * tx] += g0[tx];
+                row[2 * tx + 1] += g1[tx] - g2[tx] + g3[tx];
+            }
+            for (int64_t tx = 0; tx < tw; tx++) {
+                row[2 * tx + 2] += g1[tx] + g2[tx] - g0[tx];
+                row[2 * tx + 3] += -g3[tx];
+            }
+        }
+        /* rows y0, y0 + 1 are complete (the last row of tiles completes all four) */
+        const int64_t y0 = 2 * ty - wp->ph;
+        const int done = ty + 1 < wp->th ? 2 : 4;
+        for (int i = 0; i < done; i++)
+            if (y0 + i >= 0 && y0 + i < wp->H && hi > lo)
+                memcpy(x + (y0 + i) * W, acc + i * wt + lo, sizeof(float) * (size_t)(hi - lo));
+        memmove(acc, acc + 2 * wt, sizeof(float) * (size_t)(2 * wt));
+        memset(acc + 2 * wt, 0, sizeof(float) * (size_t)(2 * wt));
+    }
+}
+
+/* Output plane y[Ho][Wo] (+ bias) from the tiles m[xi * ld + t]. */
+VECTOR_CLONES static void output_plane(float *y, const float *m, int64_t ld, float bias, float *scratch,
+                         const struct rp_winograd_plan *wp)
+{
+    if (!row_wise(wp)) {
+        output_tiles(y, m, ld, bias, wp);
+        return;
+    }
+    const int64_t tw = wp->tw, Wo = wp->Wo;
+    float *s = scratch; /* 8 rows of tw: s[4i + j] */
+    for (int64_t ty = 0; ty < wp->th; ty++) {
+        const float *mt = m + ty * tw;
+        /* A^T M on whole rows of tiles */
+        for (int j = 0; j < 4; j++) {
+            const float *a = mt + j * ld, *b = mt + (4 + j) * ld, *c = mt + (8 + j) * ld,
+                        *d = mt + (12 + j) * ld;
+            float *s0 = s + j * tw, *s1 = s + (4 + j) * tw;
+            for (int64_t tx = 0; tx < tw; tx++) {
+                s0[tx] = a[tx] + b[tx] + c[tx];
+                s1[tx] = b[tx] - c[tx] - d[tx];
+            }
+        }
+        /* then (.) A */
+        for (int i = 0; i < 2 && 2 * ty + i < wp->Ho; i++) {
+            const float *g0 = s + 4 * i * tw, *g1 = g0 + tw, *g2 = g1 + tw, *g3 = g2 + tw;
+            float *row = y + (2 * ty + i) * Wo;
+            const int64_t full = Wo / 2;
+            for (int64_t tx = 0; tx < full; tx++) {
+                row[2 * tx] = g0[tx] + g1[tx] + g2[tx] + bias;
+                row[2 * tx + 1] = g1[tx] - g2[tx] - g3[tx] + bias;
+            }
+            if (Wo % 2)
+                row[Wo - 1] = g0[full] + g1[full] + g2[full] + bias;
+        }
+    }
+}
+
+/* Gradient tiles m[xi * ld + t] (A dY A^T) of output-gradient plane dy[Ho][Wo]. */
+VECTOR_CLONES static void grad_plane(float *m, int64_t ld, const float *dy, float *scratch,
+                       const struct rp_winograd_plan *wp)
+{
+    if (!row_wise(wp)) {
+        grad_tiles(m, ld, dy, wp);
+        return;
+    }
+    const int64_t tw = wp->tw, wt = wp->wt, Wo = wp->Wo;
+    for (int64_t ty = 0; ty < wp->th; ty++) {
+        const float *a = plane_row(dy, 2 * ty, wp->Ho, Wo);
+        const float *b = plane_row(dy, 2 * ty + 1, wp->Ho, Wo);
+        /* A dY on whole rows: e0 = a, e1 = a + b, e2 = a - b, e3 = -b (zero past Wo) */
+        for (int i = 0; i < 4; i++) {
+            float *e = scratch + i * wt;
+            static const int ua[4] = {1, 1, 1, 0}, ub[4] = {0, 1, 1, 1};
+            static const float sg[4] = {1.0f, 1.0f, -1.0f, -1.0f};
+            row_combine(e, ua[i] ? a : NULL, ub[i] ? b : NULL, sg[i], Wo);
+            memset(e + Wo, 0, sizeof(float) * (size_t)(wt - Wo));
+        }
+        /* then (.) A^T on column pairs */
+        float *mt = m + ty * tw;
+        for (int i = 0; i < 4; i++) {
+            const float *e = scratch + i * wt;
+            float *m0 = mt + (4 * i) * ld, *m1 = m0 + ld, *m2 = m1 + ld, *m3 = m2 + ld;
+            for (int64_t tx = 0; tx < tw; tx++) {
+                m0[tx] = e[2 * tx];
+                m1[tx] = e[2 * tx] + e[2 * tx + 1];
+                m2[tx] = e[2 * tx] - e[2 * tx + 1];
+                m3[tx] = -e[2 * tx + 1];
+            }
+        }
+    }
+}
+
 static int64_t chunk_images(const struct rp_winograd_plan *wp, int64_t n0)
 {
     return n0 + wp->g <= wp->N ? wp->g : wp->N - n0;
 }
 
-static void gather_chunk(float *v, const float *input, int64_t n0,
+/* A thread's own buffers: chunk tiles V [16][C][T], M [16][K][T], scratch
+ * rows, partial dU [K][16][C]. */
+struct thread_buffers {
+    float *v, *m, *scratch, *du;
+};
+
+static struct thread_buffers buffers_of(float *workspace, const struct rp_winograd_plan *wp)
+{
+    struct thread_buffers b;
+    b.v = workspace + 16 * wp->K * wp->C + thread_id() * wp->per_thread;
+    b.m = b.v + 16 * wp->C * wp->T;
+    b.scratch = b.m + 16 * wp->K * wp->T;
+    b.du = b.scratch + 16 * wp->tw + 4 * wp->wt;
+    return b;
+}
+
+/* Tiles of images n0..n0+g-1 of input [N][C][H][W] -> v[16][C][T]. */
+static void gather_chunk(float *v, const float *input, int64_t n0, int64_t g, float *scratch,
                          const struct rp_winograd_plan *wp)
 {
-    int64_t g = chunk_images(wp, n0), tiles = wp->th * wp->tw, ld = wp->C * wp->T;
-#pragma omp for schedule(static)
-    for (int64_t q = 0; q < g * wp->C; q++) {
-        int64_t i = q / wp->C, c = q % wp->C;
-        gather_plane(v + c * wp->T + i * tiles, ld,
-                     input + ((n0 + i) * wp->C + c) * wp->H * wp->W, wp);
-    }
+    int64_t tiles = wp->th * wp->tw;
+    for (int64_t i = 0; i < g; i++)
+        for (int64_t c = 0; c < wp->C; c++)
+            gather_plane(v + c * wp->T + i * tiles, wp->C * wp->T,
+                         input + ((n0 + i) * wp->C + c) * wp->H * wp->W, scratch, wp);
 }
 
-static void grad_chunk(float *m, const float *grad_output, int64_t n0,
-                       const struct rp_winograd_plan *wp)
+/* Gradient tiles of images n0..n0+g-1 of grad_output [N][K][Ho][Wo] -> m[16][K][T]. */
+static void grad_chunk(float *m, const float *grad_output, int64_t n0, int64_t g,
+                       float *scratch, const struct rp_winograd_plan *wp)
 {
-    int64_t g = chunk_images(wp, n0), tiles = wp->th * wp->tw, ld = wp->K * wp->T;
-#pragma omp for schedule(static)
-    for (int64_t q = 0; q < g * wp->K; q++) {
-        int64_t i = q / wp->K, k = q % wp->K;
-        grad_plane(m + k * wp->T + i * tiles, ld,
-                   grad_output + ((n0 + i) * wp->K + k) * wp->Ho * wp->Wo, wp);
-    }
+    int64_t tiles = wp->th * wp->tw;
+    for (int64_t i = 0; i < g; i++)
+        for (int64_t k = 0; k < wp->K; k++)
+            grad_plane(m + k * wp->T + i * tiles, wp->K * wp->T,
+                       grad_output + ((n0 + i) * wp->K + k) * wp->Ho * wp->Wo, scratch, wp);
 }
+
+/* The chunks of the batch go to the threads round-robin (chunk t, t + threads, ...). */
+#define FOR_MY_CHUNKS(n0, g, wp)                                                              \
+    for (int64_t chunk_ = thread_id(), n0 = chunk_ * (wp)->g, g = chunk_images(wp, n0);      \
+         chunk_ < (wp)->chunks;                                                               \
+         chunk_ += (wp)->threads, n0 = chunk_ * (wp)->g, g = chunk_images(wp, n0))
 
 void rp_winograd_forward(float *output, const float *input, const float *weight,
-                         const float *bias, float *workspace, const struct rp_winograd_plan *wp,
-                         int threads)
+                         const float *bias, float *workspace, const struct rp_winograd_plan *wp)
 {
     const int64_t K = wp->K, C = wp->C, T = wp->T, tiles = wp->th * wp->tw;
-    float *u = workspace, *v = u + 16 * K * C, *m = v + 16 * C * T;
-#pragma omp parallel num_threads(threads)
+    float *u = workspace;
+#pragma omp parallel num_threads(wp->threads)
     {
+        struct thread_buffers b = buffers_of(workspace, wp);
         transform_filters(u, weight, K, C);
-        for (int64_t n0 = 0; n0 < wp->N; n0 += wp->g) {
-            int64_t g = chunk_images(wp, n0), n = g * tiles;
-            gather_chunk(v, input, n0, wp);
-#pragma omp for schedule(static)
+        FOR_MY_CHUNKS(n0, g, wp) {
+            gather_chunk(b.v, input, n0, g, b.scratch, wp);
             for (int xi = 0; xi < 16; xi++)
-                rp_gemm_serial(0, 0, K, n, C, 1.0f, u + xi * K * C, C, v + xi * C * T, T, 0.0f,
-                               m + xi * K * T, T);
-#pragma omp for schedule(static)
-            for (int64_t q = 0; q < g * K; q++) {
-                int64_t i = q / K, k = q % K;
-                output_plane(output + ((n0 + i) * K + k) * wp->Ho * wp->Wo,
-                             m + k * T + i * tiles, K * T, bias ? bias[k] : 0.0f, wp);
-            }
+                rp_gemm_serial(0, 0, K, g * tiles, C, 1.0f, u + xi * C, 16 * C, b.v + xi * C * T,
+                               T, 0.0f, b.m + xi * K * T, T);
+            for (int64_t i = 0; i < g; i++)
+                for (int64_t k = 0; k < K; k++)
+                    output_plane(output + ((n0 + i) * K + k) * wp->Ho * wp->Wo,
+                                 b.m + k * T + i * tiles, K * T, bias ? bias[k] : 0.0f,
+                                 b.scratch, wp);
         }
     }
 }
 
-void rp_winograd_backward_input(float *grad_input, const float *grad_output,
-                                const float *weight, float *workspace,
-                                const struct rp_winograd_plan *wp, int threads)
+void rp_winograd_backward(float *grad_input, float *grad_weight, const float *grad_output,
+                          const float *input, const float *weight, float *workspace,
+                          const struct rp_winograd_plan *wp, float scale)
 {
     const int64_t K = wp->K, C = wp->C, T = wp->T, tiles = wp->th * wp->tw;
-    float *u = workspace, *v = u + 16 * K * C, *m = v + 16 * C * T;
-#pragma omp parallel num_threads(threads)
+    float *u = workspace;
+#pragma omp parallel num_threads(wp->threads)
     {
-        transform_filters(u, weight, K, C);
-        for (int64_t n0 = 0; n0 < wp->N; n0 += wp->g) {
-            int64_t g = chunk_images(wp, n0), n = g * tiles;
-            grad_chunk(m, grad_output, n0, wp);
-#pragma omp for schedule(static)
-            for (int xi = 0; xi < 16; xi++)
-                rp_gemm_serial(1, 0, C, n, K, 1.0f, u + xi * K * C, C, m + xi * K * T, T, 0.0f,
-                               v + xi * C * T, T);
-#pragma omp for schedule(static)
-            for (int64_t q = 0; q < g * C; q++) {
-                int64_t i = q / C, c = q % C;
-                float *dx = grad_input + ((n0 + i) * C + c) * wp->H * wp->W;
-                memset(dx, 0, sizeof(float) * (size_t)(wp->H * wp->W));
-                scatter_plane(dx, v + c * T + i * tiles, C * T, wp);
+        struct thread_buffers b = buffers_of(workspace, wp);
+        if (grad_input)
+            transform_filters(u, weight, K, C);
+        if (grad_weight)
+            memset(b.du, 0, sizeof(float) * (size_t)(16 * K * C));
+        FOR_MY_CHUNKS(n0, g, wp) {
+            grad_chunk(b.m, grad_output, n0, g, b.scratch, wp);
+            if (grad_input) {
+                for (int xi = 0; xi < 16; xi++)
+                    rp_gemm_serial(1, 0, C, g * tiles, K, 1.0f, u + xi * C, 16 * C,
+                                   b.m + xi * K * T, T, 0.0f, b.v + xi * C * T, T);
+                for (int64_t i = 0; i < g; i++)
+                    for (int64_t c = 0; c < C; c++)
+                        scatter_plane(grad_input + ((n0 + i) * C + c) * wp->H * wp->W,
+                                      b.v + c * T + i * tiles, C * T, b.scratch, wp);
+            }
+            if (grad_weight) {
+                gather_chunk(b.v, input, n0, g, b.scratch, wp);
+                for (int xi = 0; xi < 16; xi++)
+                    rp_gemm_serial(0, 1, K, C, g * tiles, 1.0f, b.m + xi * K * T, T,
+                                   b.v + xi * C * T, T, 1.0f, b.du + xi * C, 16 * C);
             }
         }
-    }
-}
-
-void rp_winograd_backward_weight(float *grad_weight, const float *grad_output,
-                                 const float *input, float *workspace,
-                                 const struct rp_winograd_plan *wp, int threads, float scale)
-{
-    const int64_t K = wp->K, C = wp->C, T = wp->T, tiles = wp->th * wp->tw;
-    float *du = workspace, *v = du + 16 * K * C, *m = v + 16 * C * T;
-    memset(du, 0, sizeof(float) * (size_t)(16 * K * C));
-#pragma omp parallel num_threads(threads)
-    {
-        for (int64_t n0 = 0; n0 < wp->N; n0 += wp->g) {
-            int64_t n = chunk_images(wp, n0) * tiles;
-            gather_chunk(v, input, n0, wp);
-            grad_chunk(m, grad_output, n0, wp);
+        if (grad_weight) {
+            /* the partial sums into thread 0's, in thread order (the same bits
+             * for a given thread count) */
+#pragma omp barrier
+            float *du0 = workspace + 16 * K * C + (16 * (C + K) * T + 16 * wp->tw + 4 * wp->wt);
 #pragma omp for schedule(static)
-            for (int xi = 0; xi < 16; xi++)
-                rp_gemm_serial(0, 1, K, C, n, 1.0f, m + xi * K * T, T, v + xi * C * T, T, 1.0f,
-                               du + xi * K * C, C);
-        }
+            for (int64_t k = 0; k < K; k++)
+                for (int t = 1; t < wp->threads; t++) {
+                    const float *dut = du0 + t * wp->per_thread;
+                    for (int64_t j = k * 16 * C; j < (k + 1) * 16 * C; j++)
+                        du0[j] += dut[j];
+                }
+            /* dW = G^T dU G */
 #pragma omp for schedule(static)
-        for (int64_t q = 0; q < K * C; q++) {
-            float s[16], dw[9];
-            for (int xi = 0; xi < 16; xi++)
-                s[xi] = du[xi * K * C + q];
-            filter_transform_t(dw, s);
-            for (int j = 0; j < 9; j++)
-                grad_weight[q * 9 + j] += scale * dw[j];
+            for (int64_t q = 0; q < K * C; q++) {
+                float s[16], dw[9];
+                for (int xi = 0; xi < 16; xi++)
+                    s[xi] = du0[(q / C * 16 + xi) * C + q % C];
+                filter_transform_t(dw, s);
+                for (int j = 0; j < 9; j++)
+                    grad_weight[q * 9 + j] += scale * dw[j];
+            }
         }
     }
 }

@@ -68,6 +68,18 @@ local function buffer(self, key, shape)
   return b
 end
 
+-- One workspace for every convolution in this Lua state: the kernels keep
+-- nothing in it from one call to the next (columns, Winograd tiles and
+-- partial sums are rebuilt by each call), so layers run one after another
+-- can share it and a network needs the largest layer's workspace, not the sum.
+local shared_workspace
+local function workspace(n)
+  if shared_workspace == nil or shared_workspace:numel() < n then
+    shared_workspace = T.zeros{n}
+  end
+  return shared_workspace
+end
+
 local function pair(v, what, fn)
   if type(v) == "number" then
     if math.type(v) ~= "integer" then
@@ -333,7 +345,8 @@ function Conv2d:forward(x)
     self.ph, self.pw, self.algorithm)
   if self.mask then core.apply_mask(self.weight, self.mask) end
   local y = buffer(self, "output", ys)
-  local cols = buffer(self, "workspace", {ws})
+  self.workspace_size = ws
+  local cols = workspace(ws)
   core.conv2d_forward(y, x, self.weight, self.bias, cols, self.kh, self.kw, self.sh, self.sw,
     self.ph, self.pw, self.algorithm)
   return y
@@ -341,13 +354,9 @@ end
 
 function Conv2d:backward(x, gy)
   local gx = buffer(self, "grad_input", x:shape())
-  local cols = self.workspace
-  if self.need_grad_input ~= false then
-    core.conv2d_backward_input(gx, gy, self.weight, cols, self.kh, self.kw, self.sh, self.sw,
-      self.ph, self.pw, self.algorithm)
-  end
-  core.conv2d_backward_params(self.grad_weight, self.grad_bias, gy, x, cols, self.kh, self.kw,
-    self.sh, self.sw, self.ph, self.pw, 1, self.algorithm)
+  core.conv2d_backward(self.need_grad_input ~= false and gx or nil, self.grad_weight, self.grad_bias, gy, x, self.weight,
+    workspace(self.workspace_size), self.kh, self.kw, self.sh, self.sw, self.ph, self.pw, 1,
+    self.algorithm)
   if self.mask then core.apply_mask(self.grad_weight, self.mask) end
   return gx
 end

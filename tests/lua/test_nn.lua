@@ -92,19 +92,50 @@ function TestConvAlgorithms:test_winograd_matches_im2col()
   end
 end
 
-function TestConvAlgorithms:test_winograd_bits_do_not_depend_on_threads()
+-- The same thread count gives the same bits (several chunks per thread, the
+-- weight gradient summed over threads); another thread count agrees closely.
+function TestConvAlgorithms:test_winograd_same_threads_same_bits()
   local g = rp.generator(SEED)
-  local x = T.randn({6, 16, 9, 7}, g)
-  local out = {}
-  local before = rp.get_threads()
-  for i, n in ipairs{1, 2} do
-    rp.set_threads(n)
+  local x = T.randn({40, 16, 9, 7}, g)
+  local function run(threads)
+    local before = rp.get_threads()
+    rp.set_threads(threads)
     local m = nn.Conv2d(16, 16, 3, {padding = 1, generator = rp.generator(2)})
     local y = m:forward(x)
-    out[i] = {y:clone(), m:backward(x, y):clone(), m.grad_weight:clone()}
+    local out = {y:clone(), m:backward(x, y):clone(), m.grad_weight:clone()}
+    rp.set_threads(before)
+    return out
   end
-  rp.set_threads(before)
-  for j = 1, 3 do lu.assertEquals(out[1][j]:totable(), out[2][j]:totable()) end
+  local a, b, one = run(2), run(2), run(1)
+  for j = 1, 3 do
+    local ta, tb = a[j]:reshape{-1}:totable(), b[j]:reshape{-1}:totable()
+    for i = 1, #ta do
+      if ta[i] ~= tb[i] then lu.fail(("result %d differs at %d: %.9g %.9g"):format(j, i, ta[i], tb[i])) end
+    end
+    local err = a[j]:sub(one[j]):abs():max() / a[j]:abs():max()
+    lu.assertTrue(err < 1e-5, ("result %d: 1 and 2 threads differ by %g"):format(j, err))
+  end
+end
+
+-- The separate gradient kernels give what the fused one gives, for both
+-- algorithms.
+function TestConvAlgorithms:test_separate_and_fused_backward_agree()
+  local core, g = rp.core, rp.generator(SEED)
+  local x, w = T.randn({5, 16, 8, 6}, g), T.randn({18, 16, 3, 3}, g)
+  local dy = T.randn({5, 18, 8, 6}, g)
+  for _, algo in ipairs{"im2col", "winograd"} do
+    local _, n = core.conv2d_shapes(x, w, 3, 3, 1, 1, 1, 1, algo)
+    local ws = T.zeros{n}
+    local dx1, dw1, db1 = T.zeros(x:shape()), T.zeros(w:shape()), T.zeros{18}
+    local dx2, dw2, db2 = T.zeros(x:shape()), T.zeros(w:shape()), T.zeros{18}
+    core.conv2d_backward_input(dx1, dy, w, ws, 3, 3, 1, 1, 1, 1, algo)
+    core.conv2d_backward_params(dw1, db1, dy, x, ws, 3, 3, 1, 1, 1, 1, 0.5, algo)
+    core.conv2d_backward(dx2, dw2, db2, dy, x, w, ws, 3, 3, 1, 1, 1, 1, 0.5, algo)
+    for _, pair in ipairs{{dx1, dx2}, {dw1, dw2}, {db1, db2}} do
+      lu.assertEquals(pair[1]:sub(pair[2]):abs():max(), 0, algo)
+    end
+    lu.assertTrue(dx1:abs():max() > 0 and dw1:abs():max() > 0)
+  end
 end
 
 function TestConvAlgorithms:test_bad_algorithm()

@@ -54,6 +54,13 @@ rp_status rp_conv2d_backward_params(struct rp_tensor *grad_weight, struct rp_ten
                                     const struct rp_tensor *grad_output,
                                     const struct rp_tensor *input, struct rp_tensor *workspace,
                                     const struct rp_conv2d_params *p, float scale);
+/* Both at once (grad_input may be NULL): the same results as the two calls
+ * above, with the output gradient read and transformed once. */
+rp_status rp_conv2d_backward(struct rp_tensor *grad_input, struct rp_tensor *grad_weight,
+                             struct rp_tensor *grad_bias, const struct rp_tensor *grad_output,
+                             const struct rp_tensor *input, const struct rp_tensor *weight,
+                             struct rp_tensor *workspace, const struct rp_conv2d_params *p,
+                             float scale);
 
 /* ---- Linear: y = x W^T + b, x [N,in], W [out,in] ---- */
 rp_status rp_linear_forward(struct rp_tensor *output, const struct rp_tensor *input,
