@@ -19,9 +19,6 @@
  * count always gives the same bits.
  */
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "conv2d_winograd.h"
 #include "realprune/blas.h"
@@ -273,15 +270,6 @@ static const float *chunk_columns(float *cols, const struct rp_tensor *input, in
     return cols;
 }
 
-static int thread_id(void)
-{
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
-
 rp_status rp_conv2d_forward(struct rp_tensor *output, const struct rp_tensor *input,
                             const struct rp_tensor *weight, const struct rp_tensor *bias,
                             struct rp_tensor *workspace, const struct rp_conv2d_params *p)
@@ -307,7 +295,7 @@ rp_status rp_conv2d_forward(struct rp_tensor *output, const struct rp_tensor *in
     const int direct = pl.g == 1; /* write straight into the output */
 #pragma omp parallel num_threads(pl.threads)
     {
-        int t = thread_id();
+        int t = rp_thread_id();
         float *cols = workspace->data + t * pl.per_thread;
         float *tmp = cols + K * pl.g * P;
         for (int64_t c = t; c < pl.chunks; c += pl.threads) {
@@ -368,7 +356,7 @@ rp_status rp_conv2d_backward_input(struct rp_tensor *grad_input, const struct rp
     const int64_t P = pl.P, K = pl.K, Cout = pl.Cout, img = pl.C * pl.H * pl.W;
 #pragma omp parallel num_threads(pl.threads)
     {
-        int t = thread_id();
+        int t = rp_thread_id();
         float *cols = workspace->data + t * pl.per_thread;
         float *tmp = cols + K * pl.g * P;
         for (int64_t c = t; c < pl.chunks; c += pl.threads) {
@@ -400,7 +388,7 @@ static void weight_grad_im2col(struct rp_tensor *grad_weight, const struct rp_te
     const int64_t P = pl.P, K = pl.K, Cout = pl.Cout;
 #pragma omp parallel num_threads(pl.threads)
     {
-        int t = thread_id();
+        int t = rp_thread_id();
         float *cols = workspace->data + t * pl.per_thread;
         float *tmp = cols + K * pl.g * P;
         float *partial = tmp + Cout * pl.g * P;

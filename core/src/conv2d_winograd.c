@@ -24,9 +24,6 @@
  * dM [16][K][T], scratch rows and a partial dU [K][16][C].
  */
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "conv2d_winograd.h"
 #include "realprune/blas.h"
@@ -88,15 +85,6 @@ void rp_winograd_plan(struct rp_winograd_plan *wp, const int64_t in[4], int64_t 
                      16 * wp->K * wp->C;
     wp->threads = threads < wp->chunks ? threads : (int)(wp->chunks > 0 ? wp->chunks : 1);
     wp->size = 16 * wp->K * wp->C + wp->threads * wp->per_thread;
-}
-
-static int thread_id(void)
-{
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
 }
 
 /* ---- the transforms (one tile; m is the 4x4 tile, row-major) ---- */
@@ -530,7 +518,7 @@ struct thread_buffers {
 static struct thread_buffers buffers_of(float *workspace, const struct rp_winograd_plan *wp)
 {
     struct thread_buffers b;
-    b.v = workspace + 16 * wp->K * wp->C + thread_id() * wp->per_thread;
+    b.v = workspace + 16 * wp->K * wp->C + rp_thread_id() * wp->per_thread;
     b.m = b.v + 16 * wp->C * wp->T;
     b.scratch = b.m + 16 * wp->K * wp->T;
     b.du = b.scratch + 16 * wp->tw + 4 * wp->wt;
@@ -561,7 +549,7 @@ static void grad_chunk(float *m, const float *grad_output, int64_t n0, int64_t g
 
 /* The chunks of the batch go to the threads round-robin (chunk t, t + threads, ...). */
 #define FOR_MY_CHUNKS(n0, g, wp)                                                              \
-    for (int64_t chunk_ = thread_id(), n0 = chunk_ * (wp)->g, g = chunk_images(wp, n0);      \
+    for (int64_t chunk_ = rp_thread_id(), n0 = chunk_ * (wp)->g, g = chunk_images(wp, n0);      \
          chunk_ < (wp)->chunks;                                                               \
          chunk_ += (wp)->threads, n0 = chunk_ * (wp)->g, g = chunk_images(wp, n0))
 
