@@ -28,14 +28,6 @@
 #include "conv2d_winograd.h"
 #include "realprune/blas.h"
 
-/* The plane transforms are compiled twice, for AVX2 and for the baseline
- * x86-64, and the loader picks one by the CPU; both do the same IEEE
- * operations in the same order (no FMA contraction), so the bits agree. */
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define VECTOR_CLONES
-#endif
 
 /* Tiles per chunk: as many as keep a thread's two chunk buffers near 2 MB
  * (its share of the L2 cache), within [MIN_TILES, MAX_TILES]. */
@@ -183,7 +175,7 @@ static void output_transform_t(float m[16], const float dy[4])
  * written together. */
 /* U = G g G^T for the C filters g = w[C][3][3] of one output channel,
  * written to u[xi * plane + c]. */
-VECTOR_CLONES static void filter_row(float *restrict u, int64_t plane, const float *restrict w,
+RP_VECTOR_CLONES static void filter_row(float *restrict u, int64_t plane, const float *restrict w,
                                      int64_t C)
 {
     for (int64_t c = 0; c < C; c++) {
@@ -338,7 +330,7 @@ static const float *plane_row(const float *x, int64_t r, int64_t rows, int64_t c
 }
 
 /* Plane x[H][W] -> the tiles of one image and channel: v[xi * ld + t]. */
-VECTOR_CLONES static void gather_plane(float *v, int64_t ld, const float *x, float *scratch,
+RP_VECTOR_CLONES static void gather_plane(float *v, int64_t ld, const float *x, float *scratch,
                          const struct rp_winograd_plan *wp)
 {
     if (!row_wise(wp)) {
@@ -380,7 +372,7 @@ VECTOR_CLONES static void gather_plane(float *v, int64_t ld, const float *x, flo
 
 /* The tiles v[xi * ld + t] of one image and channel through B (.) B^T, the
  * overlapping 4x4 blocks added up, into plane x[H][W] (overwritten). */
-VECTOR_CLONES static void scatter_plane(float *x, const float *v, int64_t ld, float *scratch,
+RP_VECTOR_CLONES static void scatter_plane(float *x, const float *v, int64_t ld, float *scratch,
                           const struct rp_winograd_plan *wp)
 {
     if (!row_wise(wp)) {
@@ -433,7 +425,7 @@ VECTOR_CLONES static void scatter_plane(float *x, const float *v, int64_t ld, fl
 }
 
 /* Output plane y[Ho][Wo] (+ bias) from the tiles m[xi * ld + t]. */
-VECTOR_CLONES static void output_plane(float *y, const float *m, int64_t ld, float bias, float *scratch,
+RP_VECTOR_CLONES static void output_plane(float *y, const float *m, int64_t ld, float bias, float *scratch,
                          const struct rp_winograd_plan *wp)
 {
     if (!row_wise(wp)) {
@@ -470,7 +462,7 @@ VECTOR_CLONES static void output_plane(float *y, const float *m, int64_t ld, flo
 }
 
 /* Gradient tiles m[xi * ld + t] (A dY A^T) of output-gradient plane dy[Ho][Wo]. */
-VECTOR_CLONES static void grad_plane(float *m, int64_t ld, const float *dy, float *scratch,
+RP_VECTOR_CLONES static void grad_plane(float *m, int64_t ld, const float *dy, float *scratch,
                        const struct rp_winograd_plan *wp)
 {
     if (!row_wise(wp)) {

@@ -4,21 +4,8 @@
 
 #include <stdint.h>
 
+#include "kernel.h"
 #include "realprune/nn.h"
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
-/* The calling OpenMP thread's number (0 outside parallel regions). */
-static inline int rp_thread_id(void)
-{
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
 
 struct rp_winograd_plan {
     int64_t N, C, H, W, K, Ho, Wo;
