@@ -1,6 +1,7 @@
 --- Time of each pass (forward, input gradient, weight gradient) of 3x3
--- convolutions of several sizes at batch 128, by im2col and by Winograd, to see
--- how close each runs to the sgemm peak (GFLOP/s counted as direct convolution).
+-- convolutions of several sizes at batch 128, by im2col and by Winograd
+-- F(2x2,3x3) and F(4x4,3x3), to see how close each runs to the sgemm peak
+-- (GFLOP/s counted as for the direct convolution) and which is fastest where.
 --     build/realprune bench/conv_passes.lua
 local rp = require "realprune"
 local T, core = rp.tensor, rp.core
@@ -16,7 +17,7 @@ for _, c in ipairs{{32, 32, 28}, {32, 64, 14}, {64, 64, 14}, {64, 128, 16}, {128
   local cin, cout, s = c[1], c[2], c[3]
   local gflop = 2 * 128 * cout * cin * 9 * s * s / 1e9
   print(("conv %d->%d @%d: %.2f GFLOP per pass"):format(cin, cout, s, gflop))
-  for _, algo in ipairs{"im2col", "winograd"} do
+  for _, algo in ipairs{"im2col", "winograd", "winograd4"} do
     local conv = rp.nn.Conv2d(cin, cout, 3, {padding = 1, bias = false, algorithm = algo})
     local x = T.randn{128, cin, s, s}
     local y = conv:forward(x)

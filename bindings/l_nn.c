@@ -41,10 +41,11 @@ static struct rp_conv2d_params conv_params(lua_State *L, int arg)
     return p;
 }
 
-/* The optional algorithm name at arg: "auto" (default), "im2col" or "winograd". */
+/* The optional algorithm name at arg: "auto" (default), "im2col", "winograd"
+ * or "winograd4". */
 static int conv_algorithm(lua_State *L, int arg)
 {
-    static const char *const names[] = {"auto", "im2col", "winograd", NULL};
+    static const char *const names[] = {"auto", "im2col", "winograd", "winograd4", NULL};
     return luaL_checkoption(L, arg, "auto", names);
 }
 

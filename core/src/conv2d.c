@@ -32,36 +32,44 @@ static rp_status check_params(const struct rp_conv2d_params *p)
         return rp_error(RP_EINVAL, "conv2d: kernel %dx%d, stride %dx%d and padding %dx%d must be "
                         "positive (padding non-negative)", p->kh, p->kw, p->sh, p->sw, p->ph,
                         p->pw);
-    if (p->algorithm < RP_CONV_AUTO || p->algorithm > RP_CONV_WINOGRAD)
-        return rp_error(RP_EINVAL, "conv2d: algorithm %d is not auto (0), im2col (1) or "
-                        "winograd (2)", p->algorithm);
-    if (p->algorithm == RP_CONV_WINOGRAD && !rp_winograd_applies(p))
+    if (p->algorithm < RP_CONV_AUTO || p->algorithm > RP_CONV_WINOGRAD4)
+        return rp_error(RP_EINVAL, "conv2d: algorithm %d is not auto (0), im2col (1), "
+                        "winograd (2) or winograd4 (3)", p->algorithm);
+    if ((p->algorithm == RP_CONV_WINOGRAD || p->algorithm == RP_CONV_WINOGRAD4) &&
+        !rp_winograd_applies(p))
         return rp_error(RP_EINVAL, "conv2d: the winograd algorithm needs a 3x3 kernel with "
                         "stride 1, got kernel %dx%d, stride %dx%d", p->kh, p->kw, p->sh, p->sw);
     return RP_OK;
 }
 
-/* Winograd for this call?  Automatically where it is faster: 3x3 stride-1
- * kernels with at least 16 input and output channels (the first layer of a
- * network, with 1 or 3 channels, stays on im2col) and at least one full
- * 2x2 tile of output. */
-static int use_winograd(const struct rp_conv2d_params *p, const int64_t in[4], int64_t cout)
+/* The Winograd tile size for this call (2 or 4), or 0 for im2col.
+ * Automatically where it is faster: 3x3 stride-1 kernels with at least 16
+ * input and output channels (the first layer of a network, with 1 or 3
+ * channels, stays on im2col); F(4x4) for outputs of at least 8x8 between
+ * layers of 192+ channels together (below that the transforms cost more than
+ * the multiplications they save), else F(2x2), for outputs down to 2x2
+ * (measured with bench/conv_passes.lua). */
+static int winograd_tile(const struct rp_conv2d_params *p, const int64_t in[4], int64_t cout)
 {
     if (p->algorithm == RP_CONV_IM2COL || !rp_winograd_applies(p))
         return 0;
     if (p->algorithm == RP_CONV_WINOGRAD)
-        return 1;
+        return 2;
+    if (p->algorithm == RP_CONV_WINOGRAD4)
+        return 4;
     int64_t ho = in[2] + 2 * p->ph - 2, wo = in[3] + 2 * p->pw - 2;
-    return in[1] >= 16 && cout >= 16 && ho >= 2 && wo >= 2;
+    if (in[1] < 16 || cout < 16 || ho < 2 || wo < 2)
+        return 0;
+    return ho >= 8 && wo >= 8 && in[1] + cout >= 192 ? 4 : 2;
 }
 
 /* The Winograd plan of a call: as many threads as the workspace has room for. */
-static rp_status winograd_call(struct rp_winograd_plan *wp, const int64_t in[4], int64_t cout,
-                               const struct rp_tensor *workspace,
+static rp_status winograd_call(struct rp_winograd_plan *wp, int tile, const int64_t in[4],
+                               int64_t cout, const struct rp_tensor *workspace,
                                const struct rp_conv2d_params *p)
 {
     for (int threads = rp_blas_get_threads(); threads >= 1; threads--) {
-        rp_winograd_plan(wp, in, cout, p, threads);
+        rp_winograd_plan(wp, in, cout, p, tile, threads);
         if (workspace->numel >= wp->size)
             return RP_OK;
     }
@@ -232,9 +240,10 @@ int64_t rp_conv2d_workspace_size(const struct rp_tensor *input, const struct rp_
                                  const struct rp_conv2d_params *p, int threads)
 {
     struct plan pl;
-    if (use_winograd(p, input->shape, weight->shape[0])) {
+    int tile = winograd_tile(p, input->shape, weight->shape[0]);
+    if (tile) {
         struct rp_winograd_plan wp;
-        rp_winograd_plan(&wp, input->shape, weight->shape[0], p, threads);
+        rp_winograd_plan(&wp, input->shape, weight->shape[0], p, tile, threads);
         return wp.size;
     }
     make_plan(&pl, input->shape, weight->shape[0], p, threads);
@@ -281,9 +290,10 @@ rp_status rp_conv2d_forward(struct rp_tensor *output, const struct rp_tensor *in
         return st;
     if (bias && (st = check_same("bias", bias, 1, &os[1])) != RP_OK)
         return st;
-    if (use_winograd(p, input->shape, os[1])) {
+    int tile = winograd_tile(p, input->shape, os[1]);
+    if (tile) {
         struct rp_winograd_plan wp;
-        if ((st = winograd_call(&wp, input->shape, os[1], workspace, p)) != RP_OK)
+        if ((st = winograd_call(&wp, tile, input->shape, os[1], workspace, p)) != RP_OK)
             return st;
         rp_winograd_forward(output->data, input->data, weight->data, bias ? bias->data : NULL,
                             workspace->data, &wp);
@@ -343,9 +353,10 @@ rp_status rp_conv2d_backward_input(struct rp_tensor *grad_input, const struct rp
     rp_status st = rp_conv2d_output_shape(os, grad_input, weight, p);
     if (st != RP_OK || (st = check_same("grad_output", grad_output, 4, os)) != RP_OK)
         return st;
-    if (use_winograd(p, grad_input->shape, os[1])) {
+    int tile = winograd_tile(p, grad_input->shape, os[1]);
+    if (tile) {
         struct rp_winograd_plan wp;
-        if ((st = winograd_call(&wp, grad_input->shape, os[1], workspace, p)) != RP_OK)
+        if ((st = winograd_call(&wp, tile, grad_input->shape, os[1], workspace, p)) != RP_OK)
             return st;
         rp_winograd_backward(grad_input->data, NULL, grad_output->data, NULL, weight->data,
                              workspace->data, &wp, 0.0f);
@@ -436,9 +447,10 @@ rp_status rp_conv2d_backward_params(struct rp_tensor *grad_weight, struct rp_ten
         return st;
     if (grad_bias && (st = check_same("grad_bias", grad_bias, 1, &os[1])) != RP_OK)
         return st;
-    if (use_winograd(p, input->shape, os[1])) {
+    int tile = winograd_tile(p, input->shape, os[1]);
+    if (tile) {
         struct rp_winograd_plan wp;
-        if ((st = winograd_call(&wp, input->shape, os[1], workspace, p)) != RP_OK)
+        if ((st = winograd_call(&wp, tile, input->shape, os[1], workspace, p)) != RP_OK)
             return st;
         rp_winograd_backward(NULL, grad_weight->data, grad_output->data, input->data, NULL,
                              workspace->data, &wp, scale);
@@ -463,7 +475,8 @@ rp_status rp_conv2d_backward(struct rp_tensor *grad_input, struct rp_tensor *gra
     rp_status st = rp_conv2d_output_shape(os, input, weight, p);
     if (st != RP_OK || (st = check_same("grad_output", grad_output, 4, os)) != RP_OK)
         return st;
-    if (!use_winograd(p, input->shape, os[1])) {
+    int tile = winograd_tile(p, input->shape, os[1]);
+    if (!tile) {
         if (grad_input && (st = rp_conv2d_backward_input(grad_input, grad_output, weight,
                                                          workspace, p)) != RP_OK)
             return st;
@@ -474,7 +487,7 @@ rp_status rp_conv2d_backward(struct rp_tensor *grad_input, struct rp_tensor *gra
     if ((grad_input && (st = check_same("grad_input", grad_input, 4, input->shape)) != RP_OK) ||
         (st = check_same("grad_weight", grad_weight, 4, weight->shape)) != RP_OK ||
         (grad_bias && (st = check_same("grad_bias", grad_bias, 1, &os[1])) != RP_OK) ||
-        (st = winograd_call(&wp, input->shape, os[1], workspace, p)) != RP_OK)
+        (st = winograd_call(&wp, tile, input->shape, os[1], workspace, p)) != RP_OK)
         return st;
     rp_winograd_backward(grad_input ? grad_input->data : NULL, grad_weight->data,
                          grad_output->data, input->data, weight->data, workspace->data, &wp,

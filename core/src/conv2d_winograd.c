@@ -20,8 +20,13 @@
  * gradients go to per-thread partial sums added in thread order, so a given
  * thread count always gives the same bits.
  *
- * Workspace: U [K][16][C] (shared), then per thread V or dV [16][C][T], M or
- * dM [16][K][T], scratch rows and a partial dU [K][16][C].
+ * F(4x4, 3x3) works the same way on 6x6 tiles of 4x4 outputs (36 GEMMs,
+ * 36 multiplications for 144 of the direct form: 4 times fewer), at some
+ * cost in rounding; rp_conv2d picks it for wide enough outputs.
+ *
+ * Workspace (nxi = 16 or 36): U [K][nxi][C] (shared), then per thread V or
+ * dV [nxi][C][T], M or dM [nxi][K][T], scratch rows and a partial dU
+ * [K][nxi][C].
  */
 #include <string.h>
 
@@ -41,7 +46,7 @@ int rp_winograd_applies(const struct rp_conv2d_params *p)
 }
 
 void rp_winograd_plan(struct rp_winograd_plan *wp, const int64_t in[4], int64_t cout,
-                      const struct rp_conv2d_params *p, int threads)
+                      const struct rp_conv2d_params *p, int tile, int threads)
 {
     wp->N = in[0];
     wp->C = in[1];
@@ -52,12 +57,15 @@ void rp_winograd_plan(struct rp_winograd_plan *wp, const int64_t in[4], int64_t 
     wp->Wo = wp->W + 2 * p->pw - 2;
     wp->ph = p->ph;
     wp->pw = p->pw;
-    wp->th = (wp->Ho + 1) / 2;
-    wp->tw = (wp->Wo + 1) / 2;
+    wp->m = tile;
+    wp->a = tile + 2;
+    wp->nxi = wp->a * wp->a;
+    wp->th = (wp->Ho + tile - 1) / tile;
+    wp->tw = (wp->Wo + tile - 1) / tile;
     if (threads < 1)
         threads = 1;
-    int64_t per_image = wp->th * wp->tw;
-    int64_t target = CHUNK_FLOATS / (16 * (wp->C + wp->K));
+    int64_t per_image = wp->th * wp->tw, nxi = wp->nxi;
+    int64_t target = CHUNK_FLOATS / (nxi * (wp->C + wp->K));
     if (target > MAX_TILES)
         target = MAX_TILES;
     if (target < MIN_TILES)
@@ -73,10 +81,14 @@ void rp_winograd_plan(struct rp_winograd_plan *wp, const int64_t in[4], int64_t 
     wp->T = g * per_image;
     wp->wt = 2 * wp->tw + 4;
     /* V and M of a chunk, the scratch rows, a partial dU */
-    wp->per_thread = 16 * (wp->C + wp->K) * wp->T + 16 * wp->tw + 4 * wp->wt +
-                     16 * wp->K * wp->C;
+    /* one cache line more than C*T (K*T) between the xi planes: with power-of-two
+     * strides the nxi values of a tile would all fall in one cache set */
+    wp->vs = wp->C * wp->T + 16;
+    wp->ms = wp->K * wp->T + 16;
+    wp->per_thread = nxi * (wp->vs + wp->ms) + 16 * wp->tw + 4 * wp->wt +
+                     nxi * wp->K * wp->C;
     wp->threads = threads < wp->chunks ? threads : (int)(wp->chunks > 0 ? wp->chunks : 1);
-    wp->size = 16 * wp->K * wp->C + wp->threads * wp->per_thread;
+    wp->size = nxi * wp->K * wp->C + wp->threads * wp->per_thread;
 }
 
 /* ---- the transforms (one tile; m is the 4x4 tile, row-major) ---- */
@@ -170,8 +182,8 @@ static void output_transform_t(float m[16], const float dy[4])
 
 /* ---- whole planes ---- */
 
-/* The filters of weight [K][C][3][3] -> u[K][16][C]: the matrix U[xi] starts
- * at u + xi * C with rows 16 * C apart, and one output channel's values are
+/* The filters of weight [K][C][3][3] -> u[K][nxi][C]: the matrix U[xi] starts
+ * at u + xi * C with rows nxi * C apart, and one output channel's values are
  * written together. */
 /* U = G g G^T for the C filters g = w[C][3][3] of one output channel,
  * written to u[xi * plane + c]. */
@@ -196,109 +208,300 @@ RP_VECTOR_CLONES static void filter_row(float *restrict u, int64_t plane, const 
     }
 }
 
-static void transform_filters(float *u, const float *w, int64_t K, int64_t C)
+static void filter_row4(float *u, int64_t plane, const float *w, int64_t C);
+
+static void transform_filters(float *u, const float *w, const struct rp_winograd_plan *wp)
 {
+    const int64_t K = wp->K, C = wp->C, nxi = wp->nxi;
 #pragma omp for schedule(static)
-    for (int64_t k = 0; k < K; k++)
-        filter_row(u + k * 16 * C, C, w + k * C * 9, C);
+    for (int64_t k = 0; k < K; k++) {
+        if (wp->m == 4)
+            filter_row4(u + k * nxi * C, C, w + k * C * 9, C);
+        else
+            filter_row(u + k * nxi * C, C, w + k * C * 9, C);
+    }
 }
 
-/* Tile by tile, for planes too narrow for the row-wise forms below:
- * plane x[H][W] -> the tiles of one image and channel: v[xi * ld + t]. */
-static void gather_tiles(float *v, int64_t ld, const float *x, const struct rp_winograd_plan *wp)
+/* ---- F(4x4, 3x3): 6x6 tiles (interpolation points 0, +-1, +-2, infinity).
+ * Each 2-D transform is a 1-D one on the columns, then on the rows. ---- */
+
+/* o = B^T d (6 -> 6), element strides os and ds */
+static inline void bt6(float *o, int os, const float *d, int ds)
 {
+    float d0 = d[0], d1 = d[ds], d2 = d[2 * ds], d3 = d[3 * ds], d4 = d[4 * ds], d5 = d[5 * ds];
+    o[0] = 4.0f * d0 - 5.0f * d2 + d4;
+    o[os] = -4.0f * d1 - 4.0f * d2 + d3 + d4;
+    o[2 * os] = 4.0f * d1 - 4.0f * d2 - d3 + d4;
+    o[3 * os] = -2.0f * d1 - d2 + 2.0f * d3 + d4;
+    o[4 * os] = 2.0f * d1 - d2 - 2.0f * d3 + d4;
+    o[5 * os] = 4.0f * d1 - 5.0f * d3 + d5;
+}
+
+/* o = B x (6 -> 6) */
+static inline void b6(float *o, int os, const float *x, int xs)
+{
+    float x0 = x[0], x1 = x[xs], x2 = x[2 * xs], x3 = x[3 * xs], x4 = x[4 * xs], x5 = x[5 * xs];
+    o[0] = 4.0f * x0;
+    o[os] = -4.0f * x1 + 4.0f * x2 - 2.0f * x3 + 2.0f * x4 + 4.0f * x5;
+    o[2 * os] = -5.0f * x0 - 4.0f * x1 - 4.0f * x2 - x3 - x4;
+    o[3 * os] = x1 - x2 + 2.0f * x3 - 2.0f * x4 - 5.0f * x5;
+    o[4 * os] = x0 + x1 + x2 + x3 + x4;
+    o[5 * os] = x5;
+}
+
+/* o = A^T m (6 -> 4) */
+static inline void at6(float *o, int os, const float *m, int ms)
+{
+    float m0 = m[0], m1 = m[ms], m2 = m[2 * ms], m3 = m[3 * ms], m4 = m[4 * ms], m5 = m[5 * ms];
+    o[0] = m0 + m1 + m2 + m3 + m4;
+    o[os] = m1 - m2 + 2.0f * m3 - 2.0f * m4;
+    o[2 * os] = m1 + m2 + 4.0f * m3 + 4.0f * m4;
+    o[3 * os] = m1 - m2 + 8.0f * m3 - 8.0f * m4 + m5;
+}
+
+/* o = A y (4 -> 6) */
+static inline void a6(float *o, int os, const float *y, int ys)
+{
+    float y0 = y[0], y1 = y[ys], y2 = y[2 * ys], y3 = y[3 * ys];
+    o[0] = y0;
+    o[os] = y0 + y1 + y2 + y3;
+    o[2 * os] = y0 - y1 + y2 - y3;
+    o[3 * os] = y0 + 2.0f * y1 + 4.0f * y2 + 8.0f * y3;
+    o[4 * os] = y0 - 2.0f * y1 + 4.0f * y2 - 8.0f * y3;
+    o[5 * os] = y3;
+}
+
+/* o = G g (3 -> 6) */
+static inline void g6(float *o, int os, const float *g, int gs)
+{
+    float g0 = g[0], g1 = g[gs], g2 = g[2 * gs];
+    o[0] = 0.25f * g0;
+    o[os] = -(g0 + g1 + g2) / 6.0f;
+    o[2 * os] = -(g0 - g1 + g2) / 6.0f;
+    o[3 * os] = g0 / 24.0f + g1 / 12.0f + g2 / 6.0f;
+    o[4 * os] = g0 / 24.0f - g1 / 12.0f + g2 / 6.0f;
+    o[5 * os] = g2;
+}
+
+/* o = G^T x (6 -> 3) */
+static inline void gt6(float *o, int os, const float *x, int xs)
+{
+    float x0 = x[0], x1 = x[xs], x2 = x[2 * xs], x3 = x[3 * xs], x4 = x[4 * xs], x5 = x[5 * xs];
+    o[0] = 0.25f * x0 - x1 / 6.0f - x2 / 6.0f + x3 / 24.0f + x4 / 24.0f;
+    o[os] = -x1 / 6.0f + x2 / 6.0f + x3 / 12.0f - x4 / 12.0f;
+    o[2 * os] = -x1 / 6.0f - x2 / 6.0f + x3 / 6.0f + x4 / 6.0f + x5;
+}
+
+/* V = B^T d B, 6x6 */
+static void input_transform4(float v[36], const float d[36])
+{
+    float t[36];
+    for (int j = 0; j < 6; j++)
+        bt6(t + j, 6, d + j, 6);
+    for (int i = 0; i < 6; i++)
+        bt6(v + 6 * i, 1, t + 6 * i, 1);
+}
+
+/* dD = B dV B^T, 6x6 */
+static void input_transform4_t(float d[36], const float v[36])
+{
+    float t[36];
+    for (int j = 0; j < 6; j++)
+        b6(t + j, 6, v + j, 6);
+    for (int i = 0; i < 6; i++)
+        b6(d + 6 * i, 1, t + 6 * i, 1);
+}
+
+/* Y = A^T M A, 4x4 */
+static void output_transform4(float y[16], const float m[36])
+{
+    float t[24]; /* 4x6 */
+    for (int j = 0; j < 6; j++)
+        at6(t + j, 6, m + j, 6);
+    for (int i = 0; i < 4; i++)
+        at6(y + 4 * i, 1, t + 6 * i, 1);
+}
+
+/* dM = A dY A^T, 6x6 from 4x4 */
+static void output_transform4_t(float m[36], const float dy[16])
+{
+    float t[24]; /* 6x4 */
+    for (int j = 0; j < 4; j++)
+        a6(t + j, 4, dy + j, 4);
+    for (int i = 0; i < 6; i++)
+        a6(m + 6 * i, 1, t + 4 * i, 1);
+}
+
+/* U = G g G^T for the C filters w[C][3][3] of one output channel -> u[xi * plane + c] */
+static void filter_row4(float *u, int64_t plane, const float *w, int64_t C)
+{
+    for (int64_t c = 0; c < C; c++) {
+        float t[18], r[36]; /* 6x3, 6x6 */
+        for (int j = 0; j < 3; j++)
+            g6(t + j, 3, w + c * 9 + j, 3);
+        for (int i = 0; i < 6; i++)
+            g6(r + 6 * i, 1, t + 3 * i, 1);
+        for (int xi = 0; xi < 36; xi++)
+            u[xi * plane + c] = r[xi];
+    }
+}
+
+/* dW = G^T dU G, 3x3 from 6x6 */
+static void filter_transform4_t(float dw[9], const float du[36])
+{
+    float t[18]; /* 3x6 */
+    for (int j = 0; j < 6; j++)
+        gt6(t + j, 6, du + j, 6);
+    for (int i = 0; i < 3; i++)
+        gt6(dw + 3 * i, 1, t + 6 * i, 1);
+}
+
+/* Tile by tile (F(4x4) always, F(2x2) on planes too narrow for the row-wise
+ * forms below): plane x[H][W] -> the tiles of one image and channel,
+ * v[xi * ld + t]. */
+static inline __attribute__((always_inline)) void gather_tiles_m(float *v, int64_t ld, const float *x, const struct rp_winograd_plan *wp, const int m)
+{
+    const int a = m + 2, nxi = a * a;
     int64_t t = 0;
     for (int64_t ty = 0; ty < wp->th; ty++) {
-        int64_t y0 = 2 * ty - wp->ph;
+        int64_t y0 = m * ty - wp->ph;
         for (int64_t tx = 0; tx < wp->tw; tx++, t++) {
-            int64_t x0 = 2 * tx - wp->pw;
-            float d[16], r[16];
-            if (y0 >= 0 && x0 >= 0 && y0 + 4 <= wp->H && x0 + 4 <= wp->W) {
-                for (int i = 0; i < 4; i++)
-                    memcpy(d + 4 * i, x + (y0 + i) * wp->W + x0, 4 * sizeof(float));
+            int64_t x0 = m * tx - wp->pw;
+            float d[36], r[36];
+            if (y0 >= 0 && x0 >= 0 && y0 + a <= wp->H && x0 + a <= wp->W) {
+                for (int i = 0; i < a; i++)
+                    memcpy(d + a * i, x + (y0 + i) * wp->W + x0, (size_t)a * sizeof(float));
             } else {
-                for (int i = 0; i < 4; i++)
-                    for (int j = 0; j < 4; j++) {
+                for (int i = 0; i < a; i++)
+                    for (int j = 0; j < a; j++) {
                         int64_t yy = y0 + i, xx = x0 + j;
-                        d[4 * i + j] =
+                        d[a * i + j] =
                             (yy >= 0 && yy < wp->H && xx >= 0 && xx < wp->W) ? x[yy * wp->W + xx]
                                                                              : 0.0f;
                     }
             }
-            input_transform(r, d);
-            for (int xi = 0; xi < 16; xi++)
+            if (m == 4)
+                input_transform4(r, d);
+            else
+                input_transform(r, d);
+            for (int xi = 0; xi < nxi; xi++)
                 v[xi * ld + t] = r[xi];
         }
     }
 }
 
-/* The tiles of one image and channel added into plane x[H][W] (zeroed first). */
-static void scatter_tiles(float *x, const float *v, int64_t ld, const struct rp_winograd_plan *wp)
+static void gather_tiles(float *v, int64_t ld, const float *x, const struct rp_winograd_plan *wp)
 {
+    if (wp->m == 4)
+        gather_tiles_m(v, ld, x, wp, 4);
+    else
+        gather_tiles_m(v, ld, x, wp, 2);
+}
+
+/* The tiles of one image and channel added into plane x[H][W] (zeroed first). */
+static inline __attribute__((always_inline)) void scatter_tiles_m(float *x, const float *v, int64_t ld, const struct rp_winograd_plan *wp, const int m)
+{
+    const int a = m + 2, nxi = a * a;
     int64_t t = 0;
     memset(x, 0, sizeof(float) * (size_t)(wp->H * wp->W));
     for (int64_t ty = 0; ty < wp->th; ty++) {
-        int64_t y0 = 2 * ty - wp->ph;
+        int64_t y0 = m * ty - wp->ph;
         for (int64_t tx = 0; tx < wp->tw; tx++, t++) {
-            int64_t x0 = 2 * tx - wp->pw;
-            float s[16], d[16];
-            for (int xi = 0; xi < 16; xi++)
+            int64_t x0 = m * tx - wp->pw;
+            float s[36], d[36];
+            for (int xi = 0; xi < nxi; xi++)
                 s[xi] = v[xi * ld + t];
-            input_transform_t(d, s);
-            for (int i = 0; i < 4; i++) {
+            if (m == 4)
+                input_transform4_t(d, s);
+            else
+                input_transform_t(d, s);
+            for (int i = 0; i < a; i++) {
                 int64_t yy = y0 + i;
                 if (yy < 0 || yy >= wp->H)
                     continue;
-                for (int j = 0; j < 4; j++) {
+                for (int j = 0; j < a; j++) {
                     int64_t xx = x0 + j;
                     if (xx >= 0 && xx < wp->W)
-                        x[yy * wp->W + xx] += d[4 * i + j];
+                        x[yy * wp->W + xx] += d[a * i + j];
                 }
             }
         }
     }
 }
 
-/* Output plane y[Ho][Wo] (+ bias) from the tiles m[xi * ld + t]. */
-static void output_tiles(float *y, const float *m, int64_t ld, float bias,
-                         const struct rp_winograd_plan *wp)
+static void scatter_tiles(float *x, const float *v, int64_t ld, const struct rp_winograd_plan *wp)
 {
+    if (wp->m == 4)
+        scatter_tiles_m(x, v, ld, wp, 4);
+    else
+        scatter_tiles_m(x, v, ld, wp, 2);
+}
+
+/* Output plane y[Ho][Wo] (+ bias) from the tiles m[xi * ld + t]. */
+static inline __attribute__((always_inline)) void output_tiles_m(float *y, const float *mt, int64_t ld, float bias,
+                         const struct rp_winograd_plan *wp, const int m)
+{
+    const int nxi = (m + 2) * (m + 2);
     int64_t t = 0;
     for (int64_t ty = 0; ty < wp->th; ty++)
         for (int64_t tx = 0; tx < wp->tw; tx++, t++) {
-            float s[16], o[4];
-            for (int xi = 0; xi < 16; xi++)
-                s[xi] = m[xi * ld + t];
-            output_transform(o, s);
-            for (int i = 0; i < 2 && 2 * ty + i < wp->Ho; i++)
-                for (int j = 0; j < 2 && 2 * tx + j < wp->Wo; j++)
-                    y[(2 * ty + i) * wp->Wo + 2 * tx + j] = o[2 * i + j] + bias;
+            float s[36], o[16];
+            for (int xi = 0; xi < nxi; xi++)
+                s[xi] = mt[xi * ld + t];
+            if (m == 4)
+                output_transform4(o, s);
+            else
+                output_transform(o, s);
+            for (int i = 0; i < m && m * ty + i < wp->Ho; i++)
+                for (int j = 0; j < m && m * tx + j < wp->Wo; j++)
+                    y[(m * ty + i) * wp->Wo + m * tx + j] = o[m * i + j] + bias;
         }
 }
 
-/* Gradient tiles m[xi * ld + t] of output-gradient plane dy[Ho][Wo]. */
-static void grad_tiles(float *m, int64_t ld, const float *dy, const struct rp_winograd_plan *wp)
+static void output_tiles(float *y, const float *mt, int64_t ld, float bias,
+                         const struct rp_winograd_plan *wp)
 {
+    if (wp->m == 4)
+        output_tiles_m(y, mt, ld, bias, wp, 4);
+    else
+        output_tiles_m(y, mt, ld, bias, wp, 2);
+}
+
+/* Gradient tiles m[xi * ld + t] of output-gradient plane dy[Ho][Wo]. */
+static inline __attribute__((always_inline)) void grad_tiles_m(float *mt, int64_t ld, const float *dy, const struct rp_winograd_plan *wp, const int m)
+{
+    const int nxi = (m + 2) * (m + 2);
     int64_t t = 0;
     for (int64_t ty = 0; ty < wp->th; ty++)
         for (int64_t tx = 0; tx < wp->tw; tx++, t++) {
-            float g[4], s[16];
-            for (int i = 0; i < 2; i++)
-                for (int j = 0; j < 2; j++) {
-                    int64_t yy = 2 * ty + i, xx = 2 * tx + j;
-                    g[2 * i + j] = (yy < wp->Ho && xx < wp->Wo) ? dy[yy * wp->Wo + xx] : 0.0f;
+            float g[16], s[36];
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < m; j++) {
+                    int64_t yy = m * ty + i, xx = m * tx + j;
+                    g[m * i + j] = (yy < wp->Ho && xx < wp->Wo) ? dy[yy * wp->Wo + xx] : 0.0f;
                 }
-            output_transform_t(s, g);
-            for (int xi = 0; xi < 16; xi++)
-                m[xi * ld + t] = s[xi];
+            if (m == 4)
+                output_transform4_t(s, g);
+            else
+                output_transform_t(s, g);
+            for (int xi = 0; xi < nxi; xi++)
+                mt[xi * ld + t] = s[xi];
         }
+}
+
+static void grad_tiles(float *mt, int64_t ld, const float *dy, const struct rp_winograd_plan *wp)
+{
+    if (wp->m == 4)
+        grad_tiles_m(mt, ld, dy, wp, 4);
+    else
+        grad_tiles_m(mt, ld, dy, wp, 2);
 }
 
 /* The row-wise forms below win on planes 4 or at least 8 tiles wide (whole
  * vectors); narrower and odd widths go tile by tile. */
 static int row_wise(const struct rp_winograd_plan *wp)
 {
-    return wp->tw == 4 || wp->tw >= 8;
+    return wp->m == 2 && (wp->tw == 4 || wp->tw >= 8);
 }
 
 /*
@@ -501,8 +704,8 @@ static int64_t chunk_images(const struct rp_winograd_plan *wp, int64_t n0)
     return n0 + wp->g <= wp->N ? wp->g : wp->N - n0;
 }
 
-/* A thread's own buffers: chunk tiles V [16][C][T], M [16][K][T], scratch
- * rows, partial dU [K][16][C]. */
+/* A thread's own buffers: chunk tiles V [nxi][C][T], M [nxi][K][T], scratch
+ * rows, partial dU [K][nxi][C]. */
 struct thread_buffers {
     float *v, *m, *scratch, *du;
 };
@@ -510,32 +713,32 @@ struct thread_buffers {
 static struct thread_buffers buffers_of(float *workspace, const struct rp_winograd_plan *wp)
 {
     struct thread_buffers b;
-    b.v = workspace + 16 * wp->K * wp->C + rp_thread_id() * wp->per_thread;
-    b.m = b.v + 16 * wp->C * wp->T;
-    b.scratch = b.m + 16 * wp->K * wp->T;
+    b.v = workspace + wp->nxi * wp->K * wp->C + rp_thread_id() * wp->per_thread;
+    b.m = b.v + wp->nxi * wp->vs;
+    b.scratch = b.m + wp->nxi * wp->ms;
     b.du = b.scratch + 16 * wp->tw + 4 * wp->wt;
     return b;
 }
 
-/* Tiles of images n0..n0+g-1 of input [N][C][H][W] -> v[16][C][T]. */
+/* Tiles of images n0..n0+g-1 of input [N][C][H][W] -> v[nxi][C][T]. */
 static void gather_chunk(float *v, const float *input, int64_t n0, int64_t g, float *scratch,
                          const struct rp_winograd_plan *wp)
 {
     int64_t tiles = wp->th * wp->tw;
     for (int64_t i = 0; i < g; i++)
         for (int64_t c = 0; c < wp->C; c++)
-            gather_plane(v + c * wp->T + i * tiles, wp->C * wp->T,
+            gather_plane(v + c * wp->T + i * tiles, wp->vs,
                          input + ((n0 + i) * wp->C + c) * wp->H * wp->W, scratch, wp);
 }
 
-/* Gradient tiles of images n0..n0+g-1 of grad_output [N][K][Ho][Wo] -> m[16][K][T]. */
+/* Gradient tiles of images n0..n0+g-1 of grad_output [N][K][Ho][Wo] -> m[nxi][K][T]. */
 static void grad_chunk(float *m, const float *grad_output, int64_t n0, int64_t g,
                        float *scratch, const struct rp_winograd_plan *wp)
 {
     int64_t tiles = wp->th * wp->tw;
     for (int64_t i = 0; i < g; i++)
         for (int64_t k = 0; k < wp->K; k++)
-            grad_plane(m + k * wp->T + i * tiles, wp->K * wp->T,
+            grad_plane(m + k * wp->T + i * tiles, wp->ms,
                        grad_output + ((n0 + i) * wp->K + k) * wp->Ho * wp->Wo, scratch, wp);
 }
 
@@ -548,21 +751,21 @@ static void grad_chunk(float *m, const float *grad_output, int64_t n0, int64_t g
 void rp_winograd_forward(float *output, const float *input, const float *weight,
                          const float *bias, float *workspace, const struct rp_winograd_plan *wp)
 {
-    const int64_t K = wp->K, C = wp->C, T = wp->T, tiles = wp->th * wp->tw;
+    const int64_t K = wp->K, C = wp->C, T = wp->T, tiles = wp->th * wp->tw, nxi = wp->nxi;
     float *u = workspace;
 #pragma omp parallel num_threads(wp->threads)
     {
         struct thread_buffers b = buffers_of(workspace, wp);
-        transform_filters(u, weight, K, C);
+        transform_filters(u, weight, wp);
         FOR_MY_CHUNKS(n0, g, wp) {
             gather_chunk(b.v, input, n0, g, b.scratch, wp);
-            for (int xi = 0; xi < 16; xi++)
-                rp_gemm_serial(0, 0, K, g * tiles, C, 1.0f, u + xi * C, 16 * C, b.v + xi * C * T,
-                               T, 0.0f, b.m + xi * K * T, T);
+            for (int xi = 0; xi < nxi; xi++)
+                rp_gemm_serial(0, 0, K, g * tiles, C, 1.0f, u + xi * C, nxi * C, b.v + xi * wp->vs,
+                               T, 0.0f, b.m + xi * wp->ms, T);
             for (int64_t i = 0; i < g; i++)
                 for (int64_t k = 0; k < K; k++)
                     output_plane(output + ((n0 + i) * K + k) * wp->Ho * wp->Wo,
-                                 b.m + k * T + i * tiles, K * T, bias ? bias[k] : 0.0f,
+                                 b.m + k * T + i * tiles, wp->ms, bias ? bias[k] : 0.0f,
                                  b.scratch, wp);
         }
     }
@@ -572,52 +775,55 @@ void rp_winograd_backward(float *grad_input, float *grad_weight, const float *gr
                           const float *input, const float *weight, float *workspace,
                           const struct rp_winograd_plan *wp, float scale)
 {
-    const int64_t K = wp->K, C = wp->C, T = wp->T, tiles = wp->th * wp->tw;
+    const int64_t K = wp->K, C = wp->C, T = wp->T, tiles = wp->th * wp->tw, nxi = wp->nxi;
     float *u = workspace;
 #pragma omp parallel num_threads(wp->threads)
     {
         struct thread_buffers b = buffers_of(workspace, wp);
         if (grad_input)
-            transform_filters(u, weight, K, C);
+            transform_filters(u, weight, wp);
         if (grad_weight)
-            memset(b.du, 0, sizeof(float) * (size_t)(16 * K * C));
+            memset(b.du, 0, sizeof(float) * (size_t)(nxi * K * C));
         FOR_MY_CHUNKS(n0, g, wp) {
             grad_chunk(b.m, grad_output, n0, g, b.scratch, wp);
             if (grad_input) {
-                for (int xi = 0; xi < 16; xi++)
-                    rp_gemm_serial(1, 0, C, g * tiles, K, 1.0f, u + xi * C, 16 * C,
-                                   b.m + xi * K * T, T, 0.0f, b.v + xi * C * T, T);
+                for (int xi = 0; xi < nxi; xi++)
+                    rp_gemm_serial(1, 0, C, g * tiles, K, 1.0f, u + xi * C, nxi * C,
+                                   b.m + xi * wp->ms, T, 0.0f, b.v + xi * wp->vs, T);
                 for (int64_t i = 0; i < g; i++)
                     for (int64_t c = 0; c < C; c++)
                         scatter_plane(grad_input + ((n0 + i) * C + c) * wp->H * wp->W,
-                                      b.v + c * T + i * tiles, C * T, b.scratch, wp);
+                                      b.v + c * T + i * tiles, wp->vs, b.scratch, wp);
             }
             if (grad_weight) {
                 gather_chunk(b.v, input, n0, g, b.scratch, wp);
-                for (int xi = 0; xi < 16; xi++)
-                    rp_gemm_serial(0, 1, K, C, g * tiles, 1.0f, b.m + xi * K * T, T,
-                                   b.v + xi * C * T, T, 1.0f, b.du + xi * C, 16 * C);
+                for (int xi = 0; xi < nxi; xi++)
+                    rp_gemm_serial(0, 1, K, C, g * tiles, 1.0f, b.m + xi * wp->ms, T,
+                                   b.v + xi * wp->vs, T, 1.0f, b.du + xi * C, nxi * C);
             }
         }
         if (grad_weight) {
             /* the partial sums into thread 0's, in thread order (the same bits
              * for a given thread count) */
 #pragma omp barrier
-            float *du0 = workspace + 16 * K * C + (16 * (C + K) * T + 16 * wp->tw + 4 * wp->wt);
+            float *du0 = workspace + nxi * K * C + (nxi * (wp->vs + wp->ms) + 16 * wp->tw + 4 * wp->wt);
 #pragma omp for schedule(static)
             for (int64_t k = 0; k < K; k++)
                 for (int t = 1; t < wp->threads; t++) {
                     const float *dut = du0 + t * wp->per_thread;
-                    for (int64_t j = k * 16 * C; j < (k + 1) * 16 * C; j++)
+                    for (int64_t j = k * nxi * C; j < (k + 1) * nxi * C; j++)
                         du0[j] += dut[j];
                 }
             /* dW = G^T dU G */
 #pragma omp for schedule(static)
             for (int64_t q = 0; q < K * C; q++) {
-                float s[16], dw[9];
-                for (int xi = 0; xi < 16; xi++)
-                    s[xi] = du0[(q / C * 16 + xi) * C + q % C];
-                filter_transform_t(dw, s);
+                float s[36], dw[9];
+                for (int xi = 0; xi < nxi; xi++)
+                    s[xi] = du0[(q / C * nxi + xi) * C + q % C];
+                if (wp->m == 4)
+                    filter_transform4_t(dw, s);
+                else
+                    filter_transform_t(dw, s);
                 for (int j = 0; j < 9; j++)
                     grad_weight[q * 9 + j] += scale * dw[j];
             }

@@ -303,11 +303,11 @@ function Conv2d:__init(cin, cout, k, opts)
     error("Conv2d: kernel and stride must be >= 1 and padding >= 0", 2)
   end
   local algo = opts.algorithm or "auto"
-  if algo ~= "auto" and algo ~= "im2col" and algo ~= "winograd" then
-    error(("Conv2d: algorithm must be \"auto\", \"im2col\" or \"winograd\", got %s"):format(
-      tostring(algo)), 2)
+  if algo ~= "auto" and algo ~= "im2col" and algo ~= "winograd" and algo ~= "winograd4" then
+    error(("Conv2d: algorithm must be \"auto\", \"im2col\", \"winograd\" or \"winograd4\", "
+      .. "got %s"):format(tostring(algo)), 2)
   end
-  if algo == "winograd" and (self.kh ~= 3 or self.kw ~= 3 or self.sh ~= 1 or self.sw ~= 1) then
+  if algo:match("^winograd") and (self.kh ~= 3 or self.kw ~= 3 or self.sh ~= 1 or self.sw ~= 1) then
     error(("Conv2d: the winograd algorithm needs a 3x3 kernel with stride 1, got kernel %dx%d, "
       .. "stride %dx%d"):format(self.kh, self.kw, self.sh, self.sw), 2)
   end

@@ -95,6 +95,15 @@ function TestGradcheck:test_conv2d_winograd()
     {samples = 10})
 end
 
+function TestGradcheck:test_conv2d_winograd4()
+  gradcheck(nn.Conv2d(3, 4, 3, {padding = 1, algorithm = "winograd4",
+    generator = rp.generator(10)}), {2, 3, 9, 7})
+  gradcheck(nn.Conv2d(2, 3, 3, {algorithm = "winograd4", bias = false,
+    generator = rp.generator(11)}), {2, 2, 10, 6})
+  gradcheck(nn.Conv2d(2, 2, 3, {padding = 2, algorithm = "winograd4",
+    generator = rp.generator(12)}), {2, 2, 3, 5})
+end
+
 function TestGradcheck:test_linear()
   gradcheck(nn.Linear(6, 4, {generator = rp.generator(5)}), {3, 6})
 end

@@ -44,7 +44,7 @@ for _, name in ipairs{"conv_3x3_pad1", "conv_rect_stride", "conv_1x1_stride2", "
     "conv_5x5_pad2", "conv_3x3_wide_pad1", "conv_3x3_wide_pad0", "conv_3x3_wide_pad2"} do
   local c = ref[name].config
   local winograd_ok = c.k[1] == 3 and c.k[2] == 3 and c.stride[1] == 1 and c.stride[2] == 1
-  for _, algo in ipairs(winograd_ok and {"auto", "im2col", "winograd"} or {"auto"}) do
+  for _, algo in ipairs(winograd_ok and {"auto", "im2col", "winograd", "winograd4"} or {"auto"}) do
     TestConformance["test_" .. name .. (algo == "auto" and "" or "_" .. algo)] = function()
       local case = ref[name]
       local m = nn.Conv2d(c.cin, c.cout, c.k, {stride = c.stride, padding = c.padding,

@@ -24,9 +24,10 @@
 
 /* ---- Conv2d (im2col + GEMM, or Winograd F(2x2,3x3) + GEMM) ---- */
 enum rp_conv2d_algorithm {
-    RP_CONV_AUTO = 0,    /* Winograd for 3x3 stride-1 kernels between wide layers, else im2col */
-    RP_CONV_IM2COL = 1,  /* any kernel, stride and padding */
-    RP_CONV_WINOGRAD = 2 /* 3x3 kernels with stride 1 only */
+    RP_CONV_AUTO = 0,     /* Winograd for 3x3 stride-1 kernels between wide layers, else im2col */
+    RP_CONV_IM2COL = 1,   /* any kernel, stride and padding */
+    RP_CONV_WINOGRAD = 2, /* F(2x2, 3x3): 3x3 kernels with stride 1 only */
+    RP_CONV_WINOGRAD4 = 3 /* F(4x4, 3x3): the same, fewer multiplications, more rounding */
 };
 
 struct rp_conv2d_params {
