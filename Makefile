@@ -43,7 +43,8 @@ fuzz: deps
 
 # SIGKILL at 24 random moments of a lottery-ticket run, resumed each time.
 crash-test: build
-	./$(BUILD)/realprune tests/crash_kill.lua 24
+	./$(BUILD)/realprune tests/crash_kill.lua 24 1 lth
+	./$(BUILD)/realprune tests/crash_kill.lua 24 2 recipe
 
 # valgrind memcheck on the main job at a tiny size (about 7 minutes; not in CI).
 valgrind: build

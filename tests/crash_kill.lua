@@ -1,13 +1,21 @@
--- Crash safety (make crash-test): a lottery-ticket run killed with SIGKILL at
--- random moments (one per trial, 24 trials by default) leaves a checkpoint that
--- loads, and the resumed run ends with exactly the rows of an uninterrupted run.
---     build/realprune tests/crash_kill.lua [trials] [seed]
+-- Crash safety (make crash-test): a run killed with SIGKILL at random moments
+-- (one per trial, 24 trials by default) leaves checkpoints that load and
+-- result files that are whole, and the resumed run ends with exactly the
+-- results of an uninterrupted run. Two jobs:
+--   lth     a lottery-ticket run (tests/lua/lth_job.lua); compares its rows
+--   recipe  `realprune run recipes/quickstart.lua` at a small size, resumed
+--           with --resume; compares results.csv, results.json and report.md
+--     build/realprune tests/crash_kill.lua [trials] [seed] [lth|recipe]
 local rp = require "realprune"
 local BIN = arg[-1] or "build/realprune"
 local trials = math.tointeger(tonumber(arg[1] or "")) or 24
 local g = rp.generator(math.tointeger(tonumber(arg[2] or "")) or 1)
-local job = "tests/lua/lth_job.lua"
-local size = 2000 -- training images
+local kind = arg[3] or "lth"
+if kind ~= "lth" and kind ~= "recipe" then error("crash_kill: job must be lth or recipe", 0) end
+local size = 2000 -- training images of the lth job
+local RECIPE = "recipes/quickstart.lua --train_images 800 --test_images 200 --epochs 1 " ..
+  "--rounds 3 --rate 0.5 --strategies realprune,lth"
+local RESULTS = {"results.csv", "results.json", "report.md"}
 
 local function tmpdir()
   local d = os.tmpname()
@@ -22,8 +30,15 @@ local function read(p)
   f:close()
   return s
 end
-local function start(dir, wait)
-  local cmd = ("%s %s %s %s/rows.txt %d > /dev/null 2>&1"):format(BIN, job, dir, dir, size)
+local function start(dir, wait, resume)
+  local cmd
+  if kind == "lth" then
+    cmd = ("%s tests/lua/lth_job.lua %s %s/rows.txt %d > /dev/null 2>&1"):format(BIN, dir, dir,
+      size)
+  else
+    cmd = ("%s run %s --out %s%s > /dev/null 2>&1"):format(BIN, RECIPE, dir,
+      resume and " --resume" or "")
+  end
   if wait then return os.execute(cmd) end
   local p = io.popen(cmd .. " & echo $!")
   local pid = p:read("l")
@@ -31,11 +46,38 @@ local function start(dir, wait)
   return pid
 end
 
+-- What a finished run leaves: the rows (lth) or the result files (recipe).
+local function results(dir)
+  if kind == "lth" then return read(dir .. "/rows.txt") end
+  local parts = {}
+  for _, name in ipairs(RESULTS) do parts[#parts + 1] = read(dir .. "/" .. name) or "" end
+  return table.concat(parts, "\n----\n")
+end
+
+-- Every checkpoint under dir loads; every JSON result is whole (a killed run
+-- may not have written them yet, but never leaves half of one; a kill during
+-- a write leaves only the NAME.tmp.PID file that would have been renamed).
+local function check_files(dir)
+  local p = io.popen("find " .. dir .. " -name '*.rpk' -o -name '*.json'")
+  local bad = {}
+  for path in p:lines() do
+    if path:match("%.rpk$") then
+      local ok, err = pcall(rp.load, path)
+      if not ok then bad[#bad + 1] = path .. ": " .. tostring(err) end
+    else
+      local text = read(path) or ""
+      if not text:match("^%s*[%[{].*[%]}]%s*$") then bad[#bad + 1] = path .. ": not whole JSON" end
+    end
+  end
+  p:close()
+  return bad
+end
+
 local full = tmpdir()
 local t0 = rp.clock()
 assert(start(full, true))
 local duration = rp.clock() - t0
-local want = assert(read(full .. "/rows.txt"))
+local want = assert(results(full))
 
 local passed, failed = 0, 0
 for k = 1, trials do
@@ -46,22 +88,19 @@ for k = 1, trials do
   os.execute("kill -9 " .. pid .. " 2>/dev/null")
   os.execute("sleep 0.05")
   local ok = true
-  if read(dir .. "/lth.rpk") then
-    local loaded, err = pcall(rp.load, dir .. "/lth.rpk")
-    if not loaded then
-      ok = false
-      print(("trial %d (kill at %.2f s): corrupt checkpoint: %s"):format(k, at, tostring(err)))
-    end
-  end
-  assert(start(dir, true))
-  if read(dir .. "/rows.txt") ~= want then
+  for _, problem in ipairs(check_files(dir)) do
     ok = false
-    print(("trial %d (kill at %.2f s): the resumed rows differ"):format(k, at))
+    print(("trial %d (kill at %.2f s): %s"):format(k, at, problem))
+  end
+  assert(start(dir, true, true))
+  if results(dir) ~= want then
+    ok = false
+    print(("trial %d (kill at %.2f s): the resumed results differ"):format(k, at))
   end
   if ok then passed = passed + 1 else failed = failed + 1 end
   os.execute("rm -rf " .. dir)
 end
 os.execute("rm -rf " .. full)
-print(("crash_kill: %d kills over a %.1f s run: %d passed, %d failed"):format(trials, duration,
-  passed, failed))
+print(("crash_kill %s: %d kills over a %.1f s run: %d passed, %d failed"):format(kind, trials,
+  duration, passed, failed))
 os.exit(failed == 0 and 0 or 1)

@@ -105,4 +105,65 @@ function TestRecipes:test_seeds_give_mean_and_std()
   os.execute("rm -rf " .. out)
 end
 
+-- A full disk (simulated with a file-size limit) while a recipe saves its
+-- round checkpoint: a clear error naming the file, no crash, and the last
+-- good checkpoint kept (the run resumes from it once there is room again).
+function TestRecipes:test_full_disk_keeps_the_last_checkpoint()
+  local out = tmpdir()
+  local args = "--train_images 200 --test_images 100 --epochs 1 --rate 0.5 --strategies realprune"
+  local log, code = run(("%s run recipes/quickstart.lua %s --rounds 1 --out %s"):format(BIN, args,
+    out))
+  lu.assertEquals(code, 0, log)
+  local ckpt = out .. "/realprune/lth.rpk"
+  local before = assert(read(ckpt))
+  -- one more round, with files limited to 256 KB: the checkpoint cannot be written
+  log, code = run(("ulimit -f 256; %s run recipes/quickstart.lua %s --rounds 2 --resume --out %s")
+    :format(BIN, args, out))
+  lu.assertNotEquals(code, 0, log)
+  lu.assertStrContains(log, ckpt)
+  lu.assertStrContains(log, "File too large")
+  lu.assertNil(log:find("Segmentation", 1, true), log)
+  lu.assertEquals(read(ckpt), before, "the round-1 checkpoint is kept as it was")
+  lu.assertEquals(rp.load(ckpt).round, 1)
+  -- with room again, --resume continues from round 1 and finishes
+  log, code = run(("%s run recipes/quickstart.lua %s --rounds 2 --resume --out %s"):format(BIN,
+    args, out))
+  lu.assertEquals(code, 0, log)
+  lu.assertStrContains(log, "resuming from " .. ckpt .. " after round 1")
+  lu.assertEquals(rp.load(ckpt).round, 2)
+  os.execute("rm -rf " .. out)
+end
+
+-- An output folder that cannot be created or written: a clear error naming it.
+function TestRecipes:test_unwritable_output_folder()
+  local base = tmpdir()
+  local args = "--train_images 100 --test_images 50 --epochs 1 --rounds 1 --strategies realprune"
+  -- a path through a regular file
+  local file = base .. "/a_file"
+  io.open(file, "w"):close()
+  local log, code = run(("%s run recipes/quickstart.lua %s --out %s/out"):format(BIN, args, file))
+  lu.assertNotEquals(code, 0, log)
+  lu.assertStrContains(log, "cannot create the folder " .. file .. "/out")
+  -- a folder without write permission (as an unprivileged user when run as root,
+  -- since root may write anywhere)
+  local ro = base .. "/read_only"
+  os.execute("mkdir -p " .. ro .. " && chmod 555 " .. ro .. " && chmod 755 " .. base)
+  local as_user = ""
+  if H.run("id -u") == "0\n" then
+    if not os.execute("command -v setpriv > /dev/null") then return end
+    as_user = "setpriv --reuid=65534 --regid=65534 --clear-groups "
+    -- the unprivileged user must reach the binary, the recipes and the data
+    local _, c = run(as_user .. BIN .. " -e 'print(1)'")
+    if c ~= 0 then return end
+  end
+  log, code = run(("%s%s run recipes/quickstart.lua %s --out %s"):format(as_user, BIN, args, ro))
+  lu.assertNotEquals(code, 0, log)
+  lu.assertStrContains(log, ro .. "/config.json")
+  lu.assertStrContains(log, "Permission denied")
+  lu.assertNil(log:find("Segmentation", 1, true), log)
+  local listing = io.popen("ls -A " .. ro):read("a")
+  lu.assertEquals(listing, "", "nothing written into the read-only folder")
+  os.execute("chmod 755 " .. ro .. "; rm -rf " .. base)
+end
+
 os.exit(lu.LuaUnit.run())
