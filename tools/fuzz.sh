@@ -2,8 +2,9 @@
 # Builds the libFuzzer targets in tests/fuzz with clang (ASan + UBSan) and runs
 # each for $1 seconds (default 60) on a copy of its seed corpus.
 #   make fuzz                 (FUZZ_SECONDS=600 make fuzz for a long run)
-# A crash writes crash-* next to the build; add the input to the target's
-# corpus and a regression test.
+# A finding writes TARGET-crash-* (or -leak-, -timeout-, -oom-) into the build
+# folder and makes this script fail; add the input to tests/fuzz/regressions
+# and a regression test.
 set -eu
 secs="${1:-60}"
 out="${2:-build-fuzz}"
@@ -39,10 +40,23 @@ for target in checkpoint options; do
         -Icore/include -Ibindings -I/usr/include/lua5.4 -I/usr/include/x86_64-linux-gnu/openblas-pthread \
         tests/fuzz/fuzz_lua.c $bind $core_all -llua5.4 -lopenblas -lz -lm -o "$out/fuzz_$target"
 done
+failed=""
 for target in idx cifar image checkpoint options; do
     rm -rf "$out/corpus_$target"
     cp -r "tests/fuzz/corpus/$target" "$out/corpus_$target"
     echo "fuzz_$target: $secs s"
+    status=0
     (cd "$out" && ./"fuzz_$target" -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 \
-        -print_final_stats=1 "corpus_$target" 2>&1 | grep -E "^(#|stat::number_of_executed_units|Done|==|SUMMARY|.*ERROR)" | tail -4)
+        -artifact_prefix="$target-" -print_final_stats=1 "corpus_$target" \
+        > "fuzz_$target.log" 2>&1) || status=$?
+    grep -E "^(#|stat::number_of_executed_units|Done|==|SUMMARY|.*ERROR)" "$out/fuzz_$target.log" | tail -4
+    if [ "$status" -ne 0 ]; then
+        echo "fuzz_$target FAILED (exit $status): see $out/fuzz_$target.log and $out/$target-*"
+        failed="$failed $target"
+    fi
 done
+if [ -n "$failed" ]; then
+    echo "fuzz: findings in:$failed"
+    exit 1
+fi
+echo "fuzz: 5 targets, $secs s each, no findings"

@@ -118,7 +118,8 @@ function M.save(path, obj)
   local data = MAGIC .. string.pack("<I4I8", M.VERSION, #payload) .. payload ..
     string.pack("<I4", core.crc32(payload))
   local wrote, werr = core.write_file_atomic(path, data)
-  if not wrote then error("rp.save: " .. werr, 2) end
+  -- an I/O failure: the message names the file, not a code location
+  if not wrote then error("rp.save: " .. werr, 0) end
   return true
 end
 
