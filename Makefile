@@ -46,7 +46,7 @@ crash-test: build
 	./$(BUILD)/realprune tests/crash_kill.lua 24 1 lth
 	./$(BUILD)/realprune tests/crash_kill.lua 24 2 recipe
 
-# valgrind memcheck on the main job at a tiny size (about 7 minutes; not in CI).
+# valgrind memcheck on the main job at a tiny size (about 4 minutes; not in CI).
 valgrind: build
 	valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
 	  ./$(BUILD)/realprune run recipes/quickstart.lua --train_images 64 --test_images 32 \
