@@ -153,7 +153,8 @@ static int l_linear_backward_input(lua_State *L)
 static int l_linear_backward_params(lua_State *L)
 {
     if (rp_linear_backward_params(rpl_check_tensor(L, 1), opt_tensor(L, 2), rpl_check_tensor(L, 3),
-                                  rpl_check_tensor(L, 4), (float)luaL_optnumber(L, 5, 1.0)) != RP_OK)
+                                  rpl_check_tensor(L, 4),
+                                  (float)luaL_optnumber(L, 5, 1.0)) != RP_OK)
         return fail(L);
     return 0;
 }

@@ -344,7 +344,8 @@ static const float *chunk_grad(float *tmp, const struct rp_tensor *grad_output, 
     return tmp;
 }
 
-rp_status rp_conv2d_backward_input(struct rp_tensor *grad_input, const struct rp_tensor *grad_output,
+rp_status rp_conv2d_backward_input(struct rp_tensor *grad_input,
+                                   const struct rp_tensor *grad_output,
                                    const struct rp_tensor *weight, struct rp_tensor *workspace,
                                    const struct rp_conv2d_params *p)
 {

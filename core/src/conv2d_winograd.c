@@ -1,5 +1,6 @@
 /*
- * conv2d_winograd.c - 3x3 stride-1 convolution by Winograd F(2x2, 3x3).
+ * conv2d_winograd.c - 3x3 stride-1 convolution by Winograd F(2x2, 3x3) and
+ * F(4x4, 3x3).
  *
  * Each 2x2 block of outputs (a tile) comes from a 4x4 block of the padded
  * input d.  With the 3x3 filter g,
@@ -32,7 +33,6 @@
 
 #include "conv2d_winograd.h"
 #include "realprune/blas.h"
-
 
 /* Tiles per chunk: as many as keep a thread's two chunk buffers near 2 MB
  * (its share of the L2 cache), within [MIN_TILES, MAX_TILES]. */
@@ -359,7 +359,8 @@ static void filter_transform4_t(float dw[9], const float du[36])
 /* Tile by tile (F(4x4) always, F(2x2) on planes too narrow for the row-wise
  * forms below): plane x[H][W] -> the tiles of one image and channel,
  * v[xi * ld + t]. */
-static inline __attribute__((always_inline)) void gather_tiles_m(float *v, int64_t ld, const float *x, const struct rp_winograd_plan *wp, const int m)
+RP_ALWAYS_INLINE void gather_tiles_m(float *v, int64_t ld, const float *x,
+                                     const struct rp_winograd_plan *wp, const int m)
 {
     const int a = m + 2, nxi = a * a;
     int64_t t = 0;
@@ -399,7 +400,8 @@ static void gather_tiles(float *v, int64_t ld, const float *x, const struct rp_w
 }
 
 /* The tiles of one image and channel added into plane x[H][W] (zeroed first). */
-static inline __attribute__((always_inline)) void scatter_tiles_m(float *x, const float *v, int64_t ld, const struct rp_winograd_plan *wp, const int m)
+RP_ALWAYS_INLINE void scatter_tiles_m(float *x, const float *v, int64_t ld,
+                                      const struct rp_winograd_plan *wp, const int m)
 {
     const int a = m + 2, nxi = a * a;
     int64_t t = 0;
@@ -438,8 +440,8 @@ static void scatter_tiles(float *x, const float *v, int64_t ld, const struct rp_
 }
 
 /* Output plane y[Ho][Wo] (+ bias) from the tiles m[xi * ld + t]. */
-static inline __attribute__((always_inline)) void output_tiles_m(float *y, const float *mt, int64_t ld, float bias,
-                         const struct rp_winograd_plan *wp, const int m)
+RP_ALWAYS_INLINE void output_tiles_m(float *y, const float *mt, int64_t ld, float bias,
+                                     const struct rp_winograd_plan *wp, const int m)
 {
     const int nxi = (m + 2) * (m + 2);
     int64_t t = 0;
@@ -468,7 +470,8 @@ static void output_tiles(float *y, const float *mt, int64_t ld, float bias,
 }
 
 /* Gradient tiles m[xi * ld + t] of output-gradient plane dy[Ho][Wo]. */
-static inline __attribute__((always_inline)) void grad_tiles_m(float *mt, int64_t ld, const float *dy, const struct rp_winograd_plan *wp, const int m)
+RP_ALWAYS_INLINE void grad_tiles_m(float *mt, int64_t ld, const float *dy,
+                                   const struct rp_winograd_plan *wp, const int m)
 {
     const int nxi = (m + 2) * (m + 2);
     int64_t t = 0;
@@ -511,8 +514,8 @@ static int row_wise(const struct rp_winograd_plan *wp)
  */
 
 /* dst[x] = a[x] + sign * b[x] for x < n, a missing row (NULL) counting as 0 */
-static inline __attribute__((always_inline)) void row_combine(float *restrict dst, const float *restrict a, const float *restrict b,
-                        float sign, int64_t n)
+RP_ALWAYS_INLINE void row_combine(float *restrict dst, const float *restrict a,
+                                  const float *restrict b, float sign, int64_t n)
 {
     if (a && b)
         for (int64_t x = 0; x < n; x++)
@@ -628,8 +631,8 @@ RP_VECTOR_CLONES static void scatter_plane(float *x, const float *v, int64_t ld,
 }
 
 /* Output plane y[Ho][Wo] (+ bias) from the tiles m[xi * ld + t]. */
-RP_VECTOR_CLONES static void output_plane(float *y, const float *m, int64_t ld, float bias, float *scratch,
-                         const struct rp_winograd_plan *wp)
+RP_VECTOR_CLONES static void output_plane(float *y, const float *m, int64_t ld, float bias,
+                                          float *scratch, const struct rp_winograd_plan *wp)
 {
     if (!row_wise(wp)) {
         output_tiles(y, m, ld, bias, wp);
@@ -710,10 +713,11 @@ struct thread_buffers {
     float *v, *m, *scratch, *du;
 };
 
-static struct thread_buffers buffers_of(float *workspace, const struct rp_winograd_plan *wp)
+static struct thread_buffers buffers_of(float *workspace, const struct rp_winograd_plan *wp,
+                                        int t)
 {
     struct thread_buffers b;
-    b.v = workspace + wp->nxi * wp->K * wp->C + rp_thread_id() * wp->per_thread;
+    b.v = workspace + wp->nxi * wp->K * wp->C + t * wp->per_thread;
     b.m = b.v + wp->nxi * wp->vs;
     b.scratch = b.m + wp->nxi * wp->ms;
     b.du = b.scratch + 16 * wp->tw + 4 * wp->wt;
@@ -755,7 +759,7 @@ void rp_winograd_forward(float *output, const float *input, const float *weight,
     float *u = workspace;
 #pragma omp parallel num_threads(wp->threads)
     {
-        struct thread_buffers b = buffers_of(workspace, wp);
+        struct thread_buffers b = buffers_of(workspace, wp, rp_thread_id());
         transform_filters(u, weight, wp);
         FOR_MY_CHUNKS(n0, g, wp) {
             gather_chunk(b.v, input, n0, g, b.scratch, wp);
@@ -779,7 +783,7 @@ void rp_winograd_backward(float *grad_input, float *grad_weight, const float *gr
     float *u = workspace;
 #pragma omp parallel num_threads(wp->threads)
     {
-        struct thread_buffers b = buffers_of(workspace, wp);
+        struct thread_buffers b = buffers_of(workspace, wp, rp_thread_id());
         if (grad_input)
             transform_filters(u, weight, wp);
         if (grad_weight)
@@ -806,7 +810,7 @@ void rp_winograd_backward(float *grad_input, float *grad_weight, const float *gr
             /* the partial sums into thread 0's, in thread order (the same bits
              * for a given thread count) */
 #pragma omp barrier
-            float *du0 = workspace + nxi * K * C + (nxi * (wp->vs + wp->ms) + 16 * wp->tw + 4 * wp->wt);
+            float *du0 = buffers_of(workspace, wp, 0).du;
 #pragma omp for schedule(static)
             for (int64_t k = 0; k < K; k++)
                 for (int t = 1; t < wp->threads; t++) {

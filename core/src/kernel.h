@@ -26,4 +26,8 @@ static inline int rp_thread_id(void)
 #define RP_VECTOR_CLONES
 #endif
 
+/* Inlined even where the compiler would not: the generic forms of a kernel
+ * specialized by constant arguments. */
+#define RP_ALWAYS_INLINE static inline __attribute__((always_inline))
+
 #endif
