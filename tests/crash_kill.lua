@@ -56,7 +56,8 @@ end
 
 -- Every checkpoint under dir loads; every JSON result is whole (a killed run
 -- may not have written them yet, but never leaves half of one; a kill during
--- a write leaves only the NAME.tmp.PID file that would have been renamed).
+-- a write leaves only the NAME.tmp.PID file that would have been renamed, and
+-- the resumed run's next write of NAME removes it).
 local function check_files(dir)
   local p = io.popen("find " .. dir .. " -name '*.rpk' -o -name '*.json'")
   local bad = {}
@@ -97,6 +98,12 @@ for k = 1, trials do
     ok = false
     print(("trial %d (kill at %.2f s): the resumed results differ"):format(k, at))
   end
+  local p = io.popen("find " .. dir .. " -name '*.tmp.*'")
+  for left in p:lines() do
+    ok = false
+    print(("trial %d (kill at %.2f s): %s left after the resumed run"):format(k, at, left))
+  end
+  p:close()
   if ok then passed = passed + 1 else failed = failed + 1 end
   os.execute("rm -rf " .. dir)
 end

@@ -1,8 +1,10 @@
 /* io.c - atomic file writes (temporary file, fsync, rename) and CRC-32. */
 #include "realprune/io.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +27,40 @@ static rp_status sync_dir(const char *path)
     fsync(fd);
     close(fd);
     return RP_OK;
+}
+
+/* Removes PATH.tmp.PID files left by writers that were killed mid-write (their
+ * process no longer exists); a live writer's file is left alone. */
+static void sweep_stale(const char *path)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == path)
+        snprintf(dir, sizeof dir, "/");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    size_t n = strlen(base);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, base, n) != 0 || strncmp(e->d_name + n, ".tmp.", 5) != 0)
+            continue;
+        char *end;
+        long pid = strtol(e->d_name + n + 5, &end, 10);
+        if (*end != '\0' || pid <= 0 || pid == (long)getpid())
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        char stale[8192];
+        if (snprintf(stale, sizeof stale, "%s/%s", dir, e->d_name) < (int)sizeof stale)
+            unlink(stale);
+    }
+    closedir(d);
 }
 
 rp_status rp_file_write_atomic(const char *path, const void *data, size_t len)
@@ -62,6 +98,7 @@ rp_status rp_file_write_atomic(const char *path, const void *data, size_t len)
         unlink(tmp);
         return rp_error(RP_EIO, "cannot replace %s: %s", path, strerror(e));
     }
+    sweep_stale(path);
     return sync_dir(path);
 }
 

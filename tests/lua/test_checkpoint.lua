@@ -145,6 +145,25 @@ function TestCheckpoint:test_full_disk_keeps_the_last_good_checkpoint()
   lu.assertNotStrContains(listing, ".tmp.")
 end
 
+-- A writer killed mid-write leaves NAME.tmp.PID; the next successful save of
+-- NAME removes it once that process is gone, and leaves a live writer's alone.
+function TestCheckpoint:test_stale_temporary_files_are_swept()
+  local target = path("swept.rpk")
+  local p = io.popen("sh -c 'echo $$'")
+  local dead = p:read("l")
+  p:close()
+  write(target .. ".tmp." .. dead, "half a checkpoint")
+  write(target .. ".tmp.1", "a live writer's file") -- pid 1 always exists
+  write(target .. ".tmpx.5", "not ours")
+  rp.save(target, {v = 3})
+  lu.assertEquals(rp.load(target).v, 3)
+  lu.assertNil(io.open(target .. ".tmp." .. dead), "the dead writer's file is removed")
+  lu.assertNotNil(io.open(target .. ".tmp.1"), "the live writer's file stays")
+  lu.assertNotNil(io.open(target .. ".tmpx.5"), "other files stay")
+  os.remove(target .. ".tmp.1")
+  os.remove(target .. ".tmpx.5")
+end
+
 local rc = lu.LuaUnit.run()
 os.execute("rm -rf " .. dir)
 os.exit(rc)

@@ -5,6 +5,8 @@
  * flushes it to disk (fsync), renames it over `path` and syncs the folder:
  * a reader sees the old file or the new one, never a partial one, even if
  * the process is killed or the disk fills up mid-write (the old file stays).
+ * The temporary file is `path`.tmp.PID; after a successful write, such files
+ * of processes that no longer exist (killed mid-write) are removed.
  */
 #ifndef REALPRUNE_IO_H
 #define REALPRUNE_IO_H
