@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "conv2d_winograd.h"
+#include "kernel.h"
 #include "realprune/blas.h"
 #include "realprune/nn.h"
 
@@ -305,10 +306,10 @@ rp_status rp_conv2d_forward(struct rp_tensor *output, const struct rp_tensor *in
     const int direct = pl.g == 1; /* write straight into the output */
 #pragma omp parallel num_threads(pl.threads)
     {
-        int t = rp_thread_id();
+        int t = rp_thread_id(), team = rp_team_size();
         float *cols = workspace->data + t * pl.per_thread;
         float *tmp = cols + K * pl.g * P;
-        for (int64_t c = t; c < pl.chunks; c += pl.threads) {
+        for (int64_t c = t; c < pl.chunks; c += team) {
             int64_t n0 = c * pl.g, g = n0 + pl.g <= pl.N ? pl.g : pl.N - n0, ld = g * P;
             const float *b = chunk_columns(cols, input, n0, g, &pl, p);
             float *y = direct ? output->data + n0 * Cout * P : tmp;
@@ -368,10 +369,10 @@ rp_status rp_conv2d_backward_input(struct rp_tensor *grad_input,
     const int64_t P = pl.P, K = pl.K, Cout = pl.Cout, img = pl.C * pl.H * pl.W;
 #pragma omp parallel num_threads(pl.threads)
     {
-        int t = rp_thread_id();
+        int t = rp_thread_id(), team = rp_team_size();
         float *cols = workspace->data + t * pl.per_thread;
         float *tmp = cols + K * pl.g * P;
-        for (int64_t c = t; c < pl.chunks; c += pl.threads) {
+        for (int64_t c = t; c < pl.chunks; c += team) {
             int64_t n0 = c * pl.g, g = n0 + pl.g <= pl.N ? pl.g : pl.N - n0, ld = g * P;
             const float *dy = chunk_grad(tmp, grad_output, n0, g, Cout, P);
             if (g == 1 && is_pointwise(p)) {
@@ -398,14 +399,17 @@ static void weight_grad_im2col(struct rp_tensor *grad_weight, const struct rp_te
 {
     const struct plan pl = *pl_;
     const int64_t P = pl.P, K = pl.K, Cout = pl.Cout;
+    int started = 1; /* threads the team really has */
 #pragma omp parallel num_threads(pl.threads)
     {
-        int t = rp_thread_id();
+        int t = rp_thread_id(), team = rp_team_size();
+        if (t == 0)
+            started = team;
         float *cols = workspace->data + t * pl.per_thread;
         float *tmp = cols + K * pl.g * P;
         float *partial = tmp + Cout * pl.g * P;
         memset(partial, 0, sizeof(float) * (size_t)(Cout * K));
-        for (int64_t c = t; c < pl.chunks; c += pl.threads) {
+        for (int64_t c = t; c < pl.chunks; c += team) {
             int64_t n0 = c * pl.g, g = n0 + pl.g <= pl.N ? pl.g : pl.N - n0, ld = g * P;
             const float *b = chunk_columns(cols, input, n0, g, &pl, p);
             const float *dy = chunk_grad(tmp, grad_output, n0, g, Cout, P);
@@ -413,7 +417,7 @@ static void weight_grad_im2col(struct rp_tensor *grad_weight, const struct rp_te
         }
     }
     /* partial sums in thread order (deterministic for a given thread count) */
-    for (int t = 0; t < pl.threads; t++) {
+    for (int t = 0; t < started; t++) {
         const float *partial = workspace->data + t * pl.per_thread + K * pl.g * P + Cout * pl.g * P;
         for (int64_t i = 0; i < Cout * K; i++)
             grad_weight->data[i] += scale * partial[i];

@@ -65,7 +65,7 @@ void rp_winograd_plan(struct rp_winograd_plan *wp, const int64_t in[4], int64_t 
     if (threads < 1)
         threads = 1;
     int64_t per_image = wp->th * wp->tw, nxi = wp->nxi;
-    int64_t target = CHUNK_FLOATS / (nxi * (wp->C + wp->K));
+    int64_t target = wp->C + wp->K > 0 ? CHUNK_FLOATS / (nxi * (wp->C + wp->K)) : MAX_TILES;
     if (target > MAX_TILES)
         target = MAX_TILES;
     if (target < MIN_TILES)
@@ -746,11 +746,12 @@ static void grad_chunk(float *m, const float *grad_output, int64_t n0, int64_t g
                        grad_output + ((n0 + i) * wp->K + k) * wp->Ho * wp->Wo, scratch, wp);
 }
 
-/* The chunks of the batch go to the threads round-robin (chunk t, t + threads, ...). */
+/* The chunks of the batch go to the team's threads round-robin (chunk t,
+ * t + team, ...; the team may be smaller than the plan's thread count). */
 #define FOR_MY_CHUNKS(n0, g, wp)                                                              \
-    for (int64_t chunk_ = rp_thread_id(), n0 = chunk_ * (wp)->g, g = chunk_images(wp, n0);      \
-         chunk_ < (wp)->chunks;                                                               \
-         chunk_ += (wp)->threads, n0 = chunk_ * (wp)->g, g = chunk_images(wp, n0))
+    for (int64_t chunk_ = rp_thread_id(), n0 = chunk_ * (wp)->g, g = chunk_images(wp, n0);   \
+         chunk_ < (wp)->chunks; chunk_ += rp_team_size(), n0 = chunk_ * (wp)->g,              \
+                 g = chunk_images(wp, n0))
 
 void rp_winograd_forward(float *output, const float *input, const float *weight,
                          const float *bias, float *workspace, const struct rp_winograd_plan *wp)
@@ -813,7 +814,7 @@ void rp_winograd_backward(float *grad_input, float *grad_weight, const float *gr
             float *du0 = buffers_of(workspace, wp, 0).du;
 #pragma omp for schedule(static)
             for (int64_t k = 0; k < K; k++)
-                for (int t = 1; t < wp->threads; t++) {
+                for (int t = 1; t < rp_team_size(); t++) {
                     const float *dut = du0 + t * wp->per_thread;
                     for (int64_t j = k * nxi * C; j < (k + 1) * nxi * C; j++)
                         du0[j] += dut[j];

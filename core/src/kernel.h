@@ -16,6 +16,19 @@ static inline int rp_thread_id(void)
 #endif
 }
 
+/* The number of threads in the current team (1 outside parallel regions).
+ * OpenMP may start fewer threads than num_threads() asks for (OMP_THREAD_LIMIT,
+ * OMP_DYNAMIC, nested regions), so work is shared out by this, not by the
+ * number asked for. */
+static inline int rp_team_size(void)
+{
+#ifdef _OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
+}
+
 /* Hot elementwise loops are compiled twice, for AVX2 and for the baseline
  * x86-64, and the loader picks one by the CPU.  Both do the same IEEE
  * operations in the same order (no FMA contraction: FMA is not enabled), so

@@ -353,6 +353,7 @@ function Conv2d:forward(x)
 end
 
 function Conv2d:backward(x, gy)
+  if not self.workspace_size then error("Conv2d:backward: call forward first", 2) end
   local gx = buffer(self, "grad_input", x:shape())
   core.conv2d_backward(self.need_grad_input ~= false and gx or nil, self.grad_weight, self.grad_bias, gy, x, self.weight,
     workspace(self.workspace_size), self.kh, self.kw, self.sh, self.sw, self.ph, self.pw, 1,

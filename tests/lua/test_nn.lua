@@ -142,6 +142,46 @@ function TestConvAlgorithms:test_separate_and_fused_backward_agree()
   end
 end
 
+-- OpenMP may start fewer threads than asked for (here OMP_THREAD_LIMIT=1 with
+-- 2 asked): every image is still computed and no stale partial sum is added.
+function TestConvAlgorithms:test_smaller_thread_team()
+  local BIN = os.getenv("REALPRUNE_BIN") or "build/realprune"
+  local code = [[
+    local rp = require "realprune"
+    rp.set_threads(THREADS)
+    for _, algo in ipairs{"im2col", "winograd", "winograd4"} do
+      local x = rp.tensor.randn({8, 16, 12, 12}, rp.generator(3))
+      local m = rp.nn.Conv2d(16, 16, 3, {padding = 1, algorithm = algo, generator = rp.generator(1)})
+      for _ = 1, 2 do -- the second call finds data of the first in the workspace
+        m:zero_grad()
+        local y = m:forward(x)
+        m:backward(x, y)
+      end
+      local y = m:forward(x):reshape{-1}:totable()
+      local s = 0
+      for i = 1, #y do s = s + math.abs(y[i]) end
+      io.write(("%s %.6g %.6g\n"):format(algo, s, m.grad_weight:abs():sum()))
+    end]]
+  local function run(prefix, threads)
+    local p = io.popen(("%s %s -e '%s' 2>&1"):format(prefix, BIN, code:gsub("THREADS", threads)))
+    local out = p:read("a")
+    p:close()
+    return out
+  end
+  local want, got = run("", 1), run("OMP_THREAD_LIMIT=1", 2)
+  local w, g = {}, {}
+  for a, s1, s2 in want:gmatch("(%S+) (%S+) (%S+)") do w[a] = {tonumber(s1), tonumber(s2)} end
+  for a, s1, s2 in got:gmatch("(%S+) (%S+) (%S+)") do g[a] = {tonumber(s1), tonumber(s2)} end
+  for _, algo in ipairs{"im2col", "winograd", "winograd4"} do
+    lu.assertNotNil(w[algo], want)
+    lu.assertNotNil(g[algo], got)
+    for j = 1, 2 do
+      lu.assertTrue(math.abs(w[algo][j] - g[algo][j]) <= 1e-4 * w[algo][j],
+        ("%s: %s vs %s"):format(algo, want, got))
+    end
+  end
+end
+
 function TestConvAlgorithms:test_bad_algorithm()
   lu.assertErrorMsgContains('Conv2d: algorithm must be "auto", "im2col", "winograd" or '
     .. '"winograd4", got fft',
@@ -153,6 +193,12 @@ function TestConvAlgorithms:test_bad_algorithm()
   end)
   lu.assertErrorMsgContains("winograd algorithm needs a 3x3 kernel", function()
     nn.Conv2d(3, 3, {3, 1}, {algorithm = "winograd4"}) end)
+  lu.assertErrorMsgContains("Conv2d:backward: call forward first", function()
+    nn.Conv2d(3, 3, 3):backward(T.zeros{1, 3, 4, 4}, T.zeros{1, 3, 2, 2}) end)
+  -- no channels at all: shapes, not a division by zero
+  local ys = rp.core.conv2d_shapes(T.zeros{1, 0, 5, 5}, T.zeros{0, 0, 3, 3}, 3, 3, 1, 1, 1, 1,
+    "winograd4")
+  lu.assertEquals(ys, {1, 0, 5, 5})
   lu.assertErrorMsgContains("invalid option 'fft'", function()
     rp.core.conv2d_shapes(T.zeros{1, 1, 4, 4}, T.zeros{1, 1, 3, 3}, 3, 3, 1, 1, 0, 0, "fft")
   end)
