@@ -91,6 +91,11 @@ rp_status rp_file_read(uint8_t **data, int64_t *size, const char *path)
     return RP_OK;
 }
 
+/* The most pixels an image file of len bytes may claim: 4 M, plus 1,100 per
+ * byte (deflate's limit is about 1,032:1). */
+#define MAX_PIXELS_BASE ((int64_t)1 << 22)
+#define MAX_PIXELS_PER_BYTE 1100
+
 static uint32_t be32(const uint8_t *p)
 {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
@@ -243,20 +248,34 @@ rp_status rp_image_decode(struct rp_bytes *out, uint8_t *file, int64_t len, cons
         free(file);
         return rp_error(RP_EFORMAT, "%s: image file too large", path);
     }
-    /* stb_image copies from a NULL pointer on an empty IDAT chunk (undefined
-     * behaviour, harmless in practice): refuse such PNGs before decoding. */
+    /* PNG chunks are checked before stb_image sees them: it copies from a NULL
+     * pointer on an empty IDAT chunk (undefined behaviour, harmless in
+     * practice), and it grows its buffer to a chunk's claimed length (up to
+     * 2 GB) before finding the file too short. */
     if (len >= 8 && memcmp(file, "\x89PNG\r\n\x1a\n", 8) == 0) {
         for (int64_t at = 8; at + 8 <= len;) {
             uint32_t clen = be32(file + at);
-            if (memcmp(file + at + 4, "IDAT", 4) == 0 && clen == 0) {
+            const char *why = NULL;
+            if ((int64_t)clen > len - at - 12)
+                why = "a PNG chunk runs past the end of the file";
+            else if (memcmp(file + at + 4, "IDAT", 4) == 0 && clen == 0)
+                why = "an empty PNG IDAT chunk";
+            if (why) {
                 free(file);
-                return rp_error(RP_EFORMAT, "%s: not a readable image (an empty PNG IDAT chunk)",
-                                path);
+                return rp_error(RP_EFORMAT, "%s: not a readable image (%s)", path, why);
             }
             at += 12 + (int64_t)clen;
         }
     }
     int w, h, n;
+    if (stbi_info_from_memory(file, (int)len, &w, &h, &n) &&
+        (int64_t)w * h > MAX_PIXELS_BASE + MAX_PIXELS_PER_BYTE * len) {
+        /* no format packs more pixels per byte than deflate's best (about 1,000):
+         * a header claiming more is lying, and decoding would allocate for it */
+        free(file);
+        return rp_error(RP_EFORMAT, "%s: not a readable image (%dx%d pixels claimed by a "
+                        "%lld-byte file)", path, w, h, (long long)len);
+    }
     if (!stbi_info_from_memory(file, (int)len, &w, &h, &n) || (int64_t)w * h > (1 << 28)) {
         free(file);
         return rp_error(RP_EFORMAT, "%s: not a readable image (%s)", path,
