@@ -268,15 +268,20 @@ rp_status rp_image_decode(struct rp_bytes *out, uint8_t *file, int64_t len, cons
         }
     }
     int w, h, n;
+    /* stb_image's info reports a top-down BMP's height as negative (the decoder
+     * then uses its magnitude): count pixels by magnitudes */
     if (stbi_info_from_memory(file, (int)len, &w, &h, &n) &&
-        (int64_t)w * h > MAX_PIXELS_BASE + MAX_PIXELS_PER_BYTE * len) {
+        (w < 0 ? -(int64_t)w : w) * (h < 0 ? -(int64_t)h : h) >
+            MAX_PIXELS_BASE + MAX_PIXELS_PER_BYTE * len) {
         /* no format packs more pixels per byte than deflate's best (about 1,000):
          * a header claiming more is lying, and decoding would allocate for it */
         free(file);
-        return rp_error(RP_EFORMAT, "%s: not a readable image (%dx%d pixels claimed by a "
-                        "%lld-byte file)", path, w, h, (long long)len);
+        return rp_error(RP_EFORMAT, "%s: not a readable image (%lldx%lld pixels claimed by a "
+                        "%lld-byte file)", path, (long long)(w < 0 ? -(int64_t)w : w),
+                        (long long)(h < 0 ? -(int64_t)h : h), (long long)len);
     }
-    if (!stbi_info_from_memory(file, (int)len, &w, &h, &n) || (int64_t)w * h > (1 << 28)) {
+    if (!stbi_info_from_memory(file, (int)len, &w, &h, &n) ||
+        (w < 0 ? -(int64_t)w : w) * (h < 0 ? -(int64_t)h : h) > (1 << 28)) {
         free(file);
         return rp_error(RP_EFORMAT, "%s: not a readable image (%s)", path,
                         stbi_failure_reason() ? stbi_failure_reason() : "unknown format");

@@ -177,11 +177,13 @@ end
 
 -- Headers that claim far more than the file holds are refused before anything
 -- is allocated for them (found by the fuzzer: stb_image grew a buffer to 2 GB for
--- a PNG chunk length, and decoded a 57-byte BMP claiming 72 x 2,097,155 pixels).
+-- a PNG chunk length, and decoded 57-byte BMPs claiming millions of rows).
 function TestImageFolder:test_headers_claiming_too_much()
   local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "tests/lua"
   for name, want in pairs{["image-png-chunk-past-end.png"] = "a PNG chunk runs past the end",
-                          ["image-bmp-claims-2m-rows.bmp"] = "72x2097155 pixels claimed by a 57-byte file"} do
+                          ["image-bmp-claims-2m-rows.bmp"] = "72x2097155 pixels claimed by a 57-byte file",
+                          -- a top-down BMP: stb_image's info gives its height as negative
+                          ["image-bmp-top-down-16m-rows.bmp"] = "33x16775090 pixels claimed by a 56-byte file"} do
     local f = assert(io.open(here .. "/../fuzz/regressions/" .. name, "rb"))
     write(path("claims.img"), f:read("a"):sub(2))
     f:close()
