@@ -14,7 +14,8 @@
 -- lists the valid ones. Built-in options: --out DIR (default
 -- results/NAME/<timestamp>), --seed N, --seeds 1,2,3 (repeat and report mean
 -- ± std), --quick, --resume (continue the newest run in results/NAME, or
--- --out), --help.
+-- --out; without it, an --out folder that already holds a run is an error),
+-- --help.
 --
 -- `ctx` gives: ctx.opts (the merged options), ctx.out (the output folder),
 -- ctx.seed, ctx.rng (a generator seeded with it), ctx.quick, ctx.resume,
@@ -231,6 +232,16 @@ function M.run(r, args)
   local out = builtin.out
   if not out and builtin.resume then out = newest_run(base) end
   out = out or (base .. "/" .. os.date("%Y%m%d-%H%M%S"))
+  -- a folder holding another run: its checkpoints would be picked up and its
+  -- results mixed with this run's, so only --resume may reuse it
+  local previous = io.open(out .. "/config.json")
+  if previous then
+    previous:close()
+    if not builtin.resume then
+      error(("%s already holds a run (config.json): pass --resume to continue it, or choose " ..
+        "another --out"):format(out), 0)
+    end
+  end
   mkdir(out)
   local seeds = {}
   if builtin.seeds then

@@ -134,6 +134,24 @@ function TestRecipes:test_full_disk_keeps_the_last_checkpoint()
   os.execute("rm -rf " .. out)
 end
 
+-- An --out folder that already holds a run is reused only with --resume (its
+-- checkpoints would otherwise be picked up and its results mixed with the new ones).
+function TestRecipes:test_out_folder_with_a_run_needs_resume()
+  local out = tmpdir()
+  local args = "--train_images 100 --test_images 50 --epochs 1 --rounds 1 --strategies realprune"
+  local log, code = run(("%s run recipes/quickstart.lua %s --out %s"):format(BIN, args, out))
+  lu.assertEquals(code, 0, log)
+  local before = read(out .. "/results.csv")
+  log, code = run(("%s run recipes/quickstart.lua %s --out %s"):format(BIN, args, out))
+  lu.assertNotEquals(code, 0, log)
+  lu.assertStrContains(log, out .. " already holds a run (config.json): pass --resume")
+  lu.assertEquals(read(out .. "/results.csv"), before)
+  log, code = run(("%s run recipes/quickstart.lua %s --out %s --resume"):format(BIN, args, out))
+  lu.assertEquals(code, 0, log)
+  lu.assertEquals(read(out .. "/results.csv"), before)
+  os.execute("rm -rf " .. out)
+end
+
 -- An output folder that cannot be created or written: a clear error naming it.
 function TestRecipes:test_unwritable_output_folder()
   local base = tmpdir()
