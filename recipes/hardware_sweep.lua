@@ -13,10 +13,12 @@ return {
   description = "realprune across crossbar sizes and cell bits, with the ReRAM model",
   defaults = {sizes = "64,128,256", cell_bits = "1,2,4", weight_bits = 16, arch = "isaac",
     model = "vgg_small", full_model = "vgg11", dataset = "auto", train_images = 0,
-    test_images = 0, epochs = 2, rate = 0.45, rounds = 4},
+    test_images = 0, epochs = 2, rate = 0.45, rounds = 4,
+    clip = 5.0},
   quick = {sizes = "64,128", cell_bits = "2", train_images = 2000, test_images = 1000,
     epochs = 1, rounds = 2, rate = 0.55},
   run = function(ctx)
+    local clip = require("realprune.recipe").clip
     local rp = require "realprune"
     local o = ctx.opts
     local arch = rp.reram.presets[o.arch]
@@ -43,7 +45,8 @@ return {
       local dense = rp.xbar.map(model, cfg)
       local tag = ("%dx%d_%db"):format(cfg.rows, cfg.cols, cfg.cell_bits)
       local rows = rp.lth.run{model = model, train = train, test = test, strategy = s, xbar = cfg,
-        fit = {epochs = o.epochs, lr = 0.05, batch_size = 64}, seed = ctx.seed,
+        fit = {epochs = o.epochs, lr = 0.05, batch_size = 64, clip_grad_norm = clip(o)},
+        seed = ctx.seed,
         dir = ctx:path(tag), log = function(l) ctx:log("%s", l) end}
       local last = rows[#rows]
       local cmp = rp.reram.compare(dense, rp.xbar.map(model, cfg), chip, {batch = 64})

@@ -5,7 +5,8 @@
 --
 --     build/realprune run recipes/prune_compare.lua            (full form: CIFAR-10 + vgg11
 --         when it is under REALPRUNE_DATA, else all of Fashion-MNIST with vgg_small)
---     build/realprune run recipes/prune_compare.lua --train_images 20000   (the README's run)
+--     build/realprune run recipes/prune_compare.lua --train_images 20000 --clip 0
+--         (the README's run: no gradient clipping)
 --     build/realprune run recipes/prune_compare.lua --quick
 --
 -- Each strategy starts from the same initialization (the seed), trains the
@@ -18,9 +19,11 @@ return {
   description = "lottery-ticket pruning with several strategies: accuracy, crossbars, modeled speedup",
   defaults = {strategies = "realprune,lth,cgp", model = "vgg_small", full_model = "vgg11",
     dataset = "auto", train_images = 0, test_images = 0, epochs = 3, rate = 0.3, rounds = 7,
-    lr = 0.05, batch = 64, arch = "isaac", tolerance = 0.005},
+    lr = 0.05, batch = 64, arch = "isaac", tolerance = 0.005,
+    clip = 5.0},
   quick = {train_images = 2000, test_images = 1000, epochs = 1, rounds = 2, rate = 0.5},
   run = function(ctx)
+    local clip = require("realprune.recipe").clip
     local rp = require "realprune"
     local o = ctx.opts
     local train, test, build = require("realprune.recipe").paper_data(ctx, o)
@@ -36,7 +39,8 @@ return {
       ctx:log("== %s: %s", name, s.follows)
       local last_map
       local rows = rp.lth.run{model = model, train = train, test = test, strategy = s, xbar = cfg,
-        fit = {epochs = o.epochs, lr = o.lr, batch_size = o.batch}, seed = ctx.seed,
+        fit = {epochs = o.epochs, lr = o.lr, batch_size = o.batch, clip_grad_norm = clip(o)},
+        seed = ctx.seed,
         dir = ctx:path(name), log = function(l) ctx:log("%s", l) end,
         on_round = function() last_map = rp.xbar.map(model, cfg) end}
       for i, r in ipairs(rows) do

@@ -10,7 +10,8 @@ return {
   name = "quickstart",
   description = "dense vgg_small vs realprune, lth and cgp on Fashion-MNIST, with the ReRAM model",
   defaults = {strategies = "realprune,lth,cgp", train_images = 10000, test_images = 2000,
-    epochs = 2, rate = 0.45, rounds = 4, arch = "isaac"},
+    epochs = 2, rate = 0.45, rounds = 4, arch = "isaac",
+    clip = 5.0},
   quick = {train_images = 4000, test_images = 1000, epochs = 2, rate = 0.55, rounds = 3},
   -- the paper's headline numbers beside ours, in report.md
   report = function(rows)
@@ -19,6 +20,7 @@ return {
     return require("realprune.recipe").beside_paper(ours, "vgg_small")
   end,
   run = function(ctx)
+    local clip = require("realprune.recipe").clip
     local rp = require "realprune"
     local o = ctx.opts
     local arch = rp.reram.presets[o.arch]
@@ -35,7 +37,8 @@ return {
       local model = rp.models.vgg_small{}
       dense_map = dense_map or rp.xbar.map(model, cfg)
       local rows = rp.lth.run{model = model, train = train, test = test, strategy = s,
-        fit = {epochs = o.epochs, lr = 0.05, batch_size = 64}, seed = ctx.seed, xbar = cfg,
+        fit = {epochs = o.epochs, lr = 0.05, batch_size = 64, clip_grad_norm = clip(o)},
+        seed = ctx.seed, xbar = cfg,
         dir = ctx:path(name), log = function(l) ctx:log("%s", l) end}
       for _, r in ipairs(rows) do
         curve[#curve + 1] = {method = name, sparsity = r.sparsity, accuracy = r.accuracy,
