@@ -7,6 +7,11 @@
 #include <zlib.h>
 
 #define STBI_NO_STDIO_WRITE
+/* PNG, JPEG and BMP only: the other decoders are not needed, and one of them
+ * (PNM) overflows an int on long header numbers (found by the fuzzer). */
+#define STBI_ONLY_PNG
+#define STBI_ONLY_JPEG
+#define STBI_ONLY_BMP
 #define STB_IMAGE_IMPLEMENTATION
 #define STBI_FAILURE_USERMSG
 #if defined(__GNUC__)
