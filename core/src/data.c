@@ -96,6 +96,52 @@ rp_status rp_file_read(uint8_t **data, int64_t *size, const char *path)
     return RP_OK;
 }
 
+/* Why the marker segments of a JPEG file cannot be trusted, or NULL: a
+ * segment running past the end, or a Huffman table (DHT) of more than 256
+ * codes or longer than its segment.  Entropy-coded data after each SOS is
+ * skipped up to the next marker. */
+static const char *jpeg_tables_bad(const uint8_t *f, int64_t len)
+{
+    int64_t at = 2;
+    while (at + 4 <= len) {
+        if (f[at] != 0xFF)
+            return NULL; /* not a marker: stb_image will reject or stop here too */
+        uint8_t marker = f[at + 1];
+        if (marker == 0xFF) { /* fill byte */
+            at++;
+            continue;
+        }
+        if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD8)) {
+            at += 2;
+            continue;
+        }
+        if (marker == 0xD9)
+            return NULL;
+        int64_t seg = ((int64_t)f[at + 2] << 8) | f[at + 3];
+        if (seg < 2 || at + 2 + seg > len)
+            return "a JPEG segment runs past the end of the file";
+        if (marker == 0xC4) {
+            int64_t p = at + 4, end = at + 2 + seg;
+            while (p < end) {
+                if (p + 17 > end)
+                    return "a JPEG Huffman table runs past its segment";
+                int64_t codes = 0;
+                for (int i = 1; i <= 16; i++)
+                    codes += f[p + i];
+                if (codes > 256 || p + 17 + codes > end)
+                    return "a JPEG Huffman table with more than 256 codes";
+                p += 17 + codes;
+            }
+        }
+        at += 2 + seg;
+        if (marker == 0xDA) /* scan data: skip to the next marker */
+            while (at + 1 < len && !(f[at] == 0xFF && f[at + 1] != 0x00 &&
+                                     !(f[at + 1] >= 0xD0 && f[at + 1] <= 0xD7)))
+                at++;
+    }
+    return NULL;
+}
+
 /* The most pixels an image file of len bytes may claim: 4 M, plus 1,100 per
  * byte (deflate's limit is about 1,032:1). */
 #define MAX_PIXELS_BASE ((int64_t)1 << 22)
@@ -270,6 +316,15 @@ rp_status rp_image_decode(struct rp_bytes *out, uint8_t *file, int64_t len, cons
                 return rp_error(RP_EFORMAT, "%s: not a readable image (%s)", path, why);
             }
             at += 12 + (int64_t)clen;
+        }
+    }
+    /* JPEG Huffman tables are checked too: stb_image writes past its table for
+     * one with more than 256 codes (found by the fuzzer). */
+    if (len >= 4 && file[0] == 0xFF && file[1] == 0xD8) {
+        const char *why = jpeg_tables_bad(file, len);
+        if (why) {
+            free(file);
+            return rp_error(RP_EFORMAT, "%s: not a readable image (%s)", path, why);
         }
     }
     int w, h, n;
