@@ -102,10 +102,12 @@ rp_status rp_file_read(uint8_t **data, int64_t *size, const char *path)
  * skipped up to the next marker. */
 static const char *jpeg_tables_bad(const uint8_t *f, int64_t len)
 {
-    int64_t at = 2;
+    int64_t at = 0;
     while (at + 4 <= len) {
-        if (f[at] != 0xFF)
-            return NULL; /* not a marker: stb_image will reject or stop here too */
+        if (f[at] != 0xFF) { /* stb_image skips bytes between markers: so does this */
+            at++;
+            continue;
+        }
         uint8_t marker = f[at + 1];
         if (marker == 0xFF) { /* fill byte */
             at++;
@@ -320,7 +322,10 @@ rp_status rp_image_decode(struct rp_bytes *out, uint8_t *file, int64_t len, cons
     }
     /* JPEG Huffman tables are checked too: stb_image writes past its table for
      * one with more than 256 codes (found by the fuzzer). */
-    if (len >= 4 && file[0] == 0xFF && file[1] == 0xD8) {
+    int64_t soi = 0; /* stb_image takes 0xFF... 0xD8 as the start of a JPEG */
+    while (soi < len && file[soi] == 0xFF)
+        soi++;
+    if (soi >= 1 && soi < len && file[soi] == 0xD8) {
         const char *why = jpeg_tables_bad(file, len);
         if (why) {
             free(file);
