@@ -11,16 +11,23 @@
 #include <unistd.h>
 #include <zlib.h>
 
+/* The folder of path into dir ("." without one, "/" for the root); returns the file name. */
+static const char *split_dir(char dir[4096], const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(dir, 4096, ".");
+    else if (slash == path)
+        snprintf(dir, 4096, "/");
+    else
+        snprintf(dir, 4096, "%.*s", (int)(slash - path), path);
+    return slash ? slash + 1 : path;
+}
+
 static rp_status sync_dir(const char *path)
 {
     char dir[4096];
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == path)
-        snprintf(dir, sizeof dir, "/");
-    else
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    split_dir(dir, path);
     int fd = open(dir, O_RDONLY);
     if (fd < 0)
         return RP_OK; /* best effort: the rename itself is atomic */
@@ -34,14 +41,7 @@ static rp_status sync_dir(const char *path)
 static void sweep_stale(const char *path)
 {
     char dir[4096];
-    const char *slash = strrchr(path, '/');
-    const char *base = slash ? slash + 1 : path;
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == path)
-        snprintf(dir, sizeof dir, "/");
-    else
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    const char *base = split_dir(dir, path);
     DIR *d = opendir(dir);
     if (!d)
         return;
