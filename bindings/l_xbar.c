@@ -2,7 +2,7 @@
  * l_xbar.c - crossbar mapping for lua/realprune/xbar.lua.
  *
  * xbar_map(mask|nil, R, C, rows, cols, weight_bits, cell_bits, differential,
- *          compact_rows) -> table of counts
+ *          compact_rows, transpose) -> table of counts (of M^T when transpose)
  * xbar_counts(...same...) -> alive weights per crossbar, row block per crossbar
  * xbar_check(rows, cols, weight_bits, cell_bits, differential) -> slices, phys, L
  */
@@ -45,8 +45,9 @@ static int l_xbar_map(lua_State *L)
     int64_t R = luaL_checkinteger(L, 2), C = luaL_checkinteger(L, 3);
     const float *mask = check_mask(L, 1, R, C);
     struct rp_xbar_config cfg = check_config(L, 4);
+    int transpose = lua_toboolean(L, 10);
     struct rp_xbar_map m;
-    if (rp_xbar_map_matrix(&m, mask, R, C, &cfg) != RP_OK)
+    if ((transpose ? rp_xbar_map_transposed : rp_xbar_map_matrix)(&m, mask, R, C, &cfg) != RP_OK)
         return luaL_error(L, "%s", rp_last_error());
     lua_createtable(L, 0, 20);
     SET("rows", m.rows);
@@ -76,13 +77,15 @@ static int l_xbar_counts(lua_State *L)
     int64_t R = luaL_checkinteger(L, 2), C = luaL_checkinteger(L, 3);
     const float *mask = check_mask(L, 1, R, C);
     struct rp_xbar_config cfg = check_config(L, 4);
+    int transpose = lua_toboolean(L, 10);
     struct rp_xbar_map m;
-    if (rp_xbar_map_matrix(&m, mask, R, C, &cfg) != RP_OK)
+    if ((transpose ? rp_xbar_map_transposed : rp_xbar_map_matrix)(&m, mask, R, C, &cfg) != RP_OK)
         return luaL_error(L, "%s", rp_last_error());
     size_t n = (size_t)(m.crossbars > 0 ? m.crossbars : 1);
     int64_t *counts = lua_newuserdatauv(L, sizeof(int64_t) * n, 0);
     int64_t *blocks = lua_newuserdatauv(L, sizeof(int64_t) * n, 0);
-    if (rp_xbar_crossbar_counts(counts, blocks, mask, R, C, &cfg) != RP_OK)
+    if ((transpose ? rp_xbar_crossbar_counts_transposed : rp_xbar_crossbar_counts)(
+            counts, blocks, mask, R, C, &cfg) != RP_OK)
         return luaL_error(L, "%s", rp_last_error());
     lua_createtable(L, (int)m.crossbars, 0);
     lua_createtable(L, (int)m.crossbars, 0);

@@ -119,16 +119,72 @@ static rp_status prepare(struct scratch *s, int64_t *nblocks, int64_t *rows_aliv
     return RP_OK;
 }
 
-rp_status rp_xbar_map_matrix(struct rp_xbar_map *out, const float *mask, int64_t R, int64_t C,
-                             const struct rp_xbar_config *cfg)
+/* The same scratch for M^T (C rows, R columns) read straight from M's mask:
+ * M^T's row c is M's column c, contiguous in memory, so segments are ORed in
+ * one sequential pass without materializing the transpose. */
+static rp_status prepare_transposed(struct scratch *s, int64_t *nblocks, int64_t *rows_alive,
+                                    const float *mask, int64_t R, int64_t C,
+                                    const struct rp_xbar_config *cfg)
+{
+    memset(s, 0, sizeof *s);
+    s->block = malloc(sizeof(int64_t) * (size_t)C);
+    s->row_alive = malloc((size_t)C);
+    if (!s->block || !s->row_alive) {
+        scratch_free(s);
+        return rp_error(RP_ENOMEM, "xbar: out of memory for a %lldx%lld matrix", (long long)C,
+                        (long long)R);
+    }
+    int64_t kept = 0, alive = 0;
+    for (int64_t c = 0; c < C; c++) {
+        unsigned char any = 1;
+        if (mask) {
+            const float *col = mask + c * R;
+            any = 0;
+            for (int64_t r = 0; r < R && !any; r++)
+                any = col[r] != 0.0f;
+        }
+        s->row_alive[c] = any;
+        alive += any;
+        s->block[c] = (cfg->compact_rows && !any) ? -1 : kept++ / cfg->rows;
+    }
+    *rows_alive = alive;
+    *nblocks = (kept + cfg->rows - 1) / cfg->rows;
+    s->seg = calloc((size_t)(*nblocks * R > 0 ? *nblocks * R : 1), 1);
+    s->brows = calloc((size_t)(*nblocks > 0 ? *nblocks : 1), sizeof(int64_t));
+    if (!s->seg || !s->brows) {
+        scratch_free(s);
+        return rp_error(RP_ENOMEM, "xbar: out of memory for a %lldx%lld matrix", (long long)C,
+                        (long long)R);
+    }
+    for (int64_t c = 0; c < C; c++) {
+        int64_t b = s->block[c];
+        if (b < 0)
+            continue;
+        s->brows[b]++;
+        unsigned char *seg = s->seg + b * R;
+        if (!mask) {
+            memset(seg, 1, (size_t)R);
+            continue;
+        }
+        const float *col = mask + c * R;
+        for (int64_t r = 0; r < R; r++)
+            seg[r] |= col[r] != 0.0f;
+    }
+    return RP_OK;
+}
+
+/* The counts of M (transposed = 0) or M^T (1); R x C is always M's shape. */
+static rp_status map_view(struct rp_xbar_map *out, const float *mask, int64_t Rm, int64_t Cm,
+                          const struct rp_xbar_config *cfg, int transposed)
 {
     int slices, phys, L;
     rp_status st = rp_xbar_config_check(cfg, &slices, &phys, &L);
     if (st != RP_OK)
         return st;
-    if (R < 1 || C < 1)
+    if (Rm < 1 || Cm < 1)
         return rp_error(RP_EINVAL, "xbar: the weight matrix must have rows and columns, got "
-                        "%lldx%lld", (long long)R, (long long)C);
+                        "%lldx%lld", (long long)Rm, (long long)Cm);
+    int64_t R = transposed ? Cm : Rm, C = transposed ? Rm : Cm; /* the matrix mapped */
     struct rp_xbar_map m;
     memset(&m, 0, sizeof m);
     m.rows = R;
@@ -149,7 +205,9 @@ rp_status rp_xbar_map_matrix(struct rp_xbar_map *out, const float *mask, int64_t
     }
     struct scratch s;
     int64_t nblocks;
-    if ((st = prepare(&s, &nblocks, &m.rows_alive, mask, R, C, cfg)) != RP_OK)
+    st = transposed ? prepare_transposed(&s, &nblocks, &m.rows_alive, mask, Rm, Cm, cfg)
+                    : prepare(&s, &nblocks, &m.rows_alive, mask, R, C, cfg);
+    if (st != RP_OK)
         return st;
     m.row_blocks = 0;
     for (int64_t b = 0; b < nblocks; b++) {
@@ -170,6 +228,12 @@ rp_status rp_xbar_map_matrix(struct rp_xbar_map *out, const float *mask, int64_t
     m.utilization = m.crossbars > 0 ? (double)m.alive / ((double)m.crossbars * cfg->rows * L) : 0.0;
     *out = m;
     return RP_OK;
+}
+
+rp_status rp_xbar_map_matrix(struct rp_xbar_map *out, const float *mask, int64_t R, int64_t C,
+                             const struct rp_xbar_config *cfg)
+{
+    return map_view(out, mask, R, C, cfg, 0);
 }
 
 rp_status rp_xbar_crossbar_counts(int64_t *counts, int64_t *block_of, const float *mask,
@@ -215,4 +279,45 @@ rp_status rp_xbar_crossbar_counts(int64_t *counts, int64_t *block_of, const floa
     free(per_seg);
     scratch_free(&s);
     return RP_OK;
+}
+
+/* M^T of an R x C mask: element (c, r) of the C x R matrix at r*C + c.
+ * Blocked so that both sides stay in cache. NULL stays NULL (dense). */
+static rp_status transpose_mask(float **out, const float *mask, int64_t R, int64_t C)
+{
+    *out = NULL;
+    if (!mask)
+        return RP_OK;
+    float *t = malloc(sizeof(float) * (size_t)(R * C > 0 ? R * C : 1));
+    if (!t)
+        return rp_error(RP_ENOMEM, "xbar: out of memory transposing a %lldx%lld matrix",
+                        (long long)R, (long long)C);
+    const int64_t B = 64;
+    for (int64_t c0 = 0; c0 < C; c0 += B)
+        for (int64_t r0 = 0; r0 < R; r0 += B) {
+            int64_t c1 = c0 + B < C ? c0 + B : C, r1 = r0 + B < R ? r0 + B : R;
+            for (int64_t c = c0; c < c1; c++)
+                for (int64_t r = r0; r < r1; r++)
+                    t[r * C + c] = mask[c * R + r];
+        }
+    *out = t;
+    return RP_OK;
+}
+
+rp_status rp_xbar_map_transposed(struct rp_xbar_map *out, const float *mask, int64_t R, int64_t C,
+                                 const struct rp_xbar_config *cfg)
+{
+    return map_view(out, mask, R, C, cfg, 1);
+}
+
+rp_status rp_xbar_crossbar_counts_transposed(int64_t *counts, int64_t *block_of,
+                                             const float *mask, int64_t R, int64_t C,
+                                             const struct rp_xbar_config *cfg)
+{
+    float *t; /* not speed-critical (heatmaps): the plain transpose */
+    rp_status st = transpose_mask(&t, mask, R, C);
+    if (st == RP_OK)
+        st = rp_xbar_crossbar_counts(counts, block_of, t, C, R, cfg);
+    free(t);
+    return st;
 }

@@ -84,9 +84,9 @@ local function check_cfg(cfg, fn)
     type(cfg)), 3)
 end
 
-local function args(cfg)
+local function args(cfg, transpose)
   return cfg.rows, cfg.cols, cfg.weight_bits, cfg.cell_bits, cfg.signed == "differential",
-    cfg.compact_rows
+    cfg.compact_rows, transpose == true
 end
 
 -- The matrix view of a prunable layer: R rows, C columns.
@@ -96,6 +96,20 @@ local function matrix_of(layer)
   return w:numel() // C, C
 end
 
+local COUNTS = {"crossbars", "crossbars_dense", "segments_alive", "segments_total", "alive",
+  "rows_alive", "row_blocks", "active_rows", "max_block_rows", "utilization"}
+
+local function check_opts(opts, fn)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then
+    error(("%s: options must be a table ({transpose = true}), got %s"):format(fn, type(opts)), 3)
+  end
+  if opts.transpose ~= nil and type(opts.transpose) ~= "boolean" then
+    error(("%s: transpose must be a boolean, got %s"):format(fn, type(opts.transpose)), 3)
+  end
+  return opts
+end
+
 --- Maps one conv or linear layer. Returns a table: name, kind ("conv" or
 -- "linear"), rows and cols (the matrix R x C), slices, phys, L, weights,
 -- alive, row_blocks_dense, col_tiles, crossbars_dense, rows_alive,
@@ -103,13 +117,29 @@ end
 -- max_block_rows, active_rows, and when the layer's shapes are known
 -- (after rp.xbar.map or a forward pass) positions_out (output positions per
 -- image: H_out*W_out, 1 for linear) and positions_in (H_in*W_in).
-function xbar.map_layer(layer, cfg)
+-- With `opts.transpose = true` the same fields describe M^T (DESIGN.md,
+-- "Transposed mapping": rows = C, cols = R), the array of the error pass, and
+-- `transposed = true`. Otherwise the table also carries `transpose`: M^T's
+-- counts (crossbars, crossbars_dense, segments_alive, segments_total, alive,
+-- rows_alive, row_blocks, active_rows, max_block_rows, utilization), which
+-- rp.reram uses for the error pass.
+--
+--     rp.xbar.map_layer(model.features[1], cfg, {transpose = true}).crossbars
+function xbar.map_layer(layer, cfg, opts)
   if type(layer) ~= "table" or not layer.prunable_layer then
     error("xbar.map_layer: a Conv2d or Linear layer expected", 2)
   end
   cfg = check_cfg(cfg, "xbar.map_layer")
+  opts = check_opts(opts, "xbar.map_layer")
   local R, C = matrix_of(layer)
-  local m = core.xbar_map(layer.mask, R, C, args(cfg))
+  local m = core.xbar_map(layer.mask, R, C, args(cfg, opts.transpose))
+  if opts.transpose then
+    m.transposed = true
+  else
+    local t = core.xbar_map(layer.mask, R, C, args(cfg, true))
+    m.transpose = {}
+    for _, k in ipairs(COUNTS) do m.transpose[k] = t[k] end
+  end
   m.name = layer.name or layer.class_name
   m.kind = layer.kind
   local out = layer.out_shape or (layer.output and layer.output:shape())
@@ -136,12 +166,19 @@ Mapping.__name = "realprune.xbar.Mapping"
 -- `opts.input_shape = {C, H, W}`), so no data is needed. Returns a mapping
 -- {layers = {...}, total = {crossbars_dense=, crossbars=, weights=, alive=,
 -- segments_alive=, segments_total=, hardware_saving=, utilization=}, config=}.
+-- `opts.transpose = true` maps every layer's M^T instead (the mapping then has
+-- `transposed = true`); a plain mapping's total also has `crossbars_transposed`
+-- and `crossbars_transposed_dense` (M^T of every layer, the first included).
+--
+--     local fwd = rp.xbar.map(model, cfg)
+--     local err = rp.xbar.map(model, cfg, {transpose = true})
+--     print(fwd.total.crossbars, err.total.crossbars)  -- column pruning: err stays near dense
 function xbar.map(model, cfg, opts)
   if type(model) ~= "table" or type(model.prunable) ~= "function" then
     error("xbar.map: a model expected", 2)
   end
   cfg = check_cfg(cfg, "xbar.map")
-  opts = opts or {}
+  opts = check_opts(opts, "xbar.map")
   local shape = opts.input_shape
   if not shape and model.arch then
     local a = model.arch.args
@@ -154,22 +191,30 @@ function xbar.map(model, cfg, opts)
   local layers = {}
   local total = {crossbars_dense = 0, crossbars = 0, weights = 0, alive = 0,
     segments_alive = 0, segments_total = 0}
+  if not opts.transpose then total.crossbars_transposed, total.crossbars_transposed_dense = 0, 0 end
   for i, layer in ipairs(model:prunable()) do
-    local m = xbar.map_layer(layer, cfg)
+    local m = xbar.map_layer(layer, cfg, {transpose = opts.transpose})
     layers[i] = m
-    for k in pairs(total) do total[k] = total[k] + m[k] end
+    for k in pairs(total) do
+      if k == "crossbars_transposed" then total[k] = total[k] + m.transpose.crossbars
+      elseif k == "crossbars_transposed_dense" then total[k] = total[k] + m.transpose.crossbars_dense
+      else total[k] = total[k] + m[k] end
+    end
   end
   total.hardware_saving = total.crossbars_dense > 0 and
     1 - total.crossbars / total.crossbars_dense or 0
   total.utilization = total.crossbars > 0 and
     total.alive / (total.crossbars * cfg.rows * cfg.L) or 0
   total.sparsity = total.weights > 0 and 1 - total.alive / total.weights or 0
-  return setmetatable({layers = layers, total = total, config = cfg}, Mapping)
+  return setmetatable({layers = layers, total = total, config = cfg,
+    transposed = opts.transpose == true}, Mapping)
 end
 
 function Mapping:__tostring()
-  local lines = {("%-22s %-6s %13s %8s %9s %9s %7s"):format("layer", "kind", "matrix",
-    "alive%", "xbars", "dense", "util%")}
+  local lines = {}
+  if self.transposed then lines[1] = "transposed mapping (M^T: one row per output, one column per input)" end
+  lines[#lines + 1] = (("%-22s %-6s %13s %8s %9s %9s %7s"):format("layer", "kind", "matrix",
+    "alive%", "xbars", "dense", "util%"))
   for _, m in ipairs(self.layers) do
     lines[#lines + 1] = ("%-22s %-6s %13s %8.2f %9d %9d %7.1f"):format(m.name, m.kind,
       m.rows .. "x" .. m.cols, 100 * m.alive / m.weights, m.crossbars, m.crossbars_dense,
@@ -235,7 +280,8 @@ end
 function Mapping:to_json()
   local cfg = {}
   for k, v in pairs(self.config) do cfg[k] = v end
-  return xbar.json({config = cfg, layers = self.layers, total = self.total})
+  return xbar.json({config = cfg, layers = self.layers, total = self.total,
+    transposed = self.transposed})
 end
 
 -- -------------------------------------------------------------- heatmap --
@@ -266,7 +312,9 @@ function Mapping:heatmap(path, opts)
   local bands = {}
   for _, m in ipairs(self.layers) do
     local R, C = m.rows, m.cols
-    local counts, blocks = core.xbar_counts(m.mask, R, C, args(cfg))
+    -- the layer's own matrix; xbar_counts transposes it again for M^T
+    local counts, blocks = core.xbar_counts(m.mask, self.transposed and C or R,
+      self.transposed and R or C, args(cfg, self.transposed))
     local rows_px = math.max(m.row_blocks_dense, m.row_blocks) * step
     local per_block, max_in_block = {}, 0
     for _, b in ipairs(blocks) do
@@ -283,7 +331,7 @@ function Mapping:heatmap(path, opts)
   end
   height = height + label_h + margin
   local t = self.total
-  local summary = ("total: %d of %d crossbars (%.1f%% saved), %.1f%% of weights alive"):format(
+  local summary = ((self.transposed and "M^T " or "") .. "total: %d of %d crossbars (%.1f%% saved), %.1f%% of weights alive"):format(
     t.crossbars, t.crossbars_dense, 100 * t.hardware_saving, 100 * t.alive / t.weights)
   width = math.max(width, margin * 2 + 6 * #summary)
   local px = {}

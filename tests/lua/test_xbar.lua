@@ -7,13 +7,9 @@ local T, nn = rp.tensor, rp.nn
 local SEED = 99
 print("test_xbar: seed " .. SEED)
 
--- DESIGN.md, "Crossbar mapping", written out directly.
-local function reference(layer, c)
-  local w = layer.weight
-  local C = w:size(1)
-  local R = w:numel() // C
-  local mask = layer.mask and layer.mask:reshape{-1}:totable()
-  local function alive(r, col) return not mask or mask[(col - 1) * R + r] ~= 0 end
+-- docs/design.md, "Crossbar mapping", written out directly for an R x C
+-- matrix whose element (r, col) is alive when alive(r, col).
+local function count(R, C, alive, c)
   local slices = -(-c.weight_bits // c.cell_bits)
   local phys = c.signed == "differential" and 2 * slices or slices
   local L = c.cols // phys
@@ -35,7 +31,20 @@ local function reference(layer, c)
     end
     xbars = xbars + -(-segs // L)
   end
-  return {crossbars = xbars, crossbars_dense = dense, alive = n_alive, L = L, phys = phys}
+  return {crossbars = xbars, crossbars_dense = dense, alive = n_alive, L = L, phys = phys,
+    rows = R, cols = C}
+end
+
+-- The layer's M (or, transposed, M^T: docs/design.md "Transposed mapping":
+-- the weight at (r, c) of M sits at (c, r) of M^T).
+local function reference(layer, c, transpose)
+  local w = layer.weight
+  local C = w:size(1)
+  local R = w:numel() // C
+  local mask = layer.mask and layer.mask:reshape{-1}:totable()
+  local function alive(r, col) return not mask or mask[(col - 1) * R + r] ~= 0 end
+  if transpose then return count(C, R, function(r, col) return alive(col, r) end, c) end
+  return count(R, C, alive, c)
 end
 
 local function random_mask(layer, g, p)
@@ -112,12 +121,57 @@ function TestXbar:test_against_reference_on_random_masks()
       layer:set_mask(random_mask(layer, g, p))
       for _, c in ipairs(configs) do
         local cfg = rp.xbar.config(c)
-        local got, want = rp.xbar.map_layer(layer, cfg), reference(layer, cfg)
-        lu.assertEquals({got.crossbars, got.crossbars_dense, got.alive, got.L, got.phys},
-          {want.crossbars, want.crossbars_dense, want.alive, want.L, want.phys})
+        for _, transpose in ipairs{false, true} do
+          local got = rp.xbar.map_layer(layer, cfg, {transpose = transpose})
+          local want = reference(layer, cfg, transpose)
+          lu.assertEquals({got.crossbars, got.crossbars_dense, got.alive, got.L, got.phys,
+            got.rows, got.cols}, {want.crossbars, want.crossbars_dense, want.alive, want.L,
+            want.phys, want.rows, want.cols})
+          if not transpose then -- the plain mapping carries M^T's counts too
+            local t = reference(layer, cfg, true)
+            lu.assertEquals({got.transpose.crossbars, got.transpose.crossbars_dense},
+              {t.crossbars, t.crossbars_dense})
+          end
+        end
       end
     end
   end
+end
+
+function TestXbar:test_transposed_by_hand()
+  -- docs/design.md's example: Linear(4, 2) at rows = 2, L = 1
+  local l = nn.Linear(4, 2)
+  local cfg = rp.xbar.config{rows = 2, cols = 1, weight_bits = 1, cell_bits = 1}
+  l:set_mask(T.from{{1, 1, 0, 0}, {0, 0, 1, 1}})
+  local m = rp.xbar.map_layer(l, cfg)
+  lu.assertEquals({m.rows, m.cols, m.crossbars}, {4, 2, 2})
+  -- M^T: 2 rows (outputs) x 4 columns (inputs); one block of both outputs,
+  -- every input column alive in it: 4 segments, 4 crossbars
+  local t = rp.xbar.map_layer(l, cfg, {transpose = true})
+  lu.assertEquals({t.rows, t.cols, t.crossbars, t.crossbars_dense, t.transposed}, {2, 4, 4, 4, true})
+  lu.assertEquals({m.transpose.crossbars, m.transpose.crossbars_dense}, {4, 4})
+  -- one output pruned away: M^T drops that row and keeps inputs 1 and 2 (2
+  -- crossbars); M keeps rows 1-2, one block, one alive segment (1 crossbar)
+  l:set_mask(T.from{{1, 1, 0, 0}, {0, 0, 0, 0}})
+  lu.assertEquals(rp.xbar.map_layer(l, cfg, {transpose = true}).crossbars, 2)
+  lu.assertEquals(rp.xbar.map_layer(l, cfg).crossbars, 1)
+  -- column-segment pruning of M leaves M^T dense: Linear(256, 8), 128-row
+  -- blocks, each output keeping one of its two segments
+  local big = nn.Linear(256, 8)
+  local mask = T.zeros{8, 256}
+  for o = 1, 8 do
+    local first = o % 2 == 1 and 1 or 129
+    for i = first, first + 127 do mask:set(1, o, i) end
+  end
+  big:set_mask(mask)
+  local c128 = rp.xbar.config{}
+  lu.assertEquals(rp.xbar.map_layer(big, c128).crossbars, 2)
+  lu.assertEquals(rp.xbar.map_layer(big, c128, {transpose = true}).crossbars, 16)
+  lu.assertEquals(rp.xbar.map_layer(big, c128, {transpose = true}).crossbars_dense, 16)
+  lu.assertErrorMsgContains("xbar.map_layer: transpose must be a boolean", function()
+    rp.xbar.map_layer(big, c128, {transpose = 1}) end)
+  lu.assertErrorMsgContains("xbar.map: options must be a table", function()
+    rp.xbar.map(rp.models.lenet5{}, c128, true) end)
 end
 
 function TestXbar:test_properties()
@@ -184,6 +238,21 @@ function TestXbar:test_outputs()
   local head = f:read(8)
   f:close()
   os.remove(png)
+  lu.assertEquals(head, "\137PNG\r\n\26\n")
+  -- the transposed mapping prints, encodes and draws too
+  local mt = rp.xbar.map(m, nil, {transpose = true})
+  lu.assertStrContains(tostring(mt), "transposed mapping (M^T")
+  lu.assertStrContains(tostring(mt), "120x400") -- classifier.1: M 400x120
+  lu.assertStrContains(mt:to_json(), '"transposed":true')
+  -- ceil(outputs / 128) * ceil(inputs / 16): 6x25, 16x150, 120x400, 84x120, 10x84
+  lu.assertEquals(mt.total.crossbars_dense, 2 + 10 + 25 + 8 + 6)
+  lu.assertEquals(mp.total.crossbars_transposed, 51)
+  local png2 = os.tmpname() .. ".png"
+  mt:heatmap(png2)
+  f = assert(io.open(png2, "rb"))
+  head = f:read(8)
+  f:close()
+  os.remove(png2)
   lu.assertEquals(head, "\137PNG\r\n\26\n")
   lu.assertErrorMsgContains("xbar.map_layer: a Conv2d or Linear layer expected", function()
     rp.xbar.map_layer(nn.ReLU()) end)

@@ -61,4 +61,13 @@ rp_status rp_xbar_map_matrix(struct rp_xbar_map *out, const float *mask, int64_t
 rp_status rp_xbar_crossbar_counts(int64_t *counts, int64_t *block_of, const float *mask,
                                   int64_t R, int64_t C, const struct rp_xbar_config *cfg);
 
+/* The same counts for M^T (DESIGN.md, "Transposed mapping"): the C x R matrix
+ * whose element (c, r) is M's (r, c) — the array the error pass multiplies by.
+ * `mask` is M's (R*C floats, (r,c) at c*R + r); out->rows = C, out->cols = R. */
+rp_status rp_xbar_map_transposed(struct rp_xbar_map *out, const float *mask, int64_t R, int64_t C,
+                                 const struct rp_xbar_config *cfg);
+rp_status rp_xbar_crossbar_counts_transposed(int64_t *counts, int64_t *block_of,
+                                             const float *mask, int64_t R, int64_t C,
+                                             const struct rp_xbar_config *cfg);
+
 #endif
