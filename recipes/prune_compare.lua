@@ -19,17 +19,19 @@ return {
   description = "lottery-ticket pruning with several strategies: accuracy, crossbars, modeled speedup",
   defaults = {strategies = "realprune,lth,cgp", model = "vgg_small", full_model = "vgg11",
     dataset = "auto", train_images = 0, test_images = 0, epochs = 3, rate = 0.3, rounds = 7,
-    lr = 0.05, batch = 64, arch = "isaac", tolerance = 0.005,
-    clip = 5.0},
+    lr = 0.05, batch = 64, arch = "isaac", backward = "preset", chip = "dense", headroom = 0.0,
+    tolerance = 0.005, clip = 5.0},
   quick = {train_images = 2000, test_images = 1000, epochs = 1, rounds = 2, rate = 0.5},
   run = function(ctx)
     local clip = require("realprune.recipe").clip
     local rp = require "realprune"
     local o = ctx.opts
     local train, test, build = require("realprune.recipe").paper_data(ctx, o)
-    local arch = rp.reram.presets[o.arch]
+    local recipe = require "realprune.recipe"
+    local arch = recipe.chip(o)
     local cfg = rp.reram.xbar_config(arch)
     local dense_map
+    local energy = {}
     for name in o.strategies:gmatch("[^,]+") do
       local s = rp.strategies.copy(name)
       s.rate, s.rounds = o.rate, o.rounds
@@ -49,12 +51,20 @@ return {
           hardware_saving = r.hardware_saving, accuracy = r.accuracy,
           best_accuracy = r.best_accuracy, seconds = r.seconds}
         if i == #rows then
-          local c = rp.reram.compare(dense_map, last_map or rp.xbar.map(model, cfg), arch,
-            {batch = o.batch})
-          row.speedup, row.energy_saving = c.speedup, c.energy_saving
+          local hw, e, e_dense = recipe.modeled(arch, dense_map,
+            last_map or rp.xbar.map(model, cfg), o.batch)
+          for k, v in pairs(hw) do row[k] = v end
+          if #energy == 0 then
+            e_dense.method = "dense"
+            energy[1] = e_dense
+          end
+          e.method = name
+          energy[#energy + 1] = e
         end
       end
     end
+    recipe.energy_plot(ctx, energy, ("%s: modeled training energy per image after the last " ..
+      "round (%s, %s)"):format(o.model, arch.name, arch.backward))
     ctx:plot("accuracy_vs_sparsity", {x = "sparsity", y = "accuracy", series = "method",
       title = ("%s: test accuracy per lottery-ticket round"):format(o.model),
       xlabel = "fraction of weights pruned", ylabel = "test accuracy"})
@@ -83,7 +93,8 @@ return {
       local last = list[#list]
       final[#final + 1] = {method = method, sparsity = last.sparsity, accuracy = last.accuracy,
         speedup = last.speedup, energy_saving = last.energy_saving,
-        hardware_saving = last.hardware_saving}
+        hardware_saving = last.hardware_saving, training_saving = last.training_saving,
+        chip_crossbars = last.chip_crossbars}
     end
     table.sort(matched, function(a, b) return a.method < b.method end)
     table.sort(final, function(a, b) return a.method < b.method end)
@@ -95,8 +106,11 @@ return {
         100 * o.tolerance, dense and 100 * dense.accuracy or 0),
       report.table(matched, {columns = {"method", "round", "sparsity", "accuracy", "crossbars",
         "hardware_saving"}}),
-      "\n## Modeled ReRAM training after the last round (" .. o.arch .. " preset)\n",
+      "\n## Modeled ReRAM training after the last round\n",
+      select(2, require("realprune.recipe").chip(o)) .. " hardware_saving: the forward " ..
+      "crossbars (what the mapping saves); training_saving: every array training needs " ..
+      "(forward, error and gradient). Energy by component: energy_breakdown.png.\n",
       report.table(final, {columns = {"method", "sparsity", "accuracy", "hardware_saving",
-        "speedup", "energy_saving"}}), ""}, "\n")
+        "training_saving", "chip_crossbars", "speedup", "energy_saving"}}), ""}, "\n")
   end,
 }

@@ -1,8 +1,10 @@
 --- quickstart: the main job of `make run`. On Fashion-MNIST it trains the
 -- dense vgg_small, prunes it with realprune, lth and cgp for several
 -- lottery-ticket rounds, and prints one table: method, weights pruned,
--- test accuracy, crossbars, hardware saving, and the modeled ReRAM training
--- speedup and energy saving against the dense network (ISAAC-like chip).
+-- test accuracy, crossbars, the hardware saving of the forward crossbars and of
+-- all training arrays, and the modeled ReRAM training speedup and energy saving
+-- against the dense network: by default on ISAAC's crossbars with a chip that
+-- just holds the dense network (--arch, --backward, --chip, --headroom).
 --
 --     build/realprune run recipes/quickstart.lua            (about 5 minutes on 2 cores)
 --     build/realprune run recipes/quickstart.lua --quick    (under a minute)
@@ -10,22 +12,25 @@ return {
   name = "quickstart",
   description = "dense vgg_small vs realprune, lth and cgp on Fashion-MNIST, with the ReRAM model",
   defaults = {strategies = "realprune,lth,cgp", train_images = 10000, test_images = 2000,
-    epochs = 2, rate = 0.45, rounds = 4, arch = "isaac",
-    clip = 5.0},
+    epochs = 2, rate = 0.45, rounds = 4, arch = "isaac", backward = "preset", chip = "dense",
+    headroom = 0.0, clip = 5.0},
   quick = {train_images = 4000, test_images = 1000, epochs = 2, rate = 0.55, rounds = 3},
   -- the paper's headline numbers beside ours, in report.md
-  report = function(rows)
+  report = function(rows, o)
+    local recipe = require "realprune.recipe"
     local ours
     for _, r in ipairs(rows) do if r.method == "realprune" then ours = r end end
-    return require("realprune.recipe").beside_paper(ours, "vgg_small")
+    local _, chip = recipe.chip(o)
+    return recipe.beside_paper(ours, "vgg_small") .. "\n" .. chip .. "\n"
   end,
   run = function(ctx)
     local clip = require("realprune.recipe").clip
     local rp = require "realprune"
     local o = ctx.opts
-    local arch = rp.reram.presets[o.arch]
-    if not arch then error("no ReRAM preset named " .. o.arch, 0) end
+    local recipe = require "realprune.recipe"
+    local arch, chip_text = recipe.chip(o)
     local cfg = rp.reram.xbar_config(arch)
+    local energy = {}
     local train = rp.data.fashion_mnist{split = "train"}:subset(o.train_images, ctx.seed)
     local test = rp.data.fashion_mnist{split = "test"}:subset(o.test_images, ctx.seed)
     local dense_map, dense_row
@@ -44,30 +49,42 @@ return {
         curve[#curve + 1] = {method = name, sparsity = r.sparsity, accuracy = r.accuracy,
           crossbars = r.crossbars}
       end
+      local last = rows[#rows]
+      local hw, e, e_dense, c = recipe.modeled(arch, dense_map, rp.xbar.map(model, cfg), 64)
       if not dense_row then
         dense_row = ctx:record{method = "dense", pruned = 0, accuracy = rows[1].accuracy,
-          crossbars = rows[1].crossbars, hardware_saving = 0, speedup = 1, energy_saving = 0}
+          crossbars = rows[1].crossbars, hardware_saving = 0, training_saving = 0,
+          training_crossbars = c.a.crossbars,
+          chip_crossbars = hw.chip_crossbars, speedup = 1, energy_saving = 0}
+        e_dense.method = "dense"
+        energy[1] = e_dense
       end
-      local last = rows[#rows]
-      local c = rp.reram.compare(dense_map, rp.xbar.map(model, cfg), arch, {batch = 64})
+      e.method = name
+      energy[#energy + 1] = e
       ctx:record{method = name, pruned = last.sparsity, accuracy = last.accuracy,
         crossbars = last.crossbars, hardware_saving = last.hardware_saving,
-        speedup = c.speedup, energy_saving = c.energy_saving}
+        training_saving = hw.training_saving, training_crossbars = hw.training_crossbars,
+        chip_crossbars = hw.chip_crossbars, speedup = hw.speedup, energy_saving = hw.energy_saving}
     end
+    recipe.energy_plot(ctx, energy, "Modeled training energy per image by component (" ..
+      arch.name .. ", " .. arch.backward .. ")")
     ctx:plot("accuracy_vs_sparsity", {rows = curve, x = "sparsity", y = "accuracy",
       series = "method", title = "vgg_small on Fashion-MNIST: lottery-ticket rounds",
       xlabel = "fraction of weights pruned", ylabel = "test accuracy"})
     ctx:plot("crossbars_vs_sparsity", {rows = curve, x = "sparsity", y = "crossbars",
       series = "method", title = "Crossbars needed (" .. o.arch .. " crossbars)",
       xlabel = "fraction of weights pruned", ylabel = "crossbars"})
-    local lines = {("%-10s %9s %9s %9s %9s %9s %9s"):format("method", "pruned%", "acc%",
-      "xbars", "saving%", "speedup", "energy%")}
+    local lines = {("%-10s %8s %7s %6s %8s %7s %8s %8s %8s"):format("method", "pruned%", "acc%",
+      "xbars", "saving%", "train", "train%", "speedup", "energy%")}
     for _, r in ipairs(ctx.rows) do
-      lines[#lines + 1] = ("%-10s %9.1f %9.2f %9d %9.1f %8.1fx %9.1f"):format(r.method,
-        100 * r.pruned, 100 * r.accuracy, r.crossbars, 100 * r.hardware_saving, r.speedup,
+      lines[#lines + 1] = ("%-10s %8.1f %7.2f %6d %8.1f %7d %8.1f %7.2fx %8.1f"):format(r.method,
+        100 * r.pruned, 100 * r.accuracy, r.crossbars, 100 * r.hardware_saving,
+        math.floor(r.training_crossbars + 0.5), 100 * r.training_saving, r.speedup,
         100 * r.energy_saving)
     end
-    ctx:log("\n%s\n(modeled training on the %s preset, batch 64; speedup and energy saving " ..
-      "against the dense network)", table.concat(lines, "\n"), o.arch)
+    ctx:log("\n%s\n(xbars and saving%%: forward crossbars, what the mapping saves; train and " ..
+      "train%%: every array training needs, forward, error and gradient.\n%s Chip: %d " ..
+      "crossbars; batch 64; speedup and energy saving against the dense network.)",
+      table.concat(lines, "\n"), chip_text, ctx.rows[1].chip_crossbars)
   end,
 }

@@ -152,6 +152,14 @@ end
 
 function Ctx:path(name) return self.out .. "/" .. name end
 
+--- Writes a stacked bar chart (rp.report.bars) into the output folder.
+function Ctx:plot_bars(name, opts)
+  opts = opts or {}
+  opts.rows = opts.rows or self.rows
+  self.plots = (self.plots or 0) + 1
+  return report.bars(self:path(name), opts)
+end
+
 --- Writes a plot of recorded rows (or `opts.rows`) into the output folder:
 -- name.csv, name.gp and, with gnuplot, name.png and name.svg (rp.report.plot).
 function Ctx:plot(name, opts)
@@ -346,6 +354,88 @@ function M.paper_data(ctx, o)
   return train, test, function() return rp.models[model_name](args) end, label
 end
 
+--- The ReRAM chip a recipe models, from its options: `o.arch` (a preset of
+-- data/reram), `o.backward` ("preset": the preset's mode; or
+-- "transposed_copy" / "bidirectional"), `o.chip` ("dense": a chip that just
+-- holds the dense network's training arrays, with `o.headroom` more;
+-- "preset": the preset's own chip; or a crossbar count). Returns the preset
+-- and a sentence for the report saying which chip and mode, and why.
+function M.chip(o)
+  local rp = require "realprune"
+  local base = rp.reram.presets[o.arch]
+  if not base then
+    error(("option --arch: no ReRAM preset named %q (%s)"):format(tostring(o.arch),
+      table.concat(rp.reram.preset_names(), ", ")), 0)
+  end
+  local over = {}
+  local backward = o.backward or "preset"
+  if backward ~= "preset" then
+    if backward ~= "transposed_copy" and backward ~= "bidirectional" then
+      error(("option --backward expects preset, transposed_copy or bidirectional, got %q"):format(
+        backward), 0)
+    end
+    over.backward = backward
+    if backward == "transposed_copy" and base.gradient == "outer_product" then
+      over.gradient = "arrays" -- in-place updates need the forward arrays to take the errors
+    end
+  end
+  local chip, why = tostring(o.chip or "dense"), nil
+  if chip == "dense" then
+    local h = o.headroom or 0
+    over.chip_crossbars, over.chip_headroom = "dense", h
+    why = h == 0 and "a chip that just holds the dense network's training arrays, so that " ..
+      "the dense network cannot replicate and every crossbar pruning frees goes to replicas " ..
+      "(the edge setting ReaLPrune argues from)" or
+      ("a chip %+.0f%% the size of the dense network's training arrays"):format(100 * h)
+  elseif chip == "preset" then
+    why = ("the preset's own chip of %s crossbars"):format(tostring(base.chip_crossbars))
+  else
+    local n = math.tointeger(tonumber(chip))
+    if not n or n < 1 then
+      error(("option --chip expects dense, preset or a positive crossbar count, got %q"):format(
+        chip), 0)
+    end
+    over.chip_crossbars = n
+    why = ("a fixed chip of %d crossbars"):format(n)
+  end
+  local arch = rp.reram.preset(base, over)
+  local x = arch.xbar or {}
+  local text = ("Modeled ReRAM training: preset %s (%sx%s crossbars, %s-bit weights in %s-bit " ..
+    "cells), error pass on a %s, weight gradient %s, on %s."):format(arch.name,
+    tostring(x.rows), tostring(x.cols), tostring(x.weight_bits), tostring(x.cell_bits),
+    arch.backward == "transposed_copy" and "transposed copy" or "bidirectional read of M itself",
+    arch.gradient == "arrays" and "in gradient arrays" or "by outer-product updates in place", why)
+  return arch, text
+end
+
+local ENERGY = {"xbar", "adc", "dac", "buffer", "write", "reprogram"}
+M.energy_components = ENERGY
+
+--- The modeled training of `map` against `dense_map` on `arch`: the fields a
+-- result row carries (speedup, energy_saving, training_saving: the training
+-- arrays, forward_saving: what the mapping alone saves, chip_crossbars,
+-- training_crossbars) and the energy per image by component for a bar chart.
+function M.modeled(arch, dense_map, map, batch)
+  local rp = require "realprune"
+  local c = rp.reram.compare(dense_map, map, arch, {batch = batch})
+  local row = {speedup = c.speedup, energy_saving = c.energy_saving,
+    training_saving = c.hardware_saving, forward_saving = c.forward_saving,
+    chip_crossbars = c.b.chip_crossbars, training_crossbars = c.b.crossbars}
+  local function energy(sim)
+    local e = {}
+    for _, k in ipairs(ENERGY) do e[k] = sim.energy[k] end
+    return e
+  end
+  return row, energy(c.b), energy(c.a), c
+end
+
+--- A stacked bar chart of energy per image by component, one bar per row
+-- ({method=, xbar=, adc=, ...}), in the run's folder.
+function M.energy_plot(ctx, rows, title)
+  return ctx:plot_bars("energy_breakdown", {rows = rows, label = "method", stack = ENERGY,
+    title = title, ylabel = "modeled training energy per image (J)"})
+end
+
 --- A Markdown table of the paper's headline numbers (data/paper/realprune.lua)
 -- beside one of our rows ({pruned= or sparsity=, hardware_saving=, speedup=}).
 function M.beside_paper(row, what)
@@ -356,8 +446,9 @@ function M.beside_paper(row, what)
   local lines = {"## Beside the paper (" .. paper.source .. ")", "",
     "| | paper | this run |", "|---|---|---|",
     ("| weights pruned | > %.0f%% | %.1f%% |"):format(100 * paper.weights_pruned, 100 * pruned),
-    ("| hardware saving | %.1f%% | %.1f%% |"):format(100 * paper.hardware_saving,
-      100 * row.hardware_saving)}
+    ("| hardware saving | %.1f%% | %.1f%% of the forward crossbars%s |"):format(
+      100 * paper.hardware_saving, 100 * row.hardware_saving, row.training_saving and
+      (("; %.1f%% of all training arrays"):format(100 * row.training_saving)) or "")}
   if row.speedup then
     lines[#lines + 1] = ("| training speedup | ~%dx | %.1fx (modeled%s) |"):format(
       paper.training_speedup, row.speedup, what and (", " .. what) or "")

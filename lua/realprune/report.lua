@@ -95,6 +95,35 @@ end
 
 local function gp_quote(s) return '"' .. tostring(s):gsub('["\\]', "\\%0") .. '"' end
 
+-- Writes base.gp (the settings, then the plot command for PNG and SVG) and
+-- runs gnuplot when it is installed. Returns the paths written.
+local function render(base, settings, plot)
+  local name = base:match("([^/]+)$")
+  local gp = {"# gnuplot script written by realprune; run it in this folder: gnuplot " .. name .. ".gp",
+    "set datafile separator ','"}
+  for _, line in ipairs(settings) do if line ~= "" then gp[#gp + 1] = line end end
+  for _, line in ipairs{
+    "set terminal pngcairo size 900,560 noenhanced font 'sans,11'",
+    "set output " .. gp_quote(name .. ".png"),
+    plot,
+    "set terminal svg size 900,560 noenhanced font 'sans,11'",
+    "set output " .. gp_quote(name .. ".svg"),
+    "replot",
+  } do gp[#gp + 1] = line end
+  local f = assert(io.open(base .. ".gp", "w"))
+  f:write(table.concat(gp, "\n"), "\n")
+  f:close()
+  local written = {base .. ".csv", base .. ".gp"}
+  local dir = base:match("^(.*)/[^/]*$") or "."
+  local ok = os.execute(("cd '%s' && gnuplot '%s.gp' 2>/dev/null"):format(dir:gsub("'", "'\\''"),
+    name:gsub("'", "'\\''")))
+  if ok then
+    written[#written + 1] = base .. ".png"
+    written[#written + 1] = base .. ".svg"
+  end
+  return written
+end
+
 --- Writes a line plot: the data as `base.csv`, a gnuplot script `base.gp`, and
 -- (when gnuplot is installed) `base.png` and `base.svg`.
 -- `o`: {rows=, x=, y=, series= (column whose values name the lines, or nil),
@@ -129,9 +158,7 @@ function report.plot(base, o)
     plots[#plots + 1] = ("%s index %d using 2:3 with linespoints title %s"):format(
       gp_quote(name .. ".csv"), i - 1, gp_quote(key))
   end
-  local gp = {
-    "# gnuplot script written by realprune; run it in this folder: gnuplot " .. name .. ".gp",
-    "set datafile separator ','",
+  return render(base, {
     "set key outside right top",
     "set grid",
     "set offsets graph 0.02, graph 0.02, graph 0.05, graph 0.05",
@@ -139,25 +166,47 @@ function report.plot(base, o)
     "set xlabel " .. gp_quote(o.xlabel or o.x),
     "set ylabel " .. gp_quote(o.ylabel or o.y),
     o.logx and "set logscale x" or "",
-    "set terminal pngcairo size 900,560 noenhanced font 'sans,11'",
-    "set output " .. gp_quote(name .. ".png"),
-    "plot " .. table.concat(plots, ", \\\n     "),
-    "set terminal svg size 900,560 noenhanced font 'sans,11'",
-    "set output " .. gp_quote(name .. ".svg"),
-    "replot",
-  }
-  f = assert(io.open(base .. ".gp", "w"))
-  f:write(table.concat(gp, "\n"), "\n")
-  f:close()
-  local written = {base .. ".csv", base .. ".gp"}
-  local dir = base:match("^(.*)/[^/]*$") or "."
-  local ok = os.execute(("cd '%s' && gnuplot '%s.gp' 2>/dev/null"):format(dir:gsub("'", "'\\''"),
-    name:gsub("'", "'\\''")))
-  if ok then
-    written[#written + 1] = base .. ".png"
-    written[#written + 1] = base .. ".svg"
+  }, "plot " .. table.concat(plots, ", \\\n     "))
+end
+
+--- Writes a stacked bar chart, one bar per row: `base.csv`, `base.gp` and
+-- (with gnuplot) `base.png` and `base.svg`. `o`: {rows=, label= (the column
+-- naming each bar), stack= {columns stacked, bottom first}, title=, ylabel=}.
+--
+--     rp.report.bars("out/energy", {rows = rows, label = "method",
+--       stack = {"xbar", "adc", "dac", "buffer", "write", "reprogram"}, ylabel = "J per image"})
+function report.bars(base, o)
+  if type(base) ~= "string" or type(o) ~= "table" or type(o.rows) ~= "table" or
+      type(o.label) ~= "string" or type(o.stack) ~= "table" or #o.stack == 0 then
+    error("report.bars: bars(path_without_extension, {rows=, label=, stack={...}}) expected", 2)
   end
-  return written
+  local csv = {o.label .. "," .. table.concat(o.stack, ",")}
+  for _, r in ipairs(o.rows) do
+    local line = {(tostring(r[o.label]):gsub(",", ";"))}
+    for _, k in ipairs(o.stack) do line[#line + 1] = ("%.10g"):format(tonumber(r[k]) or 0) end
+    csv[#csv + 1] = table.concat(line, ",")
+  end
+  local f = assert(io.open(base .. ".csv", "w"))
+  f:write(table.concat(csv, "\n"), "\n")
+  f:close()
+  local name = base:match("([^/]+)$")
+  local cols = {}
+  for i, k in ipairs(o.stack) do
+    cols[i] = ("%s using %d%s title %s"):format(i == 1 and gp_quote(name .. ".csv") or "''",
+      i + 1, i == 1 and ":xtic(1)" or "", gp_quote(k))
+  end
+  return render(base, {
+    "set key outside right top",
+    "set grid ytics",
+    "set style data histograms",
+    "set style histogram rowstacked",
+    "set style fill solid 0.85 border -1",
+    "set boxwidth 0.6",
+    "set yrange [0:*]",
+    "set datafile columnheaders",
+    "set title " .. gp_quote(o.title or ""),
+    "set ylabel " .. gp_quote(o.ylabel or ""),
+  }, "plot " .. table.concat(cols, ", \\\n     "))
 end
 
 return report
