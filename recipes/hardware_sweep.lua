@@ -26,6 +26,16 @@ return {
     clip = 5.0},
   quick = {sizes = "64,128", cell_bits = "2", train_images = 2000, test_images = 1000,
     epochs = 1, rounds = 2, rate = 0.55},
+  report = function(rows, o)
+    local _, chip = require("realprune.recipe").chip(o)
+    return "## The modeled chips\n\n" .. chip .. " Each configuration's own chip is sized " ..
+      "that way for its own dense network (speedup, chip_crossbars); speedup_equal_count " ..
+      "holds every configuration to the crossbar count of the reference chip (128x128, 2-bit " ..
+      "cells, sized the same way) and speedup_equal_area to its area (equal_area_crossbars). " ..
+      "hardware_saving: the forward crossbars; training_saving: every training array. An " ..
+      "empty speedup: that chip cannot hold one of the layers (see log.txt). The speedup " ..
+      "against the chip's headroom: speedup_vs_headroom.png.\n"
+  end,
   run = function(ctx)
     local recipe = require "realprune.recipe"
     local rp = require "realprune"

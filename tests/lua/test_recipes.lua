@@ -35,6 +35,10 @@ local TINY = {
   hardware_sweep = "--train_images 300 --test_images 100 --epochs 1 --rounds 1 --sizes 64 --cell_bits 4",
 }
 
+-- recipes that model ReRAM training, and the plot each must write
+local MODELS_HARDWARE = {quickstart = "energy_breakdown", prune_compare = "energy_breakdown",
+  hardware_sweep = "speedup_vs_headroom"}
+
 TestRecipes = {}
 
 function TestRecipes:test_every_recipe_runs_small()
@@ -66,6 +70,24 @@ function TestRecipes:test_every_recipe_runs_small()
         if r.crossbars and r.crossbars_dense then lu.assertTrue(r.crossbars <= r.crossbars_dense) end
       end
       lu.assertStrContains(read(out .. "/config.json"), '"recipe":"' .. name .. '"')
+      if MODELS_HARDWARE[name] then
+        -- the report says which chip and backward mode it modeled, and why
+        local report = read(out .. "/report.md")
+        lu.assertStrContains(report, "Modeled ReRAM training: preset isaac")
+        lu.assertStrContains(report, "error pass on a transposed copy")
+        lu.assertStrContains(report, "just holds the dense network")
+        lu.assertNotNil(listing:find(MODELS_HARDWARE[name] .. "%.gp\n"), name .. " plot")
+        local modeled = 0
+        for _, r in ipairs(rows) do
+          if type(r.training_saving) == "number" then
+            modeled = modeled + 1
+            lu.assertTrue(r.training_saving >= 0 and r.training_saving <= 1, name)
+            lu.assertTrue(r.speedup >= 1 - 1e-9, name .. ": a pruned network is never slower")
+            lu.assertTrue(r.chip_crossbars > 0)
+          end
+        end
+        lu.assertTrue(modeled > 0, name .. " modeled the hardware")
+      end
       os.execute("rm -rf " .. out)
     end
   end
