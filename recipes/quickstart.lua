@@ -21,7 +21,10 @@ return {
     local ours
     for _, r in ipairs(rows) do if r.method == "realprune" then ours = r end end
     local _, chip = recipe.chip(o)
-    return recipe.beside_paper(ours, "vgg_small") .. "\n" .. chip .. "\n"
+    return recipe.beside_paper(ours, "vgg_small") .. "\n" .. chip .. " hardware_saving: the " ..
+      "forward crossbars (what the mapping saves); training_saving: every array training " ..
+      "needs (forward, error and gradient). Energy per image by component: " ..
+      "energy_breakdown.png.\n"
   end,
   run = function(ctx)
     local clip = require("realprune.recipe").clip

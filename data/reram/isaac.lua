@@ -46,7 +46,7 @@ return {
   -- scales it from Kull et al., ISSCC 2013 ("A 3.1mW 8b 1.2GS/s single-channel
   -- asynchronous SAR ADC", 32 nm SOI: 2.58 pJ per conversion).
   e_adc = 2e-3 / 1.2e9,
-  e_dac = 0.41667e-12,      -- 1-bit DAC, one row for one cycle: 4 mW for 8x128 DACs (Accelergy isaac_dac.csv)
+  e_dac = 0.41667e-12,      -- 1-bit DAC, one row drive: Accelergy isaac_dac.csv derives it from 4 mW for 8x128 DACs as 4e-3 / (128 * 8 * 1e7 * 1.2) * 128 / 100 J
   e_buffer_word = 20.45e-12 / 16, -- eDRAM 64 KB: 20.45 pJ per 256-bit access (Accelergy isaac_eDRAM.csv, from 20.7 mW), per 16-bit word
   e_router_word = 20.74e-12 / 16, -- router: 20.74 pJ per 256 bits (Accelergy isaac_router.csv, from 42 mW shared by 4 tiles)
   e_shift_add = 0.021e-12,  -- shift-and-add of one partial sum: 0.2 mW for 4 units at 9.6 GS/s (Accelergy isaac.py)

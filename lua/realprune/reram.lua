@@ -13,25 +13,24 @@
 --     local edge = rp.reram.preset("isaac", {chip_crossbars = "dense", chip_headroom = 0.25})
 --
 -- Every formula, its source and its assumptions: data/reram/README.md. In short,
--- per layer l with P_l output positions per image, r_l replicas and one MVM
--- taking t_mvm = input_bits * t_cycle:
---   forward  Tf = P t_mvm / r on the K_l crossbars of M;
---   error    Tb = P t_mvm / r on the K^T_l crossbars of M^T (backward =
---            "transposed_copy"), or P slices t_mvm / r on M's own crossbars
---            driven from the column side ("bidirectional"); none for the
---            first layer;
---   gradient gradient = "arrays" (PipeLayer): the layer's errors are written
---            into G_l arrays and its R_alive input rows streamed through them,
---            Tg = (min(P, rows) t_write_row + R_alive t_mvm) / r, the weights
---            updated once per batch; or "outer_product" (the RPU scheme):
---            P coincident-pulse updates of the weight arrays per image,
---            Tu = P update_pulses t_update_pulse, no gradient arrays.
--- A phase (the whole network when it fits, else a group of consecutive layers
--- for the forward or the backward pass) of B images takes
---   (B - 1) * max_l s_l + sum_l (Tf + Tb + Tg + Tu)
--- with s_l the layer's stage time; writes (update or reprogramming) are added
--- once per batch. Spare crossbars of a phase replicate its bottleneck layers
--- while that lowers the batch time.
+-- per layer l with P_l output positions per image and one MVM taking t_mvm =
+-- input_bits * t_cycle, the arrays replicate by kind (r replicas each):
+--   forward  ceil(P / r) t_mvm on the K_l crossbars of M;
+--   error    ceil(P / r) t_mvm on the K^T_l crossbars of M^T (backward =
+--            "transposed_copy"), or ceil(P / r) slices t_mvm on M's own
+--            crossbars read from the column side ("bidirectional", shared
+--            with the forward pass); none for the first layer;
+--   gradient "arrays" (PipeLayer): one operand written into G_l arrays, the
+--            other's vectors streamed through, (ceil(G / write_parallel)
+--            min(P, rows) t_write_row + streamed t_mvm) per image, replicas
+--            taking turns over the batch; the weights updated once per batch;
+--            or "outer_product" (the RPU scheme): P pulse-train updates of the
+--            weight arrays in place per image, on every replica.
+-- At a stage time tau every kind gets the fewest replicas that meet it; a
+-- phase of B images takes (B - 1) tau + one image's time through it. The
+-- network resident: one phase plus the update writes; reprogrammed: a phase
+-- per group of the forward and of the backward arrays, each programmed once per
+-- batch. The best tau and schedule are modeled.
 -- @module realprune.reram
 
 local xbar = require "realprune.xbar"
@@ -91,9 +90,12 @@ end
 
 -- Fields that must be positive numbers (sizes, rates, times) and fields that
 -- must be non-negative (energies, areas).
-local POSITIVE = {"input_bits", "t_cycle", "t_write_row", "write_parallel", "offchip_bytes_per_s"}
+local POSITIVE = {"t_cycle", "t_write_row", "offchip_bytes_per_s"}
+local COUNTS = {"input_bits", "write_parallel"} -- positive integers
 local NONNEGATIVE = {"e_xbar_cycle", "e_adc", "e_dac", "e_shift_add", "e_buffer_word",
   "e_router_word", "e_write_cell", "e_offchip_bit", "a_xbar", "a_periph"}
+-- optional fields, non-negative when given
+local OPTIONAL = {"a_other", "a_periph_backward", "e_update_cell"}
 local BACKWARD = {transposed_copy = true, bidirectional = true}
 local GRADIENT = {arrays = true, outer_product = true}
 
@@ -109,8 +111,16 @@ local function check_arch(arch, fn)
   end
   for _, k in ipairs(POSITIVE) do
     local v = arch[k]
-    if type(v) ~= "number" or not (v > 0) then
+    -- offchip_bytes_per_s may be math.huge (no streaming cost)
+    if type(v) ~= "number" or not (v > 0) or (v == math.huge and k ~= "offchip_bytes_per_s") then
       error(("%s: the preset's %s must be a positive number, got %s"):format(fn, k,
+        tostring(v)), 3)
+    end
+  end
+  for _, k in ipairs(COUNTS) do
+    local v = arch[k]
+    if type(v) ~= "number" or not (v > 0) or v == math.huge or v ~= math.floor(v) then
+      error(("%s: the preset's %s must be a positive integer, got %s"):format(fn, k,
         tostring(v)), 3)
     end
   end
@@ -119,6 +129,20 @@ local function check_arch(arch, fn)
     if type(v) ~= "number" or not (v >= 0) or v == math.huge then
       error(("%s: the preset's %s must be a non-negative number, got %s"):format(fn, k,
         tostring(v)), 3)
+    end
+  end
+  for _, k in ipairs(OPTIONAL) do
+    local v = arch[k]
+    if v ~= nil and (type(v) ~= "number" or not (v >= 0) or v == math.huge) then
+      error(("%s: the preset's %s must be a non-negative number, got %s"):format(fn, k,
+        tostring(v)), 3)
+    end
+  end
+  if arch.xbar ~= nil then
+    local ok, err = pcall(xbar.config, arch.xbar)
+    if not ok then
+      error(("%s: the preset's xbar: %s"):format(fn, tostring(err):gsub("^.-xbar%.config: ", "")),
+        3)
     end
   end
   if not BACKWARD[arch.backward] then
@@ -187,13 +211,17 @@ end
 --- The crossbar configuration of a preset (rows, cols, bits, encoding).
 function reram.xbar_config(arch, overrides)
   arch = check_arch(arch, "reram.xbar_config")
+  if overrides ~= nil and type(overrides) ~= "table" then
+    error(("reram.xbar_config: overrides must be a table of crossbar fields, got %s"):format(
+      type(overrides)), 2)
+  end
   local o = {}
   for k, v in pairs(arch.xbar or {}) do o[k] = v end
   for k, v in pairs(overrides or {}) do o[k] = v end
   return xbar.config(o)
 end
 
-local CFG_FIELDS = {"rows", "cols", "weight_bits", "cell_bits", "signed"}
+local CFG_FIELDS = {"rows", "cols", "weight_bits", "cell_bits", "signed", "compact_rows"}
 
 local function check_mapping(mapping, arch, fn)
   if type(mapping) ~= "table" or type(mapping.layers) ~= "table" or
@@ -205,14 +233,12 @@ local function check_mapping(mapping, arch, fn)
       "rp.xbar.map(model, cfg), which carries M^T's counts for the error pass", 3)
   end
   local cfg = mapping.config
-  if arch.xbar then
-    local want = xbar.config(arch.xbar)
-    for _, k in ipairs(CFG_FIELDS) do
-      if cfg[k] ~= want[k] then
-        error(("%s: the mapping was made with %s = %s, but the preset %s has %s = %s; map " ..
-          "with rp.reram.xbar_config(arch)"):format(fn, k, tostring(cfg[k]),
-          tostring(arch.name or "?"), k, tostring(want[k])), 3)
-      end
+  local want = xbar.config(arch.xbar or {}) -- what rp.reram.xbar_config(arch) gives
+  for _, k in ipairs(CFG_FIELDS) do
+    if cfg[k] ~= want[k] then
+      error(("%s: the mapping was made with %s = %s, but the preset %s has %s = %s; map " ..
+        "with rp.reram.xbar_config(arch)"):format(fn, k, tostring(cfg[k]),
+        tostring(arch.name or "?"), k, tostring(want[k])), 3)
     end
   end
   if arch.gradient == "outer_product" and cfg.slices ~= 1 then
@@ -312,8 +338,9 @@ local function units_of(l, phase, arch, cfg, B)
     add("weights", l.K, "positions", pp, phase ~= "forward" and tu or 0, "forward")
   end
   if phase ~= "forward" and arch.gradient == "arrays" then
+    local rounds = math.ceil(l.G / arch.write_parallel) -- write drivers of one replica
     add("gradient", l.G, "images",
-      math.min(l.P, cfg.rows) * arch.t_write_row + l.G_mvms * t_mvm, 0, nil)
+      rounds * math.min(l.P, cfg.rows) * arch.t_write_row + l.G_mvms * t_mvm, 0, nil)
   end
   return u
 end
@@ -479,7 +506,8 @@ local function layer_energy(l, m, arch, cfg)
     e.write = e.write + l.G_cells * arch.e_write_cell
     local mvms = l.G_mvms * ib
     e.xbar = e.xbar + mvms * l.G * arch.e_xbar_cycle
-    e.adc = e.adc + mvms * l.G_written * cfg.phys * conv
+    -- every row block of the gradient arrays converts its own partial sums
+    e.adc = e.adc + mvms * ceil_div(P, cfg.rows) * l.G_written * cfg.phys * conv
     e.dac = e.dac + mvms * l.G_rows * arch.e_dac
   else
     -- every replica takes every update
@@ -555,13 +583,16 @@ function reram.simulate(mapping, arch, workload)
     need.backward = need.backward + l.KT
     need.gradient = need.gradient + l.G
   end
+  if need.crossbars == 0 then
+    error("reram.simulate: every layer of the mapping is pruned away: nothing to train", 2)
+  end
   -- a chip must hold every single layer's arrays for each pass
   for _, l in ipairs(layers) do
     local biggest = math.max(l.cost_forward, l.cost_backward)
     if biggest > chip then
       error(("reram.simulate: the chip's %d crossbars cannot hold layer %s, which needs %d " ..
-        "for its %s pass; give the preset more chip_crossbars (DESIGN.md does not split a " ..
-        "layer across reprogramming rounds)"):format(chip, tostring(l.name), biggest,
+        "for its %s pass; give the chip more crossbars (chip_crossbars, or chip_headroom " ..
+        "when it is \"dense\"; the model does not split a layer across reprogramming rounds)"):format(chip, tostring(l.name), biggest,
         l.cost_forward >= l.cost_backward and "forward" or "backward"), 2)
     end
   end
@@ -572,10 +603,10 @@ function reram.simulate(mapping, arch, workload)
   -- Two schedules, the faster one modeled: resident (the whole network on
   -- the chip, updated in place once per batch; when it fits) and
   -- reprogrammed (consecutive groups of the forward arrays, then of the
-  -- backward arrays, each programmed once per batch). Both are evaluated at
-  -- every stage time tau that this network or its dense counterpart can
-  -- take (with replication off: only the unreplicated one), so that a
-  -- bigger chip, or a pruned network on the same chip, can never be slower.
+  -- backward arrays, each programmed once per batch). Between two of the
+  -- times a unit can take, every replica count and group stays the same and
+  -- the batch time grows with tau, so the best tau is one of those times
+  -- (with replication off: the unreplicated stage time).
   local function phases_of(list, names)
     local phases = {}
     for k, name in ipairs(names) do
@@ -584,13 +615,10 @@ function reram.simulate(mapping, arch, workload)
     end
     return phases
   end
-  local dense_layers = {}
-  for i, m in ipairs(mapping.layers) do dense_layers[i] = layer_terms(m, i, cfg, arch, true) end
   local schedules = {
     {resident = true, in_place = arch.gradient == "outer_product",
-      phases = phases_of(layers, {"all"}), dense = phases_of(dense_layers, {"all"})},
-    {resident = false, phases = phases_of(layers, {"forward", "backward"}),
-      dense = phases_of(dense_layers, {"forward", "backward"})},
+      phases = phases_of(layers, {"all"})},
+    {resident = false, phases = phases_of(layers, {"forward", "backward"})},
   }
   local best
   for _, sc in ipairs(schedules) do
@@ -598,9 +626,6 @@ function reram.simulate(mapping, arch, workload)
     local taus = {}
     if replicate then
       for _, ph in ipairs(sc.phases) do
-        for _, list in ipairs(ph) do for _, x in ipairs(list) do breakpoints(x, taus) end end
-      end
-      for _, ph in ipairs(sc.dense) do
         for _, list in ipairs(ph) do for _, x in ipairs(list) do breakpoints(x, taus) end end
       end
     else
@@ -702,10 +727,19 @@ function reram.simulate(mapping, arch, workload)
   r.energy = e
   r.energy_per_image = per_image
   r.energy_per_batch = per_image * B
-  local per_xbar = arch.a_xbar + arch.a_periph +
-    (arch.backward == "bidirectional" and arch.a_periph_backward or 0)
-  r.area = used * per_xbar
-  r.area_chip = chip * (per_xbar + (arch.a_other or 0))
+  -- bidirectional reads: the column side's periphery on the arrays of M that
+  -- run an error pass
+  local two_sided = 0
+  if arch.backward == "bidirectional" then
+    for _, l in ipairs(layers) do
+      if l.has_error then two_sided = two_sided + l.replicas * l.K end
+    end
+  end
+  local per_xbar = arch.a_xbar + arch.a_periph
+  r.area = used * per_xbar + math.min(two_sided, used) * arch.a_periph_backward
+  -- the chip's tiles are all alike: with bidirectional reads every crossbar has both sides
+  r.area_chip = chip * (per_xbar + (arch.a_other or 0) +
+    (arch.backward == "bidirectional" and arch.a_periph_backward or 0))
   return r
 end
 

@@ -114,8 +114,11 @@ function TestReram:test_two_layers_by_hand_bidirectional()
   close(r.stage_time, 16)
   close(r.update_time, (41 / 1000 + 128) * 0.5)
   close(r.batch_time, 3 * 16 + 38.5 + (41 / 1000 + 128) * 0.5)
-  -- bidirectional reads count the second side's periphery in the area
-  close(r.area, 5 * 3)
+  -- bidirectional reads count the second side's periphery in the area: on the
+  -- arrays of M that run an error pass (the linear layer's 1); the chip's
+  -- tiles all have both sides
+  close(r.area, 5 * 2 + 1)
+  close(r.area_chip, 100 * 3)
   -- error pass energy: 8 reads x 1 crossbar; 8 reads x 32 row conversions;
   -- 8 reads x 3 column drives
   local e = rp.reram.simulate(map, toy{backward = "bidirectional", e_xbar_cycle = 1},
@@ -162,6 +165,35 @@ function TestReram:test_outer_product_update_by_hand()
   close(rr.stage_time, 16)
   close(rr.batch_time, 3 * 16 + 16 + 2.5)
   close(rr.energy.write, 2 * 16 * 18 + 96)
+end
+
+function TestReram:test_gradient_arrays_with_several_row_blocks()
+  -- 8x8 crossbars of 1-bit weights in 1-bit cells (L = 8): the conv layer's
+  -- 16 positions fill 2 row blocks of gradient arrays.
+  local cfg = rp.xbar.config{rows = 8, cols = 8, weight_bits = 1, cell_bits = 1}
+  local map = two_layers(cfg)
+  local l1 = map.layers[1]
+  lu.assertEquals({l1.rows, l1.cols, l1.crossbars}, {9, 2, 2}) -- 9 rows: 2 blocks
+  local arch = toy{xbar = {rows = 8, cols = 8, weight_bits = 1, cell_bits = 1}, e_adc = 1}
+  local r = rp.reram.simulate(map, arch, {batch = 4, replication = false})
+  -- conv gradient: the inputs (16 x 9) written into ceil(16/8) ceil(9/8) = 4
+  -- arrays, 2 error columns streamed; each MVM converts 9 columns in each of
+  -- the 2 row blocks: 2 x 2 x 9 = 36 conversions
+  lu.assertEquals(r.layers[1].G, 4)
+  -- forward: 16 x 2 segments (one per block and column? both blocks hold
+  -- both columns: 4); linear 32x3: 4 blocks x 3 columns = 12; M^T 3x32:
+  -- 1 block x 32 = 32; linear gradient: inputs 1 x 32 written in 4 arrays,
+  -- 3 MVMs x 1 block x 32 = 96
+  close(r.energy.adc, 16 * 4 + 12 + 32 + 36 + 96)
+  -- with 3 write drivers, writing the gradient operands takes 2 rounds:
+  -- conv 4 arrays, 8 rows each: 2 x 8 x 0.5 + 2 MVMs = 10 (was 6); linear
+  -- 4 arrays of 1 row: 2 x 0.5 + 3 = 4 (was 3.5). The update writes rows / 3
+  -- instead of / 1000: M 9 + 32 rows, M^T 4 crossbars x 3 rows = 53.
+  local slow = rp.reram.simulate(map, rp.reram.preset(arch, {write_parallel = 3}),
+    {batch = 4, replication = false})
+  local fast = rp.reram.simulate(map, arch, {batch = 4, replication = false})
+  close(slow.batch_time - fast.batch_time, 4 + 0.5 + 53 / 3 * 0.5 - 53 / 1000 * 0.5)
+  close(slow.stage_time, 16) -- the conv forward pass still sets the stage
 end
 
 function TestReram:test_replication_by_hand()
@@ -250,7 +282,7 @@ function TestReram:test_presets_have_sources_and_load()
     lu.assertNotNil(({transposed_copy = 1, bidirectional = 1})[p.backward], name)
     local cfg = rp.reram.xbar_config(p)
     lu.assertEquals(cfg.rows, 128)
-    -- every preset models a dense vgg16 and a column-pruned one
+    -- every preset models a dense vgg11
     local map = rp.xbar.map(rp.models.vgg11{}, cfg)
     local r = rp.reram.simulate(map, p, {batch = 16})
     lu.assertTrue(r.images_per_s > 0 and r.energy_per_image > 0, name)
@@ -279,11 +311,30 @@ function TestReram:test_bad_input()
     ", got sideways", toy{backward = "sideways"})
   fails("the preset's gradient must be \"arrays\" or \"outer_product\", got false",
     toy{gradient = false})
-  for _, k in ipairs{"t_cycle", "t_write_row", "input_bits", "write_parallel",
-      "offchip_bytes_per_s"} do
+  for _, k in ipairs{"t_cycle", "t_write_row", "offchip_bytes_per_s"} do
     fails("the preset's " .. k .. " must be a positive number, got 0", toy{[k] = 0})
     fails("the preset's " .. k .. " must be a positive number, got -1", toy{[k] = -1})
   end
+  fails("the preset's t_cycle must be a positive number, got inf", toy{t_cycle = math.huge})
+  for _, k in ipairs{"input_bits", "write_parallel"} do
+    fails("the preset's " .. k .. " must be a positive integer, got 0", toy{[k] = 0})
+    fails("the preset's " .. k .. " must be a positive integer, got 2.5", toy{[k] = 2.5})
+  end
+  fails("the preset's a_other must be a non-negative number, got -5", toy{a_other = -5})
+  fails("the preset's a_periph_backward must be a non-negative number, got inf",
+    toy{a_periph_backward = math.huge})
+  fails("reram.simulate: the preset's xbar: rows must be a positive integer, got 0",
+    toy{xbar = {rows = 0}})
+  lu.assertErrorMsgContains("reram.preset: the preset's xbar: rows must be a positive integer",
+    function() rp.reram.preset("isaac", {xbar = {rows = 0}}) end)
+  lu.assertErrorMsgContains("reram.xbar_config: overrides must be a table", function()
+    rp.reram.xbar_config("isaac", 5) end)
+  -- every crossbar setting must match, also without an xbar field (the default)
+  fails("the mapping was made with compact_rows = false, but the preset toy has " ..
+    "compact_rows = true", toy(), nil,
+    rp.xbar.map(rp.models.lenet5{}, rp.xbar.config{compact_rows = false}))
+  fails("the mapping was made with rows = 64, but the preset toy has rows = 128", toy(), nil,
+    rp.xbar.map(rp.models.lenet5{}, rp.xbar.config{rows = 64, cols = 64}))
   fails("the preset's t_cycle must be a positive number, got fast", toy{t_cycle = "fast"})
   fails("the preset's e_adc must be a non-negative number, got -1", toy{e_adc = -1})
   fails("the preset's chip_crossbars must be a positive integer or \"dense\"",
@@ -299,8 +350,9 @@ function TestReram:test_bad_input()
       t_update_pulse = 1, e_update_cell = 0})
   fails("the preset's update_pulses must be a positive number", toy{backward = "bidirectional",
     gradient = "outer_product", t_update_pulse = 1, e_update_cell = 0})
-  fails("needs the preset's a_periph_backward", toy{backward = "bidirectional",
-    a_periph_backward = false})
+  local one_sided = toy{backward = "bidirectional"}
+  one_sided.a_periph_backward = nil
+  fails("needs the preset's a_periph_backward", one_sided)
   fails("batch must be a positive integer, got 0", toy(), {batch = 0})
   fails("images must be a positive integer, got -5", toy(), {images = -5})
   -- a mapping made for other crossbars than the preset's
@@ -309,6 +361,12 @@ function TestReram:test_bad_input()
   fails("the mapping is a transposed one", toy(), nil,
     rp.xbar.map(rp.models.lenet5{}, rp.xbar.config{}, {transpose = true}))
   fails("a mapping from rp.xbar.map(model, cfg) expected", toy(), nil, {})
+  -- a network with every weight pruned trains nothing
+  local _, m = two_layers()
+  for _, l in ipairs(m:prunable()) do l:set_mask(T.zeros(l.weight:shape())) end
+  local empty = rp.xbar.map(m, rp.xbar.config{}, {input_shape = {1, 4, 4}})
+  fails("every layer of the mapping is pruned away", toy(), {replication = false}, empty)
+  fails("every layer of the mapping is pruned away", toy(), nil, empty)
   lu.assertErrorMsgContains("reram.preset: no ReRAM preset named \"x\"", function()
     rp.reram.preset("x") end)
 end

@@ -20,19 +20,33 @@ local function count(R, C, alive, c)
     for col = 1, C do if alive(r, col) then any = true break end end
     if any or not c.compact_rows then kept[#kept + 1] = r end
   end
-  local xbars, n_alive = 0, 0
-  for r = 1, R do for col = 1, C do if alive(r, col) then n_alive = n_alive + 1 end end end
+  local xbars, n_alive, rows_alive = 0, 0, 0
+  for r = 1, R do
+    local any = false
+    for col = 1, C do
+      if alive(r, col) then n_alive, any = n_alive + 1, true end
+    end
+    if any then rows_alive = rows_alive + 1 end
+  end
+  local segments, active_rows, max_rows = 0, 0, 0
   for b0 = 1, #kept, c.rows do
     local segs = 0
+    local block_rows = math.min(b0 + c.rows - 1, #kept) - b0 + 1
     for col = 1, C do
       for k = b0, math.min(b0 + c.rows - 1, #kept) do
         if alive(kept[k], col) then segs = segs + 1 break end
       end
     end
-    xbars = xbars + -(-segs // L)
+    local x = -(-segs // L)
+    xbars, segments = xbars + x, segments + segs
+    if segs > 0 then
+      active_rows = active_rows + x * block_rows
+      max_rows = math.max(max_rows, block_rows)
+    end
   end
   return {crossbars = xbars, crossbars_dense = dense, alive = n_alive, L = L, phys = phys,
-    rows = R, cols = C}
+    rows = R, cols = C, segments_alive = segments, rows_alive = rows_alive,
+    active_rows = active_rows, max_block_rows = max_rows}
 end
 
 -- The layer's M (or, transposed, M^T: docs/design.md "Transposed mapping":
@@ -124,13 +138,13 @@ function TestXbar:test_against_reference_on_random_masks()
         for _, transpose in ipairs{false, true} do
           local got = rp.xbar.map_layer(layer, cfg, {transpose = transpose})
           local want = reference(layer, cfg, transpose)
-          lu.assertEquals({got.crossbars, got.crossbars_dense, got.alive, got.L, got.phys,
-            got.rows, got.cols}, {want.crossbars, want.crossbars_dense, want.alive, want.L,
-            want.phys, want.rows, want.cols})
+          for k, v in pairs(want) do lu.assertEquals(got[k], v, k) end
           if not transpose then -- the plain mapping carries M^T's counts too
             local t = reference(layer, cfg, true)
-            lu.assertEquals({got.transpose.crossbars, got.transpose.crossbars_dense},
-              {t.crossbars, t.crossbars_dense})
+            for _, k in ipairs{"crossbars", "crossbars_dense", "segments_alive", "rows_alive",
+                "active_rows", "max_block_rows", "alive"} do
+              lu.assertEquals(got.transpose[k], t[k], "transpose." .. k)
+            end
           end
         end
       end
