@@ -6,7 +6,7 @@ BUILD_TYPE  ?= RelWithDebInfo
 JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test test-sanitize check bench docs valgrind fuzz crash-test install clean distclean
+.PHONY: all deps build run test test-sanitize check bench docs valgrind fuzz crash-test mutate install clean distclean
 
 all: build
 
@@ -51,6 +51,11 @@ valgrind: build
 	valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
 	  ./$(BUILD)/realprune run recipes/quickstart.lua --train_images 64 --test_images 32 \
 	  --epochs 1 --rounds 1 --strategies realprune --out $(BUILD)/valgrind-run
+
+# Mutation testing: every mutant of tests/mutants.lua applied in a scratch copy,
+# rebuilt and tested (about 15 minutes; not in CI). MUTANTS=text picks some.
+mutate: build
+	./$(BUILD)/realprune tools/mutate.lua $(MUTANTS)
 
 bench: build
 	sh bench/run.sh $(BUILD)

@@ -87,7 +87,9 @@ end
 -- rp.prune or a function(round, state) -> spec), prune (defaults merged into
 -- every spec), rewind, strategy (a table from rp.strategies filling schedule,
 -- prune and rewind), xbar (crossbar config for the counts), dir, seed (1),
--- on_round (function(row)), log (function(line); default print), progress.
+-- on_start (function(round, model): called when a round is about to train,
+-- after its pruning and rewinding), on_round (function(row): after it trained),
+-- log (function(line); default print), progress.
 -- @treturn table the rows
 function lth.run(o)
   if type(o) ~= "table" then error("rp.lth.run: an options table expected", 2) end
@@ -157,6 +159,7 @@ function lth.run(o)
       prune.apply(model, spec)
       if rewind ~= "none" then restore(model, rewind_state) end
     end
+    if o.on_start then o.on_start(round, model) end
     core.default_generator():seed(seed * 1000003 + round)
     local opt = make_optimizer(model, f)
     local sched = f.cosine ~= false and epochs > 0 and optim.cosine(opt, {epochs = epochs}) or nil

@@ -33,6 +33,43 @@ function TestCheckpoint:test_values_round_trip()
   lu.assertEquals(rp.load(path("v.rpk")).t:sum(), 10)
 end
 
+-- CRC-32 (IEEE 802.3, as zlib) of the standard check string.
+function TestCheckpoint:test_crc32_known_answer()
+  lu.assertEquals(rp.core.crc32("123456789"), 0xCBF43926)
+  lu.assertEquals(rp.core.crc32(""), 0)
+  -- continued over pieces, as the writer does
+  lu.assertEquals(rp.core.crc32("6789", rp.core.crc32("12345")), 0xCBF43926)
+end
+
+-- A checkpoint of format version 1, checked in (tests/fixtures/gen_checkpoint.lua
+-- wrote it), keeps loading with everything it holds.
+function TestCheckpoint:test_checked_in_checkpoint_keeps_loading()
+  local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "tests/lua"
+  local fixtures = here .. "/../fixtures"
+  local got = rp.load(fixtures .. "/checkpoint_v1.rpk")
+  local want = dofile(fixtures .. "/checkpoint_content.lua")(rp)
+  for _, k in ipairs{"kind", "version_note", "integer", "negative", "float", "big", "text",
+      "yes", "no"} do
+    lu.assertEquals(got[k], want[k], k)
+    lu.assertEquals(math.type(got[k]), math.type(want[k]), k)
+  end
+  lu.assertEquals(got.list, want.list)
+  lu.assertIs(got.nested[1], got.nested[2])
+  lu.assertEquals(got.nested.deeper.level, 3)
+  lu.assertEquals(got.tensor:totable(), want.tensor:totable())
+  lu.assertEquals(got.empty:shape(), {0, 2})
+  local n = 0
+  for name, t in pairs(want.state) do
+    lu.assertEquals(got.state[name]:totable(), t:totable(), name)
+    n = n + 1
+  end
+  lu.assertEquals(n, 9) -- conv weight, bias, mask; batch norm weight, bias, mean, var; linear
+  -- the file's version and checksum are the current format's
+  local bytes = read(fixtures .. "/checkpoint_v1.rpk")
+  lu.assertEquals(string.unpack("<I4", bytes, 9), 1)
+  lu.assertEquals(require("realprune.checkpoint").VERSION, 1)
+end
+
 function TestCheckpoint:test_model_and_optimizer()
   rp.seed(3)
   local m = rp.models.vgg_small{width = 0.25}

@@ -78,6 +78,30 @@ function TestIdx:test_bad_files()
   end)
 end
 
+-- Every prefix of an IDX header (1 to 4 dimensions) is refused as too short
+-- or truncated, never read past its end.
+function TestIdx:test_truncated_headers_of_every_length()
+  write(path("lab1"), idx_labels{0})
+  for ndim = 1, 4 do
+    local dims = {}
+    for d = 1, ndim do dims[d] = 1 end
+    local file = string.pack(">I4", 0x800 + ndim) .. string.pack(">" .. ("I4"):rep(ndim),
+      table.unpack(dims)) .. "\7"
+    local header = 4 + 4 * ndim
+    for len = 0, header - 1 do
+      write(path("cut"), file:sub(1, len))
+      local ok, err = pcall(rp.data.idx, {images = path("cut"), labels = path("lab1")})
+      lu.assertFalse(ok)
+      local want = len < 4 and "too short for an IDX file" or "truncated IDX header"
+      lu.assertStrContains(err, path("cut") .. ": " .. want, ("ndim %d, %d bytes"):format(ndim, len))
+    end
+    -- the whole header but no data: the sizes are read and compared
+    write(path("cut"), file:sub(1, header))
+    local _, err = pcall(rp.data.idx, {images = path("cut"), labels = path("lab1")})
+    lu.assertStrContains(err, "the header promises 1 bytes of data")
+  end
+end
+
 TestCifar = {}
 
 function TestCifar:test_binary_batches()
@@ -104,6 +128,22 @@ function TestCifar:test_binary_batches()
   lu.assertErrorMsgContains("split must be \"train\" or \"test\"", function()
     rp.data.cifar10{split = "valid", root = root}
   end)
+  -- every length that is not a whole number of records, up to two records
+  -- and one byte, for CIFAR-10 (1 label byte) and CIFAR-100 (2)
+  for _, label_bytes in ipairs{1, 2} do
+    local rec = label_bytes + 3072
+    local two = batch(2, 0):sub(1, 1):rep(2 * rec + 1)
+    for len = 1, 2 * rec + 1 do
+      if len % rec ~= 0 then
+        write(path("cut.bin"), two:sub(1, len))
+        local images = rp.core.cifar_read(path("cut.bin"), label_bytes)
+        lu.assertNil(images, ("%d bytes, %d label bytes"):format(len, label_bytes))
+        local _, err = rp.core.cifar_read(path("cut.bin"), label_bytes)
+        lu.assertStrContains(err, ("%d bytes is not a whole number of %d-byte CIFAR records")
+          :format(len, rec))
+      end
+    end
+  end
 end
 
 TestImageFolder = {}

@@ -142,6 +142,61 @@ function TestConvAlgorithms:test_separate_and_fused_backward_agree()
   end
 end
 
+-- The weight and bias gradients are linear in `scale` for every algorithm,
+-- separate and fused, and for linear layers: scale 2.5 gives 2.5 times scale
+-- 1, accumulated onto what the gradient buffers already hold.
+function TestConvAlgorithms:test_gradient_scale_is_linear()
+  local core, g = rp.core, rp.generator(SEED + 7)
+  local cases = {
+    {algo = "im2col", x = {3, 4, 7, 5}, w = {6, 4, 3, 3}, s = 1, p = 1},
+    {algo = "im2col", x = {3, 4, 9, 8}, w = {5, 4, 2, 3}, s = 2, p = 0},
+    {algo = "winograd", x = {3, 16, 8, 6}, w = {18, 16, 3, 3}, s = 1, p = 1},
+    {algo = "winograd4", x = {3, 16, 9, 10}, w = {18, 16, 3, 3}, s = 1, p = 1},
+  }
+  for _, c in ipairs(cases) do
+    local x, w = T.randn(c.x, g), T.randn(c.w, g)
+    local kh, kw = c.w[3], c.w[4]
+    local _, n = core.conv2d_shapes(x, w, kh, kw, c.s, c.s, c.p, c.p, c.algo)
+    local ho = (c.x[3] + 2 * c.p - kh) // c.s + 1
+    local wo = (c.x[4] + 2 * c.p - kw) // c.s + 1
+    local dy = T.randn({c.x[1], c.w[1], ho, wo}, g)
+    local ws = T.zeros{n}
+    local start_w, start_b = T.randn(c.w, g), T.randn({c.w[1]}, g)
+    for _, fused in ipairs{false, true} do
+      local grads = {}
+      for _, scale in ipairs{1, 2.5} do
+        local dw, db = start_w:clone(), start_b:clone()
+        if fused then
+          core.conv2d_backward(nil, dw, db, dy, x, w, ws, kh, kw, c.s, c.s, c.p, c.p, scale, c.algo)
+        else
+          core.conv2d_backward_params(dw, db, dy, x, ws, kh, kw, c.s, c.s, c.p, c.p, scale, c.algo)
+        end
+        grads[scale] = {dw:sub(start_w), db:sub(start_b)}
+      end
+      for k = 1, 2 do
+        local one, more = grads[1][k], grads[2.5][k]
+        local err = more:sub(one:mul(2.5)):abs():max() / one:abs():max()
+        lu.assertTrue(one:abs():max() > 0, c.algo)
+        lu.assertTrue(err < 1e-5, ("%s fused=%s %s: scale 2.5 off by %g"):format(c.algo,
+          tostring(fused), k == 1 and "weight" or "bias", err))
+      end
+    end
+  end
+  -- linear layers
+  local x, dy = T.randn({7, 13}, g), T.randn({7, 5}, g)
+  local start_w, start_b = T.randn({5, 13}, g), T.randn({5}, g)
+  local grads = {}
+  for _, scale in ipairs{1, 2.5} do
+    local dw, db = start_w:clone(), start_b:clone()
+    core.linear_backward_params(dw, db, dy, x, scale)
+    grads[scale] = {dw:sub(start_w), db:sub(start_b)}
+  end
+  for k = 1, 2 do
+    local err = grads[2.5][k]:sub(grads[1][k]:mul(2.5)):abs():max() / grads[1][k]:abs():max()
+    lu.assertTrue(err < 1e-6, "linear: " .. err)
+  end
+end
+
 -- OpenMP may start fewer threads than asked for (here OMP_THREAD_LIMIT=1 with
 -- 2 asked): every image is still computed and no stale partial sum is added.
 function TestConvAlgorithms:test_smaller_thread_team()

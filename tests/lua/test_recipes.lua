@@ -116,6 +116,26 @@ function TestRecipes:test_option_errors_and_list()
   lu.assertStrContains(out, "--epochs")
 end
 
+-- --resume without --out continues the newest run in results/NAME (the run
+-- folders are named by their start time), not the oldest or the last listed.
+function TestRecipes:test_resume_without_out_continues_the_newest_run()
+  local cwd = tmpdir()
+  local root = io.popen("pwd"):read("l")
+  local bin = BIN:sub(1, 1) == "/" and BIN or (root .. "/" .. BIN)
+  local cmd = ("cd %s && %s run %s/recipes/train_dense.lua --train_images 100 --epochs 1 " ..
+    "--model lenet5"):format(cwd, bin, root)
+  for _, stamp in ipairs{"20260101-000000", "20260301-000000", "20260201-000000"} do
+    local log, code = run(cmd .. " --out results/train_dense/" .. stamp)
+    lu.assertEquals(code, 0, log)
+  end
+  local log, code = run(cmd .. " --resume")
+  lu.assertEquals(code, 0, log)
+  lu.assertStrContains(log, "results in results/train_dense/20260301-000000")
+  local listing = io.popen("ls " .. cwd .. "/results/train_dense"):read("a")
+  lu.assertEquals(select(2, listing:gsub("\n", "")), 3, "no new run folder: " .. listing)
+  os.execute("rm -rf " .. cwd)
+end
+
 function TestRecipes:test_seeds_give_mean_and_std()
   local out = tmpdir()
   local log, code = run(("%s recipes/train_dense.lua --train_images 200 --epochs 1 --model lenet5 " ..
