@@ -2,7 +2,7 @@
  * conv2d.c - 2-D convolution by im2col + GEMM.
  *
  * For one image the columns matrix has one row per (ci, ky, kx) - row
- * (ci*kh + ky)*kw + kx, the crossbar row order of DESIGN.md - and one column
+ * (ci*kh + ky)*kw + kx, the crossbar row order of docs/design.md - and one column
  * per output position (P = Ho*Wo).  Then
  *   forward:        Y[Cout, P]  = W[Cout, K] . cols[K, P] (+ b)
  *   input grad:     cols[K, P]  = W^T . dY[Cout, P];  col2im adds into dX

@@ -1,4 +1,4 @@
-/* prune.c - group scores and the pruning step of DESIGN.md ("Pruning groups"). */
+/* prune.c - group scores and the pruning step of docs/design.md ("Pruning groups"). */
 #include "realprune/prune.h"
 
 #include <math.h>

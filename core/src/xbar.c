@@ -1,4 +1,4 @@
-/* xbar.c - crossbar counts of a (masked) weight matrix, per DESIGN.md. */
+/* xbar.c - crossbar counts of a (masked) weight matrix, per docs/design.md. */
 #include "realprune/xbar.h"
 
 #include <stdlib.h>

@@ -1,4 +1,4 @@
---- Pruning: one step over DESIGN.md's groups, sparsity, reports, schedules.
+--- Pruning: one step over docs/design.md's groups, sparsity, reports, schedules.
 --
 --     rp.prune.apply(model, {granularity = "column", amount = 0.2})   -- ReaLPrune's groups
 --     rp.prune.apply(model, {granularity = "element", amount = 0.2, scope = "global"})

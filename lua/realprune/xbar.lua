@@ -7,7 +7,7 @@
 --     map:heatmap("xbars.png")            -- every layer's crossbars, coloured by use
 --     io.open("map.json", "w"):write(map:to_json())
 --
--- The definitions are DESIGN.md's (normative): a conv weight [cout][cin][kh][kw]
+-- The definitions are docs/design.md's (normative): a conv weight [cout][cin][kh][kw]
 -- is the matrix M with cin*kh*kw rows and cout columns (the im2col layout), a
 -- linear weight [out][in] has `in` rows and `out` columns; biases are not
 -- mapped. slices = ceil(weight_bits / cell_bits); physical columns per weight
@@ -117,7 +117,7 @@ end
 -- max_block_rows, active_rows, and when the layer's shapes are known
 -- (after rp.xbar.map or a forward pass) positions_out (output positions per
 -- image: H_out*W_out, 1 for linear) and positions_in (H_in*W_in).
--- With `opts.transpose = true` the same fields describe M^T (DESIGN.md,
+-- With `opts.transpose = true` the same fields describe M^T (docs/design.md,
 -- "Transposed mapping": rows = C, cols = R), the array of the error pass, and
 -- `transposed = true`. Otherwise the table also carries `transpose`: M^T's
 -- counts (crossbars, crossbars_dense, segments_alive, segments_total, alive,

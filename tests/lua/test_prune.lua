@@ -1,4 +1,4 @@
--- rp.prune.apply against a plain-Lua implementation of DESIGN.md's pruning
+-- rp.prune.apply against a plain-Lua implementation of docs/design.md's pruning
 -- groups, scores and step, for every granularity and both scopes; schedules,
 -- the guard, and bad specs.
 local lu = require "luaunit"
@@ -8,7 +8,7 @@ local T, nn = rp.tensor, rp.nn
 local SEED = 5
 print("test_prune: seed " .. SEED)
 
--- group (gi, gj) sizes of each granularity, DESIGN.md's table
+-- group (gi, gj) sizes of each granularity, docs/design.md's table
 local function group_size(gran, layer, cfg, block)
   local C = layer.weight:size(1)
   local R = layer.weight:numel() // C

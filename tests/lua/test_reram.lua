@@ -390,7 +390,7 @@ local function random_masks(m, g, kind, keep, rows)
   end
 end
 
--- DESIGN.md's physical sense, for every preset and both backward modes: a
+-- docs/design.md's physical sense, for every preset and both backward modes: a
 -- bigger chip never trains slower; a pruned network never trains slower than
 -- the same network dense on the same chip; compare(a, a) is 1, 0, 0.
 function TestReram:test_physical_sense()

@@ -1,5 +1,5 @@
 -- Crossbar mapping: hand-computed cases, an independent (slow, plain Lua)
--- implementation of DESIGN.md's definitions on random masks, and properties.
+-- implementation of docs/design.md's definitions on random masks, and properties.
 local lu = require "luaunit"
 local rp = require "realprune"
 local T, nn = rp.tensor, rp.nn

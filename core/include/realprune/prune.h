@@ -1,5 +1,5 @@
 /*
- * realprune/prune.h - one pruning step over the groups of DESIGN.md.
+ * realprune/prune.h - one pruning step over the groups of docs/design.md.
  *
  * Each layer's weight is the matrix M (R rows, C columns; element (r, c) at
  * c*R + r, as in xbar.h).  Groups are cut on the dense layout of M; a group's

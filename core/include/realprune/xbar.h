@@ -1,7 +1,7 @@
 /*
  * realprune/xbar.h - mapping weight matrices onto ReRAM crossbars.
  *
- * The definitions are those of DESIGN.md ("Crossbar mapping"): a layer's
+ * The definitions are those of docs/design.md ("Crossbar mapping"): a layer's
  * weight is the matrix M with R rows (inputs: cin*kh*kw, or in_features) and
  * C columns (outputs); element (r, c) of M is element c*R + r of the weight
  * (and of its 0/1 mask) in memory.  slices = ceil(weight_bits / cell_bits);
@@ -61,7 +61,7 @@ rp_status rp_xbar_map_matrix(struct rp_xbar_map *out, const float *mask, int64_t
 rp_status rp_xbar_crossbar_counts(int64_t *counts, int64_t *block_of, const float *mask,
                                   int64_t R, int64_t C, const struct rp_xbar_config *cfg);
 
-/* The same counts for M^T (DESIGN.md, "Transposed mapping"): the C x R matrix
+/* The same counts for M^T (docs/design.md, "Transposed mapping"): the C x R matrix
  * whose element (c, r) is M's (r, c) — the array the error pass multiplies by.
  * `mask` is M's (R*C floats, (r,c) at c*R + r); out->rows = C, out->cols = R. */
 rp_status rp_xbar_map_transposed(struct rp_xbar_map *out, const float *mask, int64_t R, int64_t C,
