@@ -1,8 +1,8 @@
---- Mutation testing: `make mutate` (or build/realprune tools/mutate.lua [PATTERN]).
+--- Mutation testing: `make mutate` (or build/realprune tools/mutate.lua [TEXT ...]).
 --
 -- Copies the working tree into a scratch folder (MUTATE_DIR, default
 -- /tmp/realprune-mutate), builds it once, then for every mutant of
--- tests/mutants.lua (or those whose file or `breaks` matches PATTERN): applies
+-- tests/mutants.lua (or those whose file or `breaks` contains one of the TEXTs): applies
 -- it, rebuilds, runs the ctest suites its `tests` pattern names, and puts the
 -- file back. A mutant is killed when the build or a test fails (or a test runs
 -- past MUTATE_TIMEOUT seconds, 600 by default). Prints every mutant's result,
@@ -11,7 +11,8 @@
 -- list must move with the code) or fewer than 90% are killed.
 
 local list_path = "tests/mutants.lua"
-local pattern = arg and arg[1]
+local patterns = {}
+for i = 1, arg and #arg or 0 do patterns[#patterns + 1] = arg[i] end
 local scratch = os.getenv("MUTATE_DIR") or "/tmp/realprune-mutate"
 local timeout = tonumber(os.getenv("MUTATE_TIMEOUT") or "600")
 local jobs = os.getenv("JOBS") or "2"
@@ -56,9 +57,11 @@ local mutants = dofile(list_path)
 local selected = {}
 for i, m in ipairs(mutants) do
   m.id = i
-  if not pattern or m.file:find(pattern, 1, true) or m.breaks:find(pattern, 1, true) then
-    selected[#selected + 1] = m
+  local wanted = #patterns == 0
+  for _, p in ipairs(patterns) do
+    if m.file:find(p, 1, true) or m.breaks:find(p, 1, true) then wanted = true end
   end
+  if wanted then selected[#selected + 1] = m end
 end
 
 -- every original text must occur exactly once, in the tree as it is

@@ -68,6 +68,12 @@ function TestCheckpoint:test_checked_in_checkpoint_keeps_loading()
   local bytes = read(fixtures .. "/checkpoint_v1.rpk")
   lu.assertEquals(string.unpack("<I4", bytes, 9), 1)
   lu.assertEquals(require("realprune.checkpoint").VERSION, 1)
+  -- a version this realprune has no reader for, older or newer, is refused
+  for _, v in ipairs{0, 2} do
+    write(path("v.rpk"), bytes:sub(1, 8) .. string.pack("<I4", v) .. bytes:sub(13))
+    lu.assertErrorMsgContains(("has format version %d; this realprune reads version 1"):format(v),
+      function() rp.load(path("v.rpk")) end)
+  end
 end
 
 function TestCheckpoint:test_model_and_optimizer()

@@ -49,6 +49,45 @@ function TestMasks:test_masked_weights_stay_zero_with_no_state()
     function() conv:set_mask(T.ones{2, 2}) end)
 end
 
+-- The core's update kernels skip masked entries themselves (the layers also
+-- zero masked weights and gradients; this is the last line of that defence):
+-- a gradient, weight decay or momentum at a masked entry changes nothing.
+function TestMasks:test_update_kernels_skip_masked_entries()
+  local core = rp.core
+  local mask = T.from{1, 0, 1, 0}
+  local w, g = T.from{1, 2, 3, 4}, T.from{0.5, 0.5, 0.5, 0.5}
+  local buf = T.from{0, 0.25, 0, 0.25}
+  core.sgd_step(w, g, buf, mask, 0.1, 0.9, 0.01, false)
+  lu.assertEquals({w:get(2), w:get(4), buf:get(2), buf:get(4)}, {2, 4, 0.25, 0.25})
+  lu.assertTrue(w:get(1) ~= 1 and buf:get(1) ~= 0)
+  local m, v = T.zeros{4}, T.zeros{4}
+  core.adam_step(w, g, m, v, mask, 0.1, 0.9, 0.999, 1e-8, 0.01, 1)
+  lu.assertEquals({w:get(2), m:get(2), v:get(4)}, {2, 0, 0})
+  lu.assertTrue(m:get(1) ~= 0)
+end
+
+-- Batch norm normalizes by sqrt(var + 1e-5) (PyTorch's eps), checked by hand on
+-- a channel whose variance is near eps, where eps matters.
+function TestMasks:test_batch_norm_epsilon()
+  local bn = nn.BatchNorm2d(1)
+  local vals = {0.001, -0.002, 0.003, 0.0005, -0.001, 0.002, 0, -0.0025}
+  local x = T.from{{{{vals[1], vals[2]}, {vals[3], vals[4]}}}, {{{vals[5], vals[6]}, {vals[7], vals[8]}}}}
+  local y = bn:forward(x):reshape{-1}:totable()
+  local mean, var = 0, 0
+  for _, v in ipairs(vals) do mean = mean + v / 8 end
+  for _, v in ipairs(vals) do var = var + (v - mean) ^ 2 / 8 end -- biased, as in training
+  local order = {1, 2, 3, 4, 5, 6, 7, 8}
+  for i, k in ipairs(order) do
+    local want = (vals[k] - mean) / math.sqrt(var + 1e-5)
+    lu.assertAlmostEquals(y[i], want, 1e-5 * math.max(1, math.abs(want)))
+  end
+  -- evaluation uses the running statistics with the same eps
+  bn:evaluate()
+  local rm, rv = bn.running_mean:get(1), bn.running_var:get(1)
+  local ye = bn:forward(x):reshape{-1}:totable()
+  lu.assertAlmostEquals(ye[1], (vals[1] - rm) / math.sqrt(rv + 1e-5), 1e-5)
+end
+
 TestConvAlgorithms = {}
 
 -- Winograd and im2col agree (forward, input, weight and bias gradients) on

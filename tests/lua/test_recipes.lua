@@ -94,10 +94,37 @@ function TestRecipes:test_every_recipe_runs_small()
   lu.assertTrue(n >= 3)
 end
 
+-- Stacked bars (rp.report.bars): one bar per row, the stack's columns in order,
+-- stacked (not side by side), the data as CSV beside the gnuplot script.
+function TestRecipes:test_stacked_bars()
+  local out = tmpdir()
+  local rows = {{method = "dense", xbar = 3, adc = 2, write = 1},
+    {method = "a,b", xbar = 1.5, adc = 0.25}}
+  local written = rp.report.bars(out .. "/energy", {rows = rows, label = "method",
+    stack = {"xbar", "adc", "write"}, title = "energy", ylabel = "J"})
+  lu.assertEquals(written[1], out .. "/energy.csv")
+  lu.assertEquals(read(out .. "/energy.csv"), "method,xbar,adc,write\ndense,3,2,1\na;b,1.5,0.25,0\n")
+  local gp = read(out .. "/energy.gp")
+  lu.assertStrContains(gp, "set style histogram rowstacked")
+  lu.assertStrContains(gp, 'plot "energy.csv" using 2:xtic(1) title "xbar", \\\n' ..
+    "     '' using 3 title \"adc\", \\\n     '' using 4 title \"write\"")
+  if os.execute("command -v gnuplot > /dev/null") then
+    lu.assertNotNil(read(out .. "/energy.png"), "rendered")
+  end
+  lu.assertErrorMsgContains("report.bars: bars(path_without_extension, {rows=, label=, stack={...}})",
+    function() rp.report.bars(out .. "/x", {rows = rows, label = "method", stack = {}}) end)
+  os.execute("rm -rf " .. out)
+end
+
 function TestRecipes:test_option_errors_and_list()
   local out, code = run(BIN .. " run recipes/train_dense.lua --epochs many")
   lu.assertEquals(code, 1)
   lu.assertStrContains(out, 'option --epochs expects an integer, got "many"')
+  out, code = run(BIN .. " run recipes/train_dense.lua --epochs 2.5")
+  lu.assertEquals(code, 1)
+  lu.assertStrContains(out, 'option --epochs expects an integer, got "2.5"')
+  out, code = run(BIN .. " run recipes/train_dense.lua --lr fast")
+  lu.assertStrContains(out, 'option --lr expects a number, got "fast"')
   out, code = run(BIN .. " run recipes/train_dense.lua --epoch 3")
   lu.assertEquals(code, 1)
   lu.assertStrContains(out, "unknown option --epoch; valid options: --augment, --batch, --epochs")
