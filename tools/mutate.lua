@@ -114,6 +114,10 @@ for k, m in ipairs(selected) do
     how = "SURVIVED"
   end
   write(path, original)
+  if how == "SURVIVED" and read(log):find("No tests were found", 1, true) then
+    print(("mutate: mutant %d (%s): ctest -R '%s' matches no test"):format(m.id, m.breaks, m.tests))
+    os.exit(1)
+  end
   if how ~= "SURVIVED" then killed = killed + 1 end
   results[#results + 1] = {m = m, how = how}
   print(("[%2d/%d] %-15s %s:%d  %s  (tests: %s)"):format(k, #selected, how, m.file, m.line,
