@@ -38,6 +38,18 @@ static int l_tensor_from_bytes(lua_State *L)
     return 1;
 }
 
+/* mkdir(path) -> true | nil, message: the folder and its missing parents */
+static int l_mkdir(lua_State *L)
+{
+    if (rp_mkdir_p(luaL_checkstring(L, 1)) != RP_OK) {
+        lua_pushnil(L);
+        lua_pushstring(L, rp_last_error());
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 /* crc32(s[, crc]) -> CRC-32 of s */
 static int l_crc32(lua_State *L)
 {
@@ -84,6 +96,7 @@ void rpl_open_io(lua_State *L)
     static const luaL_Reg funcs[] = {{"tensor_bytes", l_tensor_bytes},
                                      {"tensor_from_bytes", l_tensor_from_bytes},
                                      {"crc32", l_crc32},
+                                     {"mkdir", l_mkdir},
                                      {"write_file_atomic", l_write_file_atomic},
                                      {"read_file", l_read_file},
                                      {NULL, NULL}};

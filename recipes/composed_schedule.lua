@@ -14,11 +14,10 @@ return {
   defaults = {model = "vgg_small", full_model = "vgg11", dataset = "auto", train_images = 0,
     test_images = 0, epochs = 2, filter_rate = 0.3, filter_rounds = 2, column_rate = 0.4,
     column_rounds = 4,
-    clip = 5.0},
+    clip = require("realprune.recipe").training.clip},
   quick = {train_images = 3000, test_images = 1000, epochs = 1, filter_rounds = 1,
     column_rounds = 2},
   run = function(ctx)
-    local clip = require("realprune.recipe").clip
     local rp = require "realprune"
     local o = ctx.opts
     local train, test, build = require("realprune.recipe").paper_data(ctx, o)
@@ -37,7 +36,7 @@ return {
       rp.seed(ctx.seed)
       local rows = rp.lth.run{model = build(), train = train, test = test,
         schedule = plan[2],
-        fit = {epochs = o.epochs, lr = 0.05, batch_size = 64, clip_grad_norm = clip(o)},
+        fit = require("realprune.recipe").fit(o),
         seed = ctx.seed, dir = ctx:path(plan[1]:gsub("%+", "_")),
         log = function(l) ctx:log("%s", l) end}
       for _, r in ipairs(rows) do

@@ -23,7 +23,7 @@ return {
     backward = "preset", chip = "dense", headroom = 0.0,
     model = "vgg_small", full_model = "vgg11", dataset = "auto", train_images = 0,
     test_images = 0, epochs = 2, rate = 0.45, rounds = 4,
-    clip = 5.0},
+    clip = require("realprune.recipe").training.clip},
   quick = {sizes = "64,128", cell_bits = "2", train_images = 2000, test_images = 1000,
     epochs = 1, rounds = 2, rate = 0.55},
   report = function(rows, o)
@@ -79,13 +79,13 @@ return {
       local dense = rp.xbar.map(model, cfg)
       local tag = ("%dx%d_%db"):format(cfg.rows, cfg.cols, cfg.cell_bits)
       local rows = rp.lth.run{model = model, train = train, test = test, strategy = s, xbar = cfg,
-        fit = {epochs = o.epochs, lr = 0.05, batch_size = 64, clip_grad_norm = recipe.clip(o)},
+        fit = require("realprune.recipe").fit(o),
         seed = ctx.seed,
         dir = ctx:path(tag), log = function(l) ctx:log("%s", l) end}
       local last = rows[#rows]
       local pruned = rp.xbar.map(model, cfg)
       local function speedup(arch)
-        local ok, cmp = pcall(rp.reram.compare, dense, pruned, arch, {batch = 64})
+        local ok, cmp = pcall(rp.reram.compare, dense, pruned, arch, {batch = recipe.training.batch})
         if ok then return cmp.speedup, cmp end
         ctx:log("%s: %s", tag, tostring(cmp))
         return nil

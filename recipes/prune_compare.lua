@@ -19,11 +19,11 @@ return {
   description = "lottery-ticket pruning with several strategies: accuracy, crossbars, modeled speedup",
   defaults = {strategies = "realprune,lth,cgp", model = "vgg_small", full_model = "vgg11",
     dataset = "auto", train_images = 0, test_images = 0, epochs = 3, rate = 0.3, rounds = 7,
-    lr = 0.05, batch = 64, arch = "isaac", backward = "preset", chip = "dense", headroom = 0.0,
-    tolerance = 0.005, clip = 5.0},
+    lr = require("realprune.recipe").training.lr, batch = require("realprune.recipe").training.batch,
+    arch = "isaac", backward = "preset", chip = "dense", headroom = 0.0,
+    tolerance = 0.005, clip = require("realprune.recipe").training.clip},
   quick = {train_images = 2000, test_images = 1000, epochs = 1, rounds = 2, rate = 0.5},
   run = function(ctx)
-    local clip = require("realprune.recipe").clip
     local rp = require "realprune"
     local o = ctx.opts
     local train, test, build = require("realprune.recipe").paper_data(ctx, o)
@@ -41,7 +41,7 @@ return {
       ctx:log("== %s: %s", name, s.follows)
       local last_map
       local rows = rp.lth.run{model = model, train = train, test = test, strategy = s, xbar = cfg,
-        fit = {epochs = o.epochs, lr = o.lr, batch_size = o.batch, clip_grad_norm = clip(o)},
+        fit = require("realprune.recipe").fit(o),
         seed = ctx.seed,
         dir = ctx:path(name), log = function(l) ctx:log("%s", l) end,
         on_round = function() last_map = rp.xbar.map(model, cfg) end}
@@ -101,7 +101,7 @@ return {
     local ours
     for _, r in ipairs(final) do if r.method == "realprune" then ours = r end end
     return table.concat({
-      require("realprune.recipe").beside_paper(ours, o.model),
+      require("realprune.paper").beside(ours, o.model),
       ("## Crossbars at matched accuracy (within %.1f points of dense, %.2f%%)\n"):format(
         100 * o.tolerance, dense and 100 * dense.accuracy or 0),
       report.table(matched, {columns = {"method", "round", "sparsity", "accuracy", "crossbars",

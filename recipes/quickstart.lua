@@ -13,7 +13,7 @@ return {
   description = "dense vgg_small vs realprune, lth and cgp on Fashion-MNIST, with the ReRAM model",
   defaults = {strategies = "realprune,lth,cgp", train_images = 10000, test_images = 2000,
     epochs = 2, rate = 0.45, rounds = 4, arch = "isaac", backward = "preset", chip = "dense",
-    headroom = 0.0, clip = 5.0},
+    headroom = 0.0, clip = require("realprune.recipe").training.clip},
   quick = {train_images = 4000, test_images = 1000, epochs = 2, rate = 0.55, rounds = 3},
   -- the paper's headline numbers beside ours, in report.md
   report = function(rows, o)
@@ -21,13 +21,12 @@ return {
     local ours
     for _, r in ipairs(rows) do if r.method == "realprune" then ours = r end end
     local _, chip = recipe.chip(o)
-    return recipe.beside_paper(ours, "vgg_small") .. "\n" .. chip .. " hardware_saving: the " ..
+    return require("realprune.paper").beside(ours, "vgg_small") .. "\n" .. chip .. " hardware_saving: the " ..
       "forward crossbars (what the mapping saves); training_saving: every array training " ..
       "needs (forward, error and gradient). Energy per image by component: " ..
       "energy_breakdown.png.\n"
   end,
   run = function(ctx)
-    local clip = require("realprune.recipe").clip
     local rp = require "realprune"
     local o = ctx.opts
     local recipe = require "realprune.recipe"
@@ -45,7 +44,7 @@ return {
       local model = rp.models.vgg_small{}
       dense_map = dense_map or rp.xbar.map(model, cfg)
       local rows = rp.lth.run{model = model, train = train, test = test, strategy = s,
-        fit = {epochs = o.epochs, lr = 0.05, batch_size = 64, clip_grad_norm = clip(o)},
+        fit = require("realprune.recipe").fit(o),
         seed = ctx.seed, xbar = cfg,
         dir = ctx:path(name), log = function(l) ctx:log("%s", l) end}
       for _, r in ipairs(rows) do
@@ -53,7 +52,7 @@ return {
           crossbars = r.crossbars}
       end
       local last = rows[#rows]
-      local hw, e, e_dense, c = recipe.modeled(arch, dense_map, rp.xbar.map(model, cfg), 64)
+      local hw, e, e_dense, c = recipe.modeled(arch, dense_map, rp.xbar.map(model, cfg), recipe.training.batch)
       if not dense_row then
         dense_row = ctx:record{method = "dense", pruned = 0, accuracy = rows[1].accuracy,
           crossbars = rows[1].crossbars, hardware_saving = 0, training_saving = 0,

@@ -11,10 +11,9 @@ return {
   description = "realprune with rewind to init, late rewinding (epoch 1) and fine-tuning",
   defaults = {model = "vgg_small", full_model = "vgg11", dataset = "auto", train_images = 0,
     test_images = 0, epochs = 2, rate = 0.45, rounds = 4,
-    clip = 5.0},
+    clip = require("realprune.recipe").training.clip},
   quick = {train_images = 3000, test_images = 1000, epochs = 2, rounds = 2, rate = 0.55},
   run = function(ctx)
-    local clip = require("realprune.recipe").clip
     local rp = require "realprune"
     local o = ctx.opts
     local train, test, build = require("realprune.recipe").paper_data(ctx, o)
@@ -23,8 +22,7 @@ return {
       s.rate, s.rounds = o.rate, o.rounds
       rp.seed(ctx.seed)
       local rows = rp.lth.run{model = build(), train = train, test = test,
-        strategy = s, rewind = variant[2], fit = {epochs = o.epochs, lr = 0.05, batch_size = 64,
-          clip_grad_norm = clip(o)},
+        strategy = s, rewind = variant[2], fit = require("realprune.recipe").fit(o),
         seed = ctx.seed, dir = ctx:path(variant[1]), log = function(l) ctx:log("%s", l) end}
       for _, r in ipairs(rows) do
         ctx:record{method = "rewind=" .. variant[1], round = r.round, sparsity = r.sparsity,

@@ -9,7 +9,8 @@
 return {
   name = "train_dense",
   description = "train a zoo model from scratch on Fashion-MNIST and report test accuracy",
-  defaults = {model = "vgg_small", epochs = 5, lr = 0.05, batch = 64, augment = false,
+  defaults = {model = "vgg_small", epochs = 5, lr = require("realprune.recipe").training.lr,
+    batch = require("realprune.recipe").training.batch, augment = false,
     train_images = 60000},
   quick = {epochs = 1, train_images = 5000},
   run = function(ctx)
@@ -21,7 +22,9 @@ return {
     local model = rp.models[o.model]{}
     ctx:log("%s on Fashion-MNIST: %d images, %d epochs, batch %d, lr %g, seed %d, %d threads",
       o.model, #train, o.epochs, o.batch, o.lr, ctx.seed, rp.get_threads())
-    local opt = rp.optim.SGD(model:parameters(), {lr = o.lr, momentum = 0.9, weight_decay = 5e-4})
+    local t = require("realprune.recipe").training
+    local opt = rp.optim.SGD(model:parameters(), {lr = o.lr, momentum = t.momentum,
+      weight_decay = t.weight_decay})
     local history = rp.train.fit(model, train:loader{batch_size = o.batch, shuffle = true,
       seed = ctx.seed, augment = o.augment and {pad = 2, flip = true} or nil}, {
       epochs = o.epochs, optimizer = opt, schedule = rp.optim.cosine(opt, {epochs = o.epochs}),

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -100,6 +102,34 @@ rp_status rp_file_write_atomic(const char *path, const void *data, size_t len)
     }
     sweep_stale(path);
     return sync_dir(path);
+}
+
+rp_status rp_mkdir_p(const char *path)
+{
+    size_t n = path ? strlen(path) : 0;
+    if (n == 0)
+        return rp_error(RP_EINVAL, "mkdir: an empty path");
+    char *p = malloc(n + 1);
+    if (!p)
+        return rp_error(RP_ENOMEM, "mkdir: out of memory");
+    memcpy(p, path, n + 1);
+    rp_status st = RP_OK;
+    /* each prefix ending before a '/', then the whole path */
+    for (size_t i = 1; i <= n && st == RP_OK; i++) {
+        if (i < n && p[i] != '/')
+            continue;
+        char saved = p[i];
+        p[i] = '\0';
+        struct stat sb;
+        if (mkdir(p, 0777) != 0 && errno != EEXIST)
+            st = rp_error(RP_EIO, "cannot create the folder %s: %s", p, strerror(errno));
+        else if (stat(p, &sb) != 0 || !S_ISDIR(sb.st_mode))
+            st = rp_error(RP_EIO, "cannot create the folder %s: a file of that name is in the way",
+                          p);
+        p[i] = saved;
+    }
+    free(p);
+    return st;
 }
 
 uint32_t rp_crc32(uint32_t crc, const void *data, size_t len)

@@ -32,9 +32,9 @@ local descriptions = {
 }
 
 local function recipes_dir()
-  local site = package.loaded["realprune.site"]
   local dirs = {"recipes"}
-  if site and site.recipes_dir then dirs[#dirs + 1] = site.recipes_dir end
+  local shipped = require("realprune.paths").recipes_dir()
+  if shipped then dirs[#dirs + 1] = shipped end
   return dirs
 end
 

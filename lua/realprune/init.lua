@@ -81,7 +81,7 @@ end
 local submodules = {
   tensor = true, nn = true, models = true, optim = true, data = true, train = true,
   checkpoint = true, xbar = true, reram = true, prune = true, lth = true, strategies = true,
-  report = true,
+  report = true, json = true, paths = true, paper = true,
 }
 
 return setmetatable(rp, {

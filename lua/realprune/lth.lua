@@ -118,7 +118,10 @@ function lth.run(o)
   local train_loader = as_loader(o.train, "train", f.batch_size or 128, seed, true)
   local test_loader = o.test and as_loader(o.test, "test", 500, 0, false)
   local ckpt = o.dir and (o.dir .. "/lth.rpk")
-  if o.dir then os.execute(("mkdir -p '%s'"):format(o.dir:gsub("'", "'\\''"))) end
+  if o.dir then
+    local ok, err = core.mkdir(o.dir)
+    if not ok then error("rp.lth.run: " .. err, 2) end
+  end
 
   local rows, start, rewind_state = {}, 0, nil
   local existing = ckpt and io.open(ckpt)

@@ -29,7 +29,7 @@
 
 local core = require "realprune.core"
 local report = require "realprune.report"
-local xbar = require "realprune.xbar"
+local json = require "realprune.json"
 
 local M = {}
 
@@ -116,8 +116,8 @@ function M.parse(r, args)
 end
 
 local function mkdir(path)
-  local ok = os.execute(("mkdir -p '%s'"):format(path:gsub("'", "'\\''")))
-  if not ok then error("cannot create the folder " .. path, 0) end
+  local ok, err = core.mkdir(path)
+  if not ok then error(err, 0) end
 end
 
 local function write(path, text)
@@ -265,10 +265,10 @@ function M.run(r, args)
   local config = {recipe = r.name, path = r.path, options = opts, seeds = seeds,
     quick = builtin.quick or false, started = os.date("!%Y-%m-%dT%H:%M:%SZ"),
     version = require("realprune").VERSION, threads = core.get_threads()}
-  write(out .. "/config.json", xbar.json(config) .. "\n")
+  write(out .. "/config.json", json.encode(config) .. "\n")
   local lf = io.open(out .. "/log.txt", "a")
   if lf then
-    lf:write(("%s %s %s\n"):format(os.date("!%Y-%m-%dT%H:%M:%SZ"), r.name, xbar.json(opts)))
+    lf:write(("%s %s %s\n"):format(os.date("!%Y-%m-%dT%H:%M:%SZ"), r.name, json.encode(opts)))
     lf:close()
   end
   local rows, plots = {}, 0
@@ -285,9 +285,9 @@ function M.run(r, args)
   if plots == 0 then default_plot(out, rows) end
   local cols = columns_of(rows)
   write(out .. "/results.csv", report.table(rows, {format = "csv", columns = cols}) .. "\n")
-  write(out .. "/results.json", xbar.json(rows) .. "\n")
+  write(out .. "/results.json", json.encode(rows) .. "\n")
   local md = {("# %s\n"):format(r.name), (r.description or "") .. "\n",
-    ("Options: `%s`\n"):format(xbar.json(opts)), "## Results\n",
+    ("Options: `%s`\n"):format(json.encode(opts)), "## Results\n",
     report.table(rows, {columns = cols}), ""}
   if #seeds > 1 then
     md[#md + 1] = "\n## Mean ± std over seeds " .. table.concat(seeds, ", ") .. "\n"
@@ -306,6 +306,20 @@ end
 function M.clip(o)
   local c = o.clip or 0
   return c > 0 and c or nil
+end
+
+--- The training settings every recipe shares unless its options say
+-- otherwise (SGD with momentum 0.9 and weight decay 5e-4, lr 0.05, batches of
+-- 64, the gradient norm clipped at 5): the one place these numbers live.
+M.training = {lr = 0.05, batch = 64, momentum = 0.9, weight_decay = 5e-4, clip = 5.0}
+
+--- The `fit` table of rp.lth.run for a recipe's options: epochs, the learning
+-- rate and batch size (`o.lr`, `o.batch`, else M.training's), momentum,
+-- weight decay and the gradient clipping of `o.clip`.
+function M.fit(o)
+  return {epochs = o.epochs, lr = o.lr or M.training.lr, batch_size = o.batch or M.training.batch,
+    momentum = M.training.momentum, weight_decay = M.training.weight_decay,
+    clip_grad_norm = M.clip(o)}
 end
 
 --- Runs a recipe table that a script returned (`realprune recipes/NAME.lua ...`).
@@ -434,27 +448,6 @@ end
 function M.energy_plot(ctx, rows, title)
   return ctx:plot_bars("energy_breakdown", {rows = rows, label = "method", stack = ENERGY,
     title = title, ylabel = "modeled training energy per image (J)"})
-end
-
---- A Markdown table of the paper's headline numbers (data/paper/realprune.lua)
--- beside one of our rows ({pruned= or sparsity=, hardware_saving=, speedup=}).
-function M.beside_paper(row, what)
-  if not row then return "" end
-  local site = package.loaded["realprune.site"]
-  local paper = dofile((site and site.data_dir or "data") .. "/paper/realprune.lua")
-  local pruned = row.pruned or row.sparsity
-  local lines = {"## Beside the paper (" .. paper.source .. ")", "",
-    "| | paper | this run |", "|---|---|---|",
-    ("| weights pruned | > %.0f%% | %.1f%% |"):format(100 * paper.weights_pruned, 100 * pruned),
-    ("| hardware saving | %.1f%% | %.1f%% of the forward crossbars%s |"):format(
-      100 * paper.hardware_saving, 100 * row.hardware_saving, row.training_saving and
-      (("; %.1f%% of all training arrays"):format(100 * row.training_saving)) or "")}
-  if row.speedup then
-    lines[#lines + 1] = ("| training speedup | ~%dx | %.1fx (modeled%s) |"):format(
-      paper.training_speedup, row.speedup, what and (", " .. what) or "")
-  end
-  lines[#lines + 1] = ""
-  return table.concat(lines, "\n")
 end
 
 --- Usage text of a recipe: its description and options with defaults.

@@ -34,33 +34,16 @@
 -- @module realprune.reram
 
 local xbar = require "realprune.xbar"
+local paths = require "realprune.paths"
 
 local reram = {}
 
-local function data_dirs()
-  local dirs = {}
-  local site = package.loaded["realprune.site"]
-  if site and site.data_dir then dirs[#dirs + 1] = site.data_dir end
-  local src = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$")
-  if src then
-    dirs[#dirs + 1] = src .. "/../../data"             -- the source tree
-    dirs[#dirs + 1] = src .. "/../../../realprune/data" -- installed: share/lua/5.4/realprune
-  end
-  return dirs
-end
-
 local function load_preset(name)
-  for _, d in ipairs(data_dirs()) do
-    local path = d .. "/reram/" .. name .. ".lua"
-    local f = io.open(path)
-    if f then
-      f:close()
-      local preset = dofile(path)
-      preset.source_file = path
-      return preset
-    end
-  end
-  return nil
+  local path = paths.data("reram/" .. name .. ".lua")
+  if not path then return nil end
+  local preset = dofile(path)
+  preset.source_file = path
+  return preset
 end
 
 --- Presets from data/reram/<name>.lua, loaded on first use
@@ -73,16 +56,11 @@ end})
 
 --- The names of the presets in data/reram, sorted.
 function reram.preset_names()
-  local names, seen = {}, {}
-  for _, d in ipairs(data_dirs()) do
-    local p = io.popen and io.popen('ls "' .. d .. '/reram" 2>/dev/null')
-    if p then
-      for f in p:lines() do
-        local n = f:match("^(.-)%.lua$")
-        if n and not seen[n] then seen[n] = true; names[#names + 1] = n end
-      end
-      p:close()
-    end
+  local names = {}
+  local dir = paths.data_dir()
+  for _, e in ipairs(dir and require("realprune.core").list_dir(dir .. "/reram") or {}) do
+    local n = e.name:match("^(.-)%.lua$")
+    if n then names[#names + 1] = n end
   end
   table.sort(names)
   return names

@@ -20,6 +20,7 @@
 -- @module realprune.xbar
 
 local core = require "realprune.core"
+local json = require "realprune.json"
 
 local xbar = {}
 
@@ -227,60 +228,20 @@ function Mapping:__tostring()
   return table.concat(lines, "\n")
 end
 
--- ---------------------------------------------------------------- JSON --
-
-local function json(v, out)
-  local t = type(v)
-  if t == "table" then
-    if #v > 0 or next(v) == nil then
-      out[#out + 1] = "["
-      for i, x in ipairs(v) do
-        if i > 1 then out[#out + 1] = "," end
-        json(x, out)
-      end
-      out[#out + 1] = "]"
-    else
-      local keys = {}
-      for k, x in pairs(v) do
-        if type(k) == "string" and type(x) ~= "function" and k ~= "layer" and k ~= "mask" then
-          keys[#keys + 1] = k
-        end
-      end
-      table.sort(keys)
-      out[#out + 1] = "{"
-      for i, k in ipairs(keys) do
-        if i > 1 then out[#out + 1] = "," end
-        out[#out + 1] = ("%q:"):format(k)
-        json(v[k], out)
-      end
-      out[#out + 1] = "}"
-    end
-  elseif t == "string" then
-    out[#out + 1] = '"' .. v:gsub('[%c"\\]', function(c)
-      return ({['"'] = '\\"', ["\\"] = "\\\\", ["\n"] = "\\n", ["\t"] = "\\t"})[c] or
-        ("\\u%04x"):format(c:byte())
-    end) .. '"'
-  elseif t == "number" then
-    if v ~= v or v == math.huge or v == -math.huge then out[#out + 1] = "null"
-    elseif math.type(v) == "integer" then out[#out + 1] = tostring(v)
-    else out[#out + 1] = ("%.10g"):format(v) end
-  elseif t == "boolean" then out[#out + 1] = tostring(v)
-  else out[#out + 1] = "null" end
-end
-
---- A JSON encoding of plain Lua data (tables with string keys become
--- objects, arrays become arrays; functions are skipped).
-function xbar.json(v)
-  local out = {}
-  json(v, out)
-  return table.concat(out)
-end
+--- A JSON encoding of plain Lua data (rp.json.encode; kept here for scripts
+-- that call rp.xbar.json).
+xbar.json = json.encode
 
 --- The mapping as JSON: config, per-layer counts and totals.
 function Mapping:to_json()
-  local cfg = {}
+  local cfg, layers = {}, {}
   for k, v in pairs(self.config) do cfg[k] = v end
-  return xbar.json({config = cfg, layers = self.layers, total = self.total,
+  for i, m in ipairs(self.layers) do
+    local l = {}
+    for k, v in pairs(m) do if k ~= "layer" and k ~= "mask" then l[k] = v end end
+    layers[i] = l
+  end
+  return json.encode({config = cfg, layers = layers, total = self.total,
     transposed = self.transposed})
 end
 

@@ -230,7 +230,7 @@ function TestRecipes:test_unwritable_output_folder()
   io.open(file, "w"):close()
   local log, code = run(("%s run recipes/quickstart.lua %s --out %s/out"):format(BIN, args, file))
   lu.assertNotEquals(code, 0, log)
-  lu.assertStrContains(log, "cannot create the folder " .. file .. "/out")
+  lu.assertStrContains(log, "cannot create the folder " .. file .. ": a file of that name is in the way")
   -- a folder without write permission (as an unprivileged user when run as root,
   -- since root may write anywhere)
   local ro = base .. "/read_only"

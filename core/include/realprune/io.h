@@ -17,6 +17,10 @@
 #include "realprune/status.h"
 
 rp_status rp_file_write_atomic(const char *path, const void *data, size_t len);
+/* Creates the folder `path` and any missing parents (like mkdir -p, mode 0777
+ * less the umask). An existing folder is fine; an existing file, or a parent
+ * that cannot be created, is an error naming the folder. */
+rp_status rp_mkdir_p(const char *path);
 /* CRC-32 (the zlib / PNG polynomial) of data, continuing from crc (0 to start). */
 uint32_t rp_crc32(uint32_t crc, const void *data, size_t len);
 
