@@ -9,7 +9,8 @@
 #include "realprune/data.h"
 #include "realprune/io.h"
 
-/* tensor_bytes(t) -> the elements as little-endian float32 bytes */
+/* tensor_bytes(t) -> the elements as float32 bytes in the machine's byte order
+ * (little-endian on x86-64, as the checkpoint format says) */
 static int l_tensor_bytes(lua_State *L)
 {
     struct rp_tensor *t = rpl_check_tensor(L, 1);

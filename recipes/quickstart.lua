@@ -6,7 +6,7 @@
 -- against the dense network: by default on ISAAC's crossbars with a chip that
 -- just holds the dense network (--arch, --backward, --chip, --headroom).
 --
---     build/realprune run recipes/quickstart.lua            (about 5 minutes on 2 cores)
+--     build/realprune run recipes/quickstart.lua            (about 4 minutes on 2 cores)
 --     build/realprune run recipes/quickstart.lua --quick    (under a minute)
 return {
   name = "quickstart",

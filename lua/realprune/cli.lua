@@ -1,6 +1,7 @@
 --- Subcommands of the `realprune` executable: `realprune COMMAND args...`.
 --
--- `realprune help` prints the usage. The recipe runner adds `run` and `list`.
+-- The commands (`run`, `list`, `help`, `version`) are defined here; `run` hands
+-- recipes to rp.recipe.
 -- @module realprune.cli
 
 local M = {}

@@ -459,6 +459,10 @@ local function pool_init(self, name, k, stride, padding)
 end
 
 local function pool_shape(self, s)
+  if type(s) ~= "table" or #s ~= 4 then
+    error(("rp.nn.%s:output_shape: an N x C x H x W shape expected, got %s"):format(
+      self.class_name, type(s) == "table" and table.concat(s, "x") or type(s)), 2)
+  end
   local h = (s[3] + 2 * self.ph - self.kh) // self.sh + 1
   local w = (s[4] + 2 * self.pw - self.kw) // self.sw + 1
   if #s ~= 4 or h < 1 or w < 1 then

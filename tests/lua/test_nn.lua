@@ -360,6 +360,14 @@ function TestModels:test_clone_is_independent()
   lu.assertEquals(c.arch, m.arch)
 end
 
+function TestModels:test_pool_output_shape_of_a_bad_shape()
+  lu.assertEquals(nn.MaxPool2d(2):output_shape{1, 2, 8, 6}, {1, 2, 4, 3})
+  lu.assertErrorMsgContains("rp.nn.MaxPool2d:output_shape: an N x C x H x W shape expected, got 1x2",
+    function() nn.MaxPool2d(2):output_shape{1, 2} end)
+  lu.assertErrorMsgContains("rp.nn.AvgPool2d:output_shape: an N x C x H x W shape expected",
+    function() nn.AvgPool2d(2):output_shape{3} end)
+end
+
 function TestModels:test_bad_arguments()
   lu.assertErrorMsgContains("Conv2d: in_channels must be an integer >= 1, got 0", function()
     nn.Conv2d(0, 3, 3) end)
