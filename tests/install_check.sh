@@ -3,6 +3,7 @@
 # executable finds its modules and that the stock lua5.4 can require them.
 set -eu
 build="$1"
+src="$(cd "$(dirname "$0")" && pwd)/install"
 prefix=$(mktemp -d)
 trap 'rm -rf "$prefix"' EXIT
 cmake --install "$build" --prefix "$prefix" >/dev/null
@@ -16,4 +17,16 @@ if command -v lua5.4 >/dev/null; then
     [ "$out" = "6.0	isaac" ] || { echo "lua5.4 with the installed module printed '$out'"; exit 1; }
 fi
 [ -f "$prefix/share/realprune/recipes/quickstart.lua" ] || { echo "recipes not installed"; exit 1; }
-echo "install_check: 3 passed, 0 failed"
+# the C core: headers, librealprune.a and realprune.pc, then the CMake package
+work=$(mktemp -d)
+trap 'rm -rf "$prefix" "$work"' EXIT
+export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
+want="$(pkg-config --modversion realprune) 14 32 32 77 1152 1152"
+cc -o "$work/use_core" "$src/use_core.c" $(pkg-config --cflags --libs --static realprune)
+out=$("$work/use_core")
+[ "$out" = "$want" ] || { echo "a C program against the installed core printed '$out', not '$want'"; exit 1; }
+cmake -S "$src" -B "$work/build" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+cmake --build "$work/build" >/dev/null
+out=$("$work/build/use_core")
+[ "$out" = "$want" ] || { echo "the CMake package's program printed '$out'"; exit 1; }
+echo "install_check: 5 passed, 0 failed"

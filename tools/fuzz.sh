@@ -11,7 +11,12 @@ secs="${1:-60}"
 out="${2:-build-fuzz}"
 targets="${3:-idx cifar image checkpoint options}"
 sh tools/install-deps.sh clang libclang-rt-14-dev
-mkdir -p "$out"
+mkdir -p "$out/include/realprune"
+# realprune/version.h, as CMake generates it
+v=$(sed -n 's/^project(realprune VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)
+sed -e "s/@PROJECT_VERSION_MAJOR@/${v%%.*}/" -e "s/@PROJECT_VERSION_MINOR@/$(echo "$v" | cut -d. -f2)/" \
+    -e "s/@PROJECT_VERSION_PATCH@/${v##*.}/" -e "s/@PROJECT_VERSION@/$v/" \
+    core/include/realprune/version.h.in > "$out/include/realprune/version.h"
 srcs="core/src/data.c core/src/status.c core/src/tensor.c core/src/rng.c core/src/blas.c"
 for target in idx cifar image; do
     # -fno-sanitize=pointer-overflow,nonnull-attribute: on a PNG with an empty
@@ -20,7 +25,7 @@ for target in idx cifar image; do
     # (tests/fuzz/regressions/image-png-empty-idat.png).
     clang -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
         -fno-sanitize=pointer-overflow,nonnull-attribute \
-        -Wno-unknown-pragmas -D_POSIX_C_SOURCE=200809L -Icore/include \
+        -Wno-unknown-pragmas -D_POSIX_C_SOURCE=200809L -Icore/include -I"$out/include" \
         -I/usr/include/x86_64-linux-gnu/openblas-pthread \
         "tests/fuzz/fuzz_$target.c" $srcs -lopenblas -lz -lm -o "$out/fuzz_$target"
 done
@@ -39,7 +44,7 @@ for target in checkpoint options; do
     clang -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
         -fno-sanitize=pointer-overflow,nonnull-attribute \
         -Wno-unknown-pragmas -D_POSIX_C_SOURCE=200809L -D"$def" -DRP_SOURCE_DIR="\"$(pwd)\"" \
-        -Icore/include -Ibindings -I/usr/include/lua5.4 -I/usr/include/x86_64-linux-gnu/openblas-pthread \
+        -Icore/include -I"$out/include" -Ibindings -I/usr/include/lua5.4 -I/usr/include/x86_64-linux-gnu/openblas-pthread \
         tests/fuzz/fuzz_lua.c $bind $core_all -llua5.4 -lopenblas -lz -lm -o "$out/fuzz_$target"
 done
 failed=""
