@@ -6,9 +6,13 @@
 --     opt:load_state(ck.optimizer)  -- optimizer state goes back into an optimizer
 --
 -- What can be saved: nil, booleans, numbers (integers stay integers), strings,
--- tensors, tables of those (shared and cyclic references kept), models built
--- by rp.models (architecture + arguments + every state tensor, masks included)
--- and optimizers (their state). Functions and other userdata are an error.
+-- tensors, tables of those (shared and cyclic references kept), models — zoo
+-- models by name and arguments, any other composition of rp.nn modules by its
+-- architecture (Module:architecture(): classes, constructor arguments,
+-- settings such as a convolution's algorithm, children, modes) — with every
+-- state tensor (masks and batch-norm statistics included) and their
+-- train/evaluate mode, and optimizers (their state). Functions and other
+-- userdata are an error.
 --
 -- File format (version 1), all integers little-endian:
 --
@@ -22,7 +26,8 @@
 -- int64; "d" double; "s" uint64 length + bytes; "x" tensor: uint8 ndim,
 -- ndim int64 sizes, float32 data; "{" table: uint64 id, uint64 pair count,
 -- then key/value pairs; "r" uint64 id of a table already read; "M" model:
--- a table value {arch=, state=} (state: name -> tensor); "O" optimizer: a
+-- a table value {arch= (zoo) or spec= (Module:architecture()), training=,
+-- state=} (state: name -> tensor); "O" optimizer: a
 -- table value (see Optimizer:state_table).
 --
 -- Writes are atomic (temporary file, fsync, rename): a crash or a full disk
@@ -88,14 +93,17 @@ local function encoder()
       for _, d in ipairs(shape) do parts[#parts + 1] = string.pack("<i8", d) end
       parts[#parts + 1] = core.tensor_bytes(v)
     elseif is_model(v) then
-      if not v.arch then
-        error(("rp.save: the model at %s was not built by rp.models (no arch): save its " ..
-          "state instead (model:state())"):format(where), 0)
-      end
       local state = {}
       for _, e in ipairs(v:state()) do state[e[1]] = e[2] end
       parts[#parts + 1] = "M"
-      put({arch = v.arch, state = state}, where)
+      -- a zoo model by its name and arguments; any other by its architecture
+      local ok, spec = pcall(v.architecture, v)
+      if not v.arch and not ok then
+        error(("rp.save: the model at %s cannot describe its architecture: %s"):format(where,
+          tostring(spec)), 0)
+      end
+      put({arch = v.arch, spec = not v.arch and spec or nil, training = v.training,
+        state = state}, where)
     elseif is_optimizer(v) then
       parts[#parts + 1] = "O"
       put(v:state_table(), where)
@@ -184,11 +192,20 @@ local function decoder(s, path)
       return tables[id]
     elseif tag == "M" then
       local rec = get(depth + 1)
-      if type(rec) ~= "table" or type(rec.arch) ~= "table" or type(rec.state) ~= "table" then
+      if type(rec) ~= "table" or (type(rec.arch) ~= "table" and type(rec.spec) ~= "table") or
+          type(rec.state) ~= "table" then
         bad("a model record without architecture or state")
       end
-      local model = require("realprune.models").build(rec.arch)
+      local ok, model
+      if rec.arch then
+        ok, model = pcall(require("realprune.models").build, rec.arch)
+      else
+        ok, model = pcall(require("realprune.nn").build, rec.spec)
+      end
+      if not ok then bad("a model record of an architecture this realprune cannot build: " ..
+        tostring(model)) end
       M.load_state(model, rec.state, path)
+      if rec.arch and rec.training == false then model:evaluate() end -- a spec keeps every module's mode
       return model
     elseif tag == "O" then
       local rec = get(depth + 1)

@@ -34,6 +34,20 @@ local nn = {}
 
 -- ---------------------------------------------------------------- classes --
 
+-- A copy of constructor arguments with only plain data (numbers, strings,
+-- booleans, tables of those): what a saved architecture can hold. Modules,
+-- generators and functions are left out (modules are saved as children).
+local function plain(v)
+  local t = type(v)
+  if t == "number" or t == "string" or t == "boolean" then return v end
+  if t ~= "table" or getmetatable(v) ~= nil then return nil end
+  local c = {}
+  for k, x in pairs(v) do
+    if type(k) == "string" or math.type(k) == "integer" then c[k] = plain(x) end
+  end
+  return c
+end
+
 local function class(name, parent)
   local cls = {}
   cls.__index = cls
@@ -43,6 +57,10 @@ local function class(name, parent)
     __index = parent,
     __call = function(c, ...)
       local obj = setmetatable({}, c)
+      local args = table.pack(...)
+      local kept = {n = args.n}
+      for i = 1, args.n do kept[i] = plain(args[i]) end
+      obj.__args = kept -- the constructor's arguments, for saving the architecture
       obj:__init(...)
       return obj
     end,
@@ -119,6 +137,55 @@ end
 --- Children in order, as an array of {name, module}.
 function Module:children()
   return {}
+end
+
+-- Per-module settings that may change after construction and are saved.
+local SETTINGS = {"algorithm", "inplace", "p", "relu"}
+
+--- The module's architecture as plain data (docs/design.md, "Saving any
+-- model"): its class, constructor arguments, settings, mode and children;
+-- `rp.nn.build` makes the same module again (with fresh parameters).
+--
+--     local again = rp.nn.build(model:architecture())
+function Module:architecture()
+  local a = {class = self.class_name, args = self.__args or {n = 0}, training = self.training,
+    settings = {}}
+  for _, k in ipairs(SETTINGS) do
+    local v = rawget(self, k)
+    if type(v) == "string" or type(v) == "number" or type(v) == "boolean" then a.settings[k] = v end
+  end
+  return a
+end
+
+--- A module from an architecture (Module:architecture()); an unknown class
+-- or a malformed description is an error.
+function nn.build(a)
+  if type(a) ~= "table" or type(a.class) ~= "string" then
+    error("rp.nn.build: an architecture table (from Module:architecture()) expected", 2)
+  end
+  local cls = nn[a.class]
+  if type(cls) ~= "table" or not cls.class_name or a.class == "Module" then
+    error(("rp.nn.build: unknown module class %q"):format(a.class), 2)
+  end
+  local m
+  if a.class == "Sequential" then
+    m = nn.Sequential{}
+    for i, c in ipairs(a.children or {}) do
+      if type(c) ~= "table" or type(c.name) ~= "string" then
+        error(("rp.nn.build: child %d of a Sequential has no name"):format(i), 2)
+      end
+      m:add(nn.build(c.module), c.name)
+    end
+  elseif a.class == "Residual" then
+    m = nn.Residual(nn.build(a.branch), a.shortcut and nn.build(a.shortcut) or nil,
+      {relu = a.settings and a.settings.relu})
+  else
+    local args = a.args or {n = 0}
+    m = cls(table.unpack(args, 1, args.n or #args))
+  end
+  for k, v in pairs(a.settings or {}) do m[k] = v end
+  m.training = a.training ~= false
+  return m
 end
 
 --- Sets training mode (batch statistics, dropout on) here and below; returns self.
@@ -683,6 +750,13 @@ function Sequential:add(m, name)
   return self
 end
 
+function Sequential:architecture()
+  local a = Module.architecture(self)
+  a.args, a.children = {n = 0}, {}
+  for i, m in ipairs(self.modules) do a.children[i] = {name = self.names[i], module = m:architecture()} end
+  return a
+end
+
 function Sequential:children()
   local out = {}
   for i, m in ipairs(self.modules) do out[i] = {self.names[i], m} end
@@ -734,6 +808,14 @@ function Residual:__init(branch, shortcut, opts)
 end
 
 function Residual:extra_repr() return self.relu and "relu=true" or "" end
+
+function Residual:architecture()
+  local a = Module.architecture(self)
+  a.args = {n = 0}
+  a.branch = self.branch:architecture()
+  a.shortcut = self.shortcut and self.shortcut:architecture() or nil
+  return a
+end
 
 function Residual:children()
   local out = {{"branch", self.branch}}
