@@ -42,19 +42,6 @@ int luaopen_realprune_core(lua_State *L);
 
 static const char *progname = "realprune";
 
-static const char usage_text[] =
-    "usage: realprune [options] [script.lua [args...]]\n"
-    "       realprune COMMAND [args...]\n"
-    "options:\n"
-    "  -e CODE     run CODE (may be repeated)\n"
-    "  -i          enter the REPL after running the script or -e code\n"
-    "  -v          print the version and exit\n"
-    "  -h          print this help and exit\n"
-    "  --          stop handling options\n"
-    "  -           run standard input as a script\n"
-    "With no script and no -e, starts the REPL (rp is bound to require \"realprune\").\n"
-    "Commands: help (more come with the recipe runner).\n";
-
 /* ---- paths --------------------------------------------------------------- */
 
 static int is_file(const char *path)
@@ -276,6 +263,26 @@ static int run_command(lua_State *L, char **argv, int argc, int first)
     return code;
 }
 
+/* Writes realprune.cli's usage_text() or version_text() (the texts live only
+ * there) to f. */
+static void lua_text(lua_State *L, const char *which, FILE *f)
+{
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "realprune.cli");
+    if (docall(L, 1, 1) != LUA_OK) {
+        report(L, LUA_ERRRUN);
+        return;
+    }
+    lua_getfield(L, -1, which);
+    lua_remove(L, -2);
+    if (docall(L, 0, 1) != LUA_OK) {
+        report(L, LUA_ERRRUN);
+        return;
+    }
+    fputs(lua_tostring(L, -1) ? lua_tostring(L, -1) : "", f);
+    lua_pop(L, 1);
+}
+
 /* ---- REPL ---------------------------------------------------------------- */
 
 #define PROMPT "rp> "
@@ -462,22 +469,24 @@ static int pmain(lua_State *L)
         }
         if (strcmp(a, "-e") == 0) {
             if (++i >= argc) {
-                fprintf(stderr, "%s: '-e' needs an argument\n%s", progname, usage_text);
+                fprintf(stderr, "%s: '-e' needs an argument\n", progname);
+                lua_text(L, "usage_text", stderr);
                 lua_pushboolean(L, 0);
                 return 1;
             }
         } else if (strcmp(a, "-i") == 0) {
             interactive = 1;
         } else if (strcmp(a, "-v") == 0 || strcmp(a, "--version") == 0) {
-            printf("realprune %s (%s)\n", REALPRUNE_VERSION, LUA_RELEASE);
+            lua_text(L, "version_text", stdout);
             lua_pushboolean(L, 1);
             return 1;
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            fputs(usage_text, stdout);
+            lua_text(L, "usage_text", stdout);
             lua_pushboolean(L, 1);
             return 1;
         } else {
-            fprintf(stderr, "%s: unknown option '%s'\n%s", progname, a, usage_text);
+            fprintf(stderr, "%s: unknown option '%s'\n", progname, a);
+            lua_text(L, "usage_text", stderr);
             lua_pushboolean(L, 0);
             return 1;
         }

@@ -18,6 +18,8 @@ options:
   -i          enter the REPL after running the script or -e code
   -v          print the version and exit
   -h          print this help and exit
+  --          stop handling options
+  -           run standard input as a script
 
 commands:
 %s
@@ -93,7 +95,9 @@ function M.commands.list()
   return 0
 end
 
-function M.commands.help()
+--- The usage text (the executable's -h and `realprune help` print it; it
+-- exists only here).
+function M.usage_text()
   local names = {}
   for name in pairs(M.commands) do names[#names + 1] = name end
   table.sort(names)
@@ -101,12 +105,21 @@ function M.commands.help()
   for _, name in ipairs(names) do
     lines[#lines + 1] = ("  %-10s  %s"):format(name, descriptions[name] or "")
   end
-  print(usage:format(table.concat(lines, "\n")))
+  return usage:format(table.concat(lines, "\n")) .. "\n"
+end
+
+--- The version line (the executable's -v and `realprune version`).
+function M.version_text()
+  return ("realprune %s (%s)\n"):format(require("realprune").VERSION, _VERSION)
+end
+
+function M.commands.help()
+  io.write(M.usage_text())
   return 0
 end
 
 function M.commands.version()
-  print("realprune " .. require("realprune").VERSION .. " (" .. _VERSION .. ")")
+  io.write(M.version_text())
   return 0
 end
 
