@@ -71,5 +71,7 @@ int luaopen_realprune_core(lua_State *L)
     lua_setfield(L, -2, "tensor_metatable");
     lua_pushliteral(L, REALPRUNE_VERSION);
     lua_setfield(L, -2, "VERSION");
+    lua_pushliteral(L, LUA_RELEASE); /* the Lua headers it was built with */
+    lua_setfield(L, -2, "lua_release");
     return 1;
 }

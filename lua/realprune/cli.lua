@@ -110,7 +110,8 @@ end
 
 --- The version line (the executable's -v and `realprune version`).
 function M.version_text()
-  return ("realprune %s (%s)\n"):format(require("realprune").VERSION, _VERSION)
+  return ("realprune %s (%s)\n"):format(require("realprune").VERSION,
+    require("realprune.core").lua_release or _VERSION)
 end
 
 function M.commands.help()
