@@ -1,0 +1,138 @@
+/* test_conv.c - convolution without Lua: every algorithm's forward pass and
+ * both gradients against a direct (six-loop) convolution in double. */
+#include <stdlib.h>
+
+#include "check.h"
+#include "realprune/realprune.h"
+
+static uint64_t lcg = 12345;
+static float rnd(void)
+{
+    lcg = lcg * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (float)((lcg >> 40) & 0xffff) / 32768.0f - 1.0f;
+}
+
+static struct rp_tensor *tensor(int nd, int64_t a, int64_t b, int64_t c, int64_t d, int fill)
+{
+    int64_t shape[4] = {a, b, c, d};
+    struct rp_tensor *t;
+    if (rp_tensor_new(&t, nd, shape) != RP_OK)
+        return NULL;
+    for (int64_t i = 0; fill && i < t->numel; i++)
+        t->data[i] = rnd();
+    return t;
+}
+
+#define AT(t, n, c, y, x) (t)->data[(((n) * (t)->shape[1] + (c)) * (t)->shape[2] + (y)) * (t)->shape[3] + (x)]
+
+/* y, dx, dw, db of the direct convolution (dy given) */
+static void direct(double *y, double *dx, double *dw, double *db, const struct rp_tensor *x,
+                   const struct rp_tensor *w, const struct rp_tensor *b, const struct rp_tensor *dy,
+                   const struct rp_conv2d_params *p)
+{
+    int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
+    int64_t K = w->shape[0], Ho = dy->shape[2], Wo = dy->shape[3];
+    memset(dx, 0, sizeof(double) * (size_t)x->numel);
+    memset(dw, 0, sizeof(double) * (size_t)w->numel);
+    memset(db, 0, sizeof(double) * (size_t)K);
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t oy = 0; oy < Ho; oy++)
+                for (int64_t ox = 0; ox < Wo; ox++) {
+                    double s = b ? b->data[k] : 0.0, g = AT(dy, n, k, oy, ox);
+                    for (int64_t c = 0; c < C; c++)
+                        for (int ky = 0; ky < p->kh; ky++)
+                            for (int kx = 0; kx < p->kw; kx++) {
+                                int64_t iy = oy * p->sh - p->ph + ky, ix = ox * p->sw - p->pw + kx;
+                                if (iy < 0 || iy >= H || ix < 0 || ix >= W)
+                                    continue;
+                                double wv = AT(w, k, c, ky, kx), xv = AT(x, n, c, iy, ix);
+                                s += wv * xv;
+                                dx[((n * C + c) * H + iy) * W + ix] += wv * g;
+                                dw[((k * C + c) * p->kh + ky) * p->kw + kx] += xv * g;
+                            }
+                    y[((n * K + k) * Ho + oy) * Wo + ox] = s;
+                    db[k] += g;
+                }
+}
+
+static double max_err(const float *a, const double *b, int64_t n, double *scale)
+{
+    double e = 0, s = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs(a[i] - b[i]);
+        if (d > e)
+            e = d;
+        if (fabs(b[i]) > s)
+            s = fabs(b[i]);
+    }
+    *scale = s;
+    return e;
+}
+
+static void one_case(int algo, int64_t N, int64_t C, int64_t H, int64_t W, int64_t K,
+                     struct rp_conv2d_params p, double tol)
+{
+    p.algorithm = algo;
+    struct rp_tensor *x = tensor(4, N, C, H, W, 1), *w = tensor(4, K, C, p.kh, p.kw, 1);
+    int64_t bs[1] = {K}, ys[4];
+    struct rp_tensor *b;
+    rp_tensor_new(&b, 1, bs);
+    for (int64_t i = 0; i < K; i++)
+        b->data[i] = rnd();
+    CHECK_OK(rp_conv2d_output_shape(ys, x, w, &p));
+    struct rp_tensor *y = tensor(4, ys[0], ys[1], ys[2], ys[3], 0);
+    struct rp_tensor *dy = tensor(4, ys[0], ys[1], ys[2], ys[3], 1);
+    struct rp_tensor *dx = tensor(4, N, C, H, W, 0), *dw = tensor(4, K, C, p.kh, p.kw, 0);
+    struct rp_tensor *db;
+    rp_tensor_new(&db, 1, bs);
+    int64_t wsn[1] = {rp_conv2d_workspace_size(x, w, &p, 2)};
+    struct rp_tensor *ws;
+    CHECK_OK(rp_tensor_new(&ws, 1, wsn));
+    CHECK_OK(rp_conv2d_forward(y, x, w, b, ws, &p));
+    CHECK_OK(rp_conv2d_backward(dx, dw, db, dy, x, w, ws, &p, 1.0f));
+    double *ry = malloc(sizeof(double) * (size_t)y->numel), *rdx = malloc(sizeof(double) * (size_t)x->numel);
+    double *rdw = malloc(sizeof(double) * (size_t)w->numel), *rdb = malloc(sizeof(double) * (size_t)K);
+    direct(ry, rdx, rdw, rdb, x, w, b, dy, &p);
+    double s, e;
+    e = max_err(y->data, ry, y->numel, &s);
+    CHECK(e <= tol * s);
+    e = max_err(dx->data, rdx, dx->numel, &s);
+    CHECK(e <= tol * s);
+    e = max_err(dw->data, rdw, dw->numel, &s);
+    CHECK(e <= tol * s);
+    e = max_err(db->data, rdb, K, &s);
+    CHECK(e <= tol * s);
+    if (e > tol * s)
+        fprintf(stderr, "algorithm %d: bias gradient off by %g of %g\n", algo, e, s);
+    free(ry), free(rdx), free(rdw), free(rdb);
+    rp_tensor_free(x), rp_tensor_free(w), rp_tensor_free(b), rp_tensor_free(y);
+    rp_tensor_free(dy), rp_tensor_free(dx), rp_tensor_free(dw), rp_tensor_free(db);
+    rp_tensor_free(ws);
+}
+
+int main(void)
+{
+    struct rp_conv2d_params p3 = {3, 3, 1, 1, 1, 1, 0}, p3v = {3, 3, 1, 1, 0, 0, 0};
+    struct rp_conv2d_params rect = {2, 3, 2, 1, 1, 1, 0}, p5 = {5, 5, 2, 2, 2, 2, 0};
+    /* im2col: any kernel, stride and padding */
+    one_case(RP_CONV_IM2COL, 3, 4, 9, 7, 5, p3, 1e-5);
+    one_case(RP_CONV_IM2COL, 2, 3, 8, 9, 4, rect, 1e-5);
+    one_case(RP_CONV_IM2COL, 2, 2, 11, 10, 3, p5, 1e-5);
+    /* Winograd F(2x2) and F(4x4): 3x3 stride 1, odd sizes, padding 0 and 1 */
+    one_case(RP_CONV_WINOGRAD, 3, 16, 9, 7, 18, p3, 1e-5);
+    one_case(RP_CONV_WINOGRAD, 2, 16, 8, 8, 16, p3v, 1e-5);
+    one_case(RP_CONV_WINOGRAD4, 3, 16, 11, 9, 18, p3, 5e-5);
+    one_case(RP_CONV_WINOGRAD4, 2, 16, 10, 12, 16, p3v, 5e-5);
+    /* a stride-2 kernel is refused by Winograd */
+    struct rp_conv2d_params bad = {3, 3, 2, 2, 1, 1, RP_CONV_WINOGRAD};
+    struct rp_tensor *x = tensor(4, 1, 16, 8, 8, 1), *w = tensor(4, 16, 16, 3, 3, 1);
+    int64_t ys[4];
+    rp_status st = rp_conv2d_output_shape(ys, x, w, &bad);
+    int64_t wsn[1] = {st == RP_OK ? rp_conv2d_workspace_size(x, w, &bad, 1) : 1};
+    struct rp_tensor *y = tensor(4, 1, 16, 4, 4, 0), *ws;
+    rp_tensor_new(&ws, 1, wsn);
+    CHECK(st != RP_OK || rp_conv2d_forward(y, x, w, NULL, ws, &bad) != RP_OK);
+    rp_tensor_free(x), rp_tensor_free(w), rp_tensor_free(y), rp_tensor_free(ws);
+    return check_summary("test_conv");
+}

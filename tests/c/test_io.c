@@ -1,0 +1,87 @@
+/* test_io.c - files and parsers without Lua: CRC-32's known answer, mkdir -p,
+ * atomic writes, and the IDX and CIFAR parsers on truncated input of every
+ * length (each parser takes ownership of a malloc'd copy). */
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "realprune/realprune.h"
+
+static uint8_t *copy(const uint8_t *src, int64_t n)
+{
+    uint8_t *p = malloc((size_t)(n > 0 ? n : 1));
+    if (n > 0)
+        memcpy(p, src, (size_t)n);
+    return p;
+}
+
+int main(void)
+{
+    /* CRC-32 (IEEE, as zlib) of the check string, whole and in two pieces */
+    CHECK(rp_crc32(0, "123456789", 9) == 0xCBF43926u);
+    CHECK(rp_crc32(rp_crc32(0, "12345", 5), "6789", 4) == 0xCBF43926u);
+    /* mkdir -p and atomic writes in a fresh folder */
+    char base[] = "/tmp/rp-test-io-XXXXXX";
+    CHECK(mkdtemp(base) != NULL);
+    char deep[256], file[256];
+    snprintf(deep, sizeof deep, "%s/a/b/c", base);
+    CHECK_OK(rp_mkdir_p(deep));
+    CHECK_OK(rp_mkdir_p(deep)); /* existing: fine */
+    struct stat sb;
+    CHECK(stat(deep, &sb) == 0 && S_ISDIR(sb.st_mode));
+    snprintf(file, sizeof file, "%s/a/f.txt", base);
+    CHECK_OK(rp_file_write_atomic(file, "first", 5));
+    CHECK_OK(rp_file_write_atomic(file, "second", 6));
+    FILE *f = fopen(file, "rb");
+    char got[16] = {0};
+    CHECK(f && fread(got, 1, sizeof got, f) == 6 && memcmp(got, "second", 6) == 0);
+    if (f)
+        fclose(f);
+    char through[300];
+    snprintf(through, sizeof through, "%s/x/y", file);
+    CHECK_FAILS(rp_mkdir_p(through), RP_EIO, "a file of that name is in the way");
+    CHECK_FAILS(rp_mkdir_p(""), RP_EINVAL, "empty path");
+    /* IDX: every prefix of a 3-dimensional header is refused, never read past */
+    const uint8_t idx[17] = {0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 2, 0};
+    struct rp_bytes b;
+    int refused = 0;
+    for (int64_t len = 0; len < 16; len++) {
+        rp_status st = rp_idx_parse(&b, copy(idx, len), len, "x.idx");
+        const char *want = len < 4 ? "too short for an IDX file" : "truncated IDX header";
+        refused += st == RP_EFORMAT && strstr(rp_last_error(), want) != NULL;
+    }
+    CHECK(refused == 16);
+    CHECK_FAILS(rp_idx_parse(&b, copy(idx, 17), 17, "x.idx"), RP_EFORMAT,
+                "the header promises 4 bytes of data (1x2x2), the file holds 1");
+    uint8_t whole[20];
+    memcpy(whole, idx, 16);
+    memset(whole + 16, 7, 4);
+    CHECK_OK(rp_idx_parse(&b, copy(whole, 20), 20, "x.idx"));
+    CHECK(b.ndim == 3 && b.numel == 4 && b.data[3] == 7);
+    rp_bytes_free(&b);
+    /* CIFAR: lengths that are not whole records, around one and two records */
+    int64_t rec = 1 + 3072;
+    uint8_t *two = calloc((size_t)(2 * rec + 1), 1);
+    struct rp_bytes im, lb;
+    int bad = 0;
+    for (int64_t len = 1; len <= 2 * rec + 1; len++) {
+        if (len % rec == 0)
+            continue;
+        if (len > 8 && len < rec - 8 && len % 97 != 0)
+            continue; /* every length near the edges, a sample in between */
+        rp_status st = rp_cifar_parse(&im, &lb, copy(two, len), len, "c.bin", 1);
+        bad += st != RP_EFORMAT || !strstr(rp_last_error(), "not a whole number");
+    }
+    CHECK(bad == 0);
+    two[rec] = 9;
+    CHECK_OK(rp_cifar_parse(&im, &lb, copy(two, 2 * rec), 2 * rec, "c.bin", 1));
+    CHECK(im.numel == 2 * 3072 && lb.numel == 2 && lb.data[1] == 9);
+    rp_bytes_free(&im);
+    rp_bytes_free(&lb);
+    free(two);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", base);
+    CHECK(system(cmd) == 0);
+    return check_summary("test_io");
+}
