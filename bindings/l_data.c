@@ -94,54 +94,48 @@ static int l_image_read(lua_State *L)
     return 1;
 }
 
-/* list_dir(path) -> sorted array of {name=, dir=bool} | nil, message */
-static int cmp_names(const void *a, const void *b)
+/* A folder listing owned by a userdata, so that a Lua error while it is
+ * copied (out of memory) cannot leak it. */
+struct dir_listing {
+    struct rp_dir_entry *e;
+    int64_t n;
+};
+
+static int dir_listing_gc(lua_State *L)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    struct dir_listing *d = lua_touserdata(L, 1);
+    rp_dir_list_free(d->e, d->n);
+    d->e = NULL;
+    d->n = 0;
+    return 0;
 }
 
+/* list_dir(path) -> sorted array of {name=, path=, dir=bool} | nil, message */
 static int l_list_dir(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
-    DIR *d = opendir(path);
-    if (!d) {
+    struct dir_listing *d = lua_newuserdatauv(L, sizeof *d, 0);
+    d->e = NULL;
+    d->n = 0;
+    if (luaL_newmetatable(L, "realprune.dir_listing")) {
+        lua_pushcfunction(L, dir_listing_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);
+    if (rp_dir_list(&d->e, &d->n, path) != RP_OK) {
         lua_pushnil(L);
-        lua_pushfstring(L, "cannot open directory %s: %s", path, strerror(errno));
+        lua_pushstring(L, rp_last_error());
         return 2;
     }
-    /* names are collected in a Lua table first so that nothing leaks on error */
-    lua_newtable(L);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        lua_pushstring(L, e->d_name);
-        lua_rawseti(L, -2, ++n);
-    }
-    closedir(d);
-    const char **names = lua_newuserdatauv(L, sizeof(char *) * (size_t)(n + 1), 0);
-    for (int i = 0; i < n; i++) {
-        lua_rawgeti(L, -2, i + 1);
-        names[i] = lua_tostring(L, -1);
-        lua_pop(L, 1); /* still referenced by the table */
-    }
-    qsort(names, (size_t)n, sizeof(char *), cmp_names);
-    lua_createtable(L, n, 0);
-    for (int i = 0; i < n; i++) {
-        lua_createtable(L, 0, 2);
-        lua_pushstring(L, names[i]);
+    lua_createtable(L, (int)d->n, 0);
+    for (int64_t i = 0; i < d->n; i++) {
+        lua_createtable(L, 0, 3);
+        lua_pushstring(L, d->e[i].name);
         lua_setfield(L, -2, "name");
-        luaL_Buffer b;
-        luaL_buffinit(L, &b);
-        luaL_addstring(&b, path);
-        luaL_addchar(&b, '/');
-        luaL_addstring(&b, names[i]);
-        luaL_pushresult(&b);
-        struct stat st;
-        lua_pushboolean(L, stat(lua_tostring(L, -1), &st) == 0 && S_ISDIR(st.st_mode));
-        lua_setfield(L, -3, "dir");
+        lua_pushfstring(L, "%s/%s", path, d->e[i].name);
         lua_setfield(L, -2, "path");
+        lua_pushboolean(L, d->e[i].is_dir);
+        lua_setfield(L, -2, "dir");
         lua_rawseti(L, -2, i + 1);
     }
     return 1;

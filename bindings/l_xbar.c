@@ -7,6 +7,7 @@
  * xbar_check(rows, cols, weight_bits, cell_bits, differential) -> slices, phys, L
  */
 #include "lrp.h"
+#include "realprune/io.h"
 #include "realprune/xbar.h"
 
 static struct rp_xbar_config check_config(lua_State *L, int arg)
@@ -128,20 +129,6 @@ void rpl_open_xbar(lua_State *L)
 }
 
 /* write_png(path, width, height, rgb_bytes) -> true | nil, message */
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#define STBI_WRITE_NO_STDIO_FALLBACK
-#if defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
-#endif
-#include <stb/stb_image_write.h>
-#if defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
-
 int rpl_write_png(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
@@ -150,9 +137,9 @@ int rpl_write_png(lua_State *L)
     const char *px = luaL_checklstring(L, 4, &len);
     luaL_argcheck(L, w >= 1 && h >= 1 && w <= 32768 && h <= 32768, 2, "image size out of range");
     luaL_argcheck(L, len == (size_t)(w * h * 3), 4, "w * h * 3 bytes of RGB expected");
-    if (!stbi_write_png(path, (int)w, (int)h, 3, px, (int)(w * 3))) {
+    if (rp_png_write(path, (int)w, (int)h, (const unsigned char *)px) != RP_OK) {
         lua_pushnil(L);
-        lua_pushfstring(L, "cannot write %s", path);
+        lua_pushstring(L, rp_last_error());
         return 2;
     }
     lua_pushboolean(L, 1);
@@ -160,32 +147,17 @@ int rpl_write_png(lua_State *L)
 }
 
 /* text_rects(text) -> {x0, y0, x1, y1, ...}: the filled rectangles of `text`
- * in stb_easy_font's small bitmap font (about 6 px per character, 7 px high). */
-#if defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#endif
-#include <stb/stb_easy_font.h>
-#if defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
-
+ * in the core's small bitmap font (about 6 px per character, 7 px high). */
 int rpl_text_rects(lua_State *L)
 {
     const char *text = luaL_checkstring(L, 1);
-    const int size = 64 * 1024; /* scratch for the quads, owned by the collector */
-    char *buf = lua_newuserdatauv(L, (size_t)size, 0);
-    int quads = stb_easy_font_print(0, 0, (char *)text, NULL, buf, size);
-    float *v = (float *)buf; /* 4 vertices of (x, y, z, color) per quad */
-    lua_createtable(L, quads * 4, 0);
-    for (int q = 0; q < quads; q++) {
-        float *p = v + q * 16;
-        lua_Number r[4] = {p[0], p[1], p[8], p[9]}; /* top-left and bottom-right */
-        for (int k = 0; k < 4; k++) {
-            lua_pushnumber(L, r[k]);
-            lua_rawseti(L, -2, q * 4 + k + 1);
-        }
+    int64_t n = rp_text_rects(NULL, 0, text);
+    float *r = lua_newuserdatauv(L, sizeof(float) * 4 * (size_t)(n > 0 ? n : 1), 0);
+    n = rp_text_rects(r, n, text);
+    lua_createtable(L, (int)(4 * n), 0);
+    for (int64_t i = 0; i < 4 * n; i++) {
+        lua_pushnumber(L, r[i]);
+        lua_rawseti(L, -2, i + 1);
     }
     return 1;
 }

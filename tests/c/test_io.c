@@ -38,6 +38,38 @@ int main(void)
     CHECK(f && fread(got, 1, sizeof got, f) == 6 && memcmp(got, "second", 6) == 0);
     if (f)
         fclose(f);
+    /* folder listings: sorted, "." files left out, folders marked */
+    char dot[300];
+    snprintf(dot, sizeof dot, "%s/a/.hidden", base);
+    CHECK_OK(rp_file_write_atomic(dot, "x", 1));
+    struct rp_dir_entry *e;
+    int64_t n;
+    char a[300];
+    snprintf(a, sizeof a, "%s/a", base);
+    CHECK_OK(rp_dir_list(&e, &n, a));
+    CHECK(n == 2 && strcmp(e[0].name, "b") == 0 && e[0].is_dir && strcmp(e[1].name, "f.txt") == 0 &&
+          !e[1].is_dir);
+    rp_dir_list_free(e, n);
+    CHECK_FAILS(rp_dir_list(&e, &n, "/no/such/folder"), RP_EIO, "cannot open directory /no/such/folder");
+    /* a PNG: its signature and size in the header; text as rectangles */
+    char png[300];
+    snprintf(png, sizeof png, "%s/a/p.png", base);
+    unsigned char rgb[4 * 3 * 3];
+    for (int i = 0; i < 36; i++)
+        rgb[i] = (unsigned char)(i * 7);
+    CHECK_OK(rp_png_write(png, 4, 3, rgb));
+    unsigned char head[24] = {0};
+    f = fopen(png, "rb");
+    CHECK(f && fread(head, 1, 24, f) == 24);
+    if (f)
+        fclose(f);
+    CHECK(memcmp(head, "\x89PNG\r\n\x1a\n", 8) == 0 && head[19] == 4 && head[23] == 3);
+    CHECK_FAILS(rp_png_write(png, 0, 3, rgb), RP_EINVAL, "out of range");
+    float rects[4 * 64];
+    int64_t q = rp_text_rects(rects, 64, "I");
+    CHECK(q > 0 && q <= 64 && rects[2] > rects[0] && rects[3] > rects[1]);
+    CHECK(rp_text_rects(NULL, 0, "") == 0);
+    CHECK(rp_text_rects(rects, 64, "II") > q);
     char through[300];
     snprintf(through, sizeof through, "%s/x/y", file);
     CHECK_FAILS(rp_mkdir_p(through), RP_EIO, "a file of that name is in the way");
