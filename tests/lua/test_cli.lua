@@ -100,6 +100,34 @@ function TestCli:test_interactive_after_script()
   lu.assertStrContains(out, "43\n")
 end
 
+-- The modules find the shipped data and recipes from their own location, from
+-- any working directory, under the stock lua5.4 too (no table from the
+-- executable); REALPRUNE_SHARE names another root.
+function TestCli:test_paths_from_anywhere()
+  local root = io.popen("pwd"):read("l")
+  local build = os.getenv("REALPRUNE_BUILD") or (root .. "/build")
+  local code = [[local rp = require "realprune"
+print(rp.paths.data_dir() ~= nil, rp.reram.presets.isaac.name, rp.paper.numbers().training_speedup,
+  (rp.paths.recipes_dir() or "") ~= "")]]
+  local base = os.tmpname()
+  local script = base .. ".lua"
+  local f = assert(io.open(script, "w"))
+  f:write(code)
+  f:close()
+  local out = run(("cd / && %s %s"):format(BIN:sub(1, 1) == "/" and BIN or (root .. "/" .. BIN), script))
+  lu.assertStrContains(out, "true\tisaac\t20\ttrue")
+  if os.execute("command -v lua5.4 > /dev/null") then
+    out = run(("cd / && LUA_PATH='%s/lua/?.lua;%s/lua/?/init.lua' LUA_CPATH='%s/lib/?.so' lua5.4 %s")
+      :format(root, root, build, script))
+    lu.assertStrContains(out, "true\tisaac\t20\ttrue")
+  end
+  out = run(("cd / && REALPRUNE_SHARE=/nonexistent-share %s -e 'print(require(\"realprune.paths\").roots()[1])'")
+    :format(BIN:sub(1, 1) == "/" and BIN or (root .. "/" .. BIN)))
+  lu.assertStrContains(out, "/nonexistent-share")
+  os.remove(script)
+  os.remove(base)
+end
+
 function TestCli:test_help_version_and_unknown()
   local out, code = run(BIN .. " help")
   lu.assertEquals(code, 0)

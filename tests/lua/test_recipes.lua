@@ -116,6 +116,21 @@ function TestRecipes:test_stacked_bars()
   os.execute("rm -rf " .. out)
 end
 
+-- rp.json: sorted keys, integers and floats apart, escapes, null for what JSON
+-- cannot hold; functions and non-string keys skipped.
+function TestRecipes:test_json()
+  lu.assertEquals(rp.json.encode{zeta = 1, alpha = {2, 2.5, "x"}, mid = {b = true, a = false}},
+    '{"alpha":[2,2.5,"x"],"mid":{"a":false,"b":true},"zeta":1}')
+  lu.assertEquals(rp.json.encode{s = 'q"\\\n\t\1', n = 0 / 0, i = math.huge, f = print},
+    [[{"i":null,"n":null,"s":"q\"\\\n\t\u0001"}]])
+  lu.assertEquals(rp.json.encode{}, "[]")
+  lu.assertEquals(rp.json.encode(3), "3")
+  lu.assertEquals(rp.json.encode(0.1), "0.1")
+  lu.assertEquals(rp.json.encode(2 ^ 60), "1.152921505e+18")
+  lu.assertEquals(rp.json.encode(1 << 60), "1152921504606846976") -- integers in full
+  lu.assertEquals(rp.json.encode{n = 123456789}, '{"n":123456789}')
+end
+
 function TestRecipes:test_option_errors_and_list()
   local out, code = run(BIN .. " run recipes/train_dense.lua --epochs many")
   lu.assertEquals(code, 1)
