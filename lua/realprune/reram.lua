@@ -87,33 +87,21 @@ local function check_arch(arch, fn)
     error(("%s: an architecture preset (a table or a preset name) expected, got %s"):format(fn,
       type(arch)), 3)
   end
-  for _, k in ipairs(POSITIVE) do
-    local v = arch[k]
-    -- offchip_bytes_per_s may be math.huge (no streaming cost)
-    if type(v) ~= "number" or not (v > 0) or (v == math.huge and k ~= "offchip_bytes_per_s") then
-      error(("%s: the preset's %s must be a positive number, got %s"):format(fn, k,
-        tostring(v)), 3)
-    end
-  end
-  for _, k in ipairs(COUNTS) do
-    local v = arch[k]
-    if type(v) ~= "number" or not (v > 0) or v == math.huge or v ~= math.floor(v) then
-      error(("%s: the preset's %s must be a positive integer, got %s"):format(fn, k,
-        tostring(v)), 3)
-    end
-  end
-  for _, k in ipairs(NONNEGATIVE) do
-    local v = arch[k]
-    if type(v) ~= "number" or not (v >= 0) or v == math.huge then
-      error(("%s: the preset's %s must be a non-negative number, got %s"):format(fn, k,
-        tostring(v)), 3)
-    end
-  end
-  for _, k in ipairs(OPTIONAL) do
-    local v = arch[k]
-    if v ~= nil and (type(v) ~= "number" or not (v >= 0) or v == math.huge) then
-      error(("%s: the preset's %s must be a non-negative number, got %s"):format(fn, k,
-        tostring(v)), 3)
+  -- numeric fields: which fields, what they must be, and the test
+  local finite = function(v) return v ~= math.huge and v == v end
+  local rules = {
+    {POSITIVE, "a positive number", function(v, k)
+      return v > 0 and (finite(v) or k == "offchip_bytes_per_s") end}, -- huge: no streaming cost
+    {COUNTS, "a positive integer", function(v) return v > 0 and finite(v) and v == math.floor(v) end},
+    {NONNEGATIVE, "a non-negative number", function(v) return v >= 0 and finite(v) end},
+    {OPTIONAL, "a non-negative number", function(v) return v >= 0 and finite(v) end, true},
+  }
+  for _, rule in ipairs(rules) do
+    for _, k in ipairs(rule[1]) do
+      local v = arch[k]
+      if not (rule[4] and v == nil) and (type(v) ~= "number" or not rule[3](v, k)) then
+        error(("%s: the preset's %s must be %s, got %s"):format(fn, k, rule[2], tostring(v)), 3)
+      end
     end
   end
   if arch.xbar ~= nil then
