@@ -53,7 +53,7 @@ valgrind: build
 	  --epochs 1 --rounds 1 --strategies realprune --out $(BUILD)/valgrind-run
 
 # Mutation testing: every mutant of tests/mutants.lua applied in a scratch copy,
-# rebuilt and tested (about 11 minutes; not in CI). MUTANTS="text ..." picks some.
+# rebuilt and tested (about 15 minutes; not in CI). MUTANTS="text ..." picks some.
 mutate: build
 	./$(BUILD)/realprune tools/mutate.lua $(MUTANTS)
 

@@ -71,11 +71,11 @@ static void exe_dir(char *out, size_t n)
     snprintf(out, n, "%s", buf);
 }
 
-/* Sets package.path and package.loaded["realprune.site"] (where the Lua
- * modules, recipes and data live). */
+/* Sets package.path (where the Lua modules are) and preloads the C module;
+ * the modules find the shipped data and recipes themselves (rp.paths). */
 static void setup_paths(lua_State *L)
 {
-    char dir[PATH_MAX], build[PATH_MAX], lua_dir[PATH_MAX + 32], share[PATH_MAX + 32];
+    char dir[PATH_MAX], build[PATH_MAX], lua_dir[PATH_MAX + 32];
     exe_dir(dir, sizeof dir);
     const char *env = getenv("REALPRUNE_LUA_DIR");
     int in_build = 0;
@@ -83,10 +83,8 @@ static void setup_paths(lua_State *L)
         in_build = 1;
     if (in_build) {
         snprintf(lua_dir, sizeof lua_dir, "%s/lua", RP_SOURCE_DIR);
-        snprintf(share, sizeof share, "%s", RP_SOURCE_DIR);
     } else {
         snprintf(lua_dir, sizeof lua_dir, "%s/../share/lua/5.4", dir);
-        snprintf(share, sizeof share, "%s/../share/realprune", dir);
     }
     if (env && *env)
         snprintf(lua_dir, sizeof lua_dir, "%s", env);
@@ -100,21 +98,6 @@ static void setup_paths(lua_State *L)
     lua_getfield(L, -1, "preload");
     lua_pushcfunction(L, luaopen_realprune_core);
     lua_setfield(L, -2, "realprune.core");
-    lua_pop(L, 1);
-
-    lua_getfield(L, -1, "loaded");
-    lua_createtable(L, 0, 5);
-    lua_pushstring(L, lua_dir);
-    lua_setfield(L, -2, "lua_dir");
-    lua_pushfstring(L, "%s/recipes", share);
-    lua_setfield(L, -2, "recipes_dir");
-    lua_pushfstring(L, "%s/data", share);
-    lua_setfield(L, -2, "data_dir");
-    lua_pushstring(L, dir);
-    lua_setfield(L, -2, "bin_dir");
-    lua_pushboolean(L, in_build);
-    lua_setfield(L, -2, "build_tree");
-    lua_setfield(L, -2, "realprune.site");
     lua_pop(L, 2);
 }
 

@@ -22,9 +22,11 @@ work=$(mktemp -d)
 trap 'rm -rf "$prefix" "$work"' EXIT
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
 want="$(pkg-config --modversion realprune) 14 32 32 77 1152 1152"
-cc -o "$work/use_core" "$src/use_core.c" $(pkg-config --cflags --libs --static realprune)
-out=$("$work/use_core")
-[ "$out" = "$want" ] || { echo "a C program against the installed core printed '$out', not '$want'"; exit 1; }
+for flags in "--libs" "--libs --static"; do
+    cc -o "$work/use_core" "$src/use_core.c" $(pkg-config --cflags $flags realprune)
+    out=$("$work/use_core")
+    [ "$out" = "$want" ] || { echo "a C program (pkg-config $flags) printed '$out', not '$want'"; exit 1; }
+done
 cmake -S "$src" -B "$work/build" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
 cmake --build "$work/build" >/dev/null
 out=$("$work/build/use_core")

@@ -4,8 +4,9 @@
 -- /tmp/realprune-mutate), builds it once, then for every mutant of
 -- tests/mutants.lua (or those whose file or `breaks` contains one of the TEXTs): applies
 -- it, rebuilds, runs the ctest suites its `tests` pattern names, and puts the
--- file back. A mutant is killed when the build or a test fails (or a test runs
--- past MUTATE_TIMEOUT seconds, 600 by default). Prints every mutant's result,
+-- file back. Every pattern's suites must first pass on the unmutated copy. A
+-- mutant is killed when the build or a test fails (or its ctest run takes
+-- longer than MUTATE_TIMEOUT seconds, 600 by default). Prints every mutant's result,
 -- the kill rate and each survivor with its file, line, change and tests.
 -- Exit status 1 when a mutant's original text is not found exactly once (the
 -- list must move with the code) or fewer than 90% are killed.
@@ -17,8 +18,13 @@ local scratch = os.getenv("MUTATE_DIR") or "/tmp/realprune-mutate"
 local timeout = tonumber(os.getenv("MUTATE_TIMEOUT") or "600")
 local jobs = os.getenv("JOBS") or "2"
 
+-- true when the command succeeded; an interrupt (Ctrl-C) stops the whole run
 local function sh(cmd)
-  local ok = os.execute(cmd)
+  local ok, how, code = os.execute(cmd)
+  if how == "signal" or (how == "exit" and (code == 130 or code == 143)) then
+    print("mutate: interrupted")
+    os.exit(1)
+  end
   return ok == true or ok == 0
 end
 
@@ -82,7 +88,10 @@ if stale > 0 then
 end
 
 print(("mutate: %d mutants; scratch tree %s"):format(#selected, scratch))
-assert(sh("mkdir -p " .. quote(scratch .. "/src")))
+-- a fresh copy (files deleted from the tree must not linger), and the scratch
+-- binary must load the scratch tree's Lua files, not whatever the environment names
+assert(sh("rm -rf " .. quote(scratch .. "/src") .. " && mkdir -p " .. quote(scratch .. "/src")))
+local env = "env -u REALPRUNE_LUA_DIR -u REALPRUNE_SHARE -u LUA_PATH -u LUA_CPATH "
 assert(sh("git ls-files -co --exclude-standard | tar -cf - -T - | (cd " .. quote(scratch .. "/src") ..
   " && tar -xf -)"), "mutate: cannot copy the tree")
 local src, build = scratch .. "/src", scratch .. "/build"
@@ -96,6 +105,25 @@ if not build_tree() then
   print("mutate: the unmutated tree does not build; see " .. log)
   os.exit(1)
 end
+local function run_tests(pattern)
+  return sh(("cd %s && %stimeout %d ctest --test-dir %s -R %s -j %s > %s 2>&1"):format(
+    quote(src), env, timeout, quote(build), quote(pattern), jobs, quote(log)))
+end
+-- every pattern's suites must pass on the unmutated tree, or a kill means nothing
+local baseline = {}
+for _, m in ipairs(selected) do
+  if not baseline[m.tests] then
+    baseline[m.tests] = true
+    if not run_tests(m.tests) then
+      print(("mutate: ctest -R '%s' fails on the unmutated tree; see %s"):format(m.tests, log))
+      os.exit(1)
+    end
+    if read(log):find("No tests were found", 1, true) then
+      print(("mutate: ctest -R '%s' matches no test"):format(m.tests))
+      os.exit(1)
+    end
+  end
+end
 
 local results, killed = {}, 0
 local t_start = os.time()
@@ -107,8 +135,7 @@ for k, m in ipairs(selected) do
   local how
   if not build_tree() then
     how = "killed (build)"
-  elseif not sh(("cd %s && timeout %d ctest --test-dir %s -R %s -j %s > %s 2>&1"):format(
-      quote(src), timeout, quote(build), quote(m.tests), jobs, quote(log))) then
+  elseif not run_tests(m.tests) then
     how = "killed"
   else
     how = "SURVIVED"

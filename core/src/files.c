@@ -99,17 +99,31 @@ rp_status rp_png_write(const char *path, int width, int height, const unsigned c
 
 int64_t rp_text_rects(float *rects, int64_t max, const char *text)
 {
-    const int size = 64 * 1024; /* quads of 4 vertices x (x, y, z, color) */
-    char *buf = malloc((size_t)size);
-    if (!buf)
+    /* the font covers the printable ASCII characters (and newlines): any
+     * other byte is drawn as '?', never looked up outside its table */
+    size_t len = strlen(text);
+    char *clean = malloc(len + 1);
+    /* at most 2 rectangles per stroke, a few strokes per character: quads of
+     * 4 vertices x (x, y, z, color) floats */
+    size_t size = 64 * 16 * (len + 1) * sizeof(float) * 4;
+    char *buf = malloc(size);
+    if (!clean || !buf) {
+        free(clean);
+        free(buf);
         return 0;
-    int quads = stb_easy_font_print(0, 0, (char *)text, NULL, buf, size);
+    }
+    for (size_t i = 0; i <= len; i++) {
+        unsigned char c = (unsigned char)text[i];
+        clean[i] = c == 0 || c == '\n' || (c >= 32 && c <= 126) ? (char)c : '?';
+    }
+    int quads = stb_easy_font_print(0, 0, clean, NULL, buf, (int)(size < (1u << 30) ? size : (1u << 30)));
     const float *v = (const float *)buf;
     for (int q = 0; q < quads && q < max; q++) {
         const float *p = v + q * 16;
         rects[4 * q] = p[0], rects[4 * q + 1] = p[1]; /* top left */
         rects[4 * q + 2] = p[8], rects[4 * q + 3] = p[9]; /* bottom right */
     }
+    free(clean);
     free(buf);
     return quads;
 }

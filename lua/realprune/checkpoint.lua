@@ -41,6 +41,61 @@ local T = require "realprune.tensor"
 
 local M = {}
 
+-- Architectures equal but for the modules' modes.
+local function same_arch(a, b)
+  if type(a) ~= type(b) then return false end
+  if type(a) ~= "table" then return a == b end
+  for k, x in pairs(a) do
+    if k ~= "training" and not same_arch(x, b[k]) then return false end
+  end
+  for k in pairs(b) do
+    if k ~= "training" and a[k] == nil then return false end
+  end
+  return true
+end
+
+-- Every module of an architecture in `mode`.
+local function one_mode(a, mode)
+  if type(a) ~= "table" then return true end
+  if a.class and (a.training ~= false) ~= (mode ~= false) then return false end
+  for k, x in pairs(a) do
+    if k ~= "settings" and type(x) == "table" and not one_mode(x, mode) then return false end
+  end
+  return true
+end
+
+-- The architecture must build a model with the same state tensors (names and
+-- shapes; masks aside), or the file could not be loaded: refuse it at save.
+local function check_rebuilds(model, spec, where)
+  local ok, built = pcall(require("realprune.nn").build, spec)
+  local problem
+  if not ok then
+    problem = tostring(built)
+  else
+    local want = {}
+    for _, e in ipairs(built:state()) do want[e[1]] = e[2]:shape() end
+    for _, e in ipairs(model:state()) do
+      local name = e[1]
+      if not name:match("mask$") then
+        local s = want[name]
+        if not s then problem = name .. " would not exist" break end
+        if table.concat(s, "x") ~= table.concat(e[2]:shape(), "x") then
+          problem = name .. " would have another shape" break
+        end
+        want[name] = nil
+      end
+    end
+    if not problem then
+      local extra = next(want)
+      if extra and not extra:match("mask$") then problem = extra .. " would be new" end
+    end
+  end
+  if problem then
+    error(("rp.save: the model at %s cannot be rebuilt from its architecture (%s): save its " ..
+      "state instead (model:state())"):format(where, problem), 0)
+  end
+end
+
 local MAGIC = "\x89RPCK\r\n\x1a"
 M.VERSION = 1
 
@@ -96,14 +151,18 @@ local function encoder()
       local state = {}
       for _, e in ipairs(v:state()) do state[e[1]] = e[2] end
       parts[#parts + 1] = "M"
-      -- a zoo model by its name and arguments; any other by its architecture
+      -- a zoo model by its name and arguments while it is what they build (in
+      -- one mode throughout); any other by its architecture, checked to rebuild
       local ok, spec = pcall(v.architecture, v)
-      if not v.arch and not ok then
+      if not ok then
         error(("rp.save: the model at %s cannot describe its architecture: %s"):format(where,
           tostring(spec)), 0)
       end
-      put({arch = v.arch, spec = not v.arch and spec or nil, training = v.training,
-        state = state}, where)
+      local by_name = v.arch and v.arch_spec and same_arch(v.arch_spec, spec) and
+        one_mode(spec, v.training)
+      if not by_name then check_rebuilds(v, spec, where) end
+      put({arch = by_name and v.arch or nil, spec = not by_name and spec or nil,
+        training = v.training, state = state}, where)
     elseif is_optimizer(v) then
       parts[#parts + 1] = "O"
       put(v:state_table(), where)

@@ -70,8 +70,9 @@ local function make_optimizer(model, f)
   if f.optimizer == "adam" then
     return optim.Adam(params, {lr = f.lr or 1e-3, weight_decay = f.weight_decay or 0})
   end
-  return optim.SGD(params, {lr = f.lr or 0.05, momentum = f.momentum or 0.9,
-    weight_decay = f.weight_decay or 5e-4, nesterov = f.nesterov})
+  local d = train.defaults
+  return optim.SGD(params, {lr = f.lr or d.lr, momentum = f.momentum or d.momentum,
+    weight_decay = f.weight_decay or d.weight_decay, nesterov = f.nesterov})
 end
 
 local function merge(a, b)

@@ -50,6 +50,9 @@ local function w(o, n) return math.max(1, math.floor(n * o.width + 0.5)) end
 local function finish(m, name, o)
   m.arch = {name = name, args = {in_channels = o.in_channels, input_size = o.input_size,
     classes = o.classes, width = o.width}}
+  -- what the name and arguments build: a checkpoint saves a zoo model by name
+  -- only while its architecture is still this (rp.save compares)
+  m.arch_spec = m:architecture()
   return m
 end
 

@@ -140,7 +140,9 @@ function Module:children()
 end
 
 -- Per-module settings that may change after construction and are saved.
-local SETTINGS = {"algorithm", "inplace", "p", "relu"}
+local SETTINGS = {"algorithm", "inplace", "p", "relu", "eps", "momentum", "need_grad_input"}
+local IS_SETTING = {}
+for _, k in ipairs(SETTINGS) do IS_SETTING[k] = true end
 
 --- The module's architecture as plain data (docs/design.md, "Saving any
 -- model"): its class, constructor arguments, settings, mode and children;
@@ -183,7 +185,12 @@ function nn.build(a)
     local args = a.args or {n = 0}
     m = cls(table.unpack(args, 1, args.n or #args))
   end
-  for k, v in pairs(a.settings or {}) do m[k] = v end
+  for k, v in pairs(a.settings or {}) do
+    if not IS_SETTING[k] or (type(v) ~= "string" and type(v) ~= "number" and type(v) ~= "boolean") then
+      error(("rp.nn.build: %s has an unknown setting %s"):format(a.class, tostring(k)), 2)
+    end
+    m[k] = v
+  end
   m.training = a.training ~= false
   return m
 end

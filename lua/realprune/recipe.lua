@@ -309,9 +309,8 @@ function M.clip(o)
 end
 
 --- The training settings every recipe shares unless its options say
--- otherwise (SGD with momentum 0.9 and weight decay 5e-4, lr 0.05, batches of
--- 64, the gradient norm clipped at 5): the one place these numbers live.
-M.training = {lr = 0.05, batch = 64, momentum = 0.9, weight_decay = 5e-4, clip = 5.0}
+-- otherwise: rp.train.defaults.
+M.training = require("realprune.train").defaults
 
 --- The `fit` table of rp.lth.run for a recipe's options: epochs, the learning
 -- rate and batch size (`o.lr`, `o.batch`, else M.training's), momentum,

@@ -19,6 +19,11 @@ local optim = require "realprune.optim"
 
 local train = {}
 
+--- The training settings used wherever a caller gives none (SGD with momentum
+-- 0.9 and weight decay 5e-4, lr 0.05, batches of 64, the gradient norm clipped
+-- at 5 by the recipes): the one place these numbers live.
+train.defaults = {lr = 0.05, batch = 64, momentum = 0.9, weight_decay = 5e-4, clip = 5.0}
+
 local function as_loader(v, fn, what)
   if type(v) == "table" and type(v.epoch) == "function" then return v end
   if type(v) == "table" and type(v.loader) == "function" then

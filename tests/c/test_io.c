@@ -50,6 +50,19 @@ int main(void)
     CHECK(n == 2 && strcmp(e[0].name, "b") == 0 && e[0].is_dir && strcmp(e[1].name, "f.txt") == 0 &&
           !e[1].is_dir);
     rp_dir_list_free(e, n);
+    /* many names made in reverse order come back sorted */
+    char many[300];
+    for (int i = 40; i >= 10; i--) {
+        snprintf(many, sizeof many, "%s/a/b/n%02d", base, i);
+        CHECK_OK(rp_file_write_atomic(many, "", 0));
+    }
+    snprintf(many, sizeof many, "%s/a/b", base);
+    CHECK_OK(rp_dir_list(&e, &n, many));
+    int sorted = n == 32; /* n10..n40 and the folder c */
+    for (int64_t i = 1; i < n; i++)
+        sorted = sorted && strcmp(e[i - 1].name, e[i].name) < 0;
+    CHECK(sorted);
+    rp_dir_list_free(e, n);
     CHECK_FAILS(rp_dir_list(&e, &n, "/no/such/folder"), RP_EIO, "cannot open directory /no/such/folder");
     /* a PNG: its signature and size in the header; text as rectangles */
     char png[300];
@@ -70,6 +83,9 @@ int main(void)
     CHECK(q > 0 && q <= 64 && rects[2] > rects[0] && rects[3] > rects[1]);
     CHECK(rp_text_rects(NULL, 0, "") == 0);
     CHECK(rp_text_rects(rects, 64, "II") > q);
+    /* bytes outside the font (tab, UTF-8) are drawn as '?', never looked up */
+    CHECK(rp_text_rects(rects, 64, "a\tb") == rp_text_rects(rects, 64, "a?b"));
+    CHECK(rp_text_rects(rects, 64, "\xc2\xb5") == rp_text_rects(rects, 64, "??"));
     char through[300];
     snprintf(through, sizeof through, "%s/x/y", file);
     CHECK_FAILS(rp_mkdir_p(through), RP_EIO, "a file of that name is in the way");

@@ -64,6 +64,16 @@ function TestCheckpoint:test_checked_in_checkpoint_keeps_loading()
     n = n + 1
   end
   lu.assertEquals(n, 9) -- conv weight, bias, mask; batch norm weight, bias, mean, var; linear
+  -- the zoo model comes back by name with its state; the optimizer's state loads
+  lu.assertEquals(got.zoo.arch.name, "lenet5")
+  for _, e in ipairs(want.zoo:state()) do
+    local back
+    for _, g in ipairs(got.zoo:state()) do if g[1] == e[1] then back = g[2] end end
+    lu.assertEquals(back:totable(), e[2]:totable(), e[1])
+  end
+  local opt = rp.optim.SGD(got.zoo:parameters(), {lr = 0.1, momentum = 0.9})
+  opt:load_state(got.optimizer)
+  lu.assertEquals(opt.state[1]:totable(), want.optimizer.state[1]:totable())
   -- the file's version and checksum are the current format's
   local bytes = read(fixtures .. "/checkpoint_v1.rpk")
   lu.assertEquals(string.unpack("<I4", bytes, 9), 1)
@@ -143,10 +153,34 @@ function TestCheckpoint:test_any_model_round_trips()
   lu.assertEquals(tostring(again), (tostring(m):gsub(", masked", "")))
   lu.assertErrorMsgContains('rp.nn.build: unknown module class "Nope"', function()
     rp.nn.build{class = "Nope"} end)
-  -- zoo models keep their name and arguments
+  -- zoo models keep their name and arguments while they are what those build
   local zoo = rp.models.lenet5{}
   rp.save(path("zoo.rpk"), zoo)
   lu.assertEquals(rp.load(path("zoo.rpk")).arch.name, "lenet5")
+  zoo:evaluate()
+  rp.save(path("zoo.rpk"), zoo)
+  local z = rp.load(path("zoo.rpk"))
+  lu.assertEquals(z.arch.name, "lenet5")
+  lu.assertFalse(z.training or z:prunable()[1].training)
+  -- ... and by their architecture once changed: a new head, a setting
+  zoo:add(nn.Linear(10, 2), "head2")
+  zoo:prunable()[1].algorithm = "im2col"
+  rp.save(path("zoo.rpk"), zoo)
+  z = rp.load(path("zoo.rpk"))
+  lu.assertNotNil(z.head2)
+  lu.assertEquals(z:prunable()[1].algorithm, "im2col")
+  -- batch-norm settings changed after construction come back
+  local b = nn.Sequential{nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2)}
+  b.modules[2].eps, b.modules[2].momentum = 1e-3, 0.5
+  rp.save(path("bn.rpk"), b)
+  local bb = rp.load(path("bn.rpk")).modules[2]
+  lu.assertEquals({bb.eps, bb.momentum}, {1e-3, 0.5})
+  -- a model whose state no longer matches its architecture is refused at save
+  local nobias = nn.Sequential{nn.Linear(3, 2)}
+  nobias.modules[1].bias = nil
+  lu.assertErrorMsgContains("1.bias would be new", function() rp.save(path("nb.rpk"), nobias) end)
+  lu.assertErrorMsgContains("rp.nn.build: Linear has an unknown setting weird", function()
+    rp.nn.build{class = "Linear", args = {3, 2, n = 2}, settings = {weird = 1}} end)
 end
 
 function TestCheckpoint:test_other_model_is_an_error()
@@ -205,10 +239,10 @@ function TestCheckpoint:test_unsavable_and_failed_writes()
   Mine.__index = Mine
   local odd = rp.nn.Sequential{setmetatable(rp.nn.ReLU(), Mine)}
   odd.modules[1].class_name = "Mine"
-  rp.save(path("n.rpk"), odd)
-  lu.assertErrorMsgContains("an architecture this realprune cannot build", function()
-    rp.load(path("n.rpk"))
+  lu.assertErrorMsgContains("cannot be rebuilt from its architecture", function()
+    rp.save(path("n.rpk"), odd)
   end)
+  lu.assertNil(io.open(path("n.rpk"))) -- nothing written
   rp.save(path("keep.rpk"), {v = 1})
   lu.assertErrorMsgContains("cannot write " .. dir .. "/nodir/x.rpk", function()
     rp.save(dir .. "/nodir/x.rpk", {v = 2})
