@@ -75,12 +75,7 @@ local function make_optimizer(model, f)
     weight_decay = f.weight_decay or d.weight_decay, nesterov = f.nesterov})
 end
 
-local function merge(a, b)
-  local out = {}
-  for k, v in pairs(a or {}) do out[k] = v end
-  for k, v in pairs(b or {}) do out[k] = v end
-  return out
-end
+local merge = prune.merge
 
 --- Runs the lottery-ticket procedure (see the module description). Options:
 -- model, train, test, fit ({epochs=1, lr=0.05, momentum=0.9, weight_decay=5e-4,

@@ -197,12 +197,14 @@ end
 local Schedule = {}
 Schedule.__index = Schedule
 
-local function merge(base, over)
+--- A copy of `base` (or {}) with the fields of `over` set over it.
+function prune.merge(base, over)
   local out = {}
   for k, v in pairs(base or {}) do out[k] = v end
   for k, v in pairs(over or {}) do out[k] = v end
   return out
 end
+local merge = prune.merge
 
 --- `iterative{rate=, rounds=, target_sparsity=, target_crossbars=, ...spec}`:
 -- each round prunes `rate` of the alive groups, for `rounds` rounds or until

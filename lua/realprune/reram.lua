@@ -161,24 +161,24 @@ end
 function reram.preset(arch, overrides)
   if type(arch) == "string" then
     local p = reram.presets[arch]
-    if not p then error(("reram.preset: no ReRAM preset named %q in data/reram"):format(arch), 2) end
+    if not p then error(("rp.reram.preset: no ReRAM preset named %q in data/reram"):format(arch), 2) end
     arch = p
   end
-  if type(arch) ~= "table" then error("reram.preset: a preset name or table expected", 2) end
+  if type(arch) ~= "table" then error("rp.reram.preset: a preset name or table expected", 2) end
   if overrides ~= nil and type(overrides) ~= "table" then
-    error("reram.preset: overrides must be a table of fields", 2)
+    error("rp.reram.preset: overrides must be a table of fields", 2)
   end
   local c = {}
   for k, v in pairs(arch) do c[k] = v end
   for k, v in pairs(overrides or {}) do c[k] = v end
-  return check_arch(c, "reram.preset")
+  return check_arch(c, "rp.reram.preset")
 end
 
 --- The crossbar configuration of a preset (rows, cols, bits, encoding).
 function reram.xbar_config(arch, overrides)
-  arch = check_arch(arch, "reram.xbar_config")
+  arch = check_arch(arch, "rp.reram.xbar_config")
   if overrides ~= nil and type(overrides) ~= "table" then
-    error(("reram.xbar_config: overrides must be a table of crossbar fields, got %s"):format(
+    error(("rp.reram.xbar_config: overrides must be a table of crossbar fields, got %s"):format(
       type(overrides)), 2)
   end
   local o = {}
@@ -499,8 +499,8 @@ local COMPONENTS = {"xbar", "adc", "dac", "buffer", "write", "reprogram"}
 -- network's need in the preset's backward and gradient modes). Also returns
 -- that dense need.
 function reram.chip_crossbars(mapping, arch)
-  arch = check_arch(arch, "reram.chip_crossbars")
-  local cfg = check_mapping(mapping, arch, "reram.chip_crossbars")
+  arch = check_arch(arch, "rp.reram.chip_crossbars")
+  local cfg = check_mapping(mapping, arch, "rp.reram.chip_crossbars")
   local need = 0
   for i, m in ipairs(mapping.layers) do need = need + layer_terms(m, i, cfg, arch, true).cost end
   if arch.chip_crossbars == "dense" then
@@ -524,17 +524,17 @@ end
 -- with the parts per crossbar the preset's a_other covers) and layers
 -- (per-layer crossbars, replicas, stage times and energy).
 function reram.simulate(mapping, arch, workload)
-  arch = check_arch(arch, "reram.simulate")
-  local cfg = check_mapping(mapping, arch, "reram.simulate")
+  arch = check_arch(arch, "rp.reram.simulate")
+  local cfg = check_mapping(mapping, arch, "rp.reram.simulate")
   workload = workload or {}
-  if type(workload) ~= "table" then error("reram.simulate: workload must be a table", 2) end
+  if type(workload) ~= "table" then error("rp.reram.simulate: workload must be a table", 2) end
   local B = workload.batch or 128
   local images = workload.images or 60000
   if math.type(B) ~= "integer" or B < 1 then
-    error(("reram.simulate: batch must be a positive integer, got %s"):format(tostring(B)), 2)
+    error(("rp.reram.simulate: batch must be a positive integer, got %s"):format(tostring(B)), 2)
   end
   if math.type(images) ~= "integer" or images < 1 then
-    error(("reram.simulate: images must be a positive integer, got %s"):format(
+    error(("rp.reram.simulate: images must be a positive integer, got %s"):format(
       tostring(images)), 2)
   end
   local replicate = workload.replication ~= false
@@ -550,13 +550,13 @@ function reram.simulate(mapping, arch, workload)
     need.gradient = need.gradient + l.G
   end
   if need.crossbars == 0 then
-    error("reram.simulate: every layer of the mapping is pruned away: nothing to train", 2)
+    error("rp.reram.simulate: every layer of the mapping is pruned away: nothing to train", 2)
   end
   -- a chip must hold every single layer's arrays for each pass
   for _, l in ipairs(layers) do
     local biggest = math.max(l.cost_forward, l.cost_backward)
     if biggest > chip then
-      error(("reram.simulate: the chip's %d crossbars cannot hold layer %s, which needs %d " ..
+      error(("rp.reram.simulate: the chip's %d crossbars cannot hold layer %s, which needs %d " ..
         "for its %s pass; give the chip more crossbars (chip_crossbars, or chip_headroom " ..
         "when it is \"dense\"; the model does not split a layer across reprogramming rounds)"):format(chip, tostring(l.name), biggest,
         l.cost_forward >= l.cost_backward and "forward" or "backward"), 2)
@@ -626,7 +626,7 @@ function reram.simulate(mapping, arch, workload)
     end
   end
   if not best then
-    error("reram.simulate: every layer of the mapping is pruned away: nothing to train", 2)
+    error("rp.reram.simulate: every layer of the mapping is pruned away: nothing to train", 2)
   end
   -- the chosen schedule's replicas, groups and writes
   local sc, tau = best.sc, best.tau
@@ -717,7 +717,7 @@ end
 -- A relative chip (chip_crossbars = "dense") is sized by the dense network,
 -- the same for both.
 function reram.compare(a, b, arch, workload)
-  arch = check_arch(arch, "reram.compare")
+  arch = check_arch(arch, "rp.reram.compare")
   local sa = reram.simulate(a, arch, workload)
   local sb = reram.simulate(b, arch, workload)
   local ratio = sa.energy_per_image > 0 and sb.energy_per_image / sa.energy_per_image or 1

@@ -44,11 +44,11 @@ end
 -- (L < 1), is an error naming the field.
 function xbar.config(o)
   o = o or {}
-  if type(o) ~= "table" then error("xbar.config: a table of fields expected", 2) end
+  if type(o) ~= "table" then error("rp.xbar.config: a table of fields expected", 2) end
   local c = setmetatable({}, Config)
   for k, v in pairs(o) do
     if DEFAULTS[k] == nil then
-      error(("xbar.config: unknown field '%s' (rows, cols, weight_bits, cell_bits, signed, " ..
+      error(("rp.xbar.config: unknown field '%s' (rows, cols, weight_bits, cell_bits, signed, " ..
         "compact_rows)"):format(tostring(k)), 2)
     end
     c[k] = v
@@ -57,22 +57,22 @@ function xbar.config(o)
   local limits = {rows = 1 << 20, cols = 1 << 20, weight_bits = 64, cell_bits = 64}
   for _, k in ipairs{"rows", "cols", "weight_bits", "cell_bits"} do
     if math.type(c[k]) ~= "integer" or c[k] < 1 then
-      error(("xbar.config: %s must be a positive integer, got %s"):format(k, tostring(c[k])), 2)
+      error(("rp.xbar.config: %s must be a positive integer, got %s"):format(k, tostring(c[k])), 2)
     end
     if c[k] > limits[k] then
-      error(("xbar.config: %s must be at most %d, got %d"):format(k, limits[k], c[k]), 2)
+      error(("rp.xbar.config: %s must be at most %d, got %d"):format(k, limits[k], c[k]), 2)
     end
   end
   if c.signed ~= "offset" and c.signed ~= "differential" then
-    error(("xbar.config: signed must be \"offset\" or \"differential\", got %s"):format(
+    error(("rp.xbar.config: signed must be \"offset\" or \"differential\", got %s"):format(
       tostring(c.signed)), 2)
   end
   if type(c.compact_rows) ~= "boolean" then
-    error("xbar.config: compact_rows must be a boolean", 2)
+    error("rp.xbar.config: compact_rows must be a boolean", 2)
   end
   local slices, phys, L = core.xbar_check(c.rows, c.cols, c.weight_bits, c.cell_bits,
     c.signed == "differential")
-  if not slices then error("xbar.config: " .. phys, 2) end
+  if not slices then error("rp.xbar.config: " .. phys, 2) end
   c.slices, c.phys, c.L = slices, phys, L
   return c
 end
@@ -128,10 +128,10 @@ end
 --     rp.xbar.map_layer(model.features[1], cfg, {transpose = true}).crossbars
 function xbar.map_layer(layer, cfg, opts)
   if type(layer) ~= "table" or not layer.prunable_layer then
-    error("xbar.map_layer: a Conv2d or Linear layer expected", 2)
+    error("rp.xbar.map_layer: a Conv2d or Linear layer expected", 2)
   end
-  cfg = check_cfg(cfg, "xbar.map_layer")
-  opts = check_opts(opts, "xbar.map_layer")
+  cfg = check_cfg(cfg, "rp.xbar.map_layer")
+  opts = check_opts(opts, "rp.xbar.map_layer")
   local R, C = matrix_of(layer)
   local m = core.xbar_map(layer.mask, R, C, args(cfg, opts.transpose))
   if opts.transpose then
@@ -176,10 +176,10 @@ Mapping.__name = "realprune.xbar.Mapping"
 --     print(fwd.total.crossbars, err.total.crossbars)  -- column pruning: err stays near dense
 function xbar.map(model, cfg, opts)
   if type(model) ~= "table" or type(model.prunable) ~= "function" then
-    error("xbar.map: a model expected", 2)
+    error("rp.xbar.map: a model expected", 2)
   end
-  cfg = check_cfg(cfg, "xbar.map")
-  opts = check_opts(opts, "xbar.map")
+  cfg = check_cfg(cfg, "rp.xbar.map")
+  opts = check_opts(opts, "rp.xbar.map")
   local shape = opts.input_shape
   if not shape and model.arch then
     local a = model.arch.args
@@ -187,7 +187,7 @@ function xbar.map(model, cfg, opts)
   end
   if shape then
     local ok, err = pcall(model.output_shape, model, {1, shape[1], shape[2], shape[3]})
-    if not ok then error("xbar.map: " .. tostring(err), 2) end
+    if not ok then error("rp.xbar.map: " .. tostring(err), 2) end
   end
   local layers = {}
   local total = {crossbars_dense = 0, crossbars = 0, weights = 0, alive = 0,
@@ -333,7 +333,7 @@ function Mapping:heatmap(path, opts)
   end
   text(margin, height - label_h, summary)
   local ok, err = core.write_png(path, width, height, table.concat(px))
-  if not ok then error("Mapping:heatmap: " .. err, 2) end
+  if not ok then error("rp.xbar.Mapping:heatmap: " .. err, 2) end
   return path
 end
 
