@@ -21,6 +21,13 @@ function H.read(p)
   return s
 end
 
+--- Writes `s` to the file `p` (bytes as they are).
+function H.write(p, s)
+  local f = assert(io.open(p, "wb"))
+  f:write(s)
+  f:close()
+end
+
 --- Runs a shell command: its output (stdout and stderr) and exit code.
 function H.run(cmd)
   local p = assert(io.popen(cmd .. " 2>&1; echo \"<exit:$?>\""))

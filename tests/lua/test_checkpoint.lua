@@ -4,13 +4,13 @@ local lu = require "luaunit"
 local rp = require "realprune"
 local T = rp.tensor
 
-local dir = os.tmpname()
-os.remove(dir)
-assert(os.execute("mkdir -p " .. dir))
+local H = dofile((debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "tests/lua") ..
+  "/helpers.lua")
+local dir = H.tmpdir()
 local function path(name) return dir .. "/" .. name end
 
-local function read(p) local f = assert(io.open(p, "rb")); local s = f:read("a"); f:close(); return s end
-local function write(p, s) local f = assert(io.open(p, "wb")); f:write(s); f:close() end
+local read = H.read
+local write = H.write
 
 TestCheckpoint = {}
 

@@ -5,12 +5,12 @@ local lu = require "luaunit"
 local rp = require "realprune"
 local T = rp.tensor
 
-local dir = os.tmpname()
-os.remove(dir)
-assert(os.execute("mkdir -p " .. dir))
+local H = dofile((debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "tests/lua") ..
+  "/helpers.lua")
+local dir = H.tmpdir()
 local function path(name) return dir .. "/" .. name end
-local function write(p, s) local f = assert(io.open(p, "wb")); f:write(s); f:close() end
-local function read(p) local f = assert(io.open(p, "rb")); local s = f:read("a"); f:close(); return s end
+local write = H.write
+local read = H.read
 
 local function idx_images(n, h, w, fill)
   local parts = {string.pack(">I4I4I4I4", 0x803, n, h, w)}
