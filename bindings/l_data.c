@@ -203,34 +203,22 @@ static int l_augment(lua_State *L)
     return 0;
 }
 
-/* byte_stats(bytes, channels) -> mean, std tables (pixel values / 255) */
+/* byte_stats(bytes, channels, plane) -> mean, std tables (pixel values / 255) */
 static int l_byte_stats(lua_State *L)
 {
     size_t len;
     const uint8_t *p = (const uint8_t *)luaL_checklstring(L, 1, &len);
     lua_Integer c = luaL_checkinteger(L, 2), plane = luaL_checkinteger(L, 3);
     luaL_argcheck(L, c >= 1 && c <= 4, 2, "1 to 4 channels");
-    luaL_argcheck(L, plane >= 1, 3, "plane size must be positive");
-    double s[4] = {0}, ss[4] = {0};
-    int64_t items = (int64_t)len / (c * plane);
-    luaL_argcheck(L, items >= 1, 1, "no images");
-    for (int64_t i = 0; i < items; i++)
-        for (int k = 0; k < c; k++) {
-            const uint8_t *q = p + (i * c + k) * plane;
-            for (int64_t j = 0; j < plane; j++) {
-                double v = q[j] / 255.0;
-                s[k] += v;
-                ss[k] += v * v;
-            }
-        }
-    double n = (double)items * plane;
+    double mean[4], std[4];
+    if (rp_byte_stats(mean, std, p, (int64_t)len, (int)c, (int64_t)plane) != RP_OK)
+        return luaL_error(L, "%s", rp_last_error());
     lua_createtable(L, (int)c, 0);
     lua_createtable(L, (int)c, 0);
     for (int k = 0; k < c; k++) {
-        double m = s[k] / n, var = ss[k] / n - m * m;
-        lua_pushnumber(L, m);
+        lua_pushnumber(L, mean[k]);
         lua_rawseti(L, -3, k + 1);
-        lua_pushnumber(L, sqrt(var > 1e-12 ? var : 1e-12));
+        lua_pushnumber(L, std[k]);
         lua_rawseti(L, -2, k + 1);
     }
     return 2;

@@ -452,3 +452,34 @@ rp_status rp_augment_crop_flip(struct rp_tensor *batch, int pad, int flip, struc
     free(tmp);
     return RP_OK;
 }
+
+rp_status rp_byte_stats(double mean[], double std[], const uint8_t *data, int64_t len,
+                        int channels, int64_t plane)
+{
+    if (channels < 1 || channels > 4)
+        return rp_error(RP_EINVAL, "byte_stats: 1 to 4 channels expected, got %d", channels);
+    if (plane < 1)
+        return rp_error(RP_EINVAL, "byte_stats: the plane size must be positive, got %lld",
+                        (long long)plane);
+    int64_t items = len / (channels * plane);
+    if (items < 1)
+        return rp_error(RP_EINVAL, "byte_stats: no images (%lld bytes for %d x %lld)",
+                        (long long)len, channels, (long long)plane);
+    double s[4] = {0}, ss[4] = {0};
+    for (int64_t i = 0; i < items; i++)
+        for (int k = 0; k < channels; k++) {
+            const uint8_t *q = data + (i * channels + k) * plane;
+            for (int64_t j = 0; j < plane; j++) {
+                double v = q[j] / 255.0;
+                s[k] += v;
+                ss[k] += v * v;
+            }
+        }
+    double n = (double)items * plane;
+    for (int k = 0; k < channels; k++) {
+        double m = s[k] / n, var = ss[k] / n - m * m;
+        mean[k] = m;
+        std[k] = sqrt(var > 1e-12 ? var : 1e-12);
+    }
+    return RP_OK;
+}

@@ -128,6 +128,16 @@ int main(void)
     rp_bytes_free(&im);
     rp_bytes_free(&lb);
     free(two);
+    /* per-channel statistics of bytes: two 2-pixel images of 2 channels */
+    const uint8_t px[8] = {0, 255, 51, 51, 255, 0, 51, 51};
+    double mean[2], sd[2];
+    CHECK_OK(rp_byte_stats(mean, sd, px, 8, 2, 2));
+    CHECK_NEAR(mean[0], 0.5, 1e-12);
+    CHECK_NEAR(sd[0], 0.5, 1e-12);
+    CHECK_NEAR(mean[1], 0.2, 1e-12);
+    CHECK_NEAR(sd[1], 1e-6, 1e-9); /* a constant channel: the floor */
+    CHECK_FAILS(rp_byte_stats(mean, sd, px, 3, 2, 2), RP_EINVAL, "no images");
+    CHECK_FAILS(rp_byte_stats(mean, sd, px, 8, 5, 2), RP_EINVAL, "1 to 4 channels");
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", base);
     CHECK(system(cmd) == 0);
