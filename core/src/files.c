@@ -75,18 +75,11 @@ rp_status rp_dir_list(struct rp_dir_entry **out, int64_t *n, const char *path)
 
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #define STB_IMAGE_WRITE_STATIC
-#if defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
-#endif
+#include "stb_quiet.h"
+RP_STB_BEGIN
 #include <stb/stb_image_write.h>
 #include <stb/stb_easy_font.h>
-#if defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
+RP_STB_END
 
 rp_status rp_png_write(const char *path, int width, int height, const unsigned char *rgb)
 {
