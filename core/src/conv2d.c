@@ -222,19 +222,12 @@ static void make_plan(struct plan *pl, const int64_t in[4], int64_t cout,
     pl->Wo = (pl->W + 2 * p->pw - p->kw) / p->sw + 1;
     pl->P = pl->Ho * pl->Wo;
     pl->K = pl->C * p->kh * p->kw;
-    if (threads < 1)
-        threads = 1;
-    int64_t per_thread_images = (pl->N + threads - 1) / threads;
-    int64_t g = pl->P > 0 ? (CHUNK_COLUMNS + pl->P - 1) / pl->P : 1;
-    if (g > per_thread_images)
-        g = per_thread_images;
-    if (g < 1)
-        g = 1;
-    pl->g = g;
-    pl->chunks = (pl->N + g - 1) / g;
+    struct rp_chunking c = rp_chunk_batch(pl->N, pl->P, CHUNK_COLUMNS, threads);
+    int64_t g = pl->g = c.g;
+    pl->chunks = c.chunks;
+    pl->threads = c.team;
     /* columns [K, gP], chunk output/gradient [Cout, gP], weight partial [Cout, K] */
     pl->per_thread = pl->K * g * pl->P + pl->Cout * g * pl->P + pl->Cout * pl->K;
-    pl->threads = threads < pl->chunks ? threads : (int)(pl->chunks > 0 ? pl->chunks : 1);
 }
 
 int64_t rp_conv2d_workspace_size(const struct rp_tensor *input, const struct rp_tensor *weight,
@@ -265,6 +258,17 @@ static rp_status plan_call(struct plan *pl, const int64_t in[4], int64_t cout,
     return RP_OK;
 }
 
+/* The kernel of this call and its plan for the workspace given: Winograd
+ * (tile != 0, *wp) or im2col (*pl). */
+static rp_status plan_kernel(int *tile, struct rp_winograd_plan *wp, struct plan *pl,
+                             const int64_t in[4], int64_t cout,
+                             const struct rp_tensor *workspace, const struct rp_conv2d_params *p)
+{
+    *tile = winograd_tile(p, in, cout);
+    return *tile ? winograd_call(wp, *tile, in, cout, workspace, p)
+                 : plan_call(pl, in, cout, workspace, p);
+}
+
 /* The columns matrix of images n0..n0+g-1 (row stride g*P) in cols, or the
  * input image itself for a pointwise convolution of one image. */
 static const float *chunk_columns(float *cols, const struct rp_tensor *input, int64_t n0,
@@ -291,17 +295,15 @@ rp_status rp_conv2d_forward(struct rp_tensor *output, const struct rp_tensor *in
         return st;
     if (bias && (st = check_same("bias", bias, 1, &os[1])) != RP_OK)
         return st;
-    int tile = winograd_tile(p, input->shape, os[1]);
+    int tile;
+    struct rp_winograd_plan wp;
+    if ((st = plan_kernel(&tile, &wp, &pl, input->shape, os[1], workspace, p)) != RP_OK)
+        return st;
     if (tile) {
-        struct rp_winograd_plan wp;
-        if ((st = winograd_call(&wp, tile, input->shape, os[1], workspace, p)) != RP_OK)
-            return st;
         rp_winograd_forward(output->data, input->data, weight->data, bias ? bias->data : NULL,
                             workspace->data, &wp);
         return RP_OK;
     }
-    if ((st = plan_call(&pl, input->shape, os[1], workspace, p)) != RP_OK)
-        return st;
     const int64_t P = pl.P, K = pl.K, Cout = pl.Cout;
     const int direct = pl.g == 1; /* write straight into the output */
 #pragma omp parallel num_threads(pl.threads)
@@ -355,17 +357,15 @@ rp_status rp_conv2d_backward_input(struct rp_tensor *grad_input,
     rp_status st = rp_conv2d_output_shape(os, grad_input, weight, p);
     if (st != RP_OK || (st = check_same("grad_output", grad_output, 4, os)) != RP_OK)
         return st;
-    int tile = winograd_tile(p, grad_input->shape, os[1]);
+    int tile;
+    struct rp_winograd_plan wp;
+    if ((st = plan_kernel(&tile, &wp, &pl, grad_input->shape, os[1], workspace, p)) != RP_OK)
+        return st;
     if (tile) {
-        struct rp_winograd_plan wp;
-        if ((st = winograd_call(&wp, tile, grad_input->shape, os[1], workspace, p)) != RP_OK)
-            return st;
         rp_winograd_backward(grad_input->data, NULL, grad_output->data, NULL, weight->data,
                              workspace->data, &wp, 0.0f);
         return RP_OK;
     }
-    if ((st = plan_call(&pl, grad_input->shape, os[1], workspace, p)) != RP_OK)
-        return st;
     const int64_t P = pl.P, K = pl.K, Cout = pl.Cout, img = pl.C * pl.H * pl.W;
 #pragma omp parallel num_threads(pl.threads)
     {
@@ -452,19 +452,16 @@ rp_status rp_conv2d_backward_params(struct rp_tensor *grad_weight, struct rp_ten
         return st;
     if (grad_bias && (st = check_same("grad_bias", grad_bias, 1, &os[1])) != RP_OK)
         return st;
-    int tile = winograd_tile(p, input->shape, os[1]);
-    if (tile) {
-        struct rp_winograd_plan wp;
-        if ((st = winograd_call(&wp, tile, input->shape, os[1], workspace, p)) != RP_OK)
-            return st;
+    int tile;
+    struct rp_winograd_plan wp;
+    struct plan pl;
+    if ((st = plan_kernel(&tile, &wp, &pl, input->shape, os[1], workspace, p)) != RP_OK)
+        return st;
+    if (tile)
         rp_winograd_backward(NULL, grad_weight->data, grad_output->data, input->data, NULL,
                              workspace->data, &wp, scale);
-    } else {
-        struct plan pl;
-        if ((st = plan_call(&pl, input->shape, os[1], workspace, p)) != RP_OK)
-            return st;
+    else
         weight_grad_im2col(grad_weight, grad_output, input, workspace, &pl, p, scale);
-    }
     if (grad_bias)
         bias_grad(grad_bias, grad_output, scale);
     return RP_OK;

@@ -62,23 +62,17 @@ void rp_winograd_plan(struct rp_winograd_plan *wp, const int64_t in[4], int64_t 
     wp->nxi = wp->a * wp->a;
     wp->th = (wp->Ho + tile - 1) / tile;
     wp->tw = (wp->Wo + tile - 1) / tile;
-    if (threads < 1)
-        threads = 1;
     int64_t per_image = wp->th * wp->tw, nxi = wp->nxi;
     int64_t target = wp->C + wp->K > 0 ? CHUNK_FLOATS / (nxi * (wp->C + wp->K)) : MAX_TILES;
     if (target > MAX_TILES)
         target = MAX_TILES;
     if (target < MIN_TILES)
         target = MIN_TILES;
-    int64_t g = per_image > 0 ? (target + per_image - 1) / per_image : 1;
-    int64_t per_thread_images = (wp->N + threads - 1) / threads;
-    if (g > per_thread_images)
-        g = per_thread_images;
-    if (g < 1)
-        g = 1;
-    wp->g = g;
-    wp->chunks = (wp->N + g - 1) / g;
-    wp->T = g * per_image;
+    struct rp_chunking c = rp_chunk_batch(wp->N, per_image, target, threads);
+    wp->g = c.g;
+    wp->chunks = c.chunks;
+    wp->threads = c.team;
+    wp->T = c.g * per_image;
     wp->wt = 2 * wp->tw + 4;
     /* V and M of a chunk, the scratch rows, a partial dU */
     /* one cache line more than C*T (K*T) between the xi planes: with power-of-two
@@ -87,7 +81,6 @@ void rp_winograd_plan(struct rp_winograd_plan *wp, const int64_t in[4], int64_t 
     wp->ms = wp->K * wp->T + 16;
     wp->per_thread = nxi * (wp->vs + wp->ms) + 16 * wp->tw + 4 * wp->wt +
                      nxi * wp->K * wp->C;
-    wp->threads = threads < wp->chunks ? threads : (int)(wp->chunks > 0 ? wp->chunks : 1);
     wp->size = nxi * wp->K * wp->C + wp->threads * wp->per_thread;
 }
 
@@ -356,6 +349,10 @@ static void filter_transform4_t(float dw[9], const float du[36])
         gt6(dw + 3 * i, 1, t + 6 * i, 1);
 }
 
+/* The tile loops below are written once for F(m x m, 3 x 3) with m a
+ * compile-time constant; TILES(fn, ...) calls fn_m with the plan's m. */
+#define TILES(fn, ...) (wp->m == 4 ? fn##_m(__VA_ARGS__, 4) : fn##_m(__VA_ARGS__, 2))
+
 /* Tile by tile (F(4x4) always, F(2x2) on planes too narrow for the row-wise
  * forms below): plane x[H][W] -> the tiles of one image and channel,
  * v[xi * ld + t]. */
@@ -391,14 +388,6 @@ RP_ALWAYS_INLINE void gather_tiles_m(float *v, int64_t ld, const float *x,
     }
 }
 
-static void gather_tiles(float *v, int64_t ld, const float *x, const struct rp_winograd_plan *wp)
-{
-    if (wp->m == 4)
-        gather_tiles_m(v, ld, x, wp, 4);
-    else
-        gather_tiles_m(v, ld, x, wp, 2);
-}
-
 /* The tiles of one image and channel added into plane x[H][W] (zeroed first). */
 RP_ALWAYS_INLINE void scatter_tiles_m(float *x, const float *v, int64_t ld,
                                       const struct rp_winograd_plan *wp, const int m)
@@ -431,14 +420,6 @@ RP_ALWAYS_INLINE void scatter_tiles_m(float *x, const float *v, int64_t ld,
     }
 }
 
-static void scatter_tiles(float *x, const float *v, int64_t ld, const struct rp_winograd_plan *wp)
-{
-    if (wp->m == 4)
-        scatter_tiles_m(x, v, ld, wp, 4);
-    else
-        scatter_tiles_m(x, v, ld, wp, 2);
-}
-
 /* Output plane y[Ho][Wo] (+ bias) from the tiles m[xi * ld + t]. */
 RP_ALWAYS_INLINE void output_tiles_m(float *y, const float *mt, int64_t ld, float bias,
                                      const struct rp_winograd_plan *wp, const int m)
@@ -458,15 +439,6 @@ RP_ALWAYS_INLINE void output_tiles_m(float *y, const float *mt, int64_t ld, floa
                 for (int j = 0; j < m && m * tx + j < wp->Wo; j++)
                     y[(m * ty + i) * wp->Wo + m * tx + j] = o[m * i + j] + bias;
         }
-}
-
-static void output_tiles(float *y, const float *mt, int64_t ld, float bias,
-                         const struct rp_winograd_plan *wp)
-{
-    if (wp->m == 4)
-        output_tiles_m(y, mt, ld, bias, wp, 4);
-    else
-        output_tiles_m(y, mt, ld, bias, wp, 2);
 }
 
 /* Gradient tiles m[xi * ld + t] of output-gradient plane dy[Ho][Wo]. */
@@ -490,14 +462,6 @@ RP_ALWAYS_INLINE void grad_tiles_m(float *mt, int64_t ld, const float *dy,
             for (int xi = 0; xi < nxi; xi++)
                 mt[xi * ld + t] = s[xi];
         }
-}
-
-static void grad_tiles(float *mt, int64_t ld, const float *dy, const struct rp_winograd_plan *wp)
-{
-    if (wp->m == 4)
-        grad_tiles_m(mt, ld, dy, wp, 4);
-    else
-        grad_tiles_m(mt, ld, dy, wp, 2);
 }
 
 /* The row-wise forms below win on planes 4 or at least 8 tiles wide (whole
@@ -540,7 +504,7 @@ RP_VECTOR_CLONES static void gather_plane(float *v, int64_t ld, const float *x, 
                          const struct rp_winograd_plan *wp)
 {
     if (!row_wise(wp)) {
-        gather_tiles(v, ld, x, wp);
+        TILES(gather_tiles, v, ld, x, wp);
         return;
     }
     const int64_t tw = wp->tw, wt = wp->wt, W = wp->W;
@@ -582,7 +546,7 @@ RP_VECTOR_CLONES static void scatter_plane(float *x, const float *v, int64_t ld,
                           const struct rp_winograd_plan *wp)
 {
     if (!row_wise(wp)) {
-        scatter_tiles(x, v, ld, wp);
+        TILES(scatter_tiles, x, v, ld, wp);
         return;
     }
     const int64_t tw = wp->tw, wt = wp->wt, W = wp->W;
@@ -635,7 +599,7 @@ RP_VECTOR_CLONES static void output_plane(float *y, const float *m, int64_t ld, 
                                           float *scratch, const struct rp_winograd_plan *wp)
 {
     if (!row_wise(wp)) {
-        output_tiles(y, m, ld, bias, wp);
+        TILES(output_tiles, y, m, ld, bias, wp);
         return;
     }
     const int64_t tw = wp->tw, Wo = wp->Wo;
@@ -672,7 +636,7 @@ RP_VECTOR_CLONES static void grad_plane(float *m, int64_t ld, const float *dy, f
                        const struct rp_winograd_plan *wp)
 {
     if (!row_wise(wp)) {
-        grad_tiles(m, ld, dy, wp);
+        TILES(grad_tiles, m, ld, dy, wp);
         return;
     }
     const int64_t tw = wp->tw, wt = wp->wt, Wo = wp->Wo;

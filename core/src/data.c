@@ -209,15 +209,32 @@ rp_status rp_idx_parse(struct rp_bytes *out, uint8_t *buf, int64_t len, const ch
     return RP_OK;
 }
 
-rp_status rp_cifar_read(struct rp_bytes *images, struct rp_bytes *labels, const char *path,
-                        int label_bytes)
+/* The arguments of the CIFAR and image readers, checked before a file is read. */
+static rp_status cifar_args(int label_bytes)
 {
     if (label_bytes < 1 || label_bytes > 2)
         return rp_error(RP_EINVAL, "cifar: label_bytes must be 1 or 2, got %d", label_bytes);
+    return RP_OK;
+}
+
+static rp_status image_args(int channels, int size)
+{
+    if (channels != 1 && channels != 3)
+        return rp_error(RP_EINVAL, "image: channels must be 1 or 3, got %d", channels);
+    if (size < 1 || size > 4096)
+        return rp_error(RP_EINVAL, "image: size must be in 1..4096, got %d", size);
+    return RP_OK;
+}
+
+rp_status rp_cifar_read(struct rp_bytes *images, struct rp_bytes *labels, const char *path,
+                        int label_bytes)
+{
+    rp_status st = cifar_args(label_bytes);
+    if (st != RP_OK)
+        return st;
     uint8_t *buf;
     int64_t len;
-    rp_status st = rp_file_read(&buf, &len, path);
-    if (st != RP_OK)
+    if ((st = rp_file_read(&buf, &len, path)) != RP_OK)
         return st;
     return rp_cifar_parse(images, labels, buf, len, path, label_bytes);
 }
@@ -226,9 +243,10 @@ rp_status rp_cifar_parse(struct rp_bytes *images, struct rp_bytes *labels, uint8
                          int64_t len, const char *path, int label_bytes)
 {
     const int64_t pixels = 3 * 32 * 32, rec = label_bytes + pixels;
-    if (label_bytes < 1 || label_bytes > 2) {
+    rp_status st = cifar_args(label_bytes);
+    if (st != RP_OK) {
         free(buf);
-        return rp_error(RP_EINVAL, "cifar: label_bytes must be 1 or 2, got %d", label_bytes);
+        return st;
     }
     if (len == 0 || len % rec != 0) {
         free(buf);
@@ -266,14 +284,10 @@ rp_status rp_cifar_parse(struct rp_bytes *images, struct rp_bytes *labels, uint8
 
 rp_status rp_image_read(struct rp_bytes *out, const char *path, int channels, int size)
 {
-    if (channels != 1 && channels != 3)
-        return rp_error(RP_EINVAL, "image: channels must be 1 or 3, got %d", channels);
-    if (size < 1 || size > 4096)
-        return rp_error(RP_EINVAL, "image: size must be in 1..4096, got %d", size);
+    rp_status st = image_args(channels, size);
     uint8_t *file;
     int64_t len;
-    rp_status st = rp_file_read(&file, &len, path);
-    if (st != RP_OK)
+    if (st != RP_OK || (st = rp_file_read(&file, &len, path)) != RP_OK)
         return st;
     return rp_image_decode(out, file, len, path, channels, size);
 }
@@ -281,13 +295,10 @@ rp_status rp_image_read(struct rp_bytes *out, const char *path, int channels, in
 rp_status rp_image_decode(struct rp_bytes *out, uint8_t *file, int64_t len, const char *path,
                           int channels, int size)
 {
-    if (channels != 1 && channels != 3) {
+    rp_status st = image_args(channels, size);
+    if (st != RP_OK) {
         free(file);
-        return rp_error(RP_EINVAL, "image: channels must be 1 or 3, got %d", channels);
-    }
-    if (size < 1 || size > 4096) {
-        free(file);
-        return rp_error(RP_EINVAL, "image: size must be in 1..4096, got %d", size);
+        return st;
     }
     if (len > INT32_MAX) {
         free(file);

@@ -2,6 +2,8 @@
 #ifndef REALPRUNE_KERNEL_H
 #define REALPRUNE_KERNEL_H
 
+#include <stdint.h>
+
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -42,5 +44,30 @@ static inline int rp_team_size(void)
 /* Inlined even where the compiler would not: the generic forms of a kernel
  * specialized by constant arguments. */
 #define RP_ALWAYS_INLINE static inline __attribute__((always_inline))
+
+/* How a batch of n images is cut for a team of `threads`: chunks of g images,
+ * g the fewest images holding `target` work units at `per_image` units each,
+ * but no more than an even share per thread; team = min(threads, chunks). */
+struct rp_chunking {
+    int64_t g, chunks;
+    int team;
+};
+
+static inline struct rp_chunking rp_chunk_batch(int64_t n, int64_t per_image, int64_t target,
+                                                int threads)
+{
+    struct rp_chunking c;
+    if (threads < 1)
+        threads = 1;
+    int64_t share = (n + threads - 1) / threads;
+    c.g = per_image > 0 ? (target + per_image - 1) / per_image : 1;
+    if (c.g > share)
+        c.g = share;
+    if (c.g < 1)
+        c.g = 1;
+    c.chunks = (n + c.g - 1) / c.g;
+    c.team = threads < c.chunks ? threads : (int)(c.chunks > 0 ? c.chunks : 1);
+    return c;
+}
 
 #endif
