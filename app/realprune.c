@@ -268,7 +268,7 @@ static void lua_text(lua_State *L, const char *which, FILE *f)
 
 /* ---- REPL ---------------------------------------------------------------- */
 
-#define PROMPT "rp> "
+#define PROMPT  "rp> "
 #define PROMPT2 "..> "
 
 static char history_file[PATH_MAX];
@@ -350,7 +350,7 @@ static int load_statement(lua_State *L)
     lua_pop(L, 2); /* error message and "return" string */
     for (;;) {
         size_t llen;
-        const char *code = lua_tolstring(L, -1, &llen); /* stack: source */
+        const char *code = lua_tolstring(L, -1, &llen);    /* stack: source */
         status = luaL_loadbuffer(L, code, llen, "=stdin"); /* source, chunk or message */
         if (!incomplete(L, status))
             break;
@@ -411,7 +411,9 @@ static void repl(lua_State *L)
     if (isatty(STDIN_FILENO))
         printf("realprune %s (%s) - rp = require \"realprune\"; Ctrl-D exits\n",
                lua_getglobal(L, "rp") == LUA_TTABLE && lua_getfield(L, -1, "VERSION")
-                   ? lua_tostring(L, -1) : "?", LUA_RELEASE);
+                   ? lua_tostring(L, -1)
+                   : "?",
+               LUA_RELEASE);
     lua_settop(L, 0);
     int status;
     while ((status = load_statement(L)) != -1) {
@@ -526,9 +528,10 @@ int main(int argc, char **argv)
     lua_pushinteger(L, argc);
     lua_pushlightuserdata(L, argv);
     int status = lua_pcall(L, 2, 1, 0);
-    int code = status != LUA_OK ? EXIT_FAILURE
+    int code = status != LUA_OK       ? EXIT_FAILURE
                : lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1)
-               : lua_toboolean(L, -1) ? EXIT_SUCCESS : EXIT_FAILURE;
+               : lua_toboolean(L, -1) ? EXIT_SUCCESS
+                                      : EXIT_FAILURE;
     report(L, status);
     lua_close(L);
     return code;

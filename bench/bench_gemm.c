@@ -39,7 +39,11 @@ int main(int argc, char **argv)
         rp_blas_set_threads(atoi(argv[1]));
     printf("bench_gemm: OpenBLAS %s core, %d threads\n", rp_blas_info(), rp_blas_get_threads());
     printf("%-34s %10s\n", "shape (m x n x k, transposes)", "GFLOP/s");
-    static const struct { const char *what; int ta, tb; int64_t m, n, k; } cases[] = {
+    static const struct {
+        const char *what;
+        int ta, tb;
+        int64_t m, n, k;
+    } cases[] = {
         {"conv fwd 3x3 64->64, 32x32, b=32", 0, 1, 32768, 64, 576},
         {"conv bwd-in 3x3 64->64", 0, 0, 32768, 576, 64},
         {"conv bwd-w 3x3 64->64", 1, 0, 64, 576, 32768},

@@ -51,12 +51,9 @@ static int l_blas_info(lua_State *L)
 
 int luaopen_realprune_core(lua_State *L)
 {
-    static const luaL_Reg funcs[] = {{"clock", l_clock},
-                                     {"set_threads", l_set_threads},
-                                     {"get_threads", l_get_threads},
-                                     {"cpu_count", l_cpu_count},
-                                     {"blas_info", l_blas_info},
-                                     {NULL, NULL}};
+    static const luaL_Reg funcs[] = {
+        {"clock", l_clock},         {"set_threads", l_set_threads}, {"get_threads", l_get_threads},
+        {"cpu_count", l_cpu_count}, {"blas_info", l_blas_info},     {NULL, NULL}};
     luaL_newlib(L, funcs);
     rpl_open_tensor(L);
     rpl_open_generator(L);

@@ -145,8 +145,9 @@ static void check_floats(lua_State *L, int arg, int n, float *out, const char *w
 {
     luaL_checktype(L, arg, LUA_TTABLE);
     if ((int)lua_rawlen(L, arg) != n)
-        luaL_argerror(L, arg, lua_pushfstring(L, "%d %s values expected, got %d", n, what,
-                                              (int)lua_rawlen(L, arg)));
+        luaL_argerror(
+            L, arg,
+            lua_pushfstring(L, "%d %s values expected, got %d", n, what, (int)lua_rawlen(L, arg)));
     for (int i = 0; i < n; i++) {
         lua_rawgeti(L, arg, i + 1);
         if (lua_type(L, -1) != LUA_TNUMBER)
@@ -244,4 +245,3 @@ void rpl_open_data(lua_State *L)
                                      {NULL, NULL}};
     luaL_setfuncs(L, funcs, 0);
 }
-

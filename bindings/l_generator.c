@@ -10,9 +10,10 @@ static uint64_t check_seed(lua_State *L, int arg)
 {
     if (!lua_isinteger(L, arg))
         return (uint64_t)luaL_argerror(
-            L, arg, lua_type(L, arg) == LUA_TNUMBER ? "seed must be an integer, got a float"
-                                                    : lua_pushfstring(L, "integer seed expected, got %s",
-                                                                      luaL_typename(L, arg)));
+            L, arg,
+            lua_type(L, arg) == LUA_TNUMBER
+                ? "seed must be an integer, got a float"
+                : lua_pushfstring(L, "integer seed expected, got %s", luaL_typename(L, arg)));
     return (uint64_t)lua_tointeger(L, arg);
 }
 
@@ -121,9 +122,9 @@ static int g_set_state(lua_State *L)
     struct rp_rng *g = rpl_check_generator(L, 1);
     size_t len;
     const unsigned char *buf = (const unsigned char *)luaL_checklstring(L, 2, &len);
-    luaL_argcheck(L, len == STATE_BYTES, 2,
-                  lua_pushfstring(L, "generator state of %d bytes expected, got %d",
-                                  STATE_BYTES, (int)len));
+    luaL_argcheck(
+        L, len == STATE_BYTES, 2,
+        lua_pushfstring(L, "generator state of %d bytes expected, got %d", STATE_BYTES, (int)len));
     for (int i = 0; i < 4; i++) {
         g->s[i] = 0;
         for (int b = 0; b < 8; b++)
@@ -152,10 +153,10 @@ static int g_tostring(lua_State *L)
 
 void rpl_open_generator(lua_State *L)
 {
-    static const luaL_Reg methods[] = {
-        {"seed", g_seed},   {"uniform", g_uniform},     {"normal", g_normal},
-        {"integer", g_integer}, {"state", g_state}, {"set_state", g_set_state},
-        {"clone", g_clone}, {NULL, NULL}};
+    static const luaL_Reg methods[] = {{"seed", g_seed},     {"uniform", g_uniform},
+                                       {"normal", g_normal}, {"integer", g_integer},
+                                       {"state", g_state},   {"set_state", g_set_state},
+                                       {"clone", g_clone},   {NULL, NULL}};
     static const luaL_Reg funcs[] = {
         {"generator", l_generator}, {"default_generator", l_default_generator}, {NULL, NULL}};
 

@@ -169,8 +169,8 @@ static int l_relu_forward(lua_State *L)
 
 static int l_relu_backward(lua_State *L)
 {
-    if (rp_relu_backward(rpl_check_tensor(L, 1), rpl_check_tensor(L, 2),
-                         rpl_check_tensor(L, 3)) != RP_OK)
+    if (rp_relu_backward(rpl_check_tensor(L, 1), rpl_check_tensor(L, 2), rpl_check_tensor(L, 3)) !=
+        RP_OK)
         return fail(L);
     return 0;
 }
@@ -301,30 +301,37 @@ static int64_t *check_labels(lua_State *L, int arg, int64_t n)
     struct rp_tensor *t = rpl_test_tensor(L, arg);
     if (t) {
         if (t->numel != n)
-            luaL_argerror(L, arg, lua_pushfstring(L, "%I labels expected, got a tensor of %I",
-                                                  (lua_Integer)n, (lua_Integer)t->numel));
+            luaL_argerror(L, arg,
+                          lua_pushfstring(L, "%I labels expected, got a tensor of %I",
+                                          (lua_Integer)n, (lua_Integer)t->numel));
         for (int64_t i = 0; i < n; i++) {
             float v = t->data[i];
             if (v != (float)(int64_t)v)
-                luaL_argerror(L, arg, lua_pushfstring(L, "label %I is not an integer (%f)",
-                                                      (lua_Integer)i + 1, (double)v));
+                luaL_argerror(L, arg,
+                              lua_pushfstring(L, "label %I is not an integer (%f)",
+                                              (lua_Integer)i + 1, (double)v));
             out[i] = (int64_t)v - 1;
         }
         return out;
     }
     if (lua_type(L, arg) != LUA_TTABLE)
-        luaL_argerror(L, arg, lua_pushfstring(L, "labels (table of classes or tensor) expected, "
-                                              "got %s", luaL_typename(L, arg)));
+        luaL_argerror(L, arg,
+                      lua_pushfstring(L,
+                                      "labels (table of classes or tensor) expected, "
+                                      "got %s",
+                                      luaL_typename(L, arg)));
     if ((int64_t)lua_rawlen(L, arg) != n)
-        luaL_argerror(L, arg, lua_pushfstring(L, "%I labels expected, got %I", (lua_Integer)n,
-                                              (lua_Integer)lua_rawlen(L, arg)));
+        luaL_argerror(L, arg,
+                      lua_pushfstring(L, "%I labels expected, got %I", (lua_Integer)n,
+                                      (lua_Integer)lua_rawlen(L, arg)));
     for (int64_t i = 0; i < n; i++) {
         lua_rawgeti(L, arg, (lua_Integer)i + 1);
         int isint;
         lua_Integer v = lua_tointegerx(L, -1, &isint);
         if (!isint)
-            luaL_argerror(L, arg, lua_pushfstring(L, "label %I must be an integer class, got %s",
-                                                  (lua_Integer)i + 1, luaL_typename(L, -1)));
+            luaL_argerror(L, arg,
+                          lua_pushfstring(L, "label %I must be an integer class, got %s",
+                                          (lua_Integer)i + 1, luaL_typename(L, -1)));
         out[i] = (int64_t)v - 1;
         lua_pop(L, 1);
     }
@@ -413,33 +420,32 @@ static int l_adam_step(lua_State *L)
 
 void rpl_open_nn(lua_State *L)
 {
-    static const luaL_Reg funcs[] = {
-        {"conv2d_shapes", l_conv2d_shapes},
-        {"conv2d_forward", l_conv2d_forward},
-        {"conv2d_backward_input", l_conv2d_backward_input},
-        {"conv2d_backward_params", l_conv2d_backward_params},
-        {"conv2d_backward", l_conv2d_backward},
-        {"linear_forward", l_linear_forward},
-        {"linear_backward_input", l_linear_backward_input},
-        {"linear_backward_params", l_linear_backward_params},
-        {"relu_forward", l_relu_forward},
-        {"relu_backward", l_relu_backward},
-        {"pool2d_shape", l_pool2d_shape},
-        {"maxpool2d_forward", l_maxpool2d_forward},
-        {"maxpool2d_backward", l_maxpool2d_backward},
-        {"avgpool2d_forward", l_avgpool2d_forward},
-        {"avgpool2d_backward", l_avgpool2d_backward},
-        {"batchnorm2d_forward_train", l_batchnorm2d_forward_train},
-        {"batchnorm2d_forward_eval", l_batchnorm2d_forward_eval},
-        {"batchnorm2d_backward", l_batchnorm2d_backward},
-        {"dropout_forward", l_dropout_forward},
-        {"dropout_backward", l_dropout_backward},
-        {"cross_entropy_forward", l_cross_entropy_forward},
-        {"cross_entropy_backward", l_cross_entropy_backward},
-        {"count_correct", l_count_correct},
-        {"apply_mask", l_apply_mask},
-        {"sgd_step", l_sgd_step},
-        {"adam_step", l_adam_step},
-        {NULL, NULL}};
+    static const luaL_Reg funcs[] = {{"conv2d_shapes", l_conv2d_shapes},
+                                     {"conv2d_forward", l_conv2d_forward},
+                                     {"conv2d_backward_input", l_conv2d_backward_input},
+                                     {"conv2d_backward_params", l_conv2d_backward_params},
+                                     {"conv2d_backward", l_conv2d_backward},
+                                     {"linear_forward", l_linear_forward},
+                                     {"linear_backward_input", l_linear_backward_input},
+                                     {"linear_backward_params", l_linear_backward_params},
+                                     {"relu_forward", l_relu_forward},
+                                     {"relu_backward", l_relu_backward},
+                                     {"pool2d_shape", l_pool2d_shape},
+                                     {"maxpool2d_forward", l_maxpool2d_forward},
+                                     {"maxpool2d_backward", l_maxpool2d_backward},
+                                     {"avgpool2d_forward", l_avgpool2d_forward},
+                                     {"avgpool2d_backward", l_avgpool2d_backward},
+                                     {"batchnorm2d_forward_train", l_batchnorm2d_forward_train},
+                                     {"batchnorm2d_forward_eval", l_batchnorm2d_forward_eval},
+                                     {"batchnorm2d_backward", l_batchnorm2d_backward},
+                                     {"dropout_forward", l_dropout_forward},
+                                     {"dropout_backward", l_dropout_backward},
+                                     {"cross_entropy_forward", l_cross_entropy_forward},
+                                     {"cross_entropy_backward", l_cross_entropy_backward},
+                                     {"count_correct", l_count_correct},
+                                     {"apply_mask", l_apply_mask},
+                                     {"sgd_step", l_sgd_step},
+                                     {"adam_step", l_adam_step},
+                                     {NULL, NULL}};
     luaL_setfuncs(L, funcs, 0);
 }

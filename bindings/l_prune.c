@@ -41,8 +41,8 @@ static int option(lua_State *L, int t, const char *k, const char *const *names)
 
 static int l_prune_apply(lua_State *L)
 {
-    static const char *const grans[] = {"element", "column", "tile", "row", "filter",
-                                        "channel", "block", NULL};
+    static const char *const grans[] = {"element", "column",  "tile",  "row",
+                                        "filter",  "channel", "block", NULL};
     static const char *const scores[] = {"l1", "l2", "random", NULL};
     luaL_checktype(L, 1, LUA_TTABLE);
     luaL_checktype(L, 2, LUA_TTABLE);

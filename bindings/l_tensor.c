@@ -69,11 +69,13 @@ static void check_shape_entry(lua_State *L, int arg, int pos, int64_t *dst)
     int isint;
     lua_Integer v = lua_tointegerx(L, -1, &isint);
     if (!isint || lua_type(L, -1) != LUA_TNUMBER)
-        luaL_argerror(L, arg, lua_pushfstring(L, "size %d of the shape must be an integer, got %s",
-                                              pos, luaL_typename(L, -1)));
+        luaL_argerror(L, arg,
+                      lua_pushfstring(L, "size %d of the shape must be an integer, got %s", pos,
+                                      luaL_typename(L, -1)));
     if (v < 0)
-        luaL_argerror(L, arg, lua_pushfstring(L, "size %d of the shape must be non-negative, got %I",
-                                              pos, v));
+        luaL_argerror(
+            L, arg,
+            lua_pushfstring(L, "size %d of the shape must be non-negative, got %I", pos, v));
     *dst = (int64_t)v;
 }
 
@@ -83,8 +85,9 @@ int rpl_check_shape(lua_State *L, int arg, int varargs, int64_t *shape)
     if (lua_type(L, arg) == LUA_TTABLE) {
         lua_Unsigned n = lua_rawlen(L, arg);
         if (n > RP_MAX_DIMS)
-            luaL_argerror(L, arg, lua_pushfstring(L, "a shape has at most %d sizes, got %d",
-                                                  RP_MAX_DIMS, (int)n));
+            luaL_argerror(
+                L, arg,
+                lua_pushfstring(L, "a shape has at most %d sizes, got %d", RP_MAX_DIMS, (int)n));
         ndim = (int)n;
         for (int d = 0; d < ndim; d++) {
             lua_rawgeti(L, arg, d + 1);
@@ -95,16 +98,18 @@ int rpl_check_shape(lua_State *L, int arg, int varargs, int64_t *shape)
         int top = varargs ? lua_gettop(L) : arg;
         ndim = top - arg + 1;
         if (ndim > RP_MAX_DIMS)
-            luaL_argerror(L, arg, lua_pushfstring(L, "a shape has at most %d sizes, got %d",
-                                                  RP_MAX_DIMS, ndim));
+            luaL_argerror(
+                L, arg,
+                lua_pushfstring(L, "a shape has at most %d sizes, got %d", RP_MAX_DIMS, ndim));
         for (int d = 0; d < ndim; d++) {
             lua_pushvalue(L, arg + d);
             check_shape_entry(L, arg + d, d + 1, &shape[d]);
             lua_pop(L, 1);
         }
     } else {
-        return luaL_argerror(L, arg, lua_pushfstring(L, "shape (table of sizes) expected, got %s",
-                                                     luaL_typename(L, arg)));
+        return luaL_argerror(
+            L, arg,
+            lua_pushfstring(L, "shape (table of sizes) expected, got %s", luaL_typename(L, arg)));
     }
     int64_t numel;
     if (rp_shape_check(ndim, shape, &numel) != RP_OK)
@@ -233,21 +238,26 @@ static void nest_check(lua_State *L, struct nest *n, int depth)
     /* value to check is on top of the stack */
     if (depth == n->ndim) {
         if (lua_type(L, -1) != LUA_TNUMBER)
-            luaL_argerror(L, 1, lua_pushfstring(L, "element %s is a %s, expected a number",
-                                                nest_path(L, n, depth), luaL_typename(L, -1)));
+            luaL_argerror(L, 1,
+                          lua_pushfstring(L, "element %s is a %s, expected a number",
+                                          nest_path(L, n, depth), luaL_typename(L, -1)));
         return;
     }
     if (lua_type(L, -1) != LUA_TTABLE)
-        luaL_argerror(L, 1, lua_pushfstring(L, "ragged nested table: element %s is a %s, "
-                                            "expected a table of %I",
-                                            nest_path(L, n, depth), luaL_typename(L, -1),
-                                            (lua_Integer)n->shape[depth]));
+        luaL_argerror(L, 1,
+                      lua_pushfstring(L,
+                                      "ragged nested table: element %s is a %s, "
+                                      "expected a table of %I",
+                                      nest_path(L, n, depth), luaL_typename(L, -1),
+                                      (lua_Integer)n->shape[depth]));
     lua_Unsigned len = lua_rawlen(L, -1);
     if ((int64_t)len != n->shape[depth])
-        luaL_argerror(L, 1, lua_pushfstring(L, "ragged nested table: element %s has %I entries, "
-                                            "expected %I",
-                                            depth ? nest_path(L, n, depth) : "(top)",
-                                            (lua_Integer)len, (lua_Integer)n->shape[depth]));
+        luaL_argerror(L, 1,
+                      lua_pushfstring(L,
+                                      "ragged nested table: element %s has %I entries, "
+                                      "expected %I",
+                                      depth ? nest_path(L, n, depth) : "(top)", (lua_Integer)len,
+                                      (lua_Integer)n->shape[depth]));
     luaL_checkstack(L, 4, "nested table too deep");
     for (int64_t i = 1; i <= n->shape[depth]; i++) {
         n->path[depth] = i;
@@ -293,8 +303,8 @@ static int l_from(lua_State *L)
     lua_pushvalue(L, 1);
     while (lua_type(L, -1) == LUA_TTABLE) {
         if (n.ndim == RP_MAX_DIMS)
-            luaL_argerror(L, 1, lua_pushfstring(L, "nested table deeper than %d levels",
-                                                RP_MAX_DIMS));
+            luaL_argerror(L, 1,
+                          lua_pushfstring(L, "nested table deeper than %d levels", RP_MAX_DIMS));
         n.shape[n.ndim++] = (int64_t)lua_rawlen(L, -1);
         if (n.shape[n.ndim - 1] == 0)
             break;
@@ -351,9 +361,11 @@ static int check_dim(lua_State *L, int arg, const struct rp_tensor *t)
     if (d < 0)
         d += nd + 1;
     if (d < 1 || d > nd)
-        luaL_argerror(L, arg, lua_pushfstring(L, "dimension %I is out of range 1..%I for a "
-                                              "%I-dimensional tensor",
-                                              luaL_checkinteger(L, arg), nd, nd));
+        luaL_argerror(L, arg,
+                      lua_pushfstring(L,
+                                      "dimension %I is out of range 1..%I for a "
+                                      "%I-dimensional tensor",
+                                      luaL_checkinteger(L, arg), nd, nd));
     return (int)(d - 1);
 }
 
@@ -370,16 +382,19 @@ static int64_t check_index(lua_State *L, int arg, const struct rp_tensor *t)
 {
     int given = lua_gettop(L) - arg + 1;
     if (given != t->ndim)
-        luaL_error(L, "bad argument #%d to '%s' (%d indices expected for a %d-dimensional "
-                   "tensor, got %d)", arg - 1, arg == 2 ? "get" : "set", t->ndim, t->ndim,
-                   given < 0 ? 0 : given);
+        luaL_error(L,
+                   "bad argument #%d to '%s' (%d indices expected for a %d-dimensional "
+                   "tensor, got %d)",
+                   arg - 1, arg == 2 ? "get" : "set", t->ndim, t->ndim, given < 0 ? 0 : given);
     int64_t off = 0;
     for (int d = 0; d < t->ndim; d++) {
         lua_Integer i = luaL_checkinteger(L, arg + d);
         if (i < 1 || i > t->shape[d])
-            luaL_argerror(L, arg + d, lua_pushfstring(L, "index %I is out of range 1..%I for "
-                                                      "dimension %d", i,
-                                                      (lua_Integer)t->shape[d], d + 1));
+            luaL_argerror(L, arg + d,
+                          lua_pushfstring(L,
+                                          "index %I is out of range 1..%I for "
+                                          "dimension %d",
+                                          i, (lua_Integer)t->shape[d], d + 1));
         off = off * t->shape[d] + (i - 1);
     }
     return off;
@@ -430,8 +445,10 @@ static int t_totable(lua_State *L)
         tables += level;
     }
     if (tables > (1 << 26) || t->numel > (1 << 28))
-        return luaL_error(L, "Tensor:totable: a %d-dimensional tensor of %I elements is too large "
-                          "for Lua tables", t->ndim, (lua_Integer)t->numel);
+        return luaL_error(L,
+                          "Tensor:totable: a %d-dimensional tensor of %I elements is too large "
+                          "for Lua tables",
+                          t->ndim, (lua_Integer)t->numel);
     push_table(L, t->data, t->shape, t->ndim);
     return 1;
 }
@@ -479,9 +496,11 @@ static int t_reshape(lua_State *L)
             int isint;
             shape[d] = (int64_t)lua_tointegerx(L, -1, &isint);
             if (!isint || lua_type(L, -1) != LUA_TNUMBER)
-                luaL_argerror(L, arg, lua_pushfstring(L, "size %d of the shape must be an "
-                                                      "integer, got %s", d + 1,
-                                                      luaL_typename(L, -1)));
+                luaL_argerror(L, arg,
+                              lua_pushfstring(L,
+                                              "size %d of the shape must be an "
+                                              "integer, got %s",
+                                              d + 1, luaL_typename(L, -1)));
             lua_pop(L, 1);
         }
     } else {
@@ -520,8 +539,9 @@ static int arith(lua_State *L, enum rp_binop op)
     if (lua_type(L, si) != LUA_TNUMBER) {
         if (luaL_testudata(L, si, RPL_TENSOR))
             rpl_check_tensor(L, si); /* released */
-        luaL_argerror(L, si, lua_pushfstring(L, "realprune.Tensor or number expected, got %s",
-                                             luaL_typename(L, si)));
+        luaL_argerror(L, si,
+                      lua_pushfstring(L, "realprune.Tensor or number expected, got %s",
+                                      luaL_typename(L, si)));
     }
     float s = (float)lua_tonumber(L, si);
     rp_tensor_scalar_(clone_into(L, u, ti, op_names[op]), op, s, si == 1);
@@ -529,18 +549,29 @@ static int arith(lua_State *L, enum rp_binop op)
 }
 
 /** t:add(o) -> t + o (o a tensor, broadcast, or a number) */
-static int t_add(lua_State *L) { return arith(L, RP_OP_ADD); }
+static int t_add(lua_State *L)
+{
+    return arith(L, RP_OP_ADD);
+}
 /** t:sub(o) -> t - o */
-static int t_sub(lua_State *L) { return arith(L, RP_OP_SUB); }
+static int t_sub(lua_State *L)
+{
+    return arith(L, RP_OP_SUB);
+}
 /** t:mul(o) -> t * o, elementwise */
-static int t_mul(lua_State *L) { return arith(L, RP_OP_MUL); }
+static int t_mul(lua_State *L)
+{
+    return arith(L, RP_OP_MUL);
+}
 /** t:div(o) -> t / o, elementwise */
-static int t_div(lua_State *L) { return arith(L, RP_OP_DIV); }
+static int t_div(lua_State *L)
+{
+    return arith(L, RP_OP_DIV);
+}
 
 static int arith_inplace(lua_State *L, enum rp_binop op)
 {
-    static const char *const names[] = {"Tensor:add_", "Tensor:sub_", "Tensor:mul_",
-                                        "Tensor:div_"};
+    static const char *const names[] = {"Tensor:add_", "Tensor:sub_", "Tensor:mul_", "Tensor:div_"};
     struct rp_tensor *t = rpl_check_tensor(L, 1);
     if (lua_type(L, 2) == LUA_TNUMBER) {
         rp_tensor_scalar_(t, op, (float)lua_tonumber(L, 2), 0);
@@ -549,8 +580,9 @@ static int arith_inplace(lua_State *L, enum rp_binop op)
         if (!o) {
             if (luaL_testudata(L, 2, RPL_TENSOR))
                 rpl_check_tensor(L, 2);
-            luaL_argerror(L, 2, lua_pushfstring(L, "realprune.Tensor or number expected, got %s",
-                                                luaL_typename(L, 2)));
+            luaL_argerror(L, 2,
+                          lua_pushfstring(L, "realprune.Tensor or number expected, got %s",
+                                          luaL_typename(L, 2)));
         }
         if (rp_tensor_binary_(t, op, o) != RP_OK)
             return rpl_fail(L, names[op]);
@@ -560,13 +592,25 @@ static int arith_inplace(lua_State *L, enum rp_binop op)
 }
 
 /** t:add_(o) adds o (tensor broadcast to t's shape, or number) in place; returns t */
-static int t_add_(lua_State *L) { return arith_inplace(L, RP_OP_ADD); }
+static int t_add_(lua_State *L)
+{
+    return arith_inplace(L, RP_OP_ADD);
+}
 /** t:sub_(o) in place; returns t */
-static int t_sub_(lua_State *L) { return arith_inplace(L, RP_OP_SUB); }
+static int t_sub_(lua_State *L)
+{
+    return arith_inplace(L, RP_OP_SUB);
+}
 /** t:mul_(o) in place; returns t */
-static int t_mul_(lua_State *L) { return arith_inplace(L, RP_OP_MUL); }
+static int t_mul_(lua_State *L)
+{
+    return arith_inplace(L, RP_OP_MUL);
+}
 /** t:div_(o) in place; returns t */
-static int t_div_(lua_State *L) { return arith_inplace(L, RP_OP_DIV); }
+static int t_div_(lua_State *L)
+{
+    return arith_inplace(L, RP_OP_DIV);
+}
 
 static int t_unm(lua_State *L)
 {
@@ -764,8 +808,10 @@ static int t_newindex(lua_State *L)
     } else {
         struct rp_tensor *src = rpl_test_tensor(L, 3);
         if (!src)
-            return luaL_error(L, "Tensor:__newindex: number or realprune.Tensor expected, "
-                              "got %s", luaL_typename(L, 3));
+            return luaL_error(L,
+                              "Tensor:__newindex: number or realprune.Tensor expected, "
+                              "got %s",
+                              luaL_typename(L, 3));
         if (rp_tensor_copy(u->t, src) != RP_OK)
             return rpl_fail(L, "Tensor:__newindex");
     }
@@ -775,7 +821,7 @@ static int t_newindex(lua_State *L)
 /* ---- printing ------------------------------------------------------------ */
 
 #define SUMMARY_THRESHOLD 1000 /* like NumPy: summarize larger tensors */
-#define EDGE 3
+#define EDGE              3
 
 static void fmt_value(char *buf, size_t n, float v)
 {
@@ -790,8 +836,7 @@ struct printer {
     int width;
 };
 
-static void print_rec(struct printer *p, const float *x, const int64_t *shape, int ndim,
-                      int depth)
+static void print_rec(struct printer *p, const float *x, const int64_t *shape, int ndim, int depth)
 {
     char cell[48];
     if (ndim == 0) {
@@ -865,25 +910,43 @@ static int t_tostring(lua_State *L)
 
 void rpl_open_tensor(lua_State *L)
 {
-    static const luaL_Reg methods[] = {
-        {"shape", t_shape},     {"dim", t_dim},         {"numel", t_numel},
-        {"size", t_size},       {"get", t_get},         {"set", t_set},
-        {"totable", t_totable}, {"clone", t_clone},     {"copy", t_copy},
-        {"fill", t_fill},       {"reshape", t_reshape}, {"sum", t_sum},
-        {"mean", t_mean},       {"min", t_min},         {"max", t_max},
-        {"abs", t_abs},         {"norm", t_norm},       {"count_nonzero", t_count_nonzero},
-        {"add", t_add},         {"sub", t_sub},         {"mul", t_mul},
-        {"div", t_div},         {"add_", t_add_},       {"sub_", t_sub_},
-        {"mul_", t_mul_},       {"div_", t_div_},       {"matmul", t_matmul},
-        {"argmax", t_argmax},   {"count_nonfinite", t_count_nonfinite}, {NULL, NULL}};
+    static const luaL_Reg methods[] = {{"shape", t_shape},
+                                       {"dim", t_dim},
+                                       {"numel", t_numel},
+                                       {"size", t_size},
+                                       {"get", t_get},
+                                       {"set", t_set},
+                                       {"totable", t_totable},
+                                       {"clone", t_clone},
+                                       {"copy", t_copy},
+                                       {"fill", t_fill},
+                                       {"reshape", t_reshape},
+                                       {"sum", t_sum},
+                                       {"mean", t_mean},
+                                       {"min", t_min},
+                                       {"max", t_max},
+                                       {"abs", t_abs},
+                                       {"norm", t_norm},
+                                       {"count_nonzero", t_count_nonzero},
+                                       {"add", t_add},
+                                       {"sub", t_sub},
+                                       {"mul", t_mul},
+                                       {"div", t_div},
+                                       {"add_", t_add_},
+                                       {"sub_", t_sub_},
+                                       {"mul_", t_mul_},
+                                       {"div_", t_div_},
+                                       {"matmul", t_matmul},
+                                       {"argmax", t_argmax},
+                                       {"count_nonfinite", t_count_nonfinite},
+                                       {NULL, NULL}};
     static const luaL_Reg meta[] = {
-        {"__gc", t_gc},           {"__close", t_gc},   {"__len", t_len},
-        {"__tostring", t_tostring}, {"__add", t_add}, {"__sub", t_sub},
-        {"__mul", t_mul},         {"__div", t_div},    {"__unm", t_unm},
-        {"__newindex", t_newindex}, {NULL, NULL}};
-    static const luaL_Reg funcs[] = {
-        {"zeros", l_zeros}, {"ones", l_ones},   {"full", l_full},     {"rand", l_rand},
-        {"randn", l_randn}, {"from", l_from},   {"arange", l_arange}, {NULL, NULL}};
+        {"__gc", t_gc},   {"__close", t_gc},          {"__len", t_len}, {"__tostring", t_tostring},
+        {"__add", t_add}, {"__sub", t_sub},           {"__mul", t_mul}, {"__div", t_div},
+        {"__unm", t_unm}, {"__newindex", t_newindex}, {NULL, NULL}};
+    static const luaL_Reg funcs[] = {{"zeros", l_zeros},   {"ones", l_ones},   {"full", l_full},
+                                     {"rand", l_rand},     {"randn", l_randn}, {"from", l_from},
+                                     {"arange", l_arange}, {NULL, NULL}};
 
     if (luaL_newmetatable(L, RPL_TENSOR)) {
         luaL_setfuncs(L, meta, 0);

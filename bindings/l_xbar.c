@@ -29,16 +29,16 @@ static const float *check_mask(lua_State *L, int arg, int64_t R, int64_t C)
         return NULL;
     struct rp_tensor *m = rpl_check_tensor(L, arg);
     if (m->numel != R * C)
-        luaL_argerror(L, arg, lua_pushfstring(L, "mask of %I values for a %Ix%I matrix",
-                                              (lua_Integer)m->numel, (lua_Integer)R,
-                                              (lua_Integer)C));
+        luaL_argerror(L, arg,
+                      lua_pushfstring(L, "mask of %I values for a %Ix%I matrix",
+                                      (lua_Integer)m->numel, (lua_Integer)R, (lua_Integer)C));
     return m->data;
 }
 
-#define SET(field, v)                      \
-    do {                                   \
-        lua_pushinteger(L, (lua_Integer)(v)); \
-        lua_setfield(L, -2, field);        \
+#define SET(field, v)                                                                              \
+    do {                                                                                           \
+        lua_pushinteger(L, (lua_Integer)(v));                                                      \
+        lua_setfield(L, -2, field);                                                                \
     } while (0)
 
 static int l_xbar_map(lua_State *L)
@@ -85,8 +85,8 @@ static int l_xbar_counts(lua_State *L)
     size_t n = (size_t)(m.crossbars > 0 ? m.crossbars : 1);
     int64_t *counts = lua_newuserdatauv(L, sizeof(int64_t) * n, 0);
     int64_t *blocks = lua_newuserdatauv(L, sizeof(int64_t) * n, 0);
-    if ((transpose ? rp_xbar_crossbar_counts_transposed : rp_xbar_crossbar_counts)(
-            counts, blocks, mask, R, C, &cfg) != RP_OK)
+    if ((transpose ? rp_xbar_crossbar_counts_transposed
+                   : rp_xbar_crossbar_counts)(counts, blocks, mask, R, C, &cfg) != RP_OK)
         return luaL_error(L, "%s", rp_last_error());
     lua_createtable(L, (int)m.crossbars, 0);
     lua_createtable(L, (int)m.crossbars, 0);
@@ -119,12 +119,9 @@ int rpl_text_rects(lua_State *L);
 
 void rpl_open_xbar(lua_State *L)
 {
-    static const luaL_Reg funcs[] = {{"xbar_map", l_xbar_map},
-                                     {"write_png", rpl_write_png},
-                                     {"text_rects", rpl_text_rects},
-                                     {"xbar_counts", l_xbar_counts},
-                                     {"xbar_check", l_xbar_check},
-                                     {NULL, NULL}};
+    static const luaL_Reg funcs[] = {{"xbar_map", l_xbar_map},       {"write_png", rpl_write_png},
+                                     {"text_rects", rpl_text_rects}, {"xbar_counts", l_xbar_counts},
+                                     {"xbar_check", l_xbar_check},   {NULL, NULL}};
     luaL_setfuncs(L, funcs, 0);
 }
 

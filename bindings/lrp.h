@@ -14,7 +14,7 @@
 #include "realprune/data.h"
 #include "realprune/realprune.h"
 
-#define RPL_TENSOR "realprune.Tensor"
+#define RPL_TENSOR    "realprune.Tensor"
 #define RPL_GENERATOR "realprune.Generator"
 
 typedef struct rpl_tensor {

@@ -18,18 +18,18 @@ static rp_status check(const char *fn, const struct rp_tensor *x, const struct r
                         rp_shape_string(b, sizeof b, x->ndim, x->shape));
     for (int i = 0; i < n; i++)
         if (per_channel[i]->ndim != 1 || per_channel[i]->shape[0] != x->shape[1])
-            return rp_error(RP_ESHAPE, "%s: per-channel tensors must have %lld values, got %s", fn,
-                            (long long)x->shape[1],
-                            rp_shape_string(a, sizeof a, per_channel[i]->ndim,
-                                            per_channel[i]->shape));
+            return rp_error(
+                RP_ESHAPE, "%s: per-channel tensors must have %lld values, got %s", fn,
+                (long long)x->shape[1],
+                rp_shape_string(a, sizeof a, per_channel[i]->ndim, per_channel[i]->shape));
     return RP_OK;
 }
 
 rp_status rp_batchnorm2d_forward_train(struct rp_tensor *output, const struct rp_tensor *input,
                                        const struct rp_tensor *gamma, const struct rp_tensor *beta,
-                                       struct rp_tensor *running_mean, struct rp_tensor *running_var,
-                                       struct rp_tensor *save_mean, struct rp_tensor *save_invstd,
-                                       float momentum, float eps)
+                                       struct rp_tensor *running_mean,
+                                       struct rp_tensor *running_var, struct rp_tensor *save_mean,
+                                       struct rp_tensor *save_invstd, float momentum, float eps)
 {
     const struct rp_tensor *pc[] = {gamma, beta, running_mean, running_var, save_mean, save_invstd};
     rp_status st = check("batchnorm2d", input, output, pc, 6);
@@ -38,9 +38,11 @@ rp_status rp_batchnorm2d_forward_train(struct rp_tensor *output, const struct rp
     int64_t N = input->shape[0], C = input->shape[1], HW = input->shape[2] * input->shape[3];
     int64_t M = N * HW;
     if (M < 2)
-        return rp_error(RP_ESHAPE, "batchnorm2d: training needs more than one value per channel, "
-                        "got input %lldx%lldx%lldx%lld", (long long)N, (long long)C,
-                        (long long)input->shape[2], (long long)input->shape[3]);
+        return rp_error(RP_ESHAPE,
+                        "batchnorm2d: training needs more than one value per channel, "
+                        "got input %lldx%lldx%lldx%lld",
+                        (long long)N, (long long)C, (long long)input->shape[2],
+                        (long long)input->shape[3]);
 #pragma omp parallel for schedule(static) if (N * C * HW > (1 << 15))
     for (int64_t c = 0; c < C; c++) {
         double s = 0.0;
@@ -69,8 +71,8 @@ rp_status rp_batchnorm2d_forward_train(struct rp_tensor *output, const struct rp
         save_mean->data[c] = (float)mean;
         save_invstd->data[c] = invstd;
         running_mean->data[c] = (1.0f - momentum) * running_mean->data[c] + momentum * (float)mean;
-        running_var->data[c] = (1.0f - momentum) * running_var->data[c] +
-                               momentum * (float)(ss / (double)(M - 1));
+        running_var->data[c] =
+            (1.0f - momentum) * running_var->data[c] + momentum * (float)(ss / (double)(M - 1));
     }
     return RP_OK;
 }

@@ -30,16 +30,21 @@
 static rp_status check_params(const struct rp_conv2d_params *p)
 {
     if (p->kh < 1 || p->kw < 1 || p->sh < 1 || p->sw < 1 || p->ph < 0 || p->pw < 0)
-        return rp_error(RP_EINVAL, "conv2d: kernel %dx%d, stride %dx%d and padding %dx%d must be "
-                        "positive (padding non-negative)", p->kh, p->kw, p->sh, p->sw, p->ph,
-                        p->pw);
+        return rp_error(RP_EINVAL,
+                        "conv2d: kernel %dx%d, stride %dx%d and padding %dx%d must be "
+                        "positive (padding non-negative)",
+                        p->kh, p->kw, p->sh, p->sw, p->ph, p->pw);
     if (p->algorithm < RP_CONV_AUTO || p->algorithm > RP_CONV_WINOGRAD4)
-        return rp_error(RP_EINVAL, "conv2d: algorithm %d is not auto (0), im2col (1), "
-                        "winograd (2) or winograd4 (3)", p->algorithm);
+        return rp_error(RP_EINVAL,
+                        "conv2d: algorithm %d is not auto (0), im2col (1), "
+                        "winograd (2) or winograd4 (3)",
+                        p->algorithm);
     if ((p->algorithm == RP_CONV_WINOGRAD || p->algorithm == RP_CONV_WINOGRAD4) &&
         !rp_winograd_applies(p))
-        return rp_error(RP_EINVAL, "conv2d: the winograd algorithm needs a 3x3 kernel with "
-                        "stride 1, got kernel %dx%d, stride %dx%d", p->kh, p->kw, p->sh, p->sw);
+        return rp_error(RP_EINVAL,
+                        "conv2d: the winograd algorithm needs a 3x3 kernel with "
+                        "stride 1, got kernel %dx%d, stride %dx%d",
+                        p->kh, p->kw, p->sh, p->sw);
     return RP_OK;
 }
 
@@ -92,16 +97,17 @@ rp_status rp_conv2d_output_shape(int64_t out[4], const struct rp_tensor *input,
         return rp_error(RP_ESHAPE, "conv2d: weight must be (Cout, Cin, %d, %d), got %s", p->kh,
                         p->kw, rp_shape_string(a, sizeof a, weight->ndim, weight->shape));
     if (input->shape[1] != weight->shape[1])
-        return rp_error(RP_ESHAPE, "conv2d: input %s has %lld channels, the weight %s expects %lld",
-                        rp_shape_string(a, sizeof a, input->ndim, input->shape),
-                        (long long)input->shape[1],
-                        rp_shape_string(b, sizeof b, weight->ndim, weight->shape),
-                        (long long)weight->shape[1]);
+        return rp_error(
+            RP_ESHAPE, "conv2d: input %s has %lld channels, the weight %s expects %lld",
+            rp_shape_string(a, sizeof a, input->ndim, input->shape), (long long)input->shape[1],
+            rp_shape_string(b, sizeof b, weight->ndim, weight->shape), (long long)weight->shape[1]);
     int64_t hp = input->shape[2] + 2 * p->ph, wp = input->shape[3] + 2 * p->pw;
     if (hp < p->kh || wp < p->kw)
-        return rp_error(RP_ESHAPE, "conv2d: input %lldx%lld (padded %lldx%lld) is smaller than "
-                        "the %dx%d kernel", (long long)input->shape[2],
-                        (long long)input->shape[3], (long long)hp, (long long)wp, p->kh, p->kw);
+        return rp_error(RP_ESHAPE,
+                        "conv2d: input %lldx%lld (padded %lldx%lld) is smaller than "
+                        "the %dx%d kernel",
+                        (long long)input->shape[2], (long long)input->shape[3], (long long)hp,
+                        (long long)wp, p->kh, p->kw);
     out[0] = input->shape[0];
     out[1] = weight->shape[0];
     out[2] = (hp - p->kh) / p->sh + 1;
@@ -204,7 +210,7 @@ static int is_pointwise(const struct rp_conv2d_params *p)
 /* How a batch is cut and how much workspace each thread needs. */
 struct plan {
     int64_t N, C, H, W, Cout, Ho, Wo, P, K;
-    int64_t g;          /* images per chunk */
+    int64_t g; /* images per chunk */
     int64_t chunks;
     int64_t per_thread; /* workspace floats per thread */
     int threads;
@@ -251,8 +257,10 @@ static rp_status plan_call(struct plan *pl, const int64_t in[4], int64_t cout,
     make_plan(pl, in, cout, p, rp_blas_get_threads());
     int64_t fit = pl->per_thread > 0 ? workspace->numel / pl->per_thread : pl->threads;
     if (fit < 1)
-        return rp_error(RP_ESHAPE, "conv2d: the workspace holds %lld values, at least %lld "
-                        "needed", (long long)workspace->numel, (long long)pl->per_thread);
+        return rp_error(RP_ESHAPE,
+                        "conv2d: the workspace holds %lld values, at least %lld "
+                        "needed",
+                        (long long)workspace->numel, (long long)pl->per_thread);
     if (fit < pl->threads)
         pl->threads = (int)fit;
     return RP_OK;
@@ -261,8 +269,8 @@ static rp_status plan_call(struct plan *pl, const int64_t in[4], int64_t cout,
 /* The kernel of this call and its plan for the workspace given: Winograd
  * (tile != 0, *wp) or im2col (*pl). */
 static rp_status plan_kernel(int *tile, struct rp_winograd_plan *wp, struct plan *pl,
-                             const int64_t in[4], int64_t cout,
-                             const struct rp_tensor *workspace, const struct rp_conv2d_params *p)
+                             const int64_t in[4], int64_t cout, const struct rp_tensor *workspace,
+                             const struct rp_conv2d_params *p)
 {
     *tile = winograd_tile(p, in, cout);
     return *tile ? winograd_call(wp, *tile, in, cout, workspace, p)
@@ -271,9 +279,8 @@ static rp_status plan_kernel(int *tile, struct rp_winograd_plan *wp, struct plan
 
 /* The columns matrix of images n0..n0+g-1 (row stride g*P) in cols, or the
  * input image itself for a pointwise convolution of one image. */
-static const float *chunk_columns(float *cols, const struct rp_tensor *input, int64_t n0,
-                                  int64_t g, const struct plan *pl,
-                                  const struct rp_conv2d_params *p)
+static const float *chunk_columns(float *cols, const struct rp_tensor *input, int64_t n0, int64_t g,
+                                  const struct plan *pl, const struct rp_conv2d_params *p)
 {
     int64_t img = pl->C * pl->H * pl->W;
     if (g == 1 && is_pointwise(p))
@@ -425,8 +432,7 @@ static void weight_grad_im2col(struct rp_tensor *grad_weight, const struct rp_te
 }
 
 /* grad_bias += scale * (the sum of dY over the batch and positions) */
-static void bias_grad(struct rp_tensor *grad_bias, const struct rp_tensor *grad_output,
-                      float scale)
+static void bias_grad(struct rp_tensor *grad_bias, const struct rp_tensor *grad_output, float scale)
 {
     const int64_t N = grad_output->shape[0], Cout = grad_output->shape[1];
     const int64_t P = grad_output->shape[2] * grad_output->shape[3];
@@ -479,11 +485,11 @@ rp_status rp_conv2d_backward(struct rp_tensor *grad_input, struct rp_tensor *gra
         return st;
     int tile = winograd_tile(p, input->shape, os[1]);
     if (!tile) {
-        if (grad_input && (st = rp_conv2d_backward_input(grad_input, grad_output, weight,
-                                                         workspace, p)) != RP_OK)
+        if (grad_input &&
+            (st = rp_conv2d_backward_input(grad_input, grad_output, weight, workspace, p)) != RP_OK)
             return st;
-        return rp_conv2d_backward_params(grad_weight, grad_bias, grad_output, input, workspace,
-                                         p, scale);
+        return rp_conv2d_backward_params(grad_weight, grad_bias, grad_output, input, workspace, p,
+                                         scale);
     }
     struct rp_winograd_plan wp;
     if ((grad_input && (st = check_same("grad_input", grad_input, 4, input->shape)) != RP_OK) ||
@@ -491,9 +497,8 @@ rp_status rp_conv2d_backward(struct rp_tensor *grad_input, struct rp_tensor *gra
         (grad_bias && (st = check_same("grad_bias", grad_bias, 1, &os[1])) != RP_OK) ||
         (st = winograd_call(&wp, tile, input->shape, os[1], workspace, p)) != RP_OK)
         return st;
-    rp_winograd_backward(grad_input ? grad_input->data : NULL, grad_weight->data,
-                         grad_output->data, input->data, weight->data, workspace->data, &wp,
-                         scale);
+    rp_winograd_backward(grad_input ? grad_input->data : NULL, grad_weight->data, grad_output->data,
+                         input->data, weight->data, workspace->data, &wp, scale);
     if (grad_bias)
         bias_grad(grad_bias, grad_output, scale);
     return RP_OK;

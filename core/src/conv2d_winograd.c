@@ -37,8 +37,8 @@
 /* Tiles per chunk: as many as keep a thread's two chunk buffers near 2 MB
  * (its share of the L2 cache), within [MIN_TILES, MAX_TILES]. */
 #define CHUNK_FLOATS (512 * 1024)
-#define MIN_TILES 128
-#define MAX_TILES 256
+#define MIN_TILES    128
+#define MAX_TILES    256
 
 int rp_winograd_applies(const struct rp_conv2d_params *p)
 {
@@ -79,13 +79,11 @@ void rp_winograd_plan(struct rp_winograd_plan *wp, const int64_t in[4], int64_t 
      * strides the nxi values of a tile would all fall in one cache set */
     wp->vs = wp->C * wp->T + 16;
     wp->ms = wp->K * wp->T + 16;
-    wp->per_thread = nxi * (wp->vs + wp->ms) + 16 * wp->tw + 4 * wp->wt +
-                     nxi * wp->K * wp->C;
+    wp->per_thread = nxi * (wp->vs + wp->ms) + 16 * wp->tw + 4 * wp->wt + nxi * wp->K * wp->C;
     wp->size = nxi * wp->K * wp->C + wp->threads * wp->per_thread;
 }
 
 /* ---- the transforms (one tile; m is the 4x4 tile, row-major) ---- */
-
 
 /* dW = G^T dU G, 3x3 */
 static void filter_transform_t(float dw[9], const float du[16])
@@ -181,7 +179,7 @@ static void output_transform_t(float m[16], const float dy[4])
 /* U = G g G^T for the C filters g = w[C][3][3] of one output channel,
  * written to u[xi * plane + c]. */
 RP_VECTOR_CLONES static void filter_row(float *restrict u, int64_t plane, const float *restrict w,
-                                     int64_t C)
+                                        int64_t C)
 {
     for (int64_t c = 0; c < C; c++) {
         const float *g = w + c * 9;
@@ -373,9 +371,9 @@ RP_ALWAYS_INLINE void gather_tiles_m(float *v, int64_t ld, const float *x,
                 for (int i = 0; i < a; i++)
                     for (int j = 0; j < a; j++) {
                         int64_t yy = y0 + i, xx = x0 + j;
-                        d[a * i + j] =
-                            (yy >= 0 && yy < wp->H && xx >= 0 && xx < wp->W) ? x[yy * wp->W + xx]
-                                                                             : 0.0f;
+                        d[a * i + j] = (yy >= 0 && yy < wp->H && xx >= 0 && xx < wp->W)
+                                           ? x[yy * wp->W + xx]
+                                           : 0.0f;
                     }
             }
             if (m == 4)
@@ -501,7 +499,7 @@ static const float *plane_row(const float *x, int64_t r, int64_t rows, int64_t c
 
 /* Plane x[H][W] -> the tiles of one image and channel: v[xi * ld + t]. */
 RP_VECTOR_CLONES static void gather_plane(float *v, int64_t ld, const float *x, float *scratch,
-                         const struct rp_winograd_plan *wp)
+                                          const struct rp_winograd_plan *wp)
 {
     if (!row_wise(wp)) {
         TILES(gather_tiles, v, ld, x, wp);
@@ -543,15 +541,15 @@ RP_VECTOR_CLONES static void gather_plane(float *v, int64_t ld, const float *x, 
 /* The tiles v[xi * ld + t] of one image and channel through B (.) B^T, the
  * overlapping 4x4 blocks added up, into plane x[H][W] (overwritten). */
 RP_VECTOR_CLONES static void scatter_plane(float *x, const float *v, int64_t ld, float *scratch,
-                          const struct rp_winograd_plan *wp)
+                                           const struct rp_winograd_plan *wp)
 {
     if (!row_wise(wp)) {
         TILES(scatter_tiles, x, v, ld, wp);
         return;
     }
     const int64_t tw = wp->tw, wt = wp->wt, W = wp->W;
-    float *f = scratch;              /* 16 rows of tw: f[4i + j] */
-    float *acc = scratch + 16 * tw;  /* 4 rows of wt: input rows y0 .. y0 + 3 */
+    float *f = scratch;             /* 16 rows of tw: f[4i + j] */
+    float *acc = scratch + 16 * tw; /* 4 rows of wt: input rows y0 .. y0 + 3 */
     const int64_t lo = wp->pw, hi = wp->pw + W < 2 * tw + 2 ? wp->pw + W : 2 * tw + 2;
     memset(acc, 0, sizeof(float) * (size_t)(4 * wt));
     for (int64_t ty = 0; ty < wp->th; ty++) {
@@ -633,7 +631,7 @@ RP_VECTOR_CLONES static void output_plane(float *y, const float *m, int64_t ld, 
 
 /* Gradient tiles m[xi * ld + t] (A dY A^T) of output-gradient plane dy[Ho][Wo]. */
 RP_VECTOR_CLONES static void grad_plane(float *m, int64_t ld, const float *dy, float *scratch,
-                       const struct rp_winograd_plan *wp)
+                                        const struct rp_winograd_plan *wp)
 {
     if (!row_wise(wp)) {
         TILES(grad_tiles, m, ld, dy, wp);
@@ -677,8 +675,7 @@ struct thread_buffers {
     float *v, *m, *scratch, *du;
 };
 
-static struct thread_buffers buffers_of(float *workspace, const struct rp_winograd_plan *wp,
-                                        int t)
+static struct thread_buffers buffers_of(float *workspace, const struct rp_winograd_plan *wp, int t)
 {
     struct thread_buffers b;
     b.v = workspace + wp->nxi * wp->K * wp->C + t * wp->per_thread;
@@ -700,8 +697,8 @@ static void gather_chunk(float *v, const float *input, int64_t n0, int64_t g, fl
 }
 
 /* Gradient tiles of images n0..n0+g-1 of grad_output [N][K][Ho][Wo] -> m[nxi][K][T]. */
-static void grad_chunk(float *m, const float *grad_output, int64_t n0, int64_t g,
-                       float *scratch, const struct rp_winograd_plan *wp)
+static void grad_chunk(float *m, const float *grad_output, int64_t n0, int64_t g, float *scratch,
+                       const struct rp_winograd_plan *wp)
 {
     int64_t tiles = wp->th * wp->tw;
     for (int64_t i = 0; i < g; i++)
@@ -712,13 +709,13 @@ static void grad_chunk(float *m, const float *grad_output, int64_t n0, int64_t g
 
 /* The chunks of the batch go to the team's threads round-robin (chunk t,
  * t + team, ...; the team may be smaller than the plan's thread count). */
-#define FOR_MY_CHUNKS(n0, g, wp)                                                              \
-    for (int64_t chunk_ = rp_thread_id(), n0 = chunk_ * (wp)->g, g = chunk_images(wp, n0);   \
-         chunk_ < (wp)->chunks; chunk_ += rp_team_size(), n0 = chunk_ * (wp)->g,              \
-                 g = chunk_images(wp, n0))
+#define FOR_MY_CHUNKS(n0, g, wp)                                                                   \
+    for (int64_t chunk_ = rp_thread_id(), n0 = chunk_ * (wp)->g, g = chunk_images(wp, n0);         \
+         chunk_ < (wp)->chunks;                                                                    \
+         chunk_ += rp_team_size(), n0 = chunk_ * (wp)->g, g = chunk_images(wp, n0))
 
-void rp_winograd_forward(float *output, const float *input, const float *weight,
-                         const float *bias, float *workspace, const struct rp_winograd_plan *wp)
+void rp_winograd_forward(float *output, const float *input, const float *weight, const float *bias,
+                         float *workspace, const struct rp_winograd_plan *wp)
 {
     const int64_t K = wp->K, C = wp->C, T = wp->T, tiles = wp->th * wp->tw, nxi = wp->nxi;
     float *u = workspace;
@@ -726,7 +723,8 @@ void rp_winograd_forward(float *output, const float *input, const float *weight,
     {
         struct thread_buffers b = buffers_of(workspace, wp, rp_thread_id());
         transform_filters(u, weight, wp);
-        FOR_MY_CHUNKS(n0, g, wp) {
+        FOR_MY_CHUNKS(n0, g, wp)
+        {
             gather_chunk(b.v, input, n0, g, b.scratch, wp);
             for (int xi = 0; xi < nxi; xi++)
                 rp_gemm_serial(0, 0, K, g * tiles, C, 1.0f, u + xi * C, nxi * C, b.v + xi * wp->vs,
@@ -734,8 +732,8 @@ void rp_winograd_forward(float *output, const float *input, const float *weight,
             for (int64_t i = 0; i < g; i++)
                 for (int64_t k = 0; k < K; k++)
                     output_plane(output + ((n0 + i) * K + k) * wp->Ho * wp->Wo,
-                                 b.m + k * T + i * tiles, wp->ms, bias ? bias[k] : 0.0f,
-                                 b.scratch, wp);
+                                 b.m + k * T + i * tiles, wp->ms, bias ? bias[k] : 0.0f, b.scratch,
+                                 wp);
         }
     }
 }
@@ -753,7 +751,8 @@ void rp_winograd_backward(float *grad_input, float *grad_weight, const float *gr
             transform_filters(u, weight, wp);
         if (grad_weight)
             memset(b.du, 0, sizeof(float) * (size_t)(nxi * K * C));
-        FOR_MY_CHUNKS(n0, g, wp) {
+        FOR_MY_CHUNKS(n0, g, wp)
+        {
             grad_chunk(b.m, grad_output, n0, g, b.scratch, wp);
             if (grad_input) {
                 for (int xi = 0; xi < nxi; xi++)
@@ -783,7 +782,7 @@ void rp_winograd_backward(float *grad_input, float *grad_weight, const float *gr
                     for (int64_t j = k * nxi * C; j < (k + 1) * nxi * C; j++)
                         du0[j] += dut[j];
                 }
-            /* dW = G^T dU G */
+                /* dW = G^T dU G */
 #pragma omp for schedule(static)
             for (int64_t q = 0; q < K * C; q++) {
                 float s[36], dw[9];

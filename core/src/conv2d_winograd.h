@@ -14,12 +14,12 @@ struct rp_winograd_plan {
     int64_t th, tw; /* tiles per image: rows, columns */
     int64_t g;      /* images per chunk */
     int64_t chunks;
-    int64_t T;      /* tiles per chunk (g * th * tw) */
-    int64_t vs, ms; /* floats between the xi planes of V and of M */
-    int64_t wt;     /* scratch row length */
+    int64_t T;          /* tiles per chunk (g * th * tw) */
+    int64_t vs, ms;     /* floats between the xi planes of V and of M */
+    int64_t wt;         /* scratch row length */
     int64_t per_thread; /* workspace floats per thread */
     int threads;
-    int64_t size;   /* workspace floats */
+    int64_t size; /* workspace floats */
 };
 
 /* A 3x3 kernel with stride 1 (any padding).  Plans take the tile size: 2 for
@@ -27,8 +27,8 @@ struct rp_winograd_plan {
 int rp_winograd_applies(const struct rp_conv2d_params *p);
 void rp_winograd_plan(struct rp_winograd_plan *wp, const int64_t in[4], int64_t cout,
                       const struct rp_conv2d_params *p, int tile, int threads);
-void rp_winograd_forward(float *output, const float *input, const float *weight,
-                         const float *bias, float *workspace, const struct rp_winograd_plan *wp);
+void rp_winograd_forward(float *output, const float *input, const float *weight, const float *bias,
+                         float *workspace, const struct rp_winograd_plan *wp);
 /* grad_input = dL/dX (when not NULL) and grad_weight += scale * dL/dW (when
  * not NULL), from one pass over the output gradient. */
 void rp_winograd_backward(float *grad_input, float *grad_weight, const float *grad_output,

@@ -31,7 +31,8 @@ rp_status rp_file_read(uint8_t **data, int64_t *size, const char *path)
 {
     gzFile f = gzopen(path, "rb");
     if (!f)
-        return rp_error(RP_EIO, "cannot open %s: %s", path, errno ? strerror(errno) : "gzopen failed");
+        return rp_error(RP_EIO, "cannot open %s: %s", path,
+                        errno ? strerror(errno) : "gzopen failed");
     gzbuffer(f, 1 << 17);
     size_t cap = 1 << 20, len = 0;
     uint8_t *buf = malloc(cap);
@@ -51,7 +52,8 @@ rp_status rp_file_read(uint8_t **data, int64_t *size, const char *path)
             if (!nb) {
                 free(buf);
                 gzclose(f);
-                return rp_error(RP_ENOMEM, "out of memory reading %s (%zu bytes so far)", path, len);
+                return rp_error(RP_ENOMEM, "out of memory reading %s (%zu bytes so far)", path,
+                                len);
             }
             buf = nb;
             cap *= 2;
@@ -138,7 +140,7 @@ static const char *jpeg_tables_bad(const uint8_t *f, int64_t len)
 
 /* The most pixels an image file of len bytes may claim: 4 M, plus 1,100 per
  * byte (deflate's limit is about 1,032:1). */
-#define MAX_PIXELS_BASE ((int64_t)1 << 22)
+#define MAX_PIXELS_BASE     ((int64_t)1 << 22)
 #define MAX_PIXELS_PER_BYTE 1100
 
 static uint32_t be32(const uint8_t *p)
@@ -161,7 +163,8 @@ rp_status rp_idx_parse(struct rp_bytes *out, uint8_t *buf, int64_t len, const ch
     rp_status st;
     if (len < 4) {
         free(buf);
-        return rp_error(RP_EFORMAT, "%s: too short for an IDX file (%lld bytes)", path, (long long)len);
+        return rp_error(RP_EFORMAT, "%s: too short for an IDX file (%lld bytes)", path,
+                        (long long)len);
     }
     int type = buf[2], ndim = buf[3];
     if (buf[0] != 0 || buf[1] != 0 || ndim < 1 || ndim > 4) {
@@ -172,8 +175,10 @@ rp_status rp_idx_parse(struct rp_bytes *out, uint8_t *buf, int64_t len, const ch
     }
     if (type != 0x08) {
         free(buf);
-        return rp_error(RP_EFORMAT, "%s: IDX element type 0x%02x is not supported (only unsigned "
-                        "bytes, 0x08)", path, type);
+        return rp_error(RP_EFORMAT,
+                        "%s: IDX element type 0x%02x is not supported (only unsigned "
+                        "bytes, 0x08)",
+                        path, type);
     }
     int64_t header = 4 + 4 * (int64_t)ndim;
     if (len < header) {
@@ -196,11 +201,14 @@ rp_status rp_idx_parse(struct rp_bytes *out, uint8_t *buf, int64_t len, const ch
         rp_shape_string(shape, sizeof shape, ndim, b.shape);
         free(buf);
         if (absurd)
-            return rp_error(RP_EFORMAT, "%s: the header promises %s values (more than 8 GiB), "
-                            "the file holds %lld bytes of data", path, shape,
-                            (long long)(len - header));
-        return rp_error(RP_EFORMAT, "%s: the header promises %lld bytes of data (%s), the file "
-                        "holds %lld", path, (long long)numel, shape, (long long)(len - header));
+            return rp_error(RP_EFORMAT,
+                            "%s: the header promises %s values (more than 8 GiB), "
+                            "the file holds %lld bytes of data",
+                            path, shape, (long long)(len - header));
+        return rp_error(RP_EFORMAT,
+                        "%s: the header promises %lld bytes of data (%s), the file "
+                        "holds %lld",
+                        path, (long long)numel, shape, (long long)(len - header));
     }
     memmove(buf, buf + header, (size_t)numel);
     b.data = buf;
@@ -250,8 +258,10 @@ rp_status rp_cifar_parse(struct rp_bytes *images, struct rp_bytes *labels, uint8
     }
     if (len == 0 || len % rec != 0) {
         free(buf);
-        return rp_error(RP_EFORMAT, "%s: %lld bytes is not a whole number of %lld-byte CIFAR "
-                        "records", path, (long long)len, (long long)rec);
+        return rp_error(RP_EFORMAT,
+                        "%s: %lld bytes is not a whole number of %lld-byte CIFAR "
+                        "records",
+                        path, (long long)len, (long long)rec);
     }
     int64_t n = len / rec;
     struct rp_bytes im = {0}, lb = {0};
@@ -344,8 +354,10 @@ rp_status rp_image_decode(struct rp_bytes *out, uint8_t *file, int64_t len, cons
         /* no format packs more pixels per byte than deflate's best (about 1,000):
          * a header claiming more is lying, and decoding would allocate for it */
         free(file);
-        return rp_error(RP_EFORMAT, "%s: not a readable image (%lldx%lld pixels claimed by a "
-                        "%lld-byte file)", path, (long long)(w < 0 ? -(int64_t)w : w),
+        return rp_error(RP_EFORMAT,
+                        "%s: not a readable image (%lldx%lld pixels claimed by a "
+                        "%lld-byte file)",
+                        path, (long long)(w < 0 ? -(int64_t)w : w),
                         (long long)(h < 0 ? -(int64_t)h : h), (long long)len);
     }
     if (!stbi_info_from_memory(file, (int)len, &w, &h, &n) ||
@@ -357,7 +369,8 @@ rp_status rp_image_decode(struct rp_bytes *out, uint8_t *file, int64_t len, cons
     uint8_t *px = stbi_load_from_memory(file, (int)len, &w, &h, &n, channels);
     free(file);
     if (!px)
-        return rp_error(RP_EFORMAT, "%s: cannot decode the image (%s)", path, stbi_failure_reason());
+        return rp_error(RP_EFORMAT, "%s: cannot decode the image (%s)", path,
+                        stbi_failure_reason());
     if (w < 1 || h < 1) { /* a header may claim a 0-pixel image */
         stbi_image_free(px);
         return rp_error(RP_EFORMAT, "%s: the image has no pixels (%dx%d)", path, w, h);
@@ -382,7 +395,8 @@ rp_status rp_image_decode(struct rp_bytes *out, uint8_t *file, int64_t len, cons
                 double v01 = px[((int64_t)y0 * w + x1) * channels + c];
                 double v10 = px[((int64_t)y1 * w + x0) * channels + c];
                 double v11 = px[((int64_t)y1 * w + x1) * channels + c];
-                double v = (v00 * (1 - fx) + v01 * fx) * (1 - fy) + (v10 * (1 - fx) + v11 * fx) * fy;
+                double v =
+                    (v00 * (1 - fx) + v01 * fx) * (1 - fy) + (v10 * (1 - fx) + v11 * fx) * fy;
                 b.data[((int64_t)c * size + y) * size + x] = (uint8_t)(v + 0.5);
             }
         }
@@ -448,7 +462,8 @@ rp_status rp_augment_crop_flip(struct rp_tensor *batch, int pad, int flip, struc
                     int64_t sy = y + dy, sx = x + dx;
                     if (fl)
                         sx = W - 1 - x + dx;
-                    p[y * W + x] = (sy >= 0 && sy < H && sx >= 0 && sx < W) ? tmp[sy * W + sx] : 0.0f;
+                    p[y * W + x] =
+                        (sy >= 0 && sy < H && sx >= 0 && sx < W) ? tmp[sy * W + sx] : 0.0f;
                 }
         }
     }
@@ -456,8 +471,8 @@ rp_status rp_augment_crop_flip(struct rp_tensor *batch, int pad, int flip, struc
     return RP_OK;
 }
 
-rp_status rp_byte_stats(double mean[], double std[], const uint8_t *data, int64_t len,
-                        int channels, int64_t plane)
+rp_status rp_byte_stats(double mean[], double std[], const uint8_t *data, int64_t len, int channels,
+                        int64_t plane)
 {
     if (channels < 1 || channels > 4)
         return rp_error(RP_EINVAL, "byte_stats: 1 to 4 channels expected, got %d", channels);

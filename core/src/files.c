@@ -84,7 +84,8 @@ RP_STB_END
 rp_status rp_png_write(const char *path, int width, int height, const unsigned char *rgb)
 {
     if (width < 1 || height < 1 || width > 32768 || height > 32768)
-        return rp_error(RP_EINVAL, "png: image size %dx%d out of range (1 to 32768)", width, height);
+        return rp_error(RP_EINVAL, "png: image size %dx%d out of range (1 to 32768)", width,
+                        height);
     if (!stbi_write_png(path, width, height, 3, rgb, width * 3))
         return rp_error(RP_EIO, "cannot write %s", path);
     return RP_OK;
@@ -109,11 +110,12 @@ int64_t rp_text_rects(float *rects, int64_t max, const char *text)
         unsigned char c = (unsigned char)text[i];
         clean[i] = c == 0 || c == '\n' || (c >= 32 && c <= 126) ? (char)c : '?';
     }
-    int quads = stb_easy_font_print(0, 0, clean, NULL, buf, (int)(size < (1u << 30) ? size : (1u << 30)));
+    int quads =
+        stb_easy_font_print(0, 0, clean, NULL, buf, (int)(size < (1u << 30) ? size : (1u << 30)));
     const float *v = (const float *)buf;
     for (int q = 0; q < quads && q < max; q++) {
         const float *p = v + q * 16;
-        rects[4 * q] = p[0], rects[4 * q + 1] = p[1]; /* top left */
+        rects[4 * q] = p[0], rects[4 * q + 1] = p[1];     /* top left */
         rects[4 * q + 2] = p[8], rects[4 * q + 3] = p[9]; /* bottom right */
     }
     free(clean);

@@ -53,7 +53,8 @@ rp_status rp_linear_forward(struct rp_tensor *output, const struct rp_tensor *in
     return RP_OK;
 }
 
-rp_status rp_linear_backward_input(struct rp_tensor *grad_input, const struct rp_tensor *grad_output,
+rp_status rp_linear_backward_input(struct rp_tensor *grad_input,
+                                   const struct rp_tensor *grad_output,
                                    const struct rp_tensor *weight)
 {
     rp_status st;

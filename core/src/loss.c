@@ -18,8 +18,10 @@ static rp_status check(const struct rp_tensor *logits, const struct rp_tensor *p
         return rp_error(RP_ESHAPE, "cross_entropy: empty batch");
     for (int64_t i = 0; i < logits->shape[0]; i++)
         if (labels[i] < 0 || labels[i] >= logits->shape[1])
-            return rp_error(RP_ERANGE, "cross_entropy: label %lld of sample %lld is out of range "
-                            "1..%lld", (long long)labels[i] + 1, (long long)i + 1,
+            return rp_error(RP_ERANGE,
+                            "cross_entropy: label %lld of sample %lld is out of range "
+                            "1..%lld",
+                            (long long)labels[i] + 1, (long long)i + 1,
                             (long long)logits->shape[1]);
     return RP_OK;
 }

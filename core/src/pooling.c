@@ -9,8 +9,10 @@ rp_status rp_pool2d_output_shape(int64_t out[4], const struct rp_tensor *input,
 {
     char a[64];
     if (p->kh < 1 || p->kw < 1 || p->sh < 1 || p->sw < 1 || p->ph < 0 || p->pw < 0)
-        return rp_error(RP_EINVAL, "pool2d: kernel %dx%d and stride %dx%d must be positive, "
-                        "padding %dx%d non-negative", p->kh, p->kw, p->sh, p->sw, p->ph, p->pw);
+        return rp_error(RP_EINVAL,
+                        "pool2d: kernel %dx%d and stride %dx%d must be positive, "
+                        "padding %dx%d non-negative",
+                        p->kh, p->kw, p->sh, p->sw, p->ph, p->pw);
     if (2 * p->ph > p->kh || 2 * p->pw > p->kw)
         return rp_error(RP_EINVAL, "pool2d: padding %dx%d must be at most half the kernel %dx%d",
                         p->ph, p->pw, p->kh, p->kw);
@@ -109,8 +111,10 @@ rp_status rp_maxpool2d_backward(struct rp_tensor *grad_input, const struct rp_te
                                 const struct rp_tensor *indices)
 {
     char a[64], b[64];
-    if (grad_input->ndim != 4 || grad_output->ndim != 4 || !rp_tensor_same_shape(grad_output, indices) ||
-        grad_input->shape[0] != grad_output->shape[0] || grad_input->shape[1] != grad_output->shape[1])
+    if (grad_input->ndim != 4 || grad_output->ndim != 4 ||
+        !rp_tensor_same_shape(grad_output, indices) ||
+        grad_input->shape[0] != grad_output->shape[0] ||
+        grad_input->shape[1] != grad_output->shape[1])
         return rp_error(RP_ESHAPE, "maxpool2d: grad_output %s does not fit grad_input %s",
                         rp_shape_string(a, sizeof a, grad_output->ndim, grad_output->shape),
                         rp_shape_string(b, sizeof b, grad_input->ndim, grad_input->shape));

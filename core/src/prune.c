@@ -16,14 +16,29 @@ static rp_status geometry_of(struct geometry *g, const struct rp_prune_layer *l,
 {
     int64_t R = l->R, C = l->C;
     switch (s->granularity) {
-    case RP_GROUP_ELEMENT: g->hr = 1, g->hc = 1; break;
-    case RP_GROUP_COLUMN: g->hr = s->rows, g->hc = 1; break;
-    case RP_GROUP_TILE: g->hr = s->rows, g->hc = s->L; break;
-    case RP_GROUP_ROW: g->hr = 1, g->hc = s->L; break;
-    case RP_GROUP_FILTER: g->hr = R, g->hc = 1; break;
-    case RP_GROUP_CHANNEL: g->hr = l->channel_rows, g->hc = C; break;
-    case RP_GROUP_BLOCK: g->hr = s->block_a, g->hc = s->block_b; break;
-    default: return rp_error(RP_EINVAL, "prune: unknown granularity %d", (int)s->granularity);
+    case RP_GROUP_ELEMENT:
+        g->hr = 1, g->hc = 1;
+        break;
+    case RP_GROUP_COLUMN:
+        g->hr = s->rows, g->hc = 1;
+        break;
+    case RP_GROUP_TILE:
+        g->hr = s->rows, g->hc = s->L;
+        break;
+    case RP_GROUP_ROW:
+        g->hr = 1, g->hc = s->L;
+        break;
+    case RP_GROUP_FILTER:
+        g->hr = R, g->hc = 1;
+        break;
+    case RP_GROUP_CHANNEL:
+        g->hr = l->channel_rows, g->hc = C;
+        break;
+    case RP_GROUP_BLOCK:
+        g->hr = s->block_a, g->hc = s->block_b;
+        break;
+    default:
+        return rp_error(RP_EINVAL, "prune: unknown granularity %d", (int)s->granularity);
     }
     if (g->hr < 1 || g->hc < 1)
         return rp_error(RP_EINVAL, "prune: group sizes must be positive, got %lldx%lld",

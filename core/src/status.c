@@ -6,18 +6,28 @@
 
 static _Thread_local char last_error[1024];
 
-const char *rp_last_error(void) { return last_error; }
+const char *rp_last_error(void)
+{
+    return last_error;
+}
 
 const char *rp_status_name(rp_status status)
 {
     switch (status) {
-    case RP_OK: return "RP_OK";
-    case RP_EINVAL: return "RP_EINVAL";
-    case RP_ESHAPE: return "RP_ESHAPE";
-    case RP_ENOMEM: return "RP_ENOMEM";
-    case RP_EIO: return "RP_EIO";
-    case RP_EFORMAT: return "RP_EFORMAT";
-    case RP_ERANGE: return "RP_ERANGE";
+    case RP_OK:
+        return "RP_OK";
+    case RP_EINVAL:
+        return "RP_EINVAL";
+    case RP_ESHAPE:
+        return "RP_ESHAPE";
+    case RP_ENOMEM:
+        return "RP_ENOMEM";
+    case RP_EIO:
+        return "RP_EIO";
+    case RP_EFORMAT:
+        return "RP_EFORMAT";
+    case RP_ERANGE:
+        return "RP_ERANGE";
     }
     return "RP_E?";
 }

@@ -4,13 +4,12 @@
 #define REALPRUNE_STB_QUIET_H
 
 #if defined(__GNUC__)
-#define RP_STB_BEGIN                                                 \
-    _Pragma("GCC diagnostic push")                                   \
-    _Pragma("GCC diagnostic ignored \"-Wsign-compare\"")             \
-    _Pragma("GCC diagnostic ignored \"-Wunused-but-set-variable\"")  \
-    _Pragma("GCC diagnostic ignored \"-Wunused-function\"")          \
-    _Pragma("GCC diagnostic ignored \"-Wmissing-field-initializers\"") \
-    _Pragma("GCC diagnostic ignored \"-Wimplicit-fallthrough\"")
+#define RP_STB_BEGIN                                                                               \
+    _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Wsign-compare\"")            \
+        _Pragma("GCC diagnostic ignored \"-Wunused-but-set-variable\"")                            \
+            _Pragma("GCC diagnostic ignored \"-Wunused-function\"")                                \
+                _Pragma("GCC diagnostic ignored \"-Wmissing-field-initializers\"")                 \
+                    _Pragma("GCC diagnostic ignored \"-Wimplicit-fallthrough\"")
 #define RP_STB_END _Pragma("GCC diagnostic pop")
 #else
 #define RP_STB_BEGIN

@@ -12,7 +12,7 @@
 struct rp_storage {
     float *data;
     int64_t size;
-    int refs;  /* handles sharing this storage; not thread-safe by design */
+    int refs; /* handles sharing this storage; not thread-safe by design */
 };
 
 /* ---- shapes -------------------------------------------------------------- */
@@ -26,8 +26,8 @@ rp_status rp_shape_check(int ndim, const int64_t *shape, int64_t *numel)
     int64_t n = 1, nz = 1;
     for (int d = 0; d < ndim; d++) {
         if (shape[d] < 0)
-            return rp_error(RP_EINVAL, "size of dimension %d must be non-negative, got %lld",
-                            d + 1, (long long)shape[d]);
+            return rp_error(RP_EINVAL, "size of dimension %d must be non-negative, got %lld", d + 1,
+                            (long long)shape[d]);
         if (shape[d] > 0 && nz > RP_MAX_NUMEL / shape[d])
             return rp_error(RP_ENOMEM, "shape is too large (more than 2^36 elements)");
         if (shape[d] > 0)
@@ -165,7 +165,8 @@ rp_status rp_tensor_view(struct rp_tensor **out, const struct rp_tensor *t, int 
     if (infer >= 0) {
         if (known == 0 || t->numel % known != 0) {
             char from[64];
-            return rp_error(RP_ESHAPE, "cannot infer the -1 size: %lld elements of %s do not "
+            return rp_error(RP_ESHAPE,
+                            "cannot infer the -1 size: %lld elements of %s do not "
                             "divide into rows of %lld",
                             (long long)t->numel,
                             rp_shape_string(from, sizeof from, t->ndim, t->shape),
@@ -177,9 +178,8 @@ rp_status rp_tensor_view(struct rp_tensor **out, const struct rp_tensor *t, int 
     if (known != t->numel) {
         char from[64], to[64];
         return rp_error(RP_ESHAPE, "cannot reshape %s (%lld elements) to %s (%lld elements)",
-                        rp_shape_string(from, sizeof from, t->ndim, t->shape),
-                        (long long)t->numel, rp_shape_string(to, sizeof to, ndim, resolved),
-                        (long long)known);
+                        rp_shape_string(from, sizeof from, t->ndim, t->shape), (long long)t->numel,
+                        rp_shape_string(to, sizeof to, ndim, resolved), (long long)known);
     }
     return share(out, t, t->data, ndim, resolved, known);
 }
@@ -245,11 +245,12 @@ rp_status rp_broadcast_shape(int *ndim, int64_t *shape, const struct rp_tensor *
         int64_t sa = da >= 0 ? a->shape[da] : 1, sb = db >= 0 ? b->shape[db] : 1;
         if (sa != sb && sa != 1 && sb != 1) {
             char x[64], y[64];
-            return rp_error(RP_ESHAPE, "shapes %s and %s cannot be broadcast together "
+            return rp_error(RP_ESHAPE,
+                            "shapes %s and %s cannot be broadcast together "
                             "(dimension %d: %lld vs %lld)",
                             rp_shape_string(x, sizeof x, a->ndim, a->shape),
-                            rp_shape_string(y, sizeof y, b->ndim, b->shape), d + 1,
-                            (long long)sa, (long long)sb);
+                            rp_shape_string(y, sizeof y, b->ndim, b->shape), d + 1, (long long)sa,
+                            (long long)sb);
         }
         shape[d] = sa == 1 ? sb : sa;
     }
@@ -290,8 +291,8 @@ static void broadcast_strides(int64_t *st, const struct rp_tensor *t, int n, con
 {
     int64_t stride = 1;
     for (int d = RP_MAX_DIMS - 1; d >= 0; d--) {
-        int od = d - (RP_MAX_DIMS - n);   /* dimension in the output */
-        int td = od - (n - t->ndim);      /* dimension in t */
+        int od = d - (RP_MAX_DIMS - n); /* dimension in the output */
+        int td = od - (n - t->ndim);    /* dimension in t */
         if (od < 0 || td < 0) {
             st[d] = 0;
             continue;

@@ -25,9 +25,10 @@ rp_status rp_xbar_config_check(const struct rp_xbar_config *cfg, int *slices, in
     int p = cfg->differential ? 2 * s : s;
     int l = cfg->cols / p;
     if (l < 1)
-        return rp_error(RP_EINVAL, "cols = %d cannot hold one weight: it needs %d physical columns "
-                        "(%d slices%s), so L = floor(cols / %d) = 0", cfg->cols, p, s,
-                        cfg->differential ? ", differential" : "", p);
+        return rp_error(RP_EINVAL,
+                        "cols = %d cannot hold one weight: it needs %d physical columns "
+                        "(%d slices%s), so L = floor(cols / %d) = 0",
+                        cfg->cols, p, s, cfg->differential ? ", differential" : "", p);
     *slices = s;
     *phys = p;
     *L = l;
@@ -35,9 +36,8 @@ rp_status rp_xbar_config_check(const struct rp_xbar_config *cfg, int *slices, in
 }
 
 /* Row blocks after compaction: block[r] = block of row r, or -1 if dropped. */
-static int64_t assign_blocks(int64_t *block, unsigned char *row_alive, const float *mask,
-                             int64_t R, int64_t C, const struct rp_xbar_config *cfg,
-                             int64_t *rows_alive)
+static int64_t assign_blocks(int64_t *block, unsigned char *row_alive, const float *mask, int64_t R,
+                             int64_t C, const struct rp_xbar_config *cfg, int64_t *rows_alive)
 {
     memset(row_alive, 0, (size_t)R);
     if (!mask) {
@@ -96,8 +96,7 @@ static void scratch_free(struct scratch *s)
 }
 
 static rp_status prepare(struct scratch *s, int64_t *nblocks, int64_t *rows_alive,
-                         const float *mask, int64_t R, int64_t C,
-                         const struct rp_xbar_config *cfg)
+                         const float *mask, int64_t R, int64_t C, const struct rp_xbar_config *cfg)
 {
     memset(s, 0, sizeof *s);
     s->block = malloc(sizeof(int64_t) * (size_t)(R > 0 ? R : 1));
@@ -182,8 +181,10 @@ static rp_status map_view(struct rp_xbar_map *out, const float *mask, int64_t Rm
     if (st != RP_OK)
         return st;
     if (Rm < 1 || Cm < 1)
-        return rp_error(RP_EINVAL, "xbar: the weight matrix must have rows and columns, got "
-                        "%lldx%lld", (long long)Rm, (long long)Cm);
+        return rp_error(RP_EINVAL,
+                        "xbar: the weight matrix must have rows and columns, got "
+                        "%lldx%lld",
+                        (long long)Rm, (long long)Cm);
     int64_t R = transposed ? Cm : Rm, C = transposed ? Rm : Cm; /* the matrix mapped */
     struct rp_xbar_map m;
     memset(&m, 0, sizeof m);
@@ -236,8 +237,8 @@ rp_status rp_xbar_map_matrix(struct rp_xbar_map *out, const float *mask, int64_t
     return map_view(out, mask, R, C, cfg, 0);
 }
 
-rp_status rp_xbar_crossbar_counts(int64_t *counts, int64_t *block_of, const float *mask,
-                                  int64_t R, int64_t C, const struct rp_xbar_config *cfg)
+rp_status rp_xbar_crossbar_counts(int64_t *counts, int64_t *block_of, const float *mask, int64_t R,
+                                  int64_t C, const struct rp_xbar_config *cfg)
 {
     int slices, phys, L;
     rp_status st = rp_xbar_config_check(cfg, &slices, &phys, &L);
@@ -310,9 +311,8 @@ rp_status rp_xbar_map_transposed(struct rp_xbar_map *out, const float *mask, int
     return map_view(out, mask, R, C, cfg, 1);
 }
 
-rp_status rp_xbar_crossbar_counts_transposed(int64_t *counts, int64_t *block_of,
-                                             const float *mask, int64_t R, int64_t C,
-                                             const struct rp_xbar_config *cfg)
+rp_status rp_xbar_crossbar_counts_transposed(int64_t *counts, int64_t *block_of, const float *mask,
+                                             int64_t R, int64_t C, const struct rp_xbar_config *cfg)
 {
     float *t; /* not speed-critical (heatmaps): the plain transpose */
     rp_status st = transpose_mask(&t, mask, R, C);

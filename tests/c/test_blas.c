@@ -41,13 +41,13 @@ static void test_random_shapes(void)
     rp_rng_seed(&g, 2024);
     printf("test_blas: seed 2024, BLAS core %s, %d threads\n", rp_blas_info(),
            rp_blas_get_threads());
-    const int64_t fixed[][3] = {{1, 1, 1},   {1, 7, 1},    {7, 1, 1},     {1, 1, 300},
+    const int64_t fixed[][3] = {{1, 1, 1},   {1, 7, 1},    {7, 1, 1},       {1, 1, 300},
                                 {3, 5, 2},   {64, 64, 64}, {257, 129, 300}, {500, 3, 1000},
-                                {2, 800, 9}, {0, 4, 3},    {4, 0, 3},     {4, 3, 0}};
+                                {2, 800, 9}, {0, 4, 3},    {4, 0, 3},       {4, 3, 0}};
     for (size_t c = 0; c < sizeof fixed / sizeof fixed[0]; c++)
         for (int t = 0; t < 4; t++) {
-            double e = gemm_error(&g, t & 1, t >> 1, fixed[c][0], fixed[c][1], fixed[c][2],
-                                  1.0f, 0.0f);
+            double e =
+                gemm_error(&g, t & 1, t >> 1, fixed[c][0], fixed[c][1], fixed[c][2], 1.0f, 0.0f);
             CHECK_NEAR(e, 0.0, 1e-5);
         }
     for (int trial = 0; trial < 40; trial++) {

@@ -23,7 +23,8 @@ static struct rp_tensor *tensor(int nd, int64_t a, int64_t b, int64_t c, int64_t
     return t;
 }
 
-#define AT(t, n, c, y, x) (t)->data[(((n) * (t)->shape[1] + (c)) * (t)->shape[2] + (y)) * (t)->shape[3] + (x)]
+#define AT(t, n, c, y, x)                                                                          \
+    (t)->data[(((n) * (t)->shape[1] + (c)) * (t)->shape[2] + (y)) * (t)->shape[3] + (x)]
 
 /* y, dx, dw, db of the direct convolution (dy given) */
 static void direct(double *y, double *dx, double *dw, double *db, const struct rp_tensor *x,
@@ -91,8 +92,10 @@ static void one_case(int algo, int64_t N, int64_t C, int64_t H, int64_t W, int64
     CHECK_OK(rp_tensor_new(&ws, 1, wsn));
     CHECK_OK(rp_conv2d_forward(y, x, w, b, ws, &p));
     CHECK_OK(rp_conv2d_backward(dx, dw, db, dy, x, w, ws, &p, 1.0f));
-    double *ry = malloc(sizeof(double) * (size_t)y->numel), *rdx = malloc(sizeof(double) * (size_t)x->numel);
-    double *rdw = malloc(sizeof(double) * (size_t)w->numel), *rdb = malloc(sizeof(double) * (size_t)K);
+    double *ry = malloc(sizeof(double) * (size_t)y->numel),
+           *rdx = malloc(sizeof(double) * (size_t)x->numel);
+    double *rdw = malloc(sizeof(double) * (size_t)w->numel),
+           *rdb = malloc(sizeof(double) * (size_t)K);
     direct(ry, rdx, rdw, rdb, x, w, b, dy, &p);
     double s, e;
     e = max_err(y->data, ry, y->numel, &s);

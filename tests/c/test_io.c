@@ -63,7 +63,8 @@ int main(void)
         sorted = sorted && strcmp(e[i - 1].name, e[i].name) < 0;
     CHECK(sorted);
     rp_dir_list_free(e, n);
-    CHECK_FAILS(rp_dir_list(&e, &n, "/no/such/folder"), RP_EIO, "cannot open directory /no/such/folder");
+    CHECK_FAILS(rp_dir_list(&e, &n, "/no/such/folder"), RP_EIO,
+                "cannot open directory /no/such/folder");
     /* a PNG: its signature and size in the header; text as rectangles */
     char png[300];
     snprintf(png, sizeof png, "%s/a/p.png", base);

@@ -87,7 +87,10 @@ static void test_broadcast(void)
     const enum rp_binop ops[] = {RP_OP_ADD, RP_OP_SUB, RP_OP_MUL, RP_OP_DIV};
     for (int o = 0; o < 4; o++) {
         CHECK_OK(rp_tensor_binary(&c, ops[o], x, y));
-        float e = ops[o] == RP_OP_ADD ? 3.f : ops[o] == RP_OP_SUB ? -1.f : ops[o] == RP_OP_MUL ? 2.f : 0.5f;
+        float e = ops[o] == RP_OP_ADD   ? 3.f
+                  : ops[o] == RP_OP_SUB ? -1.f
+                  : ops[o] == RP_OP_MUL ? 2.f
+                                        : 0.5f;
         CHECK(c->data[0] == e);
         rp_tensor_free(c);
     }

@@ -47,12 +47,14 @@ int main(void)
     struct rp_xbar_config narrow = {128, 8, 16, 2, 1, 1};
     CHECK_FAILS(rp_xbar_map_matrix(&m, NULL, 3, 3, &narrow), RP_EINVAL, "cannot hold one weight");
     /* M^T in place against the materialized transpose, random masks and configs */
-    struct rp_xbar_config cfgs[3] = {{128, 128, 16, 2, 0, 1}, {8, 16, 4, 2, 1, 1}, {5, 3, 2, 2, 0, 0}};
+    struct rp_xbar_config cfgs[3] = {
+        {128, 128, 16, 2, 0, 1}, {8, 16, 4, 2, 1, 1}, {5, 3, 2, 2, 0, 0}};
     int agree = 1;
     for (int trial = 0; trial < 60; trial++) {
         int64_t R = 1 + (int64_t)(uniform() * 300), C = 1 + (int64_t)(uniform() * 40);
         double p = trial % 3 == 0 ? 0.02 : trial % 3 == 1 ? 0.3 : 0.9;
-        float *mk = malloc(sizeof(float) * (size_t)(R * C)), *mt = malloc(sizeof(float) * (size_t)(R * C));
+        float *mk = malloc(sizeof(float) * (size_t)(R * C)),
+              *mt = malloc(sizeof(float) * (size_t)(R * C));
         for (int64_t c = 0; c < C; c++) {
             int dead = uniform() < 0.2; /* whole outputs pruned away */
             for (int64_t r = 0; r < R; r++)

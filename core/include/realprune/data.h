@@ -59,8 +59,8 @@ rp_status rp_image_read(struct rp_bytes *out, const char *path, int channels, in
 /* Per-channel mean and standard deviation of pixel values / 255 over every
  * item of `data` (items of `channels` planes of `plane` bytes; len bytes in
  * all, at least one item); the deviation is at least 1e-6. */
-rp_status rp_byte_stats(double mean[], double std[], const uint8_t *data, int64_t len,
-                        int channels, int64_t plane);
+rp_status rp_byte_stats(double mean[], double std[], const uint8_t *data, int64_t len, int channels,
+                        int64_t plane);
 
 /* dst[i] (C x H x W floats) = (src[idx[i]] / 255 - mean[c]) / std[c] for the
  * n items of `src` (N x C x H x W bytes) listed by 0-based idx. */

@@ -47,7 +47,8 @@ int64_t rp_conv2d_workspace_size(const struct rp_tensor *input, const struct rp_
 rp_status rp_conv2d_forward(struct rp_tensor *output, const struct rp_tensor *input,
                             const struct rp_tensor *weight, const struct rp_tensor *bias,
                             struct rp_tensor *workspace, const struct rp_conv2d_params *p);
-rp_status rp_conv2d_backward_input(struct rp_tensor *grad_input, const struct rp_tensor *grad_output,
+rp_status rp_conv2d_backward_input(struct rp_tensor *grad_input,
+                                   const struct rp_tensor *grad_output,
                                    const struct rp_tensor *weight, struct rp_tensor *workspace,
                                    const struct rp_conv2d_params *p);
 /* grad_weight += scale * dL/dW; grad_bias (may be NULL) += scale * dL/db. */
@@ -66,7 +67,8 @@ rp_status rp_conv2d_backward(struct rp_tensor *grad_input, struct rp_tensor *gra
 /* ---- Linear: y = x W^T + b, x [N,in], W [out,in] ---- */
 rp_status rp_linear_forward(struct rp_tensor *output, const struct rp_tensor *input,
                             const struct rp_tensor *weight, const struct rp_tensor *bias);
-rp_status rp_linear_backward_input(struct rp_tensor *grad_input, const struct rp_tensor *grad_output,
+rp_status rp_linear_backward_input(struct rp_tensor *grad_input,
+                                   const struct rp_tensor *grad_output,
                                    const struct rp_tensor *weight);
 rp_status rp_linear_backward_params(struct rp_tensor *grad_weight, struct rp_tensor *grad_bias,
                                     const struct rp_tensor *grad_output,
@@ -101,9 +103,9 @@ rp_status rp_avgpool2d_backward(struct rp_tensor *grad_input, const struct rp_te
  * running = (1-momentum)*running + momentum*batch (unbiased variance). */
 rp_status rp_batchnorm2d_forward_train(struct rp_tensor *output, const struct rp_tensor *input,
                                        const struct rp_tensor *gamma, const struct rp_tensor *beta,
-                                       struct rp_tensor *running_mean, struct rp_tensor *running_var,
-                                       struct rp_tensor *save_mean, struct rp_tensor *save_invstd,
-                                       float momentum, float eps);
+                                       struct rp_tensor *running_mean,
+                                       struct rp_tensor *running_var, struct rp_tensor *save_mean,
+                                       struct rp_tensor *save_invstd, float momentum, float eps);
 rp_status rp_batchnorm2d_forward_eval(struct rp_tensor *output, const struct rp_tensor *input,
                                       const struct rp_tensor *gamma, const struct rp_tensor *beta,
                                       const struct rp_tensor *running_mean,

@@ -19,28 +19,33 @@
 #include "realprune/status.h"
 
 enum rp_granularity {
-    RP_GROUP_ELEMENT, RP_GROUP_COLUMN, RP_GROUP_TILE, RP_GROUP_ROW,
-    RP_GROUP_FILTER, RP_GROUP_CHANNEL, RP_GROUP_BLOCK
+    RP_GROUP_ELEMENT,
+    RP_GROUP_COLUMN,
+    RP_GROUP_TILE,
+    RP_GROUP_ROW,
+    RP_GROUP_FILTER,
+    RP_GROUP_CHANNEL,
+    RP_GROUP_BLOCK
 };
 enum rp_score { RP_SCORE_L1, RP_SCORE_L2, RP_SCORE_RANDOM };
 
 struct rp_prune_layer {
-    const float *weight;   /* R*C values, (r, c) at c*R + r */
-    float *mask;           /* R*C values, 0 = pruned; updated in place */
+    const float *weight; /* R*C values, (r, c) at c*R + r */
+    float *mask;         /* R*C values, 0 = pruned; updated in place */
     int64_t R, C;
-    int64_t channel_rows;  /* rows per input channel: kh*kw for conv, 1 for linear */
-    double amount;         /* fraction of alive groups to prune (layer scope) */
+    int64_t channel_rows;                 /* rows per input channel: kh*kw for conv, 1 for linear */
+    double amount;                        /* fraction of alive groups to prune (layer scope) */
     int64_t groups, alive_before, pruned; /* outputs */
 };
 
 struct rp_prune_spec {
     enum rp_granularity granularity;
     enum rp_score score;
-    int global;            /* scope: 0 layer, 1 global */
-    double amount;         /* global scope */
-    int rows, L;           /* crossbar rows and logical columns (column/tile/row groups) */
+    int global;               /* scope: 0 layer, 1 global */
+    double amount;            /* global scope */
+    int rows, L;              /* crossbar rows and logical columns (column/tile/row groups) */
     int64_t block_a, block_b; /* block groups: a rows x b columns */
-    struct rp_rng *rng;    /* random scores */
+    struct rp_rng *rng;       /* random scores */
 };
 
 rp_status rp_prune_apply(struct rp_prune_layer *layers, int n, const struct rp_prune_spec *spec);

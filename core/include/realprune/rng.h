@@ -19,7 +19,7 @@
 
 struct rp_rng {
     uint64_t s[4];
-    int has_spare;  /* a second Box-Muller value is waiting in `spare` */
+    int has_spare; /* a second Box-Muller value is waiting in `spare` */
     double spare;
 };
 

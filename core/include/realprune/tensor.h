@@ -36,9 +36,9 @@ struct rp_storage;
 
 struct rp_tensor {
     struct rp_storage *storage;
-    float *data;                 /* first element (storage data + offset) */
-    int ndim;                    /* 0 .. RP_MAX_DIMS */
-    int64_t shape[RP_MAX_DIMS];  /* sizes; unused entries are 1 */
+    float *data;                /* first element (storage data + offset) */
+    int ndim;                   /* 0 .. RP_MAX_DIMS */
+    int64_t shape[RP_MAX_DIMS]; /* sizes; unused entries are 1 */
     int64_t numel;
 };
 

@@ -21,11 +21,11 @@
 #include "realprune/status.h"
 
 struct rp_xbar_config {
-    int rows, cols;        /* crossbar size */
-    int weight_bits;       /* bits per weight */
-    int cell_bits;         /* bits per ReRAM cell */
-    int differential;      /* 0: offset encoding, 1: a positive and a negative array */
-    int compact_rows;      /* drop all-pruned rows before cutting row blocks */
+    int rows, cols;   /* crossbar size */
+    int weight_bits;  /* bits per weight */
+    int cell_bits;    /* bits per ReRAM cell */
+    int differential; /* 0: offset encoding, 1: a positive and a negative array */
+    int compact_rows; /* drop all-pruned rows before cutting row blocks */
 };
 
 struct rp_xbar_config rp_xbar_config_default(void);
@@ -33,20 +33,20 @@ struct rp_xbar_config rp_xbar_config_default(void);
 rp_status rp_xbar_config_check(const struct rp_xbar_config *cfg, int *slices, int *phys, int *L);
 
 struct rp_xbar_map {
-    int64_t rows, cols;             /* the matrix: R x C */
+    int64_t rows, cols; /* the matrix: R x C */
     int slices, phys, L;
-    int64_t weights, alive;         /* elements of M; alive ones */
-    int64_t row_blocks_dense;       /* ceil(R / rows) */
-    int64_t col_tiles;              /* ceil(C / L) */
-    int64_t crossbars_dense;        /* row_blocks_dense * col_tiles */
-    int64_t rows_alive;             /* rows of M with an alive weight */
-    int64_t row_blocks;             /* blocks actually cut (after compaction) */
-    int64_t segments_total;         /* row blocks (dense layout) x C */
-    int64_t segments_alive;         /* alive column segments, summed over blocks */
-    int64_t crossbars;              /* the pruned count */
-    int64_t max_block_rows;         /* rows in the fullest block */
-    int64_t active_rows;            /* sum over crossbars of the rows they use */
-    double utilization;             /* alive / (crossbars * rows * L) */
+    int64_t weights, alive;   /* elements of M; alive ones */
+    int64_t row_blocks_dense; /* ceil(R / rows) */
+    int64_t col_tiles;        /* ceil(C / L) */
+    int64_t crossbars_dense;  /* row_blocks_dense * col_tiles */
+    int64_t rows_alive;       /* rows of M with an alive weight */
+    int64_t row_blocks;       /* blocks actually cut (after compaction) */
+    int64_t segments_total;   /* row blocks (dense layout) x C */
+    int64_t segments_alive;   /* alive column segments, summed over blocks */
+    int64_t crossbars;        /* the pruned count */
+    int64_t max_block_rows;   /* rows in the fullest block */
+    int64_t active_rows;      /* sum over crossbars of the rows they use */
+    double utilization;       /* alive / (crossbars * rows * L) */
 };
 
 /* Maps an R x C matrix whose mask (R*C floats, element (r,c) at c*R + r,
@@ -58,16 +58,16 @@ rp_status rp_xbar_map_matrix(struct rp_xbar_map *out, const float *mask, int64_t
 /* Per-crossbar alive-weight counts of a mapped matrix, in mapping order
  * (block by block, crossbars left to right): counts must hold `crossbars`
  * entries; block_of receives each crossbar's row block (0-based). */
-rp_status rp_xbar_crossbar_counts(int64_t *counts, int64_t *block_of, const float *mask,
-                                  int64_t R, int64_t C, const struct rp_xbar_config *cfg);
+rp_status rp_xbar_crossbar_counts(int64_t *counts, int64_t *block_of, const float *mask, int64_t R,
+                                  int64_t C, const struct rp_xbar_config *cfg);
 
 /* The same counts for M^T (docs/design.md, "Transposed mapping"): the C x R matrix
  * whose element (c, r) is M's (r, c) — the array the error pass multiplies by.
  * `mask` is M's (R*C floats, (r,c) at c*R + r); out->rows = C, out->cols = R. */
 rp_status rp_xbar_map_transposed(struct rp_xbar_map *out, const float *mask, int64_t R, int64_t C,
                                  const struct rp_xbar_config *cfg);
-rp_status rp_xbar_crossbar_counts_transposed(int64_t *counts, int64_t *block_of,
-                                             const float *mask, int64_t R, int64_t C,
+rp_status rp_xbar_crossbar_counts_transposed(int64_t *counts, int64_t *block_of, const float *mask,
+                                             int64_t R, int64_t C,
                                              const struct rp_xbar_config *cfg);
 
 #endif
