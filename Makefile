@@ -6,7 +6,8 @@ BUILD_TYPE  ?= RelWithDebInfo
 JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test test-sanitize check bench docs valgrind fuzz crash-test mutate install clean distclean
+.PHONY: all deps build run test test-sanitize check bench docs valgrind fuzz crash-test mutate \
+        install clean distclean lint
 
 all: build
 
@@ -27,7 +28,8 @@ test: build
 
 # The whole suite again, built with AddressSanitizer and UBSan.
 test-sanitize: deps
-	cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREALPRUNE_SANITIZE=ON $(CMAKE_FLAGS)
+	cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREALPRUNE_SANITIZE=ON \
+	  $(CMAKE_FLAGS)
 	cmake --build $(BUILD_ASAN) -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -35,6 +37,10 @@ test-sanitize: deps
 	ctest --test-dir $(BUILD_ASAN) --output-on-failure -j $(JOBS)
 
 check: test test-sanitize
+
+# luacheck, clang-format and line length (also a test of the suite)
+lint: deps
+	sh tests/lint.sh
 
 # libFuzzer on the IDX, CIFAR and image readers (clang), FUZZ_SECONDS each.
 FUZZ_SECONDS ?= 60

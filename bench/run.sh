@@ -19,6 +19,7 @@ else
 fi
 "$build"/realprune bench/train_throughput.lua "$secs" "$torch_out"
 # realprune's own peak memory for vgg11 alone
-REALPRUNE_BENCH_MODELS=vgg11 "$build"/realprune bench/train_throughput.lua "$secs" "$torch_out" | tail -1
+REALPRUNE_BENCH_MODELS=vgg11 "$build"/realprune bench/train_throughput.lua "$secs" "$torch_out" |
+    tail -1
 "$build"/realprune bench/xbar_reram.lua
 "$build"/realprune bench/prune_step.lua

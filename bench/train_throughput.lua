@@ -50,7 +50,7 @@ local function throughput(name)
   local shape = {a.in_channels, a.input_size, a.input_size}
   local macs = forward_macs(m, shape)
   local first = m:prunable()[1]
-  local first_macs = 0
+  local first_macs
   do -- the first layer's input gradient is skipped in training
     local w = first.weight
     local y = first:forward(T.zeros{1, shape[1], shape[2], shape[3]})
@@ -110,6 +110,7 @@ local f = io.open("/proc/self/status")
 if f then
   local s = f:read("a")
   f:close()
-  print(("peak_rss_mb %s (this process%s)"):format(math.floor(tonumber(s:match("VmHWM:%s*(%d+)")) / 1024),
+  local kib = tonumber(s:match("VmHWM:%s*(%d+)"))
+  print(("peak_rss_mb %s (this process%s)"):format(math.floor(kib / 1024),
     torch.peak_rss_mb and (", PyTorch " .. torch.peak_rss_mb .. " for vgg11 alone") or ""))
 end

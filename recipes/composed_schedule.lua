@@ -28,7 +28,8 @@ return {
           score = "l1", exclude = "first_last"},
         rp.prune.iterative{rate = o.column_rate, rounds = o.column_rounds, granularity = "column",
           score = "l1", exclude = "first_last"}}},
-      {"column", rp.prune.iterative{rate = o.column_rate, rounds = o.filter_rounds + o.column_rounds,
+      {"column", rp.prune.iterative{rate = o.column_rate,
+        rounds = o.filter_rounds + o.column_rounds,
         granularity = column.granularity, score = column.score, exclude = column.exclude}},
     }
     local curve = {}

@@ -48,7 +48,9 @@ return {
       configs[#configs + 1] = {rows = tonumber(size), cols = tonumber(size), cell_bits = 2}
     end
     for cb in o.cell_bits:gmatch("[^,]+") do
-      if tonumber(cb) ~= 2 then configs[#configs + 1] = {rows = 128, cols = 128, cell_bits = tonumber(cb)} end
+      if tonumber(cb) ~= 2 then
+        configs[#configs + 1] = {rows = 128, cols = 128, cell_bits = tonumber(cb)}
+      end
     end
     local function with_xbar(arch, cfg)
       return rp.reram.preset(arch, {xbar = {rows = cfg.rows, cols = cfg.cols,
@@ -85,7 +87,8 @@ return {
       local last = rows[#rows]
       local pruned = rp.xbar.map(model, cfg)
       local function speedup(arch)
-        local ok, cmp = pcall(rp.reram.compare, dense, pruned, arch, {batch = recipe.training.batch})
+        local ok, cmp = pcall(rp.reram.compare, dense, pruned, arch,
+          {batch = recipe.training.batch})
         if ok then return cmp.speedup, cmp end
         ctx:log("%s: %s", tag, tostring(cmp))
         return nil
@@ -95,7 +98,8 @@ return {
       local row = ctx:record{method = tag, rows_per_xbar = cfg.rows, cell_bits = cfg.cell_bits,
         sparsity = last.sparsity, accuracy = last.accuracy, crossbars = last.crossbars,
         crossbars_dense = last.crossbars_dense, hardware_saving = last.hardware_saving,
-        training_saving = cmp and cmp.hardware_saving, chip_crossbars = cmp and cmp.b.chip_crossbars,
+        training_saving = cmp and cmp.hardware_saving,
+        chip_crossbars = cmp and cmp.b.chip_crossbars,
         speedup = own, energy_saving = cmp and cmp.energy_saving,
         speedup_equal_count = speedup(rp.reram.preset(chip, {chip_crossbars = ref_chip})),
         equal_area_crossbars = n_area,

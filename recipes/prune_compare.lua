@@ -16,10 +16,12 @@
 -- fashion_mnist forces Fashion-MNIST. An interrupted run continues with --resume.
 return {
   name = "prune_compare",
-  description = "lottery-ticket pruning with several strategies: accuracy, crossbars, modeled speedup",
+  description = "lottery-ticket pruning with several strategies: accuracy, crossbars, modeled " ..
+    "speedup",
   defaults = {strategies = "realprune,lth,cgp", model = "vgg_small", full_model = "vgg11",
     dataset = "auto", train_images = 0, test_images = 0, epochs = 3, rate = 0.3, rounds = 7,
-    lr = require("realprune.recipe").training.lr, batch = require("realprune.recipe").training.batch,
+    lr = require("realprune.recipe").training.lr,
+    batch = require("realprune.recipe").training.batch,
     arch = "isaac", backward = "preset", chip = "dense", headroom = 0.0,
     tolerance = 0.005, clip = require("realprune.recipe").training.clip},
   quick = {train_images = 2000, test_images = 1000, epochs = 1, rounds = 2, rate = 0.5},
@@ -88,7 +90,8 @@ return {
       end
       if best then
         matched[#matched + 1] = {method = method, round = best.round, sparsity = best.sparsity,
-          accuracy = best.accuracy, crossbars = best.crossbars, hardware_saving = best.hardware_saving}
+          accuracy = best.accuracy, crossbars = best.crossbars,
+          hardware_saving = best.hardware_saving}
       end
       local last = list[#list]
       final[#final + 1] = {method = method, sparsity = last.sparsity, accuracy = last.accuracy,

@@ -21,7 +21,8 @@ return {
     local ours
     for _, r in ipairs(rows) do if r.method == "realprune" then ours = r end end
     local _, chip = recipe.chip(o)
-    return require("realprune.paper").beside(ours, "vgg_small") .. "\n" .. chip .. " hardware_saving: the " ..
+    return require("realprune.paper").beside(ours, "vgg_small") .. "\n" .. chip ..
+      " hardware_saving: the " ..
       "forward crossbars (what the mapping saves); training_saving: every array training " ..
       "needs (forward, error and gradient). Energy per image by component: " ..
       "energy_breakdown.png.\n"
@@ -52,7 +53,8 @@ return {
           crossbars = r.crossbars}
       end
       local last = rows[#rows]
-      local hw, e, e_dense, c = recipe.modeled(arch, dense_map, rp.xbar.map(model, cfg), recipe.training.batch)
+      local hw, e, e_dense, c = recipe.modeled(arch, dense_map, rp.xbar.map(model, cfg),
+        recipe.training.batch)
       if not dense_row then
         dense_row = ctx:record{method = "dense", pruned = 0, accuracy = rows[1].accuracy,
           crossbars = rows[1].crossbars, hardware_saving = 0, training_saving = 0,

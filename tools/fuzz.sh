@@ -21,7 +21,8 @@ cmake --build "$out" -j "$(nproc 2>/dev/null || echo 2)" \
 # the regression inputs first: each must now pass
 for f in tests/fuzz/regressions/*; do
     case "$f" in
-        *image*) "$out/fuzz_image" "$f" > /dev/null 2>&1 || { echo "regression $f fails"; exit 1; } ;;
+        *image*) "$out/fuzz_image" "$f" > /dev/null 2>&1 ||
+                     { echo "regression $f fails"; exit 1; } ;;
     esac
 done
 echo "fuzz regressions: $(ls tests/fuzz/regressions | wc -l) passed, 0 failed"
@@ -34,7 +35,8 @@ for target in $targets; do
     (cd "$out" && ./"fuzz_$target" -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 \
         -artifact_prefix="$target-" -print_final_stats=1 "corpus_$target" \
         > "fuzz_$target.log" 2>&1) || status=$?
-    grep -E "^(#|stat::number_of_executed_units|Done|==|SUMMARY|.*ERROR)" "$out/fuzz_$target.log" | tail -4
+    grep -E "^(#|stat::number_of_executed_units|Done|==|SUMMARY|.*ERROR)" "$out/fuzz_$target.log" |
+        tail -4
     if [ "$status" -ne 0 ]; then
         echo "fuzz_$target FAILED (exit $status): see $out/fuzz_$target.log and $out/$target-*"
         failed="$failed $target"

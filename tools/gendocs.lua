@@ -75,7 +75,8 @@ end
 -- The C functions of realprune.core document themselves with /** ... */.
 out[#out + 1] = "## realprune.core (C: tensors, generators)"
 out[#out + 1] = ""
-out[#out + 1] = "The tensor and generator functions behind `rp.tensor` and `rp.generator`, from `bindings/`."
+out[#out + 1] = "The tensor and generator functions behind `rp.tensor` and `rp.generator`, " ..
+  "from `bindings/`."
 out[#out + 1] = ""
 for _, path in ipairs{"bindings/l_tensor.c", "bindings/l_generator.c"} do
   local f = assert(io.open(path))

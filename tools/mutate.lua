@@ -92,7 +92,8 @@ print(("mutate: %d mutants; scratch tree %s"):format(#selected, scratch))
 -- binary must load the scratch tree's Lua files, not whatever the environment names
 assert(sh("rm -rf " .. quote(scratch .. "/src") .. " && mkdir -p " .. quote(scratch .. "/src")))
 local env = "env -u REALPRUNE_LUA_DIR -u REALPRUNE_SHARE -u LUA_PATH -u LUA_CPATH "
-assert(sh("git ls-files -co --exclude-standard | tar -cf - -T - | (cd " .. quote(scratch .. "/src") ..
+assert(sh("git ls-files -co --exclude-standard | tar -cf - -T - | (cd " .. quote(scratch
+  .. "/src") ..
   " && tar -xf -)"), "mutate: cannot copy the tree")
 local src, build = scratch .. "/src", scratch .. "/build"
 local log = scratch .. "/mutate.log"

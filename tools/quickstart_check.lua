@@ -15,7 +15,8 @@ if not dir then
   os.remove(dir)
   local cmd = ("%s run recipes/quickstart.lua --out %s"):format(arg[-1] or "build/realprune", dir)
   print(cmd)
-  assert(os.execute(cmd .. " > " .. dir .. ".log 2>&1"), "the quickstart failed: see " .. dir .. ".log")
+  assert(os.execute(cmd .. " > " .. dir .. ".log 2>&1"), "the quickstart failed: see " .. dir
+    .. ".log")
 end
 
 local function read(p)

@@ -39,17 +39,24 @@ return {
   -- unknown (nil); a preset that counts pulses sets e_write_cell = pulses x energy.
   write_pulses = nil,
   -- Energy per action (J):
-  e_xbar_cycle = 0.3e-3 * 100e-9, -- crossbar read: 2.4 mW for an IMA's 8 arrays (Table 2) / 8, one 100 ns cycle
+  -- crossbar read: 2.4 mW for an IMA's 8 arrays (Table 2) / 8, one 100 ns cycle
+  e_xbar_cycle = 0.3e-3 * 100e-9,
   -- 8-bit 1.2 GS/s SAR ADC: ISAAC Table 2 gives 16 mW and 9,600 um^2 for the
   -- 8 ADCs of an IMA (9.6 GS/s together), i.e. 2 mW and 1,200 um^2 per ADC,
   -- 2 mW / 1.2 GS/s = 1.667 pJ per conversion (Accelergy isaac_adc.csv). ISAAC
   -- scales it from Kull et al., ISSCC 2013 ("A 3.1mW 8b 1.2GS/s single-channel
   -- asynchronous SAR ADC", 32 nm SOI: 2.58 pJ per conversion).
   e_adc = 2e-3 / 1.2e9,
-  e_dac = 0.41667e-12,      -- 1-bit DAC, one row drive: Accelergy isaac_dac.csv derives it from 4 mW for 8x128 DACs as 4e-3 / (128 * 8 * 1e7 * 1.2) * 128 / 100 J
-  e_buffer_word = 20.45e-12 / 16, -- eDRAM 64 KB: 20.45 pJ per 256-bit access (Accelergy isaac_eDRAM.csv, from 20.7 mW), per 16-bit word
-  e_router_word = 20.74e-12 / 16, -- router: 20.74 pJ per 256 bits (Accelergy isaac_router.csv, from 42 mW shared by 4 tiles)
-  e_shift_add = 0.021e-12,  -- shift-and-add of one partial sum: 0.2 mW for 4 units at 9.6 GS/s (Accelergy isaac.py)
+  -- 1-bit DAC, one row drive: Accelergy isaac_dac.csv derives it from 4 mW for 8x128 DACs as 4e-3 /
+  -- (128 * 8 * 1e7 * 1.2) * 128 / 100 J
+  e_dac = 0.41667e-12,
+  -- eDRAM 64 KB: 20.45 pJ per 256-bit access (Accelergy isaac_eDRAM.csv, from 20.7 mW), per 16-bit
+  -- word
+  e_buffer_word = 20.45e-12 / 16,
+  -- router: 20.74 pJ per 256 bits (Accelergy isaac_router.csv, from 42 mW shared by 4 tiles)
+  e_router_word = 20.74e-12 / 16,
+  -- shift-and-add of one partial sum: 0.2 mW for 4 units at 9.6 GS/s (Accelergy isaac.py)
+  e_shift_add = 0.021e-12,
   -- Area (mm^2): crossbar 25 um^2 (Table 2: 8 arrays, 0.0002 mm^2); its
   -- periphery: one 8-bit ADC (1,200 um^2), 128 1-bit DACs (170 um^2 for 8x128:
   -- 0.166 um^2 each), and the IMA's 4 shift-and-add units (60 um^2 each) shared by 8 arrays.

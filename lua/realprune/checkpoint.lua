@@ -264,7 +264,8 @@ local function decoder(s, path)
       if not ok then bad("a model record of an architecture this realprune cannot build: " ..
         tostring(model)) end
       M.load_state(model, rec.state, path)
-      if rec.arch and rec.training == false then model:evaluate() end -- a spec keeps every module's mode
+      -- a spec keeps every module's mode
+      if rec.arch and rec.training == false then model:evaluate() end
       return model
     elseif tag == "O" then
       local rec = get(depth + 1)

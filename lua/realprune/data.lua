@@ -58,7 +58,9 @@ function data.from_bytes(o)
     all_labels = o.labels, classes = classes,
     mean = o.mean, std = o.std,
   }, Dataset)
-  if not ds.mean then ds.mean, ds.std = core.byte_stats(o.images, o.channels, o.height * o.width) end
+  if not ds.mean then
+    ds.mean, ds.std = core.byte_stats(o.images, o.channels, o.height * o.width)
+  end
   return ds
 end
 
@@ -240,7 +242,9 @@ function Loader:epoch(e)
       self.full = self.full or T.zeros{bs, c, h, w}
       x = self.full
     else
-      if not self.partial or self.partial:size(1) ~= count then self.partial = T.zeros{count, c, h, w} end
+      if not self.partial or self.partial:size(1) ~= count then
+        self.partial = T.zeros{count, c, h, w}
+      end
       x = self.partial
     end
     local samples = table.move(order, first, last, 1, {})

@@ -29,7 +29,6 @@
 -- @module realprune.lth
 
 local core = require "realprune.core"
-local T = require "realprune.tensor"
 local optim = require "realprune.optim"
 local train = require "realprune.train"
 local prune = require "realprune.prune"
@@ -95,7 +94,8 @@ function lth.run(o)
   end
   local strat = o.strategy or {}
   local schedule = o.schedule or (strat.rate and prune.iterative{rate = strat.rate,
-    rounds = o.rounds or strat.rounds, target_sparsity = o.target_sparsity or strat.target_sparsity})
+    rounds = o.rounds or strat.rounds, target_sparsity = o.target_sparsity
+      or strat.target_sparsity})
   if not schedule then error("rp.lth.run: a schedule (or a strategy) is required", 2) end
   schedule = prune.as_schedule(schedule)
   local prune_defaults = merge(strat.prune, o.prune)
@@ -167,7 +167,9 @@ function lth.run(o)
     local capture = round == 0 and type(rewind) == "table" and rewind or nil
     train.fit(model, train_loader, {epochs = epochs, optimizer = opt, schedule = sched,
       round = round, clip_grad_norm = f.clip_grad_norm,
-      progress = o.progress or false, log = function(line) log(("round %d %s"):format(round, line)) end,
+      progress = o.progress or false, log = function(line)
+        log(("round %d %s"):format(round, line))
+      end,
       on_batch = capture and capture.iteration and function(e, b)
         local done = (e - 1) * #train_loader + b
         if done == capture.iteration then rewind_state = snapshot(model) end

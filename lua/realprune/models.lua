@@ -74,7 +74,8 @@ function models.lenet5(args)
   }, "features")
   m:add(nn.Flatten(), "flatten")
   m:add(nn.Sequential{
-    nn.Linear(c2 * s * s, f1), nn.ReLU{inplace = true}, nn.Linear(f1, f2), nn.ReLU{inplace = true}, nn.Linear(f2, o.classes),
+    nn.Linear(c2 * s * s, f1), nn.ReLU{inplace = true}, nn.Linear(f1, f2), nn.ReLU{inplace = true},
+      nn.Linear(f2, o.classes),
   }, "classifier")
   return finish(m, "lenet5", o)
 end
@@ -94,7 +95,8 @@ function models.vgg_small(args)
     nn.Conv2d(c2, c2, 3, {padding = 1}), nn.ReLU{inplace = true}, nn.MaxPool2d(2),
   }, "features")
   m:add(nn.Flatten(), "flatten")
-  m:add(nn.Sequential{nn.Linear(c2 * s * s, f), nn.ReLU{inplace = true}, nn.Linear(f, o.classes)}, "classifier")
+  m:add(nn.Sequential{nn.Linear(c2 * s * s, f), nn.ReLU{inplace = true}, nn.Linear(f, o.classes)},
+    "classifier")
   return finish(m, "vgg_small", o)
 end
 

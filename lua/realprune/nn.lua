@@ -186,7 +186,8 @@ function nn.build(a)
     m = cls(table.unpack(args, 1, args.n or #args))
   end
   for k, v in pairs(a.settings or {}) do
-    if not IS_SETTING[k] or (type(v) ~= "string" and type(v) ~= "number" and type(v) ~= "boolean") then
+    local tv = type(v)
+    if not IS_SETTING[k] or (tv ~= "string" and tv ~= "number" and tv ~= "boolean") then
       error(("rp.nn.build: %s has an unknown setting %s"):format(a.class, tostring(k)), 2)
     end
     m[k] = v
@@ -429,7 +430,8 @@ end
 function Conv2d:backward(x, gy)
   if not self.workspace_size then error("Conv2d:backward: call forward first", 2) end
   local gx = buffer(self, "grad_input", x:shape())
-  core.conv2d_backward(self.need_grad_input ~= false and gx or nil, self.grad_weight, self.grad_bias, gy, x, self.weight,
+  core.conv2d_backward(self.need_grad_input ~= false and gx or nil, self.grad_weight,
+    self.grad_bias, gy, x, self.weight,
     workspace(self.workspace_size), self.kh, self.kw, self.sh, self.sw, self.ph, self.pw, 1,
     self.algorithm)
   if self.mask then core.apply_mask(self.grad_weight, self.mask) end
@@ -760,7 +762,9 @@ end
 function Sequential:architecture()
   local a = Module.architecture(self)
   a.args, a.children = {n = 0}, {}
-  for i, m in ipairs(self.modules) do a.children[i] = {name = self.names[i], module = m:architecture()} end
+  for i, m in ipairs(self.modules) do
+    a.children[i] = {name = self.names[i], module = m:architecture()}
+  end
   return a
 end
 

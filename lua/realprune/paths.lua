@@ -28,7 +28,8 @@ function paths.roots()
   local env = os.getenv("REALPRUNE_SHARE")
   if env and env ~= "" then roots[#roots + 1] = env end
   roots[#roots + 1] = here .. "/../.."             -- source tree: lua/realprune -> .
-  roots[#roots + 1] = here .. "/../../../realprune" -- installed: share/lua/5.4/realprune -> share/realprune
+  -- installed: share/lua/5.4/realprune -> share/realprune
+  roots[#roots + 1] = here .. "/../../../realprune"
   return roots
 end
 

@@ -392,7 +392,8 @@ function M.chip(o)
       over.gradient = "arrays" -- in-place updates need the forward arrays to take the errors
     end
   end
-  local chip, why = tostring(o.chip or "dense"), nil
+  local chip = tostring(o.chip or "dense")
+  local why
   if chip == "dense" then
     local h = o.headroom or 0
     over.chip_crossbars, over.chip_headroom = "dense", h

@@ -99,7 +99,8 @@ local function gp_quote(s) return '"' .. tostring(s):gsub('["\\]', "\\%0") .. '"
 -- runs gnuplot when it is installed. Returns the paths written.
 local function render(base, settings, plot)
   local name = base:match("([^/]+)$")
-  local gp = {"# gnuplot script written by realprune; run it in this folder: gnuplot " .. name .. ".gp",
+  local gp = {"# gnuplot script written by realprune; run it in this folder: gnuplot " .. name
+    .. ".gp",
     "set datafile separator ','"}
   for _, line in ipairs(settings) do if line ~= "" then gp[#gp + 1] = line end end
   for _, line in ipairs{

@@ -92,7 +92,8 @@ local function check_arch(arch, fn)
   local rules = {
     {POSITIVE, "a positive number", function(v, k)
       return v > 0 and (finite(v) or k == "offchip_bytes_per_s") end}, -- huge: no streaming cost
-    {COUNTS, "a positive integer", function(v) return v > 0 and finite(v) and v == math.floor(v) end},
+    {COUNTS, "a positive integer",
+      function(v) return v > 0 and finite(v) and v == math.floor(v) end},
     {NONNEGATIVE, "a non-negative number", function(v) return v >= 0 and finite(v) end},
     {OPTIONAL, "a non-negative number", function(v) return v >= 0 and finite(v) end, true},
   }
@@ -161,7 +162,9 @@ end
 function reram.preset(arch, overrides)
   if type(arch) == "string" then
     local p = reram.presets[arch]
-    if not p then error(("rp.reram.preset: no ReRAM preset named %q in data/reram"):format(arch), 2) end
+    if not p then
+      error(("rp.reram.preset: no ReRAM preset named %q in data/reram"):format(arch), 2)
+    end
     arch = p
   end
   if type(arch) ~= "table" then error("rp.reram.preset: a preset name or table expected", 2) end
@@ -295,7 +298,8 @@ local function units_of(l, phase, arch, cfg, B)
         rmax = split == "positions" and l.P or B, holds = holds}
     end
   end
-  local tu = arch.gradient == "outer_product" and l.P * arch.update_pulses * arch.t_update_pulse or 0
+  local tu = 0 -- in-place updates: P pulse trains per image
+  if arch.gradient == "outer_product" then tu = l.P * arch.update_pulses * arch.t_update_pulse end
   if arch.backward == "transposed_copy" then
     if phase ~= "backward" then add("forward", l.K, "positions", t_mvm, 0, "forward") end
     if phase ~= "forward" then add("error", l.KT, "positions", error_pp, 0, "transposed") end
@@ -558,7 +562,8 @@ function reram.simulate(mapping, arch, workload)
     if biggest > chip then
       error(("rp.reram.simulate: the chip's %d crossbars cannot hold layer %s, which needs %d " ..
         "for its %s pass; give the chip more crossbars (chip_crossbars, or chip_headroom " ..
-        "when it is \"dense\"; the model does not split a layer across reprogramming rounds)"):format(chip, tostring(l.name), biggest,
+        "when it is \"dense\"; the model does not split a layer across reprogramming " ..
+          "rounds)"):format(chip, tostring(l.name), biggest,
         l.cost_forward >= l.cost_backward and "forward" or "backward"), 2)
     end
   end
@@ -635,7 +640,7 @@ function reram.simulate(mapping, arch, workload)
   for k, ph in ipairs(sc.phases) do
     local size, count = 0, 0
     for _, list in ipairs(ph) do
-      local need = 0
+      local group_need = 0
       for _, x in ipairs(list) do
         local rx = replicas_for(x, tau)
         local l = x.layer
@@ -646,17 +651,18 @@ function reram.simulate(mapping, arch, workload)
         if eff > worst_eff then worst_eff, r.bottleneck = eff, l.name .. " (" .. x.kind .. ")" end
         local _, cw = unit_writes(x, cfg)
         write_cells = write_cells + rx * cw
-        need = need + rx * x.cost
+        group_need = group_need + rx * x.cost
       end
-      if need > 0 then
-        if count > 0 and size + need <= chip then size = size + need
-        else count, size = count + 1, need end
+      if group_need > 0 then
+        if count > 0 and size + group_need <= chip then size = size + group_need
+        else count, size = count + 1, group_need end
         used = math.max(used, size)
       end
     end
     groups[k] = count
   end
-  r.groups = sc.resident and {forward = 0, backward = 0} or {forward = groups[1], backward = groups[2]}
+  r.groups = sc.resident and {forward = 0, backward = 0}
+    or {forward = groups[1], backward = groups[2]}
   local batch_time, update_time, reprogram_time = best.time, best.update, best.program
   r.stage_time = tau
   -- energy per image

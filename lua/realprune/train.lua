@@ -128,7 +128,8 @@ function train.fit(model, loader, o)
           last_draw = now
           local rate = seen / math.max(now - t0, 1e-9)
           local left = (loader:samples() - seen) / rate
-          io.stdout:write(("\repoch %d/%d  batch %d/%d  loss %.4f  acc %5.2f%%  %.0f img/s  ETA %s  ")
+          io.stdout:write(("\repoch %d/%d  batch %d/%d  loss %.4f  acc %5.2f%%  %.0f img/s  " ..
+            "ETA %s  ")
             :format(epoch, epochs, b, nb, loss_sum / seen, 100 * correct / seen, rate,
               clock_str(left)))
           io.stdout:flush()

@@ -198,7 +198,8 @@ function xbar.map(model, cfg, opts)
     layers[i] = m
     for k in pairs(total) do
       if k == "crossbars_transposed" then total[k] = total[k] + m.transpose.crossbars
-      elseif k == "crossbars_transposed_dense" then total[k] = total[k] + m.transpose.crossbars_dense
+      elseif k == "crossbars_transposed_dense" then
+        total[k] = total[k] + m.transpose.crossbars_dense
       else total[k] = total[k] + m[k] end
     end
   end
@@ -213,7 +214,9 @@ end
 
 function Mapping:__tostring()
   local lines = {}
-  if self.transposed then lines[1] = "transposed mapping (M^T: one row per output, one column per input)" end
+  if self.transposed then
+    lines[1] = "transposed mapping (M^T: one row per output, one column per input)"
+  end
   lines[#lines + 1] = (("%-22s %-6s %13s %8s %9s %9s %7s"):format("layer", "kind", "matrix",
     "alive%", "xbars", "dense", "util%"))
   for _, m in ipairs(self.layers) do
@@ -292,7 +295,8 @@ function Mapping:heatmap(path, opts)
   end
   height = height + label_h + margin
   local t = self.total
-  local summary = ((self.transposed and "M^T " or "") .. "total: %d of %d crossbars (%.1f%% saved), %.1f%% of weights alive"):format(
+  local summary = ((self.transposed and "M^T " or "")
+    .. "total: %d of %d crossbars (%.1f%% saved), %.1f%% of weights alive"):format(
     t.crossbars, t.crossbars_dense, 100 * t.hardware_saving, 100 * t.alive / t.weights)
   width = math.max(width, margin * 2 + 6 * #summary)
   local px = {}
@@ -308,7 +312,8 @@ function Mapping:heatmap(path, opts)
   local function text(x0, y0, s)
     local q = core.text_rects(s)
     for i = 1, #q, 4 do
-      rect(x0 + math.floor(q[i]), y0 + math.floor(q[i + 1]), math.max(1, math.floor(q[i + 2] - q[i])),
+      rect(x0 + math.floor(q[i]), y0 + math.floor(q[i + 1]),
+        math.max(1, math.floor(q[i + 2] - q[i])),
         math.max(1, math.floor(q[i + 3] - q[i + 1])), 20, 20, 20)
     end
   end

@@ -194,7 +194,8 @@ function TestCheckpoint:test_other_model_is_an_error()
     rp.checkpoint.load_state(other, named, "l.rpk")
   end)
   local wider = rp.models.lenet5{width = 2}
-  lu.assertErrorMsgContains("features.1.weight is 6x1x5x5 in the checkpoint but 12x1x5x5", function()
+  lu.assertErrorMsgContains("features.1.weight is 6x1x5x5 in the checkpoint but 12x1x5x5",
+    function()
     rp.checkpoint.load_state(wider, named, "l.rpk")
   end)
 end

@@ -114,15 +114,18 @@ print(rp.paths.data_dir() ~= nil, rp.reram.presets.isaac.name, rp.paper.numbers(
   local f = assert(io.open(script, "w"))
   f:write(code)
   f:close()
-  local out = run(("cd / && %s %s"):format(BIN:sub(1, 1) == "/" and BIN or (root .. "/" .. BIN), script))
+  local bin = BIN:sub(1, 1) == "/" and BIN or (root .. "/" .. BIN)
+  local out = run(("cd / && %s %s"):format(bin, script))
   lu.assertStrContains(out, "true\tisaac\t20\ttrue")
   -- the stock lua5.4 cannot load a module built with sanitizers
   if os.getenv("REALPRUNE_SANITIZED") ~= "1" and os.execute("command -v lua5.4 > /dev/null") then
-    out = run(("cd / && LUA_PATH='%s/lua/?.lua;%s/lua/?/init.lua' LUA_CPATH='%s/lib/?.so' lua5.4 %s")
+    out = run(("cd / && LUA_PATH='%s/lua/?.lua;%s/lua/?/init.lua' LUA_CPATH='%s/lib/?.so' " ..
+      "lua5.4 %s")
       :format(root, root, build, script))
     lu.assertStrContains(out, "true\tisaac\t20\ttrue")
   end
-  out = run(("cd / && REALPRUNE_SHARE=/nonexistent-share %s -e 'print(require(\"realprune.paths\").roots()[1])'")
+  out = run(("cd / && REALPRUNE_SHARE=/nonexistent-share %s -e " ..
+    "'print(require(\"realprune.paths\").roots()[1])'")
     :format(BIN:sub(1, 1) == "/" and BIN or (root .. "/" .. BIN)))
   lu.assertStrContains(out, "/nonexistent-share")
   os.remove(script)

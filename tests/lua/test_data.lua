@@ -3,7 +3,6 @@
 -- loaders and augmentation are deterministic.
 local lu = require "luaunit"
 local rp = require "realprune"
-local T = rp.tensor
 
 local H = dofile((debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "tests/lua") ..
   "/helpers.lua")
@@ -51,11 +50,13 @@ function TestIdx:test_bad_files()
   write(path("lab"), idx_labels{0, 1, 2, 1})
   local function try(content) write(path("bad"), content)
     return function() rp.data.idx{images = path("bad"), labels = path("lab")} end end
-  lu.assertErrorMsgContains(path("bad") .. ": the header promises 24 bytes of data (4x2x3), the file holds 20",
+  lu.assertErrorMsgContains(path("bad")
+    .. ": the header promises 24 bytes of data (4x2x3), the file holds 20",
     try(good:sub(1, #good - 4)))
   lu.assertErrorMsgContains(path("bad") .. ": not an IDX file", try("\1\2\3\4garbage"))
   lu.assertErrorMsgContains(path("bad") .. ": too short for an IDX file", try("\0\0"))
-  lu.assertErrorMsgContains("element type 0x0d is not supported", try(string.pack(">I4I4", 0x0d01, 0)))
+  lu.assertErrorMsgContains("element type 0x0d is not supported",
+    try(string.pack(">I4I4", 0x0d01, 0)))
   -- absurd sizes: never allocated, reported against the file size
   lu.assertErrorMsgContains(path("bad") .. ": the header promises",
     try(string.pack(">I4I4I4I4", 0x803, 0xffffffff, 0xffffffff, 0xffffffff) .. "abc"))
@@ -93,7 +94,8 @@ function TestIdx:test_truncated_headers_of_every_length()
       local ok, err = pcall(rp.data.idx, {images = path("cut"), labels = path("lab1")})
       lu.assertFalse(ok)
       local want = len < 4 and "too short for an IDX file" or "truncated IDX header"
-      lu.assertStrContains(err, path("cut") .. ": " .. want, ("ndim %d, %d bytes"):format(ndim, len))
+      lu.assertStrContains(err, path("cut") .. ": " .. want,
+        ("ndim %d, %d bytes"):format(ndim, len))
     end
     -- the whole header but no data: the sizes are read and compared
     write(path("cut"), file:sub(1, header))
@@ -123,7 +125,8 @@ function TestCifar:test_binary_batches()
   local test = rp.data.cifar10{split = "test", root = root}
   lu.assertEquals(#test, 2)
   write(root .. "/test_batch.bin", batch(2, 0):sub(1, 5000))
-  lu.assertErrorMsgContains(root .. "/test_batch.bin: 5000 bytes is not a whole number of 3073-byte",
+  lu.assertErrorMsgContains(root
+    .. "/test_batch.bin: 5000 bytes is not a whole number of 3073-byte",
     function() rp.data.cifar10{split = "test", root = root} end)
   lu.assertErrorMsgContains("split must be \"train\" or \"test\"", function()
     rp.data.cifar10{split = "valid", root = root}
@@ -193,9 +196,9 @@ end
 -- inputs that once crashed a reader under the fuzzer (tests/fuzz/regressions)
 function TestImageFolder:test_fuzz_regressions_are_clean_errors()
   local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "tests/lua"
-  local dir = here .. "/../fuzz/regressions"
+  local regressions = here .. "/../fuzz/regressions"
   local n = 0
-  for _, e in ipairs(rp.core.list_dir(dir) or {}) do
+  for _, e in ipairs(rp.core.list_dir(regressions) or {}) do
     if e.name:match("^image") then
       -- the fuzz harness drops the first byte (its parameters)
       local f = assert(io.open(e.path, "rb"))
@@ -221,9 +224,11 @@ end
 function TestImageFolder:test_headers_claiming_too_much()
   local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "tests/lua"
   for name, want in pairs{["image-png-chunk-past-end.png"] = "a PNG chunk runs past the end",
-                          ["image-bmp-claims-2m-rows.bmp"] = "72x2097155 pixels claimed by a 57-byte file",
+                          ["image-bmp-claims-2m-rows.bmp"] = "72x2097155 pixels claimed by a " ..
+                            "57-byte file",
                           -- a top-down BMP: stb_image's info gives its height as negative
-                          ["image-bmp-top-down-16m-rows.bmp"] = "33x16775090 pixels claimed by a 56-byte file"} do
+                          ["image-bmp-top-down-16m-rows.bmp"] = "33x16775090 pixels claimed by " ..
+                            "a 56-byte file"} do
     local f = assert(io.open(here .. "/../fuzz/regressions/" .. name, "rb"))
     write(path("claims.img"), f:read("a"):sub(2))
     f:close()

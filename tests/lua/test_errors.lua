@@ -44,7 +44,8 @@ local cases = {
   {"from ragged", function() return T.from{{1, 2}, {3}} end,
     "bad argument #1 to 'from' (ragged nested table: element [2] has 1 entries, expected 2)"},
   {"from ragged depth", function() return T.from{{1, 2}, 3} end,
-    "bad argument #1 to 'from' (ragged nested table: element [2] is a number, expected a table of 2)"},
+    "bad argument #1 to 'from' (ragged nested table: element [2] is a number, expected a table " ..
+      "of 2)"},
   {"from non-number", function() return T.from{{1, "x"}} end,
     "bad argument #1 to 'from' (element [1][2] is a string, expected a number)"},
   {"from too deep", function() return T.from{{{{{{1}}}}}} end,
@@ -122,8 +123,10 @@ local cases = {
   {"norm bad p", function() return m:norm(-1) end,
     "bad argument #1 to 'norm' (norm order p must be positive, got -1)"},
   -- module level
-  {"seed float", function() rp.seed(1.5) end, "bad argument #1 to 'seed' (integer expected, got float)"},
-  {"seed string", function() rp.seed("x") end, "bad argument #1 to 'seed' (integer expected, got string)"},
+  {"seed float", function() rp.seed(1.5) end,
+    "bad argument #1 to 'seed' (integer expected, got float)"},
+  {"seed string", function() rp.seed("x") end,
+    "bad argument #1 to 'seed' (integer expected, got string)"},
   {"generator float", function() return rp.generator(0.5) end,
     "bad argument #1 to 'generator' (seed must be an integer, got a float)"},
   {"set_threads zero", function() rp.set_threads(0) end,
@@ -141,7 +144,8 @@ local methods = {"shape", "dim", "numel", "size", "get", "set", "totable", "clon
 for _, name in ipairs(methods) do
   -- compiled as a real method call, as a user would write it
   local call = assert(load("local r = ...; return r:" .. name .. "(1)"))
-  cases[#cases + 1] = {"released " .. name, function() return call(released()) end, "calling '" .. name .. "' on bad self (tensor has been released)"}
+  cases[#cases + 1] = {"released " .. name, function() return call(released()) end,
+    "calling '" .. name .. "' on bad self (tensor has been released)"}
 end
 cases[#cases + 1] = {"released operand", function() return m + released() end,
   "bad argument #2 to 'add' (tensor has been released)"}
@@ -180,7 +184,8 @@ end
 
 function TestBadInput:test_empty_and_nan_shapes()
   lu.assertEquals(T.zeros{0, 1 << 20}:sum(1):shape(), {1 << 20})
-  lu.assertErrorMsgContains("shape is too large", function() return T.zeros{0, 1 << 40, 1 << 40} end)
+  lu.assertErrorMsgContains("shape is too large",
+    function() return T.zeros{0, 1 << 40, 1 << 40} end)
   lu.assertEquals(T.from{1, 0 / 0, 2}:argmax(), 2)
   lu.assertEquals(T.from{{1, 0 / 0}, {3, 2}}:argmax(2):totable(), {2, 1})
 end

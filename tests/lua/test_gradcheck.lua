@@ -133,7 +133,7 @@ end
 function TestGradcheck:test_dropout_with_fixed_noise()
   local d = nn.Dropout(0.3)
   local fwd = d.forward
-  d.forward = function(self, x) self.generator = rp.generator(9); return fwd(self, x) end
+  d.forward = function(layer, x) layer.generator = rp.generator(9); return fwd(layer, x) end
   gradcheck(d, {3, 10})
 end
 

@@ -1,7 +1,6 @@
 -- The lottery-ticket engine: rounds, rewinding, and resuming after SIGKILL.
 local lu = require "luaunit"
 local rp = require "realprune"
-local T = rp.tensor
 local H = dofile((debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "tests/lua") ..
   "/helpers.lua")
 local tmpdir, read = H.tmpdir, H.read

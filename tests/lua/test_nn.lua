@@ -40,7 +40,10 @@ function TestMasks:test_masked_weights_stay_zero_with_no_state()
   lu.assertEquals(conv.weight:reshape{-1}[1], 0)
   -- Adam keeps its moments at zero too
   local adam = rp.optim.Adam(m:parameters(), {lr = 0.01})
-  crit:forward(m:forward(x), {1, 2, 3, 4}); adam:zero_grad(); m:backward(x, crit:backward()); adam:step()
+  crit:forward(m:forward(x), {1, 2, 3, 4})
+  adam:zero_grad()
+  m:backward(x, crit:backward())
+  adam:step()
   lu.assertEquals(adam.state[1].m:reshape{-1}[1], 0)
   lu.assertEquals(adam.state[1].v:reshape{-1}[4], 0)
   conv:set_mask(nil)
@@ -71,7 +74,8 @@ end
 function TestMasks:test_batch_norm_epsilon()
   local bn = nn.BatchNorm2d(1)
   local vals = {0.001, -0.002, 0.003, 0.0005, -0.001, 0.002, 0, -0.0025}
-  local x = T.from{{{{vals[1], vals[2]}, {vals[3], vals[4]}}}, {{{vals[5], vals[6]}, {vals[7], vals[8]}}}}
+  local x = T.from{{{{vals[1], vals[2]}, {vals[3], vals[4]}}},
+                   {{{vals[5], vals[6]}, {vals[7], vals[8]}}}}
   local y = bn:forward(x):reshape{-1}:totable()
   local mean, var = 0, 0
   for _, v in ipairs(vals) do mean = mean + v / 8 end
@@ -158,7 +162,9 @@ function TestConvAlgorithms:test_winograd_same_threads_same_bits()
   for j = 1, 3 do
     local ta, tb = a[j]:reshape{-1}:totable(), b[j]:reshape{-1}:totable()
     for i = 1, #ta do
-      if ta[i] ~= tb[i] then lu.fail(("result %d differs at %d: %.9g %.9g"):format(j, i, ta[i], tb[i])) end
+      if ta[i] ~= tb[i] then
+        lu.fail(("result %d differs at %d: %.9g %.9g"):format(j, i, ta[i], tb[i]))
+      end
     end
     local err = a[j]:sub(one[j]):abs():max() / a[j]:abs():max()
     lu.assertTrue(err < 1e-5, ("result %d: 1 and 2 threads differ by %g"):format(j, err))
@@ -250,7 +256,8 @@ function TestConvAlgorithms:test_smaller_thread_team()
     rp.set_threads(THREADS)
     for _, algo in ipairs{"im2col", "winograd", "winograd4"} do
       local x = rp.tensor.randn({8, 16, 12, 12}, rp.generator(3))
-      local m = rp.nn.Conv2d(16, 16, 3, {padding = 1, algorithm = algo, generator = rp.generator(1)})
+      local m = rp.nn.Conv2d(16, 16, 3, {padding = 1, algorithm = algo,
+        generator = rp.generator(1)})
       for _ = 1, 2 do -- the second call finds data of the first in the workspace
         m:zero_grad()
         local y = m:forward(x)
@@ -367,7 +374,8 @@ end
 
 function TestModels:test_pool_output_shape_of_a_bad_shape()
   lu.assertEquals(nn.MaxPool2d(2):output_shape{1, 2, 8, 6}, {1, 2, 4, 3})
-  lu.assertErrorMsgContains("rp.nn.MaxPool2d:output_shape: an N x C x H x W shape expected, got 1x2",
+  lu.assertErrorMsgContains("rp.nn.MaxPool2d:output_shape: an N x C x H x W shape expected, " ..
+    "got 1x2",
     function() nn.MaxPool2d(2):output_shape{1, 2} end)
   lu.assertErrorMsgContains("rp.nn.AvgPool2d:output_shape: an N x C x H x W shape expected",
     function() nn.AvgPool2d(2):output_shape{3} end)
@@ -453,12 +461,13 @@ function TestTraining:test_non_finite_weights_are_reported_with_the_layer()
   -- a gradient hook that poisons one layer's gradient in the first batch
   local layer = m:prunable()[2]
   local backward = layer.backward
-  layer.backward = function(self, x, gy)
-    local g = backward(self, x, gy)
-    self.grad_weight:reshape{-1}[1] = math.huge
+  layer.backward = function(l, x, gy)
+    local g = backward(l, x, gy)
+    l.grad_weight:reshape{-1}[1] = math.huge
     return g
   end
-  lu.assertErrorMsgContains("non-finite values in features.4.weight after the update of epoch 1, batch 1, round 3",
+  lu.assertErrorMsgContains("non-finite values in features.4.weight after the update of epoch " ..
+    "1, batch 1, round 3",
     function()
       rp.train.fit(m, ds:loader{batch_size = 32}, {epochs = 1, optimizer = opt, progress = false,
         log = function() end, round = 3})

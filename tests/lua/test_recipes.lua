@@ -28,11 +28,14 @@ end
 
 local TINY = {
   quickstart = "--train_images 300 --test_images 100 --epochs 1 --rounds 1 --rate 0.5",
-  prune_compare = "--train_images 300 --test_images 100 --epochs 1 --rounds 1 --strategies realprune,filter",
+  prune_compare = "--train_images 300 --test_images 100 --epochs 1 --rounds 1 --strategies " ..
+    "realprune,filter",
   train_dense = "--train_images 300 --epochs 1 --model lenet5",
-  composed_schedule = "--train_images 300 --test_images 100 --epochs 1 --filter_rounds 1 --column_rounds 1",
+  composed_schedule = "--train_images 300 --test_images 100 --epochs 1 --filter_rounds 1 " ..
+    "--column_rounds 1",
   rewind_ablation = "--train_images 300 --test_images 100 --epochs 2 --rounds 1",
-  hardware_sweep = "--train_images 300 --test_images 100 --epochs 1 --rounds 1 --sizes 64 --cell_bits 4",
+  hardware_sweep = "--train_images 300 --test_images 100 --epochs 1 --rounds 1 --sizes 64 " ..
+    "--cell_bits 4",
 }
 
 -- recipes that model ReRAM training, and the plot each must write
@@ -65,9 +68,13 @@ function TestRecipes:test_every_recipe_runs_small()
       lu.assertEquals(head[1], "method")
       for _, r in ipairs(rows) do
         for _, k in ipairs{"sparsity", "pruned", "accuracy", "hardware_saving"} do
-          if r[k] then lu.assertTrue(r[k] >= 0 and r[k] <= 1, ("%s %s = %s"):format(name, k, r[k])) end
+          if r[k] then
+            lu.assertTrue(r[k] >= 0 and r[k] <= 1, ("%s %s = %s"):format(name, k, r[k]))
+          end
         end
-        if r.crossbars and r.crossbars_dense then lu.assertTrue(r.crossbars <= r.crossbars_dense) end
+        if r.crossbars and r.crossbars_dense then
+          lu.assertTrue(r.crossbars <= r.crossbars_dense)
+        end
       end
       lu.assertStrContains(read(out .. "/config.json"), '"recipe":"' .. name .. '"')
       if MODELS_HARDWARE[name] then
@@ -103,7 +110,8 @@ function TestRecipes:test_stacked_bars()
   local written = rp.report.bars(out .. "/energy", {rows = rows, label = "method",
     stack = {"xbar", "adc", "write"}, title = "energy", ylabel = "J"})
   lu.assertEquals(written[1], out .. "/energy.csv")
-  lu.assertEquals(read(out .. "/energy.csv"), "method,xbar,adc,write\ndense,3,2,1\na;b,1.5,0.25,0\n")
+  lu.assertEquals(read(out .. "/energy.csv"),
+    "method,xbar,adc,write\ndense,3,2,1\na;b,1.5,0.25,0\n")
   local gp = read(out .. "/energy.gp")
   lu.assertStrContains(gp, "set style histogram rowstacked")
   lu.assertStrContains(gp, 'plot "energy.csv" using 2:xtic(1) title "xbar", \\\n' ..
@@ -111,7 +119,8 @@ function TestRecipes:test_stacked_bars()
   if os.execute("command -v gnuplot > /dev/null") then
     lu.assertNotNil(read(out .. "/energy.png"), "rendered")
   end
-  lu.assertErrorMsgContains("report.bars: bars(path_without_extension, {rows=, label=, stack={...}})",
+  lu.assertErrorMsgContains("report.bars: bars(path_without_extension, {rows=, label=, " ..
+    "stack={...}})",
     function() rp.report.bars(out .. "/x", {rows = rows, label = "method", stack = {}}) end)
   os.execute("rm -rf " .. out)
 end
@@ -139,14 +148,17 @@ function TestRecipes:test_option_errors_and_list()
   lu.assertEquals(code, 1)
   lu.assertStrContains(out, 'option --epochs expects an integer, got "2.5"')
   out, code = run(BIN .. " run recipes/train_dense.lua --lr fast")
+  lu.assertEquals(code, 1)
   lu.assertStrContains(out, 'option --lr expects a number, got "fast"')
   out, code = run(BIN .. " run recipes/train_dense.lua --epoch 3")
   lu.assertEquals(code, 1)
   lu.assertStrContains(out, "unknown option --epoch; valid options: --augment, --batch, --epochs")
   out, code = run(BIN .. " run recipes/train_dense.lua --augment maybe")
+  lu.assertEquals(code, 1)
   lu.assertStrContains(out, 'option --augment expects true or false, got "maybe"')
   out, code = run(BIN .. " run")
   lu.assertEquals(code, 2)
+  lu.assertStrContains(out, "a recipe expected")
   out, code = run(BIN .. " run recipes/nope.lua")
   lu.assertEquals(code, 1)
   lu.assertStrContains(out, "recipes/nope.lua")
@@ -180,7 +192,8 @@ end
 
 function TestRecipes:test_seeds_give_mean_and_std()
   local out = tmpdir()
-  local log, code = run(("%s recipes/train_dense.lua --train_images 200 --epochs 1 --model lenet5 " ..
+  local log, code = run(("%s recipes/train_dense.lua --train_images 200 --epochs 1 --model " ..
+    "lenet5 " ..
     "--seeds 1,2 --out %s"):format(BIN, out))
   lu.assertEquals(code, 0, log)
   local rows = csv(out .. "/results.csv")
@@ -245,7 +258,8 @@ function TestRecipes:test_unwritable_output_folder()
   io.open(file, "w"):close()
   local log, code = run(("%s run recipes/quickstart.lua %s --out %s/out"):format(BIN, args, file))
   lu.assertNotEquals(code, 0, log)
-  lu.assertStrContains(log, "cannot create the folder " .. file .. ": a file of that name is in the way")
+  lu.assertStrContains(log, "cannot create the folder " .. file
+    .. ": a file of that name is in the way")
   -- a folder without write permission (as an unprivileged user when run as root,
   -- since root may write anywhere)
   local ro = base .. "/read_only"

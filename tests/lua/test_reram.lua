@@ -33,7 +33,8 @@ local function two_layers(cfg)
   return rp.xbar.map(m, cfg or rp.xbar.config{}, {input_shape = {1, 4, 4}}), m
 end
 
-local function close(a, b, what) lu.assertAlmostEquals(a, b, 1e-9 * math.max(1, math.abs(b)), what) end
+local function close(a, b, what) lu.assertAlmostEquals(a, b, 1e-9 * math.max(1, math.abs(b)),
+  what) end
 
 TestReram = {}
 

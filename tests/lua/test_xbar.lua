@@ -124,12 +124,15 @@ end
 function TestXbar:test_against_reference_on_random_masks()
   local g = rp.generator(SEED)
   local configs = {
-    {rows = 128, cols = 128, weight_bits = 16, cell_bits = 2, signed = "offset", compact_rows = true},
-    {rows = 16, cols = 32, weight_bits = 8, cell_bits = 2, signed = "differential", compact_rows = true},
+    {rows = 128, cols = 128, weight_bits = 16, cell_bits = 2, signed = "offset",
+      compact_rows = true},
+    {rows = 16, cols = 32, weight_bits = 8, cell_bits = 2, signed = "differential",
+      compact_rows = true},
     {rows = 8, cols = 16, weight_bits = 4, cell_bits = 4, signed = "offset", compact_rows = false},
     {rows = 5, cols = 7, weight_bits = 3, cell_bits = 2, signed = "offset", compact_rows = true},
   }
-  local layers = {nn.Conv2d(3, 20, 3), nn.Conv2d(6, 9, {2, 3}), nn.Linear(70, 13), nn.Conv2d(1, 4, 5)}
+  local layers = {nn.Conv2d(3, 20, 3), nn.Conv2d(6, 9, {2, 3}), nn.Linear(70, 13), nn.Conv2d(1, 4,
+    5)}
   for _, layer in ipairs(layers) do
     for _, p in ipairs{1, 0.5, 0.1, 0.01, 0} do
       layer:set_mask(random_mask(layer, g, p))
@@ -162,7 +165,8 @@ function TestXbar:test_transposed_by_hand()
   -- M^T: 2 rows (outputs) x 4 columns (inputs); one block of both outputs,
   -- every input column alive in it: 4 segments, 4 crossbars
   local t = rp.xbar.map_layer(l, cfg, {transpose = true})
-  lu.assertEquals({t.rows, t.cols, t.crossbars, t.crossbars_dense, t.transposed}, {2, 4, 4, 4, true})
+  lu.assertEquals({t.rows, t.cols, t.crossbars, t.crossbars_dense, t.transposed}, {2, 4, 4, 4,
+    true})
   lu.assertEquals({m.transpose.crossbars, m.transpose.crossbars_dense}, {4, 4})
   -- one output pruned away: M^T drops that row and keeps inputs 1 and 2 (2
   -- crossbars); M keeps rows 1-2, one block, one alive segment (1 crossbar)
