@@ -66,8 +66,9 @@ mutate: build
 bench: build
 	sh bench/run.sh $(BUILD)
 
-docs: build
-	./$(BUILD)/realprune tools/gendocs.lua docs/api.md
+# The API reference (LDoc, config.ld): build/docs/index.html.
+docs: deps
+	ldoc -c config.ld -d $(BUILD)/docs .
 
 install: build
 	cmake --install $(BUILD)

@@ -1,9 +1,11 @@
-/*
+/***
  * l_core.c - luaopen_realprune_core: the C module behind `require "realprune"`.
  *
  * The module table holds the tensor constructors (zeros, ones, full, rand,
  * randn, from, arange), the generator functions, and a few system calls
  * (clock, threads).  lua/realprune/init.lua arranges them into the public API.
+ *
+ * @module realprune.core
  */
 #include "lrp.h"
 
@@ -11,14 +13,16 @@
 #define REALPRUNE_VERSION "0.0.0"
 #endif
 
-/** clock() -> monotonic wall-clock seconds */
+/*** clock() -> monotonic wall-clock seconds
+ * @function clock */
 static int l_clock(lua_State *L)
 {
     lua_pushnumber(L, rp_clock());
     return 1;
 }
 
-/** set_threads(n): OpenBLAS threads for GEMM (n >= 1) */
+/*** set_threads(n): OpenBLAS threads for GEMM (n >= 1)
+ * @function set_threads */
 static int l_set_threads(lua_State *L)
 {
     lua_Integer n = luaL_checkinteger(L, 1);
@@ -28,21 +32,24 @@ static int l_set_threads(lua_State *L)
     return 0;
 }
 
-/** get_threads() -> OpenBLAS threads in use */
+/*** get_threads() -> OpenBLAS threads in use
+ * @function get_threads */
 static int l_get_threads(lua_State *L)
 {
     lua_pushinteger(L, rp_blas_get_threads());
     return 1;
 }
 
-/** cpu_count() -> online processors */
+/*** cpu_count() -> online processors
+ * @function cpu_count */
 static int l_cpu_count(lua_State *L)
 {
     lua_pushinteger(L, rp_cpu_count());
     return 1;
 }
 
-/** blas_info() -> the OpenBLAS core name */
+/*** blas_info() -> the OpenBLAS core name
+ * @function blas_info */
 static int l_blas_info(lua_State *L)
 {
     lua_pushstring(L, rp_blas_info());

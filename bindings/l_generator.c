@@ -1,4 +1,7 @@
-/* l_generator.c - the realprune.Generator userdata (an rp_rng by value). */
+/***
+ * l_generator.c - the realprune.Generator userdata (an rp_rng by value).
+ * @module realprune.core.generator
+ */
 #include <string.h>
 
 #include "lrp.h"
@@ -42,7 +45,8 @@ struct rp_rng *rpl_opt_generator(lua_State *L, int arg)
     return g;
 }
 
-/** generator(seed) -> a new Generator seeded with the integer `seed`. */
+/*** generator(seed) -> a new Generator seeded with the integer `seed`.
+ * @function generator */
 static int l_generator(lua_State *L)
 {
     uint64_t seed = check_seed(L, 1);
@@ -50,14 +54,16 @@ static int l_generator(lua_State *L)
     return 1;
 }
 
-/** default_generator() -> the Generator used when none is passed. */
+/*** default_generator() -> the Generator used when none is passed.
+ * @function default_generator */
 static int l_default_generator(lua_State *L)
 {
     lua_getfield(L, LUA_REGISTRYINDEX, DEFAULT_KEY);
     return 1;
 }
 
-/** g:seed(n) reseeds g; returns g. */
+/*** g:seed(n) reseeds g; returns g.
+ * @function Generator:seed */
 static int g_seed(lua_State *L)
 {
     struct rp_rng *g = rpl_check_generator(L, 1);
@@ -66,7 +72,8 @@ static int g_seed(lua_State *L)
     return 1;
 }
 
-/** g:uniform([a, b]) -> a number in [a, b) (default [0, 1)). */
+/*** g:uniform([a, b]) -> a number in [a, b) (default [0, 1)).
+ * @function Generator:uniform */
 static int g_uniform(lua_State *L)
 {
     struct rp_rng *g = rpl_check_generator(L, 1);
@@ -75,7 +82,8 @@ static int g_uniform(lua_State *L)
     return 1;
 }
 
-/** g:normal([mean, std]) -> a normally distributed number. */
+/*** g:normal([mean, std]) -> a normally distributed number.
+ * @function Generator:normal */
 static int g_normal(lua_State *L)
 {
     struct rp_rng *g = rpl_check_generator(L, 1);
@@ -84,7 +92,8 @@ static int g_normal(lua_State *L)
     return 1;
 }
 
-/** g:integer(n) -> an integer in 1..n; g:integer(m, n) -> in m..n. */
+/*** g:integer(n) -> an integer in 1..n; g:integer(m, n) -> in m..n.
+ * @function Generator:integer */
 static int g_integer(lua_State *L)
 {
     struct rp_rng *g = rpl_check_generator(L, 1);
@@ -102,7 +111,8 @@ static int g_integer(lua_State *L)
     return 1;
 }
 
-/** g:state() -> a string holding the full state (for checkpoints). */
+/*** g:state() -> a string holding the full state (for checkpoints).
+ * @function Generator:state */
 static int g_state(lua_State *L)
 {
     struct rp_rng *g = rpl_check_generator(L, 1);
@@ -116,7 +126,8 @@ static int g_state(lua_State *L)
     return 1;
 }
 
-/** g:set_state(s) restores a state returned by g:state(); returns g. */
+/*** g:set_state(s) restores a state returned by g:state(); returns g.
+ * @function Generator:set_state */
 static int g_set_state(lua_State *L)
 {
     struct rp_rng *g = rpl_check_generator(L, 1);
@@ -136,7 +147,8 @@ static int g_set_state(lua_State *L)
     return 1;
 }
 
-/** g:clone() -> an independent Generator in the same state. */
+/*** g:clone() -> an independent Generator in the same state.
+ * @function Generator:clone */
 static int g_clone(lua_State *L)
 {
     struct rp_rng *g = rpl_check_generator(L, 1);

@@ -1,9 +1,11 @@
-/*
+/***
  * l_tensor.c - the realprune.Tensor userdata.
  *
  * This is the one place where Lua's 1-based indices become the core's 0-based
  * ones.  Argument errors name the function and the argument (luaL_argerror);
  * failures of the core raise "<Class:method>: <message>".
+ *
+ * @module realprune.core.tensor
  */
 #include <limits.h>
 #include <math.h>
@@ -144,7 +146,8 @@ static float check_float(lua_State *L, int arg)
 
 /* ---- constructors -------------------------------------------------------- */
 
-/** zeros(shape) -> a tensor of zeros; shape is {d1, d2, ...} or d1, d2, ... */
+/*** zeros(shape) -> a tensor of zeros; shape is {d1, d2, ...} or d1, d2, ...
+ * @function zeros */
 static int l_zeros(lua_State *L)
 {
     int64_t shape[RP_MAX_DIMS];
@@ -153,7 +156,8 @@ static int l_zeros(lua_State *L)
     return finish(L);
 }
 
-/** ones(shape) -> a tensor of ones. */
+/*** ones(shape) -> a tensor of ones.
+ * @function ones */
 static int l_ones(lua_State *L)
 {
     int64_t shape[RP_MAX_DIMS];
@@ -162,7 +166,8 @@ static int l_ones(lua_State *L)
     return finish(L);
 }
 
-/** full(shape, v) -> a tensor filled with v. */
+/*** full(shape, v) -> a tensor filled with v.
+ * @function full */
 static int l_full(lua_State *L)
 {
     int64_t shape[RP_MAX_DIMS];
@@ -172,7 +177,8 @@ static int l_full(lua_State *L)
     return finish(L);
 }
 
-/** rand(shape[, gen]) -> uniform [0, 1) values from gen (default generator). */
+/*** rand(shape[, gen]) -> uniform [0, 1) values from gen (default generator).
+ * @function rand */
 static int l_rand(lua_State *L)
 {
     int64_t shape[RP_MAX_DIMS];
@@ -182,7 +188,8 @@ static int l_rand(lua_State *L)
     return finish(L);
 }
 
-/** randn(shape[, gen]) -> standard normal values from gen. */
+/*** randn(shape[, gen]) -> standard normal values from gen.
+ * @function randn */
 static int l_randn(lua_State *L)
 {
     int64_t shape[RP_MAX_DIMS];
@@ -192,7 +199,8 @@ static int l_randn(lua_State *L)
     return finish(L);
 }
 
-/** arange(n) -> 0, 1, ..., n-1; arange(a, b[, step]) -> a, a+step, ... < b. */
+/*** arange(n) -> 0, 1, ..., n-1; arange(a, b[, step]) -> a, a+step, ... < b.
+ * @function arange */
 static int l_arange(lua_State *L)
 {
     double a = 0, b, step = 1;
@@ -281,8 +289,9 @@ static float *nest_copy(lua_State *L, int ndim, const int64_t *shape, int depth,
     return dst;
 }
 
-/** from(nested) -> a tensor from a nested table of numbers ({{1,2},{3,4}}),
- *  a number (a 0-dimensional tensor) or a tensor (a copy). */
+/*** from(nested) -> a tensor from a nested table of numbers ({{1,2},{3,4}}),
+ *  a number (a 0-dimensional tensor) or a tensor (a copy).
+ * @function from */
 static int l_from(lua_State *L)
 {
     struct nest n = {0};
@@ -332,21 +341,24 @@ static void push_shape(lua_State *L, const struct rp_tensor *t)
     }
 }
 
-/** t:shape() -> {d1, d2, ...} */
+/*** t:shape() -> {d1, d2, ...}
+ * @function Tensor:shape */
 static int t_shape(lua_State *L)
 {
     push_shape(L, rpl_check_tensor(L, 1));
     return 1;
 }
 
-/** t:dim() -> number of dimensions */
+/*** t:dim() -> number of dimensions
+ * @function Tensor:dim */
 static int t_dim(lua_State *L)
 {
     lua_pushinteger(L, rpl_check_tensor(L, 1)->ndim);
     return 1;
 }
 
-/** t:numel() -> number of elements */
+/*** t:numel() -> number of elements
+ * @function Tensor:numel */
 static int t_numel(lua_State *L)
 {
     lua_pushinteger(L, (lua_Integer)rpl_check_tensor(L, 1)->numel);
@@ -369,7 +381,8 @@ static int check_dim(lua_State *L, int arg, const struct rp_tensor *t)
     return (int)(d - 1);
 }
 
-/** t:size(d) -> size of dimension d (1-based; -1 is the last) */
+/*** t:size(d) -> size of dimension d (1-based; -1 is the last)
+ * @function Tensor:size */
 static int t_size(lua_State *L)
 {
     struct rp_tensor *t = rpl_check_tensor(L, 1);
@@ -400,7 +413,8 @@ static int64_t check_index(lua_State *L, int arg, const struct rp_tensor *t)
     return off;
 }
 
-/** t:get(i, j, ...) -> the element at 1-based indices (one per dimension) */
+/*** t:get(i, j, ...) -> the element at 1-based indices (one per dimension)
+ * @function Tensor:get */
 static int t_get(lua_State *L)
 {
     struct rp_tensor *t = rpl_check_tensor(L, 1);
@@ -408,7 +422,8 @@ static int t_get(lua_State *L)
     return 1;
 }
 
-/** t:set(v, i, j, ...) sets the element at 1-based indices; returns t */
+/*** t:set(v, i, j, ...) sets the element at 1-based indices; returns t
+ * @function Tensor:set */
 static int t_set(lua_State *L)
 {
     struct rp_tensor *t = rpl_check_tensor(L, 1);
@@ -435,7 +450,8 @@ static void push_table(lua_State *L, const float *x, const int64_t *shape, int n
     }
 }
 
-/** t:totable() -> nested Lua tables of numbers (a number for a 0-d tensor) */
+/*** t:totable() -> nested Lua tables of numbers (a number for a 0-d tensor)
+ * @function Tensor:totable */
 static int t_totable(lua_State *L)
 {
     struct rp_tensor *t = rpl_check_tensor(L, 1);
@@ -453,14 +469,16 @@ static int t_totable(lua_State *L)
     return 1;
 }
 
-/** t:clone() -> a copy with its own storage */
+/*** t:clone() -> a copy with its own storage
+ * @function Tensor:clone */
 static int t_clone(lua_State *L)
 {
     clone_into(L, rpl_push_shell(L), 1, "Tensor:clone");
     return finish(L);
 }
 
-/** t:copy(src) copies src (broadcast to t's shape) into t; returns t */
+/*** t:copy(src) copies src (broadcast to t's shape) into t; returns t
+ * @function Tensor:copy */
 static int t_copy(lua_State *L)
 {
     struct rp_tensor *t = rpl_check_tensor(L, 1), *s = rpl_check_tensor(L, 2);
@@ -470,7 +488,8 @@ static int t_copy(lua_State *L)
     return 1;
 }
 
-/** t:fill(v) sets every element to v; returns t */
+/*** t:fill(v) sets every element to v; returns t
+ * @function Tensor:fill */
 static int t_fill(lua_State *L)
 {
     struct rp_tensor *t = rpl_check_tensor(L, 1);
@@ -479,8 +498,9 @@ static int t_fill(lua_State *L)
     return 1;
 }
 
-/** t:reshape(shape) -> a view with a new shape and the same storage; one
- *  size may be -1 and is inferred. */
+/*** t:reshape(shape) -> a view with a new shape and the same storage; one
+ *  size may be -1 and is inferred.
+ * @function Tensor:reshape */
 static int t_reshape(lua_State *L)
 {
     rpl_check_tensor(L, 1);
@@ -548,22 +568,26 @@ static int arith(lua_State *L, enum rp_binop op)
     return finish(L);
 }
 
-/** t:add(o) -> t + o (o a tensor, broadcast, or a number) */
+/*** t:add(o) -> t + o (o a tensor, broadcast, or a number)
+ * @function Tensor:add */
 static int t_add(lua_State *L)
 {
     return arith(L, RP_OP_ADD);
 }
-/** t:sub(o) -> t - o */
+/*** t:sub(o) -> t - o
+ * @function Tensor:sub */
 static int t_sub(lua_State *L)
 {
     return arith(L, RP_OP_SUB);
 }
-/** t:mul(o) -> t * o, elementwise */
+/*** t:mul(o) -> t * o, elementwise
+ * @function Tensor:mul */
 static int t_mul(lua_State *L)
 {
     return arith(L, RP_OP_MUL);
 }
-/** t:div(o) -> t / o, elementwise */
+/*** t:div(o) -> t / o, elementwise
+ * @function Tensor:div */
 static int t_div(lua_State *L)
 {
     return arith(L, RP_OP_DIV);
@@ -591,22 +615,26 @@ static int arith_inplace(lua_State *L, enum rp_binop op)
     return 1;
 }
 
-/** t:add_(o) adds o (tensor broadcast to t's shape, or number) in place; returns t */
+/*** t:add_(o) adds o (tensor broadcast to t's shape, or number) in place; returns t
+ * @function Tensor:add_ */
 static int t_add_(lua_State *L)
 {
     return arith_inplace(L, RP_OP_ADD);
 }
-/** t:sub_(o) in place; returns t */
+/*** t:sub_(o) in place; returns t
+ * @function Tensor:sub_ */
 static int t_sub_(lua_State *L)
 {
     return arith_inplace(L, RP_OP_SUB);
 }
-/** t:mul_(o) in place; returns t */
+/*** t:mul_(o) in place; returns t
+ * @function Tensor:mul_ */
 static int t_mul_(lua_State *L)
 {
     return arith_inplace(L, RP_OP_MUL);
 }
-/** t:div_(o) in place; returns t */
+/*** t:div_(o) in place; returns t
+ * @function Tensor:div_ */
 static int t_div_(lua_State *L)
 {
     return arith_inplace(L, RP_OP_DIV);
@@ -618,15 +646,17 @@ static int t_unm(lua_State *L)
     return finish(L);
 }
 
-/** t:abs() -> |t| */
+/*** t:abs() -> |t|
+ * @function Tensor:abs */
 static int t_abs(lua_State *L)
 {
     rp_tensor_abs_(clone_into(L, rpl_push_shell(L), 1, "Tensor:abs"));
     return finish(L);
 }
 
-/** t:matmul(o) -> matrix product: [m,k] x [k,n] -> [m,n]; [m,k] x [k] -> [m];
- *  [k] x [k,n] -> [n] */
+/*** t:matmul(o) -> matrix product: [m,k] x [k,n] -> [m,n]; [m,k] x [k] -> [m];
+ *  [k] x [k,n] -> [n]
+ * @function Tensor:matmul */
 static int t_matmul(lua_State *L)
 {
     lua_settop(L, 2);
@@ -639,8 +669,9 @@ static int t_matmul(lua_State *L)
 
 /* ---- reductions ---------------------------------------------------------- */
 
-/** t:sum([dim]) -> sum of all elements (a number), or a tensor summed over
- *  dimension dim (removed from the shape) */
+/*** t:sum([dim]) -> sum of all elements (a number), or a tensor summed over
+ *  dimension dim (removed from the shape)
+ * @function Tensor:sum */
 static int t_sum(lua_State *L)
 {
     struct rp_tensor *t = rpl_check_tensor(L, 1);
@@ -656,7 +687,8 @@ static int t_sum(lua_State *L)
     return finish(L);
 }
 
-/** t:mean([dim]) -> mean of all elements (NaN if empty), or along dim */
+/*** t:mean([dim]) -> mean of all elements (NaN if empty), or along dim
+ * @function Tensor:mean */
 static int t_mean(lua_State *L)
 {
     struct rp_tensor *t = rpl_check_tensor(L, 1);
@@ -674,7 +706,8 @@ static int t_mean(lua_State *L)
     return finish(L);
 }
 
-/** t:min() -> smallest element (NaN if any is NaN) */
+/*** t:min() -> smallest element (NaN if any is NaN)
+ * @function Tensor:min */
 static int t_min(lua_State *L)
 {
     double v;
@@ -684,7 +717,8 @@ static int t_min(lua_State *L)
     return 1;
 }
 
-/** t:max() -> largest element (NaN if any is NaN) */
+/*** t:max() -> largest element (NaN if any is NaN)
+ * @function Tensor:max */
 static int t_max(lua_State *L)
 {
     double v;
@@ -694,7 +728,8 @@ static int t_max(lua_State *L)
     return 1;
 }
 
-/** t:norm([p]) -> p-norm of all elements (p = 2 by default; math.huge: max |x|) */
+/*** t:norm([p]) -> p-norm of all elements (p = 2 by default; math.huge: max |x|)
+ * @function Tensor:norm */
 static int t_norm(lua_State *L)
 {
     struct rp_tensor *t = rpl_check_tensor(L, 1);
@@ -705,22 +740,25 @@ static int t_norm(lua_State *L)
     return 1;
 }
 
-/** t:count_nonzero() -> number of elements that are not 0 */
+/*** t:count_nonzero() -> number of elements that are not 0
+ * @function Tensor:count_nonzero */
 static int t_count_nonzero(lua_State *L)
 {
     lua_pushinteger(L, (lua_Integer)rp_tensor_count_nonzero(rpl_check_tensor(L, 1)));
     return 1;
 }
 
-/** t:count_nonfinite() -> number of NaN or infinite elements */
+/*** t:count_nonfinite() -> number of NaN or infinite elements
+ * @function Tensor:count_nonfinite */
 static int t_count_nonfinite(lua_State *L)
 {
     lua_pushinteger(L, (lua_Integer)rp_tensor_count_nonfinite(rpl_check_tensor(L, 1)));
     return 1;
 }
 
-/** t:argmax([dim]) -> 1-based flat index of the first maximum, or a tensor
- *  of 1-based indices of the maxima along dim (dim removed) */
+/*** t:argmax([dim]) -> 1-based flat index of the first maximum, or a tensor
+ *  of 1-based indices of the maxima along dim (dim removed)
+ * @function Tensor:argmax */
 static int t_argmax(lua_State *L)
 {
     struct rp_tensor *t = rpl_check_tensor(L, 1);

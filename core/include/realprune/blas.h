@@ -1,4 +1,4 @@
-/*
+/***
  * realprune/blas.h - the only door to OpenBLAS.
  *
  * rp_gemm computes C = alpha * op(A) * op(B) + beta * C for row-major float32
@@ -8,6 +8,8 @@
  *
  *     // C[m,n] = A[m,k] * B[k,n]
  *     rp_gemm(0, 0, m, n, k, 1.0f, A, k, B, n, 0.0f, C, n);
+ *
+ * @module core.blas
  */
 #ifndef REALPRUNE_BLAS_H
 #define REALPRUNE_BLAS_H
@@ -16,7 +18,8 @@
 
 void rp_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
              int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
-/* The same on the calling thread only (for use inside parallel loops). */
+/*** The same on the calling thread only (for use inside parallel loops).
+ * @function rp_gemm_serial */
 void rp_gemm_serial(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                     const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
                     int64_t ldc);
@@ -24,13 +27,16 @@ void rp_gemm_ref(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, floa
                  const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
                  int64_t ldc);
 
-/* Threads used by rp_gemm and the layer kernels (OpenMP; OpenBLAS itself
- * runs single-threaded under them). Default: OpenMP's (all cores). */
+/*** Threads used by rp_gemm and the layer kernels (OpenMP; OpenBLAS itself
+ * runs single-threaded under them). Default: OpenMP's (all cores).
+ * @function rp_blas_set_threads */
 void rp_blas_set_threads(int n);
 int rp_blas_get_threads(void);
-/* Number of online processors. */
+/*** Number of online processors.
+ * @function rp_cpu_count */
 int rp_cpu_count(void);
-/* Name of the BLAS core in use (e.g. "Haswell"). */
+/*** Name of the BLAS core in use (e.g. "Haswell").
+ * @function rp_blas_info */
 const char *rp_blas_info(void);
 
 #endif

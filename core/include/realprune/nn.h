@@ -1,4 +1,4 @@
-/*
+/***
  * realprune/nn.h - CNN layer kernels: forward and backward, THNN style.
  *
  * Every kernel works on whole NCHW float32 batches.  Arguments come in the
@@ -15,6 +15,8 @@
  *     rp_conv2d_output_shape(ys, x, w, &p);
  *     // workspace: rp_conv2d_workspace_size(x, w, &p, threads) floats
  *     rp_conv2d_forward(y, x, w, b, workspace, &p);
+ *
+ * @module core.nn
  */
 #ifndef REALPRUNE_NN_H
 #define REALPRUNE_NN_H
@@ -39,9 +41,10 @@ struct rp_conv2d_params {
 
 rp_status rp_conv2d_output_shape(int64_t out[4], const struct rp_tensor *input,
                                  const struct rp_tensor *weight, const struct rp_conv2d_params *p);
-/* Floats of workspace (im2col columns, chunk buffers, per-thread weight
+/*** Floats of workspace (im2col columns, chunk buffers, per-thread weight
  * gradients) that a call with this input and `threads` threads needs.
- * A smaller workspace makes the kernels use fewer threads. */
+ * A smaller workspace makes the kernels use fewer threads.
+ * @function rp_conv2d_workspace_size */
 int64_t rp_conv2d_workspace_size(const struct rp_tensor *input, const struct rp_tensor *weight,
                                  const struct rp_conv2d_params *p, int threads);
 rp_status rp_conv2d_forward(struct rp_tensor *output, const struct rp_tensor *input,
@@ -51,20 +54,23 @@ rp_status rp_conv2d_backward_input(struct rp_tensor *grad_input,
                                    const struct rp_tensor *grad_output,
                                    const struct rp_tensor *weight, struct rp_tensor *workspace,
                                    const struct rp_conv2d_params *p);
-/* grad_weight += scale * dL/dW; grad_bias (may be NULL) += scale * dL/db. */
+/*** grad_weight += scale * dL/dW; grad_bias (may be NULL) += scale * dL/db.
+ * @function rp_conv2d_backward_params */
 rp_status rp_conv2d_backward_params(struct rp_tensor *grad_weight, struct rp_tensor *grad_bias,
                                     const struct rp_tensor *grad_output,
                                     const struct rp_tensor *input, struct rp_tensor *workspace,
                                     const struct rp_conv2d_params *p, float scale);
-/* Both at once (grad_input may be NULL): the same results as the two calls
- * above, with the output gradient read and transformed once. */
+/*** Both at once (grad_input may be NULL): the same results as the two calls
+ * above, with the output gradient read and transformed once.
+ * @function rp_conv2d_backward */
 rp_status rp_conv2d_backward(struct rp_tensor *grad_input, struct rp_tensor *grad_weight,
                              struct rp_tensor *grad_bias, const struct rp_tensor *grad_output,
                              const struct rp_tensor *input, const struct rp_tensor *weight,
                              struct rp_tensor *workspace, const struct rp_conv2d_params *p,
                              float scale);
 
-/* ---- Linear: y = x W^T + b, x [N,in], W [out,in] ---- */
+/*** ---- Linear: y = x W^T + b, x [N,in], W [out,in] ----
+ * @function rp_linear_forward */
 rp_status rp_linear_forward(struct rp_tensor *output, const struct rp_tensor *input,
                             const struct rp_tensor *weight, const struct rp_tensor *bias);
 rp_status rp_linear_backward_input(struct rp_tensor *grad_input,
@@ -74,9 +80,11 @@ rp_status rp_linear_backward_params(struct rp_tensor *grad_weight, struct rp_ten
                                     const struct rp_tensor *grad_output,
                                     const struct rp_tensor *input, float scale);
 
-/* ---- ReLU (output may alias input) ---- */
+/*** ---- ReLU (output may alias input) ----
+ * @function rp_relu_forward */
 rp_status rp_relu_forward(struct rp_tensor *output, const struct rp_tensor *input);
-/* grad_input = grad_output where output > 0, else 0. */
+/*** grad_input = grad_output where output > 0, else 0.
+ * @function rp_relu_backward */
 rp_status rp_relu_backward(struct rp_tensor *grad_input, const struct rp_tensor *grad_output,
                            const struct rp_tensor *output);
 
@@ -86,21 +94,24 @@ struct rp_pool2d_params {
 };
 rp_status rp_pool2d_output_shape(int64_t out[4], const struct rp_tensor *input,
                                  const struct rp_pool2d_params *p);
-/* indices: same shape as output; the flat in-plane position of each max. */
+/*** indices: same shape as output; the flat in-plane position of each max.
+ * @function rp_maxpool2d_forward */
 rp_status rp_maxpool2d_forward(struct rp_tensor *output, struct rp_tensor *indices,
                                const struct rp_tensor *input, const struct rp_pool2d_params *p);
 rp_status rp_maxpool2d_backward(struct rp_tensor *grad_input, const struct rp_tensor *grad_output,
                                 const struct rp_tensor *indices);
-/* Average over the window, padding counted (PyTorch's count_include_pad). */
+/*** Average over the window, padding counted (PyTorch's count_include_pad).
+ * @function rp_avgpool2d_forward */
 rp_status rp_avgpool2d_forward(struct rp_tensor *output, const struct rp_tensor *input,
                                const struct rp_pool2d_params *p);
 rp_status rp_avgpool2d_backward(struct rp_tensor *grad_input, const struct rp_tensor *grad_output,
                                 const struct rp_pool2d_params *p);
 
 /* ---- BatchNorm2d over (N, H, W) per channel ---- */
-/* Training: normalizes with the batch statistics (biased variance), stores
+/*** Training: normalizes with the batch statistics (biased variance), stores
  * mean and 1/sqrt(var+eps) in save_mean/save_invstd, and updates
- * running = (1-momentum)*running + momentum*batch (unbiased variance). */
+ * running = (1-momentum)*running + momentum*batch (unbiased variance).
+ * @function rp_batchnorm2d_forward_train */
 rp_status rp_batchnorm2d_forward_train(struct rp_tensor *output, const struct rp_tensor *input,
                                        const struct rp_tensor *gamma, const struct rp_tensor *beta,
                                        struct rp_tensor *running_mean,
@@ -110,21 +121,24 @@ rp_status rp_batchnorm2d_forward_eval(struct rp_tensor *output, const struct rp_
                                       const struct rp_tensor *gamma, const struct rp_tensor *beta,
                                       const struct rp_tensor *running_mean,
                                       const struct rp_tensor *running_var, float eps);
-/* grad_input overwritten; grad_gamma/grad_beta accumulated. */
+/*** grad_input overwritten; grad_gamma/grad_beta accumulated.
+ * @function rp_batchnorm2d_backward */
 rp_status rp_batchnorm2d_backward(struct rp_tensor *grad_input, struct rp_tensor *grad_gamma,
                                   struct rp_tensor *grad_beta, const struct rp_tensor *grad_output,
                                   const struct rp_tensor *input, const struct rp_tensor *gamma,
                                   const struct rp_tensor *save_mean,
                                   const struct rp_tensor *save_invstd);
 
-/* ---- Dropout (inverted: kept values scaled by 1/(1-p)) ---- */
+/*** ---- Dropout (inverted: kept values scaled by 1/(1-p)) ----
+ * @function rp_dropout_forward */
 rp_status rp_dropout_forward(struct rp_tensor *output, struct rp_tensor *noise,
                              const struct rp_tensor *input, float p, struct rp_rng *g);
 rp_status rp_dropout_backward(struct rp_tensor *grad_input, const struct rp_tensor *grad_output,
                               const struct rp_tensor *noise);
 
 /* ---- Softmax cross-entropy, mean over the batch ---- */
-/* logits [N,C]; labels: N 0-based classes; probs [N,C] receives softmax. */
+/*** logits [N,C]; labels: N 0-based classes; probs [N,C] receives softmax.
+ * @function rp_cross_entropy_forward */
 rp_status rp_cross_entropy_forward(double *loss, struct rp_tensor *probs,
                                    const struct rp_tensor *logits, const int64_t *labels);
 /* grad = (probs - onehot) / N */

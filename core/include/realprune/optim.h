@@ -1,4 +1,4 @@
-/*
+/***
  * realprune/optim.h - optimizer update kernels (PyTorch semantics).
  *
  * A parameter w with gradient g (same shape), optional state buffers and an
@@ -9,6 +9,8 @@
  *       d = nesterov ? d + momentum*buf : buf;  w -= lr*d
  * Adam: d = g + wd*w;  m = b1*m + (1-b1)*d;  v = b2*v + (1-b2)*d^2;
  *       w -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)
+ *
+ * @module core.optim
  */
 #ifndef REALPRUNE_OPTIM_H
 #define REALPRUNE_OPTIM_H
@@ -25,7 +27,8 @@ struct rp_adam_params {
     int64_t step; /* 1 on the first update */
 };
 
-/* buf may be NULL when momentum == 0; mask may be NULL. */
+/*** buf may be NULL when momentum == 0; mask may be NULL.
+ * @function rp_sgd_step */
 rp_status rp_sgd_step(struct rp_tensor *w, const struct rp_tensor *g, struct rp_tensor *buf,
                       const struct rp_tensor *mask, const struct rp_sgd_params *p);
 rp_status rp_adam_step(struct rp_tensor *w, const struct rp_tensor *g, struct rp_tensor *m,

@@ -1,4 +1,4 @@
-/*
+/***
  * realprune/prune.h - one pruning step over the groups of docs/design.md.
  *
  * Each layer's weight is the matrix M (R rows, C columns; element (r, c) at
@@ -9,6 +9,8 @@
  * groups of lowest score, per layer or over all layers together; ties go to
  * the group whose top-left weight comes first (row, then column), then to the
  * earlier layer.  Guard: a step never removes a layer's last alive group.
+ *
+ * @module core.prune
  */
 #ifndef REALPRUNE_PRUNE_H
 #define REALPRUNE_PRUNE_H

@@ -1,4 +1,4 @@
-/*
+/***
  * realprune/realprune.h - the whole C core in one include.
  *
  * The core is plain C11 with no Lua dependency: tensors (tensor.h), an
@@ -20,6 +20,8 @@
  * Functions are named
  * rp_<class>_<action>[_<noun>]; outputs come first; *_new is paired with
  * *_free; every fallible call returns an rp_status and sets rp_last_error().
+ *
+ * @module core.realprune
  */
 #ifndef REALPRUNE_H
 #define REALPRUNE_H

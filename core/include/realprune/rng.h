@@ -1,4 +1,4 @@
-/*
+/***
  * realprune/rng.h - an explicit, portable random number generator.
  *
  * xoshiro256** (Blackman & Vigna) seeded through splitmix64.  Integer output is
@@ -11,6 +11,8 @@
  *     rp_rng_seed(&g, 42);
  *     double u = rp_rng_uniform(&g);      // [0, 1)
  *     double z = rp_rng_normal(&g);       // N(0, 1)
+ *
+ * @module core.rng
  */
 #ifndef REALPRUNE_RNG_H
 #define REALPRUNE_RNG_H
@@ -25,13 +27,17 @@ struct rp_rng {
 
 void rp_rng_seed(struct rp_rng *g, uint64_t seed);
 uint64_t rp_rng_next(struct rp_rng *g);
-/* Uniform double in [0, 1) with 53 random bits. */
+/*** Uniform double in [0, 1) with 53 random bits.
+ * @function rp_rng_uniform */
 double rp_rng_uniform(struct rp_rng *g);
-/* Uniform float in [0, 1) with 24 random bits. */
+/*** Uniform float in [0, 1) with 24 random bits.
+ * @function rp_rng_uniformf */
 float rp_rng_uniformf(struct rp_rng *g);
-/* Standard normal. */
+/*** Standard normal.
+ * @function rp_rng_normal */
 double rp_rng_normal(struct rp_rng *g);
-/* Uniform integer in [0, n) without modulo bias; n must be > 0. */
+/*** Uniform integer in [0, n) without modulo bias; n must be > 0.
+ * @function rp_rng_below */
 uint64_t rp_rng_below(struct rp_rng *g, uint64_t n);
 
 #endif

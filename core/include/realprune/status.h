@@ -1,4 +1,4 @@
-/*
+/***
  * realprune/status.h - status codes and the last error message.
  *
  * Every core function that can fail returns an rp_status and, on failure,
@@ -8,6 +8,8 @@
  *     struct rp_tensor *t;
  *     if (rp_tensor_new(&t, 2, (int64_t[]){3, 4}) != RP_OK)
  *         fprintf(stderr, "%s\n", rp_last_error());
+ *
+ * @module core.status
  */
 #ifndef REALPRUNE_STATUS_H
 #define REALPRUNE_STATUS_H
@@ -22,14 +24,17 @@ typedef enum rp_status {
     RP_ERANGE   /* an index is out of range */
 } rp_status;
 
-/* The message of the last failure on this thread ("" if none). */
+/*** The message of the last failure on this thread ("" if none).
+ * @function rp_last_error */
 const char *rp_last_error(void);
 
-/* A short name for a status code ("RP_ESHAPE"). */
+/*** A short name for a status code ("RP_ESHAPE").
+ * @function rp_status_name */
 const char *rp_status_name(rp_status status);
 
-/* Record a failure: formats the message and returns `status` unchanged, so
- * that callers can write `return rp_error(RP_EINVAL, "...", ...);`. */
+/*** Record a failure: formats the message and returns `status` unchanged, so
+ * that callers can write `return rp_error(RP_EINVAL, "...", ...);`.
+ * @function rp_error */
 rp_status rp_error(rp_status status, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))

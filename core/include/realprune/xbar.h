@@ -1,4 +1,4 @@
-/*
+/***
  * realprune/xbar.h - mapping weight matrices onto ReRAM crossbars.
  *
  * The definitions are those of docs/design.md ("Crossbar mapping"): a layer's
@@ -12,6 +12,8 @@
  *     struct rp_xbar_map m;
  *     rp_xbar_map_matrix(&m, mask, R, C, &cfg);   // mask may be NULL (dense)
  *     printf("%lld of %lld crossbars\n", m.crossbars, m.crossbars_dense);
+ *
+ * @module core.xbar
  */
 #ifndef REALPRUNE_XBAR_H
 #define REALPRUNE_XBAR_H
@@ -29,7 +31,8 @@ struct rp_xbar_config {
 };
 
 struct rp_xbar_config rp_xbar_config_default(void);
-/* Checks the fields; the message names the bad one. Fills slices/phys/L. */
+/*** Checks the fields; the message names the bad one. Fills slices/phys/L.
+ * @function rp_xbar_config_check */
 rp_status rp_xbar_config_check(const struct rp_xbar_config *cfg, int *slices, int *phys, int *L);
 
 struct rp_xbar_map {
@@ -49,21 +52,24 @@ struct rp_xbar_map {
     double utilization;       /* alive / (crossbars * rows * L) */
 };
 
-/* Maps an R x C matrix whose mask (R*C floats, element (r,c) at c*R + r,
+/*** Maps an R x C matrix whose mask (R*C floats, element (r,c) at c*R + r,
  * nonzero = alive) may be NULL for a dense layer.  Allocates scratch memory
- * internally (freed before returning). */
+ * internally (freed before returning).
+ * @function rp_xbar_map_matrix */
 rp_status rp_xbar_map_matrix(struct rp_xbar_map *out, const float *mask, int64_t R, int64_t C,
                              const struct rp_xbar_config *cfg);
 
-/* Per-crossbar alive-weight counts of a mapped matrix, in mapping order
+/*** Per-crossbar alive-weight counts of a mapped matrix, in mapping order
  * (block by block, crossbars left to right): counts must hold `crossbars`
- * entries; block_of receives each crossbar's row block (0-based). */
+ * entries; block_of receives each crossbar's row block (0-based).
+ * @function rp_xbar_crossbar_counts */
 rp_status rp_xbar_crossbar_counts(int64_t *counts, int64_t *block_of, const float *mask, int64_t R,
                                   int64_t C, const struct rp_xbar_config *cfg);
 
-/* The same counts for M^T (docs/design.md, "Transposed mapping"): the C x R matrix
+/*** The same counts for M^T (docs/design.md, "Transposed mapping"): the C x R matrix
  * whose element (c, r) is M's (r, c) — the array the error pass multiplies by.
- * `mask` is M's (R*C floats, (r,c) at c*R + r); out->rows = C, out->cols = R. */
+ * `mask` is M's (R*C floats, (r,c) at c*R + r); out->rows = C, out->cols = R.
+ * @function rp_xbar_map_transposed */
 rp_status rp_xbar_map_transposed(struct rp_xbar_map *out, const float *mask, int64_t R, int64_t C,
                                  const struct rp_xbar_config *cfg);
 rp_status rp_xbar_crossbar_counts_transposed(int64_t *counts, int64_t *block_of, const float *mask,
