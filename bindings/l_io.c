@@ -9,12 +9,15 @@
 #include "realprune/data.h"
 #include "realprune/io.h"
 
-/* tensor_bytes(t) -> the elements as float32 bytes in the machine's byte order
- * (little-endian on x86-64, as the checkpoint format says) */
+/* tensor_bytes(t) -> the elements as little-endian float32 bytes (the
+ * checkpoint format's order on every machine) */
 static int l_tensor_bytes(lua_State *L)
 {
     struct rp_tensor *t = rpl_check_tensor(L, 1);
-    lua_pushlstring(L, (const char *)t->data, sizeof(float) * (size_t)t->numel);
+    luaL_Buffer b;
+    size_t len = sizeof(float) * (size_t)t->numel;
+    rp_f32_to_le(luaL_buffinitsize(L, &b, len), t->data, t->numel);
+    luaL_pushresultsize(&b, len);
     return 1;
 }
 
@@ -35,7 +38,7 @@ static int l_tensor_from_bytes(lua_State *L)
     if (off < 1 || (size_t)(off - 1) > len || len - (size_t)(off - 1) < need)
         return luaL_error(L, "tensor_from_bytes: %d bytes needed at offset %d, %d available",
                           (int)need, (int)off, (int)(len - (off >= 1 ? (size_t)(off - 1) : 0)));
-    memcpy(u->t->data, s + off - 1, need);
+    rp_f32_from_le(u->t->data, s + off - 1, u->t->numel);
     return 1;
 }
 

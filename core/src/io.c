@@ -143,3 +143,35 @@ uint32_t rp_crc32(uint32_t crc, const void *data, size_t len)
     }
     return crc;
 }
+
+static int little_endian(void)
+{
+    const uint32_t one = 1;
+    unsigned char b;
+    memcpy(&b, &one, 1);
+    return b == 1;
+}
+
+/* byte i of each 4-byte word of src to byte 3 - i of dst's (or a plain copy) */
+static void copy_le(void *dst, const void *src, int64_t n)
+{
+    if (little_endian()) {
+        memcpy(dst, src, 4 * (size_t)n);
+        return;
+    }
+    const unsigned char *s = src;
+    unsigned char *d = dst;
+    for (int64_t i = 0; i < n; i++)
+        for (int k = 0; k < 4; k++)
+            d[4 * i + k] = s[4 * i + 3 - k];
+}
+
+void rp_f32_to_le(void *dst, const float *src, int64_t n)
+{
+    copy_le(dst, src, n);
+}
+
+void rp_f32_from_le(float *dst, const void *src, int64_t n)
+{
+    copy_le(dst, src, n);
+}

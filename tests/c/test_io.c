@@ -21,6 +21,18 @@ int main(void)
     /* CRC-32 (IEEE, as zlib) of the check string, whole and in two pieces */
     CHECK(rp_crc32(0, "123456789", 9) == 0xCBF43926u);
     CHECK(rp_crc32(rp_crc32(0, "12345", 5), "6789", 4) == 0xCBF43926u);
+
+    /* float32 bytes little-endian on every machine: 1.0f = 00 00 80 3f */
+    {
+        const float f[2] = {1.0f, -2.5f};
+        unsigned char b[8];
+        float back[2];
+        rp_f32_to_le(b, f, 2);
+        CHECK(b[0] == 0x00 && b[1] == 0x00 && b[2] == 0x80 && b[3] == 0x3f);
+        CHECK(b[4] == 0x00 && b[5] == 0x00 && b[6] == 0x20 && b[7] == 0xc0);
+        rp_f32_from_le(back, b, 2);
+        CHECK(back[0] == 1.0f && back[1] == -2.5f);
+    }
     /* mkdir -p and atomic writes in a fresh folder */
     char base[] = "/tmp/rp-test-io-XXXXXX";
     CHECK(mkdtemp(base) != NULL);

@@ -47,4 +47,12 @@ int64_t rp_text_rects(float *rects, int64_t max, const char *text);
 /* CRC-32 (the zlib / PNG polynomial) of data, continuing from crc (0 to start). */
 uint32_t rp_crc32(uint32_t crc, const void *data, size_t len);
 
+/*** n floats as little-endian float32 bytes (the checkpoint format's order on
+ * every machine): dst holds 4*n bytes.
+ * @function rp_f32_to_le */
+void rp_f32_to_le(void *dst, const float *src, int64_t n);
+/*** n floats from little-endian float32 bytes (the inverse of rp_f32_to_le).
+ * @function rp_f32_from_le */
+void rp_f32_from_le(float *dst, const void *src, int64_t n);
+
 #endif
