@@ -3,7 +3,8 @@
  *
  * The module table holds the tensor constructors (zeros, ones, full, rand,
  * randn, from, arange), the generator functions, and a few system calls
- * (clock, threads).  lua/realprune/init.lua arranges them into the public API.
+ * (clock, threads), and `names`, the core's name tables of its enumerations.
+ * lua/realprune/init.lua arranges them into the public API.
  *
  * @module realprune.core
  */
@@ -56,6 +57,29 @@ static int l_blas_info(lua_State *L)
     return 1;
 }
 
+/* names: {conv2d_algorithm = {...}, granularity = ..., score = ..., scope = ...,
+ * encoding = ...}, the core's name tables (realprune/names.h) as Lua lists */
+static void push_names(lua_State *L)
+{
+    static const struct {
+        const char *key;
+        const char *const *names;
+    } tables[] = {{"conv2d_algorithm", rp_conv2d_algorithm_names},
+                  {"granularity", rp_granularity_names},
+                  {"score", rp_score_names},
+                  {"scope", rp_scope_names},
+                  {"encoding", rp_encoding_names}};
+    lua_createtable(L, 0, 5);
+    for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++) {
+        lua_newtable(L);
+        for (int i = 0; tables[t].names[i]; i++) {
+            lua_pushstring(L, tables[t].names[i]);
+            lua_rawseti(L, -2, i + 1);
+        }
+        lua_setfield(L, -2, tables[t].key);
+    }
+}
+
 int luaopen_realprune_core(lua_State *L)
 {
     static const luaL_Reg funcs[] = {
@@ -73,6 +97,8 @@ int luaopen_realprune_core(lua_State *L)
     lua_getfield(L, -1, "methods");
     lua_setfield(L, -3, "tensor_methods");
     lua_setfield(L, -2, "tensor_metatable");
+    push_names(L);
+    lua_setfield(L, -2, "names");
     lua_pushliteral(L, REALPRUNE_VERSION);
     lua_setfield(L, -2, "VERSION");
     lua_pushliteral(L, LUA_RELEASE); /* the Lua headers it was built with */

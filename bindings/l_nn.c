@@ -30,14 +30,13 @@ static int check_int(lua_State *L, int arg, int lo)
 
 static struct rp_conv2d_params conv_params(lua_State *L, int arg)
 {
-    struct rp_conv2d_params p;
+    struct rp_conv2d_params p = rp_conv2d_params_default();
     p.kh = check_int(L, arg, 1);
     p.kw = check_int(L, arg + 1, 1);
     p.sh = check_int(L, arg + 2, 1);
     p.sw = check_int(L, arg + 3, 1);
     p.ph = check_int(L, arg + 4, 0);
     p.pw = check_int(L, arg + 5, 0);
-    p.algorithm = RP_CONV_AUTO;
     return p;
 }
 
@@ -45,8 +44,7 @@ static struct rp_conv2d_params conv_params(lua_State *L, int arg)
  * or "winograd4". */
 static int conv_algorithm(lua_State *L, int arg)
 {
-    static const char *const names[] = {"auto", "im2col", "winograd", "winograd4", NULL};
-    return luaL_checkoption(L, arg, "auto", names);
+    return luaL_checkoption(L, arg, "auto", rp_conv2d_algorithm_names);
 }
 
 static void push_dims(lua_State *L, const int64_t *s, int n)
@@ -388,7 +386,7 @@ static int l_apply_mask(lua_State *L)
 /* sgd_step(w, g, buf|nil, mask|nil, lr, momentum, weight_decay, nesterov) */
 static int l_sgd_step(lua_State *L)
 {
-    struct rp_sgd_params p;
+    struct rp_sgd_params p = rp_sgd_params_default();
     struct rp_tensor *w = rpl_check_tensor(L, 1), *g = rpl_check_tensor(L, 2);
     struct rp_tensor *buf = opt_tensor(L, 3), *mask = opt_tensor(L, 4);
     p.lr = (float)luaL_checknumber(L, 5);
@@ -403,7 +401,7 @@ static int l_sgd_step(lua_State *L)
 /* adam_step(w, g, m, v, mask|nil, lr, beta1, beta2, eps, weight_decay, step) */
 static int l_adam_step(lua_State *L)
 {
-    struct rp_adam_params p;
+    struct rp_adam_params p = rp_adam_params_default();
     struct rp_tensor *w = rpl_check_tensor(L, 1), *g = rpl_check_tensor(L, 2);
     struct rp_tensor *m = rpl_check_tensor(L, 3), *v = rpl_check_tensor(L, 4);
     struct rp_tensor *mask = opt_tensor(L, 5);

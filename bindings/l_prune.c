@@ -2,7 +2,7 @@
  * l_prune.c - one pruning step for lua/realprune/prune.lua:
  *
  *   prune_apply({{weight=, mask=, R=, C=, channel_rows=, amount=}, ...},
- *               {granularity=, score=, global=, amount=, rows=, L=, block_a=,
+ *               {granularity=, score=, scope=, amount=, rows=, L=, block_a=,
  *                block_b=, generator=})
  *     -> {{groups=, alive_before=, pruned=}, ...}   (masks updated in place)
  */
@@ -27,23 +27,19 @@ static double field_num(lua_State *L, int t, const char *k, double dflt)
     return v;
 }
 
+/* Field k of table t, a name of `names` (realprune/names.h), as its value. */
 static int option(lua_State *L, int t, const char *k, const char *const *names)
 {
+    int v;
     lua_getfield(L, t, k);
-    const char *v = luaL_checkstring(L, -1);
-    for (int i = 0; names[i]; i++)
-        if (strcmp(v, names[i]) == 0) {
-            lua_pop(L, 1);
-            return i;
-        }
-    return luaL_error(L, "prune: unknown %s '%s'", k, v);
+    if (rp_name_lookup(&v, names, luaL_checkstring(L, -1), k) != RP_OK)
+        return luaL_error(L, "prune: %s", rp_last_error());
+    lua_pop(L, 1);
+    return v;
 }
 
 static int l_prune_apply(lua_State *L)
 {
-    static const char *const grans[] = {"element", "column",  "tile",  "row",
-                                        "filter",  "channel", "block", NULL};
-    static const char *const scores[] = {"l1", "l2", "random", NULL};
     luaL_checktype(L, 1, LUA_TTABLE);
     luaL_checktype(L, 2, LUA_TTABLE);
     lua_settop(L, 2);
@@ -73,18 +69,15 @@ static int l_prune_apply(lua_State *L)
         l->mask = m->data;
         lua_pop(L, 1);
     }
-    struct rp_prune_spec s;
-    memset(&s, 0, sizeof s);
-    s.granularity = (enum rp_granularity)option(L, 2, "granularity", grans);
-    s.score = (enum rp_score)option(L, 2, "score", scores);
-    lua_getfield(L, 2, "global");
-    s.global = lua_toboolean(L, -1);
-    lua_pop(L, 1);
-    s.amount = field_num(L, 2, "amount", 0);
-    s.rows = (int)field_int(L, 2, "rows", 128);
-    s.L = (int)field_int(L, 2, "L", 16);
-    s.block_a = field_int(L, 2, "block_a", 1);
-    s.block_b = field_int(L, 2, "block_b", 1);
+    struct rp_prune_spec s = rp_prune_spec_default();
+    s.granularity = (enum rp_granularity)option(L, 2, "granularity", rp_granularity_names);
+    s.score = (enum rp_score)option(L, 2, "score", rp_score_names);
+    s.scope = (enum rp_scope)option(L, 2, "scope", rp_scope_names);
+    s.amount = field_num(L, 2, "amount", s.amount);
+    s.rows = (int)field_int(L, 2, "rows", s.rows);
+    s.L = (int)field_int(L, 2, "L", s.L);
+    s.block_a = field_int(L, 2, "block_a", s.block_a);
+    s.block_b = field_int(L, 2, "block_b", s.block_b);
     lua_getfield(L, 2, "generator");
     s.rng = rpl_opt_generator(L, -1);
     lua_pop(L, 1);

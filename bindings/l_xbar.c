@@ -1,23 +1,33 @@
 /*
  * l_xbar.c - crossbar mapping for lua/realprune/xbar.lua.
  *
- * xbar_map(mask|nil, R, C, rows, cols, weight_bits, cell_bits, differential,
+ * xbar_map(mask|nil, R, C, rows, cols, weight_bits, cell_bits, encoding,
  *          compact_rows, transpose) -> table of counts (of M^T when transpose)
  * xbar_counts(...same...) -> alive weights per crossbar, row block per crossbar
- * xbar_check(rows, cols, weight_bits, cell_bits, differential) -> slices, phys, L
+ * xbar_check(rows, cols, weight_bits, cell_bits, encoding) -> slices, phys, L
+ * (encoding: a name of rp_encoding_names, "offset" or "differential")
  */
+#include <limits.h>
+
 #include "lrp.h"
 #include "realprune/io.h"
 #include "realprune/xbar.h"
 
+/* An integer argument as an int, saturated: the core checks the range. */
+static int check_count(lua_State *L, int arg)
+{
+    lua_Integer v = luaL_checkinteger(L, arg);
+    return v > INT_MAX ? INT_MAX : v < INT_MIN ? INT_MIN : (int)v;
+}
+
 static struct rp_xbar_config check_config(lua_State *L, int arg)
 {
     struct rp_xbar_config c;
-    c.rows = (int)luaL_checkinteger(L, arg);
-    c.cols = (int)luaL_checkinteger(L, arg + 1);
-    c.weight_bits = (int)luaL_checkinteger(L, arg + 2);
-    c.cell_bits = (int)luaL_checkinteger(L, arg + 3);
-    c.differential = lua_toboolean(L, arg + 4);
+    c.rows = check_count(L, arg);
+    c.cols = check_count(L, arg + 1);
+    c.weight_bits = check_count(L, arg + 2);
+    c.cell_bits = check_count(L, arg + 3);
+    c.encoding = (enum rp_encoding)luaL_checkoption(L, arg + 4, NULL, rp_encoding_names);
     c.compact_rows = lua_toboolean(L, arg + 5);
     return c;
 }
@@ -114,14 +124,35 @@ static int l_xbar_check(lua_State *L)
     return 3;
 }
 
+/* xbar_default() -> {rows=, cols=, weight_bits=, cell_bits=, signed=, compact_rows=}:
+ * rp_xbar_config_default() */
+static int l_xbar_default(lua_State *L)
+{
+    struct rp_xbar_config c = rp_xbar_config_default();
+    lua_createtable(L, 0, 6);
+    SET("rows", c.rows);
+    SET("cols", c.cols);
+    SET("weight_bits", c.weight_bits);
+    SET("cell_bits", c.cell_bits);
+    lua_pushstring(L, rp_name_of(rp_encoding_names, (int)c.encoding));
+    lua_setfield(L, -2, "signed");
+    lua_pushboolean(L, c.compact_rows);
+    lua_setfield(L, -2, "compact_rows");
+    return 1;
+}
+
 int rpl_write_png(lua_State *L);
 int rpl_text_rects(lua_State *L);
 
 void rpl_open_xbar(lua_State *L)
 {
-    static const luaL_Reg funcs[] = {{"xbar_map", l_xbar_map},       {"write_png", rpl_write_png},
-                                     {"text_rects", rpl_text_rects}, {"xbar_counts", l_xbar_counts},
-                                     {"xbar_check", l_xbar_check},   {NULL, NULL}};
+    static const luaL_Reg funcs[] = {{"xbar_map", l_xbar_map},
+                                     {"write_png", rpl_write_png},
+                                     {"text_rects", rpl_text_rects},
+                                     {"xbar_counts", l_xbar_counts},
+                                     {"xbar_check", l_xbar_check},
+                                     {"xbar_default", l_xbar_default},
+                                     {NULL, NULL}};
     luaL_setfuncs(L, funcs, 0);
 }
 

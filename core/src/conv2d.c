@@ -83,6 +83,12 @@ static rp_status winograd_call(struct rp_winograd_plan *wp, int tile, const int6
                     (long long)workspace->numel, (long long)wp->size);
 }
 
+struct rp_conv2d_params rp_conv2d_params_default(void)
+{
+    struct rp_conv2d_params p = {1, 1, 1, 1, 0, 0, RP_CONV_AUTO};
+    return p;
+}
+
 rp_status rp_conv2d_output_shape(int64_t out[4], const struct rp_tensor *input,
                                  const struct rp_tensor *weight, const struct rp_conv2d_params *p)
 {

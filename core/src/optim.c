@@ -3,6 +3,18 @@
 
 #include "realprune/optim.h"
 
+struct rp_sgd_params rp_sgd_params_default(void)
+{
+    struct rp_sgd_params p = {1e-3f, 0.0f, 0.0f, 0};
+    return p;
+}
+
+struct rp_adam_params rp_adam_params_default(void)
+{
+    struct rp_adam_params p = {1e-3f, 0.9f, 0.999f, 1e-8f, 0.0f, 1};
+    return p;
+}
+
 static rp_status check(const char *fn, const struct rp_tensor *w, const struct rp_tensor *t,
                        const char *what)
 {

@@ -5,6 +5,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+struct rp_prune_spec rp_prune_spec_default(void)
+{
+    struct rp_prune_spec s;
+    memset(&s, 0, sizeof s);
+    s.granularity = RP_GROUP_ELEMENT;
+    s.score = RP_SCORE_L1;
+    s.scope = RP_SCOPE_LAYER;
+    s.rows = 128;
+    s.L = 16;
+    s.block_a = s.block_b = 1;
+    return s;
+}
+
 /* A group is the rectangle of M rows [i*hr, (i+1)*hr) x columns [j*hc, (j+1)*hc)
  * (clipped); its id is i*gc + j, so id order is top-left (row, column) order. */
 struct geometry {
@@ -186,9 +199,24 @@ static int64_t count_of(double amount, int64_t alive)
     return n < 0 ? 0 : n > (double)alive ? alive : (int64_t)n;
 }
 
+static rp_status check_spec(const struct rp_prune_spec *s)
+{
+    if ((unsigned)s->score > RP_SCORE_RANDOM)
+        return rp_error(RP_EINVAL, "prune: unknown score %d", (int)s->score);
+    if ((unsigned)s->scope > RP_SCOPE_GLOBAL)
+        return rp_error(RP_EINVAL, "prune: unknown scope %d", (int)s->scope);
+    if (s->score == RP_SCORE_RANDOM && !s->rng)
+        return rp_error(RP_EINVAL, "prune: random scores need a generator");
+    if (!(s->amount >= 0.0 && s->amount <= 1.0))
+        return rp_error(RP_EINVAL, "prune: amount must be in [0, 1], got %g", s->amount);
+    return RP_OK;
+}
+
 rp_status rp_prune_apply(struct rp_prune_layer *layers, int n, const struct rp_prune_spec *s)
 {
-    rp_status st = RP_OK;
+    rp_status st = check_spec(s);
+    if (st != RP_OK)
+        return st;
     struct geometry *geo = malloc(sizeof(struct geometry) * (size_t)(n > 0 ? n : 1));
     int64_t total_groups = 0;
     if (!geo)
@@ -216,7 +244,7 @@ rp_status rp_prune_apply(struct rp_prune_layer *layers, int n, const struct rp_p
         used += got;
     }
     start[n] = used;
-    if (st == RP_OK && !s->global) {
+    if (st == RP_OK && s->scope == RP_SCOPE_LAYER) {
         for (int k = 0; k < n; k++) {
             struct cand *v = all + start[k];
             int64_t alive = start[k + 1] - start[k];

@@ -6,29 +6,40 @@
 
 struct rp_xbar_config rp_xbar_config_default(void)
 {
-    struct rp_xbar_config c = {128, 128, 16, 2, 0, 1};
+    struct rp_xbar_config c = {128, 128, 16, 2, RP_ENCODING_OFFSET, 1};
     return c;
 }
 
 rp_status rp_xbar_config_check(const struct rp_xbar_config *cfg, int *slices, int *phys, int *L)
 {
-    if (cfg->rows < 1)
-        return rp_error(RP_EINVAL, "rows must be a positive integer, got %d", cfg->rows);
-    if (cfg->cols < 1)
-        return rp_error(RP_EINVAL, "cols must be a positive integer, got %d", cfg->cols);
-    if (cfg->weight_bits < 1)
-        return rp_error(RP_EINVAL, "weight_bits must be a positive integer, got %d",
-                        cfg->weight_bits);
-    if (cfg->cell_bits < 1)
-        return rp_error(RP_EINVAL, "cell_bits must be a positive integer, got %d", cfg->cell_bits);
+    const struct {
+        const char *name;
+        int v, max;
+    } f[] = {{"rows", cfg->rows, 1 << 20},
+             {"cols", cfg->cols, 1 << 20},
+             {"weight_bits", cfg->weight_bits, 64},
+             {"cell_bits", cfg->cell_bits, 64}};
+    for (int i = 0; i < 4; i++) {
+        if (f[i].v < 1)
+            return rp_error(RP_EINVAL, "%s must be a positive integer, got %d", f[i].name, f[i].v);
+        if (f[i].v > f[i].max)
+            return rp_error(RP_EINVAL, "%s must be at most %d, got %d", f[i].name, f[i].max,
+                            f[i].v);
+    }
+    if (cfg->encoding != RP_ENCODING_OFFSET && cfg->encoding != RP_ENCODING_DIFFERENTIAL)
+        return rp_error(RP_EINVAL,
+                        "encoding must be RP_ENCODING_OFFSET or "
+                        "RP_ENCODING_DIFFERENTIAL, got %d",
+                        (int)cfg->encoding);
+    int differential = cfg->encoding == RP_ENCODING_DIFFERENTIAL;
     int s = (cfg->weight_bits + cfg->cell_bits - 1) / cfg->cell_bits;
-    int p = cfg->differential ? 2 * s : s;
+    int p = differential ? 2 * s : s;
     int l = cfg->cols / p;
     if (l < 1)
         return rp_error(RP_EINVAL,
                         "cols = %d cannot hold one weight: it needs %d physical columns "
                         "(%d slices%s), so L = floor(cols / %d) = 0",
-                        cfg->cols, p, s, cfg->differential ? ", differential" : "", p);
+                        cfg->cols, p, s, differential ? ", differential" : "", p);
     *slices = s;
     *phys = p;
     *L = l;

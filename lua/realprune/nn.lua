@@ -28,6 +28,7 @@
 -- @module realprune.nn
 
 local core = require "realprune.core"
+local names = require "realprune.names"
 local T = require "realprune.tensor"
 
 local nn = {}
@@ -378,9 +379,9 @@ function Conv2d:__init(cin, cout, k, opts)
     error("Conv2d: kernel and stride must be >= 1 and padding >= 0", 2)
   end
   local algo = opts.algorithm or "auto"
-  if algo ~= "auto" and algo ~= "im2col" and algo ~= "winograd" and algo ~= "winograd4" then
-    error(("Conv2d: algorithm must be \"auto\", \"im2col\", \"winograd\" or \"winograd4\", "
-      .. "got %s"):format(tostring(algo)), 2)
+  if not names.has("conv2d_algorithm", algo) then
+    error(("Conv2d: algorithm must be %s, got %s"):format(names.quoted("conv2d_algorithm"),
+      tostring(algo)), 2)
   end
   if algo:match("^winograd") and (self.kh ~= 3 or self.kw ~= 3 or self.sh ~= 1 or self.sw ~= 1) then
     error(("Conv2d: the winograd algorithm needs a 3x3 kernel with stride 1, got kernel %dx%d, "

@@ -29,13 +29,12 @@
 -- @module realprune.prune
 
 local core = require "realprune.core"
+local names = require "realprune.names"
 local T = require "realprune.tensor"
 local xbar = require "realprune.xbar"
 
 local prune = {}
 
-local GRANULARITIES = {element = true, column = true, tile = true, row = true, filter = true,
-  channel = true, block = true}
 local SPEC_FIELDS = {granularity = true, amount = true, score = true, scope = true, xbar = true,
   block = true, seed = true, generator = true, amounts = true, exclude = true}
 
@@ -88,17 +87,16 @@ function prune.apply(model, spec)
     if not SPEC_FIELDS[k] then fail(("unknown spec field '%s'"):format(tostring(k)), 2) end
   end
   local gran = spec.granularity
-  if not GRANULARITIES[gran] then
-    fail(("unknown granularity %s (element, column, tile, row, filter, channel, block)"):format(
-      tostring(gran)), 2)
+  if not names.has("granularity", gran) then
+    fail(("unknown granularity %s (%s)"):format(tostring(gran), names.plain("granularity")), 2)
   end
   local score = spec.score or "l1"
-  if score ~= "l1" and score ~= "l2" and score ~= "random" then
-    fail(("unknown score %s (l1, l2, random)"):format(tostring(score)), 2)
+  if not names.has("score", score) then
+    fail(("unknown score %s (%s)"):format(tostring(score), names.plain("score")), 2)
   end
   local scope = spec.scope or "layer"
-  if scope ~= "layer" and scope ~= "global" then
-    fail(("scope must be \"layer\" or \"global\", got %s"):format(tostring(scope)), 2)
+  if not names.has("scope", scope) then
+    fail(("scope must be %s, got %s"):format(names.quoted("scope"), tostring(scope)), 2)
   end
   local amount = spec.amount
   if spec.amounts == nil or scope == "global" then check_amount(amount, "amount") end
@@ -124,10 +122,10 @@ function prune.apply(model, spec)
     fail("amounts must be a table by layer name or a function(layer)", 2)
   end
   if type(per_layer) == "table" then
-    local names = {}
-    for _, l in ipairs(layers) do names[l.name] = true end
+    local known = {}
+    for _, l in ipairs(layers) do known[l.name] = true end
     for name in pairs(per_layer) do
-      if not names[name] then
+      if not known[name] then
         fail(("amounts names layer '%s', which the model does not have"):format(tostring(name)), 2)
       end
     end
@@ -149,7 +147,7 @@ function prune.apply(model, spec)
   end
   local gen = spec.generator or (score == "random" and core.generator(spec.seed or 0)) or nil
   local res = core.prune_apply(items, {granularity = gran, score = score,
-    global = scope == "global", amount = amount or 0, rows = cfg.rows, L = cfg.L,
+    scope = scope, amount = amount or 0, rows = cfg.rows, L = cfg.L,
     block_a = block_a, block_b = block_b, generator = gen})
   local out = {}
   for i, l in ipairs(order) do

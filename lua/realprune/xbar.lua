@@ -20,12 +20,12 @@
 -- @module realprune.xbar
 
 local core = require "realprune.core"
+local names = require "realprune.names"
 local json = require "realprune.json"
 
 local xbar = {}
 
-local DEFAULTS = {rows = 128, cols = 128, weight_bits = 16, cell_bits = 2, signed = "offset",
-  compact_rows = true}
+local DEFAULTS = core.xbar_default() -- rp_xbar_config_default()
 
 local Config = {}
 Config.__index = Config
@@ -54,24 +54,20 @@ function xbar.config(o)
     c[k] = v
   end
   for k, v in pairs(DEFAULTS) do if c[k] == nil then c[k] = v end end
-  local limits = {rows = 1 << 20, cols = 1 << 20, weight_bits = 64, cell_bits = 64}
+  -- types here (the binding would name itself); ranges and L in the core
   for _, k in ipairs{"rows", "cols", "weight_bits", "cell_bits"} do
     if math.type(c[k]) ~= "integer" or c[k] < 1 then
       error(("rp.xbar.config: %s must be a positive integer, got %s"):format(k, tostring(c[k])), 2)
     end
-    if c[k] > limits[k] then
-      error(("rp.xbar.config: %s must be at most %d, got %d"):format(k, limits[k], c[k]), 2)
-    end
   end
-  if c.signed ~= "offset" and c.signed ~= "differential" then
-    error(("rp.xbar.config: signed must be \"offset\" or \"differential\", got %s"):format(
+  if not names.has("encoding", c.signed) then
+    error(("rp.xbar.config: signed must be %s, got %s"):format(names.quoted("encoding"),
       tostring(c.signed)), 2)
   end
   if type(c.compact_rows) ~= "boolean" then
     error("rp.xbar.config: compact_rows must be a boolean", 2)
   end
-  local slices, phys, L = core.xbar_check(c.rows, c.cols, c.weight_bits, c.cell_bits,
-    c.signed == "differential")
+  local slices, phys, L = core.xbar_check(c.rows, c.cols, c.weight_bits, c.cell_bits, c.signed)
   if not slices then error("rp.xbar.config: " .. phys, 2) end
   c.slices, c.phys, c.L = slices, phys, L
   return c
@@ -86,7 +82,7 @@ local function check_cfg(cfg, fn)
 end
 
 local function args(cfg, transpose)
-  return cfg.rows, cfg.cols, cfg.weight_bits, cfg.cell_bits, cfg.signed == "differential",
+  return cfg.rows, cfg.cols, cfg.weight_bits, cfg.cell_bits, cfg.signed,
     cfg.compact_rows, transpose == true
 end
 

@@ -33,7 +33,7 @@ int main(void)
     CHECK(t.rows == 10 && t.cols == 300 && t.crossbars == 19 && t.crossbars_dense == 19);
     /* docs/design.md's example: Linear(4, 2) at rows = 2, L = 1; mask element
      * (r, c) at c * R + r: output 1 <- inputs 1, 2; output 2 <- inputs 3, 4 */
-    struct rp_xbar_config tiny = {2, 1, 1, 1, 0, 1};
+    struct rp_xbar_config tiny = {2, 1, 1, 1, RP_ENCODING_OFFSET, 1};
     float mask[8] = {1, 1, 0, 0, 0, 0, 1, 1};
     CHECK_OK(rp_xbar_map_matrix(&m, mask, 4, 2, &tiny));
     CHECK(m.crossbars == 2);
@@ -44,7 +44,7 @@ int main(void)
     CHECK(m.crossbars == 3);
     /* bad input */
     CHECK_FAILS(rp_xbar_map_transposed(&t, NULL, 0, 3, &cfg), RP_EINVAL, "rows and columns");
-    struct rp_xbar_config narrow = {128, 8, 16, 2, 1, 1};
+    struct rp_xbar_config narrow = {128, 8, 16, 2, RP_ENCODING_DIFFERENTIAL, 1};
     CHECK_FAILS(rp_xbar_map_matrix(&m, NULL, 3, 3, &narrow), RP_EINVAL, "cannot hold one weight");
     /* M^T in place against the materialized transpose, random masks and configs */
     struct rp_xbar_config cfgs[3] = {

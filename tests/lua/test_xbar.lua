@@ -198,14 +198,14 @@ function TestXbar:test_crossbar_counts_by_hand()
   local mask = T.from{{1, 1, 0, 0}, {0, 0, 1, 1}} -- Linear(4, 2): out 1 <- in 1, 2
   -- M (4 x 2), rows = 2, L = 1: block 1 (inputs 1-2) holds output 1's segment,
   -- block 2 (inputs 3-4) output 2's: 2 crossbars of 2 weights
-  local counts, blocks = rp.core.xbar_counts(mask, 4, 2, 2, 1, 1, 1, false, true, false)
+  local counts, blocks = rp.core.xbar_counts(mask, 4, 2, 2, 1, 1, 1, "offset", true, false)
   lu.assertEquals({counts, blocks}, {{2, 2}, {1, 2}})
   -- M^T (2 x 4): one block of both outputs, one crossbar per input, 1 weight each
-  counts, blocks = rp.core.xbar_counts(mask, 4, 2, 2, 1, 1, 1, false, true, true)
+  counts, blocks = rp.core.xbar_counts(mask, 4, 2, 2, 1, 1, 1, "offset", true, true)
   lu.assertEquals({counts, blocks}, {{1, 1, 1, 1}, {1, 1, 1, 1}})
   -- uneven: output 1 <- inputs 1, 2, 3; output 2 <- input 4; L = 2 (cols 2)
   mask = T.from{{1, 1, 1, 0}, {0, 0, 0, 1}}
-  counts = rp.core.xbar_counts(mask, 4, 2, 2, 2, 1, 1, false, true, true)
+  counts = rp.core.xbar_counts(mask, 4, 2, 2, 2, 1, 1, "offset", true, true)
   lu.assertEquals(counts, {2, 2}) -- inputs 1-2 (weights of output 1), inputs 3-4 (one each)
 end
 

@@ -39,6 +39,9 @@ struct rp_conv2d_params {
     int algorithm; /* enum rp_conv2d_algorithm; 0 (auto) when left out of an initializer */
 };
 
+/*** A 1x1 kernel, stride 1, no padding, RP_CONV_AUTO.
+ * @function rp_conv2d_params_default */
+struct rp_conv2d_params rp_conv2d_params_default(void);
 rp_status rp_conv2d_output_shape(int64_t out[4], const struct rp_tensor *input,
                                  const struct rp_tensor *weight, const struct rp_conv2d_params *p);
 /*** Floats of workspace (im2col columns, chunk buffers, per-thread weight

@@ -27,6 +27,14 @@ struct rp_adam_params {
     int64_t step; /* 1 on the first update */
 };
 
+/*** torch.optim.SGD's defaults: lr 1e-3, no momentum, no weight decay, not Nesterov.
+ * @function rp_sgd_params_default */
+struct rp_sgd_params rp_sgd_params_default(void);
+/*** torch.optim.Adam's defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, no
+ * weight decay; step 1.
+ * @function rp_adam_params_default */
+struct rp_adam_params rp_adam_params_default(void);
+
 /*** buf may be NULL when momentum == 0; mask may be NULL.
  * @function rp_sgd_step */
 rp_status rp_sgd_step(struct rp_tensor *w, const struct rp_tensor *g, struct rp_tensor *buf,

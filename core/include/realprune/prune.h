@@ -30,6 +30,9 @@ enum rp_granularity {
     RP_GROUP_BLOCK
 };
 enum rp_score { RP_SCORE_L1, RP_SCORE_L2, RP_SCORE_RANDOM };
+/* Per layer (each layer's own amount) or over all layers together. */
+enum rp_scope { RP_SCOPE_LAYER, RP_SCOPE_GLOBAL };
+/* The names of the three enumerations: names.h. */
 
 struct rp_prune_layer {
     const float *weight; /* R*C values, (r, c) at c*R + r */
@@ -43,13 +46,17 @@ struct rp_prune_layer {
 struct rp_prune_spec {
     enum rp_granularity granularity;
     enum rp_score score;
-    int global;               /* scope: 0 layer, 1 global */
+    enum rp_scope scope;
     double amount;            /* global scope */
     int rows, L;              /* crossbar rows and logical columns (column/tile/row groups) */
     int64_t block_a, block_b; /* block groups: a rows x b columns */
     struct rp_rng *rng;       /* random scores */
 };
 
+/*** Element groups, l1 scores, layer scope, amount 0, 128 rows and L = 16
+ * (rp_xbar_config_default's), 1 x 1 blocks, no generator.
+ * @function rp_prune_spec_default */
+struct rp_prune_spec rp_prune_spec_default(void);
 rp_status rp_prune_apply(struct rp_prune_layer *layers, int n, const struct rp_prune_spec *spec);
 
 #endif

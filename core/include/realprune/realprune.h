@@ -30,6 +30,7 @@
 #include "realprune/clock.h"
 #include "realprune/data.h"
 #include "realprune/io.h"
+#include "realprune/names.h"
 #include "realprune/nn.h"
 #include "realprune/optim.h"
 #include "realprune/prune.h"

@@ -22,16 +22,26 @@
 
 #include "realprune/status.h"
 
+/* How a signed weight is stored (names: rp_encoding_names, names.h). */
+enum rp_encoding {
+    RP_ENCODING_OFFSET = 0,      /* one array, weights offset to be non-negative */
+    RP_ENCODING_DIFFERENTIAL = 1 /* a positive and a negative array */
+};
+
 struct rp_xbar_config {
-    int rows, cols;   /* crossbar size */
-    int weight_bits;  /* bits per weight */
-    int cell_bits;    /* bits per ReRAM cell */
-    int differential; /* 0: offset encoding, 1: a positive and a negative array */
+    int rows, cols;  /* crossbar size */
+    int weight_bits; /* bits per weight */
+    int cell_bits;   /* bits per ReRAM cell */
+    enum rp_encoding encoding;
     int compact_rows; /* drop all-pruned rows before cutting row blocks */
 };
 
+/*** 128 x 128 crossbars, 16-bit weights in 2-bit cells, offset encoding,
+ * compacted rows (docs/design.md's defaults).
+ * @function rp_xbar_config_default */
 struct rp_xbar_config rp_xbar_config_default(void);
-/*** Checks the fields; the message names the bad one. Fills slices/phys/L.
+/*** Checks the fields (sizes in 1..2^20, bits in 1..64, a known encoding);
+ * the message names the bad one. Fills slices/phys/L.
  * @function rp_xbar_config_check */
 rp_status rp_xbar_config_check(const struct rp_xbar_config *cfg, int *slices, int *phys, int *L);
 
