@@ -17,12 +17,12 @@ local models = {}
 local function options(name, args, in_channels, input_size)
   args = args or {}
   if type(args) ~= "table" then
-    error(("models.%s: an options table expected, got %s"):format(name, type(args)), 3)
+    error(("rp.models.%s: an options table expected, got %s"):format(name, type(args)), 3)
   end
   local known = {in_channels = true, input_size = true, classes = true, width = true}
   for k in pairs(args) do
     if not known[k] then
-      error(("models.%s: unknown option '%s' (in_channels, input_size, classes, width)"):format(
+      error(("rp.models.%s: unknown option '%s' (in_channels, input_size, classes, width)"):format(
         name, tostring(k)), 3)
     end
   end
@@ -34,12 +34,12 @@ local function options(name, args, in_channels, input_size)
   }
   for _, k in ipairs{"in_channels", "input_size", "classes"} do
     if math.type(o[k]) ~= "integer" or o[k] < 1 then
-      error(("models.%s: %s must be a positive integer, got %s"):format(name, k,
+      error(("rp.models.%s: %s must be a positive integer, got %s"):format(name, k,
         tostring(o[k])), 3)
     end
   end
   if type(o.width) ~= "number" or not (o.width > 0) then
-    error(("models.%s: width must be a positive number, got %s"):format(name,
+    error(("rp.models.%s: width must be a positive number, got %s"):format(name,
       tostring(o.width)), 3)
   end
   return o
@@ -57,7 +57,7 @@ local function finish(m, name, o)
 end
 
 local function too_small(name, o, need)
-  error(("models.%s: input_size %d is too small (at least %d)"):format(name, o.input_size,
+  error(("rp.models.%s: input_size %d is too small (at least %d)"):format(name, o.input_size,
     need), 3)
 end
 
@@ -200,7 +200,7 @@ end
 function models.build(arch)
   if type(arch) ~= "table" or type(models[arch.name]) ~= "function" or arch.name == "build" or
       arch.name == "list" then
-    error(("models.build: unknown architecture %s (known: %s)"):format(
+    error(("rp.models.build: unknown architecture %s (known: %s)"):format(
       tostring(type(arch) == "table" and arch.name or arch), table.concat(models.list(), ", ")), 2)
   end
   return models[arch.name](arch.args)

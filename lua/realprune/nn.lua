@@ -324,9 +324,9 @@ function Prunable:set_mask(mask)
     self.mask = nil
     return self
   end
-  check_tensor(mask, self.class_name .. ":set_mask", "mask")
+  check_tensor(mask, "rp.nn." .. self.class_name .. ":set_mask", "mask")
   if not same_shape(mask, self.weight:shape()) then
-    error(("%s:set_mask: mask %s does not match the weight %s"):format(self.class_name,
+    error(("rp.nn.%s:set_mask: mask %s does not match the weight %s"):format(self.class_name,
       shape_str(mask), shape_str(self.weight)), 2)
   end
   self.mask = mask:clone()
@@ -369,23 +369,23 @@ Conv2d.state_keys = {"weight", "bias", "mask"}
 function Conv2d:__init(cin, cout, k, opts)
   Module.__init(self)
   opts = opts or {}
-  check_count(cin, "Conv2d", "in_channels")
-  check_count(cout, "Conv2d", "out_channels")
+  check_count(cin, "rp.nn.Conv2d", "in_channels")
+  check_count(cout, "rp.nn.Conv2d", "out_channels")
   self.in_channels, self.out_channels = cin, cout
-  self.kh, self.kw = pair(k, "kernel size", "Conv2d")
-  self.sh, self.sw = pair(opts.stride or 1, "stride", "Conv2d")
-  self.ph, self.pw = pair(opts.padding or 0, "padding", "Conv2d")
+  self.kh, self.kw = pair(k, "kernel size", "rp.nn.Conv2d")
+  self.sh, self.sw = pair(opts.stride or 1, "stride", "rp.nn.Conv2d")
+  self.ph, self.pw = pair(opts.padding or 0, "padding", "rp.nn.Conv2d")
   if self.kh < 1 or self.kw < 1 or self.sh < 1 or self.sw < 1 or self.ph < 0 or self.pw < 0 then
-    error("Conv2d: kernel and stride must be >= 1 and padding >= 0", 2)
+    error("rp.nn.Conv2d: kernel and stride must be >= 1 and padding >= 0", 2)
   end
   local algo = opts.algorithm or "auto"
   if not names.has("conv2d_algorithm", algo) then
-    error(("Conv2d: algorithm must be %s, got %s"):format(names.quoted("conv2d_algorithm"),
+    error(("rp.nn.Conv2d: algorithm must be %s, got %s"):format(names.quoted("conv2d_algorithm"),
       tostring(algo)), 2)
   end
   if algo:match("^winograd") and (self.kh ~= 3 or self.kw ~= 3 or self.sh ~= 1 or self.sw ~= 1) then
-    error(("Conv2d: the winograd algorithm needs a 3x3 kernel with stride 1, got kernel %dx%d, "
-      .. "stride %dx%d"):format(self.kh, self.kw, self.sh, self.sw), 2)
+    error(("rp.nn.Conv2d: the winograd algorithm needs a 3x3 kernel with stride 1, got kernel "
+      .. "%dx%d, stride %dx%d"):format(self.kh, self.kw, self.sh, self.sw), 2)
   end
   self.algorithm = algo
   kaiming(self, {cout, cin, self.kh, self.kw}, cin * self.kh * self.kw, opts.generator)
@@ -403,20 +403,20 @@ end
 
 function Conv2d:output_shape(s)
   if #s ~= 4 or s[2] ~= self.in_channels then
-    error(("Conv2d: input shape %s does not fit %d input channels"):format(
+    error(("rp.nn.Conv2d: input shape %s does not fit %d input channels"):format(
       table.concat(s, "x"), self.in_channels), 0)
   end
   local h = (s[3] + 2 * self.ph - self.kh) // self.sh + 1
   local w = (s[4] + 2 * self.pw - self.kw) // self.sw + 1
   if h < 1 or w < 1 then
-    error(("Conv2d: input %s is smaller than the kernel"):format(table.concat(s, "x")), 0)
+    error(("rp.nn.Conv2d: input %s is smaller than the kernel"):format(table.concat(s, "x")), 0)
   end
   self.in_shape, self.out_shape = s, {s[1], self.out_channels, h, w}
   return self.out_shape
 end
 
 function Conv2d:forward(x)
-  check_tensor(x, "Conv2d:forward", "input")
+  check_tensor(x, "rp.nn.Conv2d:forward", "input")
   local ys, ws = core.conv2d_shapes(x, self.weight, self.kh, self.kw, self.sh, self.sw,
     self.ph, self.pw, self.algorithm)
   if self.mask then core.apply_mask(self.weight, self.mask) end
@@ -429,7 +429,7 @@ function Conv2d:forward(x)
 end
 
 function Conv2d:backward(x, gy)
-  if not self.workspace_size then error("Conv2d:backward: call forward first", 2) end
+  if not self.workspace_size then error("rp.nn.Conv2d:backward: call forward first", 2) end
   local gx = buffer(self, "grad_input", x:shape())
   core.conv2d_backward(self.need_grad_input ~= false and gx or nil, self.grad_weight,
     self.grad_bias, gy, x, self.weight,
@@ -451,8 +451,8 @@ Linear.state_keys = {"weight", "bias", "mask"}
 function Linear:__init(fin, fout, opts)
   Module.__init(self)
   opts = opts or {}
-  check_count(fin, "Linear", "in_features")
-  check_count(fout, "Linear", "out_features")
+  check_count(fin, "rp.nn.Linear", "in_features")
+  check_count(fout, "rp.nn.Linear", "out_features")
   self.in_features, self.out_features = fin, fout
   kaiming(self, {fout, fin}, fin, opts.generator)
   if opts.bias ~= false then
@@ -467,17 +467,17 @@ end
 
 function Linear:output_shape(s)
   if #s ~= 2 or s[2] ~= self.in_features then
-    error(("Linear: input shape %s does not fit %d input features"):format(table.concat(s, "x"),
-      self.in_features), 0)
+    error(("rp.nn.Linear: input shape %s does not fit %d input features"):format(
+      table.concat(s, "x"), self.in_features), 0)
   end
   self.in_shape, self.out_shape = s, {s[1], self.out_features}
   return self.out_shape
 end
 
 function Linear:forward(x)
-  check_tensor(x, "Linear:forward", "input")
+  check_tensor(x, "rp.nn.Linear:forward", "input")
   if x:dim() ~= 2 or x:size(2) ~= self.in_features then
-    error(("Linear:forward: input must be N x %d, got %s"):format(self.in_features,
+    error(("rp.nn.Linear:forward: input must be N x %d, got %s"):format(self.in_features,
       shape_str(x)), 2)
   end
   if self.mask then core.apply_mask(self.weight, self.mask) end
@@ -513,7 +513,7 @@ end
 function ReLU:extra_repr() return self.inplace and "inplace=true" or "" end
 
 function ReLU:forward(x)
-  check_tensor(x, "ReLU:forward", "input")
+  check_tensor(x, "rp.nn.ReLU:forward", "input")
   local y = self.inplace and x or buffer(self, "output", x:shape())
   core.relu_forward(y, x)
   self.output = y
@@ -543,7 +543,7 @@ local function pool_shape(self, s)
   local h = (s[3] + 2 * self.ph - self.kh) // self.sh + 1
   local w = (s[4] + 2 * self.pw - self.kw) // self.sw + 1
   if #s ~= 4 or h < 1 or w < 1 then
-    error(("%s: input shape %s does not fit the window"):format(self.class_name,
+    error(("rp.nn.%s: input shape %s does not fit the window"):format(self.class_name,
       table.concat(s, "x")), 0)
   end
   return {s[1], s[2], h, w}
@@ -563,7 +563,7 @@ MaxPool2d.output_shape = pool_shape
 function MaxPool2d:__init(k, stride, padding) pool_init(self, "MaxPool2d", k, stride, padding) end
 
 function MaxPool2d:forward(x)
-  check_tensor(x, "MaxPool2d:forward", "input")
+  check_tensor(x, "rp.nn.MaxPool2d:forward", "input")
   local ys = core.pool2d_shape(x, self.kh, self.kw, self.sh, self.sw, self.ph, self.pw)
   local y, ix = buffer(self, "output", ys), buffer(self, "indices", ys)
   core.maxpool2d_forward(y, ix, x, self.kh, self.kw, self.sh, self.sw, self.ph, self.pw)
@@ -585,7 +585,7 @@ AvgPool2d.output_shape = pool_shape
 function AvgPool2d:__init(k, stride, padding) pool_init(self, "AvgPool2d", k, stride, padding) end
 
 function AvgPool2d:forward(x)
-  check_tensor(x, "AvgPool2d:forward", "input")
+  check_tensor(x, "rp.nn.AvgPool2d:forward", "input")
   local ys = core.pool2d_shape(x, self.kh, self.kw, self.sh, self.sw, self.ph, self.pw)
   local y = buffer(self, "output", ys)
   core.avgpool2d_forward(y, x, self.kh, self.kw, self.sh, self.sw, self.ph, self.pw)
@@ -605,9 +605,9 @@ nn.GlobalAvgPool2d = GlobalAvgPool2d
 function GlobalAvgPool2d:output_shape(s) return {s[1], s[2], 1, 1} end
 
 function GlobalAvgPool2d:forward(x)
-  check_tensor(x, "GlobalAvgPool2d:forward", "input")
+  check_tensor(x, "rp.nn.GlobalAvgPool2d:forward", "input")
   if x:dim() ~= 4 then
-    error("GlobalAvgPool2d:forward: input must be N x C x H x W, got " .. shape_str(x), 2)
+    error("rp.nn.GlobalAvgPool2d:forward: input must be N x C x H x W, got " .. shape_str(x), 2)
   end
   local h, w = x:size(3), x:size(4)
   local y = buffer(self, "output", {x:size(1), x:size(2), 1, 1})
@@ -632,7 +632,7 @@ BatchNorm2d.state_keys = {"weight", "bias", "running_mean", "running_var"}
 function BatchNorm2d:__init(c, opts)
   Module.__init(self)
   opts = opts or {}
-  check_count(c, "BatchNorm2d", "channels")
+  check_count(c, "rp.nn.BatchNorm2d", "channels")
   self.channels = c
   self.momentum = opts.momentum or 0.1
   self.eps = opts.eps or 1e-5
@@ -652,9 +652,9 @@ function BatchNorm2d:own_parameters()
 end
 
 function BatchNorm2d:forward(x)
-  check_tensor(x, "BatchNorm2d:forward", "input")
+  check_tensor(x, "rp.nn.BatchNorm2d:forward", "input")
   if x:dim() ~= 4 or x:size(2) ~= self.channels then
-    error(("BatchNorm2d:forward: input must be N x %d x H x W, got %s"):format(self.channels,
+    error(("rp.nn.BatchNorm2d:forward: input must be N x %d x H x W, got %s"):format(self.channels,
       shape_str(x)), 2)
   end
   local y = buffer(self, "output", x:shape())
@@ -687,7 +687,7 @@ function Dropout:__init(p)
   Module.__init(self)
   p = p == nil and 0.5 or p
   if type(p) ~= "number" or not (p >= 0 and p < 1) then
-    error(("Dropout: probability must be in [0, 1), got %s"):format(tostring(p)), 2)
+    error(("rp.nn.Dropout: probability must be in [0, 1), got %s"):format(tostring(p)), 2)
   end
   self.p = p
 end
@@ -695,7 +695,7 @@ end
 function Dropout:extra_repr() return ("p=%g"):format(self.p) end
 
 function Dropout:forward(x)
-  check_tensor(x, "Dropout:forward", "input")
+  check_tensor(x, "rp.nn.Dropout:forward", "input")
   if not self.training or self.p == 0 then
     self.output = x
     return x
@@ -726,7 +726,7 @@ function Flatten:output_shape(s)
 end
 
 function Flatten:forward(x)
-  check_tensor(x, "Flatten:forward", "input")
+  check_tensor(x, "rp.nn.Flatten:forward", "input")
   self.output = x:reshape{x:size(1), -1}
   return self.output
 end
@@ -751,7 +751,7 @@ end
 
 function Sequential:add(m, name)
   if type(m) ~= "table" or type(m.forward) ~= "function" then
-    error(("Sequential:add: a module expected, got %s"):format(type(m)), 2)
+    error(("rp.nn.Sequential:add: a module expected, got %s"):format(type(m)), 2)
   end
   local i = #self.modules + 1
   self.modules[i] = m
@@ -810,10 +810,10 @@ nn.Residual = Residual
 function Residual:__init(branch, shortcut, opts)
   Module.__init(self)
   if type(branch) ~= "table" or type(branch.forward) ~= "function" then
-    error("Residual: a branch module expected", 2)
+    error("rp.nn.Residual: a branch module expected", 2)
   end
   if shortcut ~= nil and (type(shortcut) ~= "table" or type(shortcut.forward) ~= "function") then
-    error("Residual: the shortcut must be a module or nil", 2)
+    error("rp.nn.Residual: the shortcut must be a module or nil", 2)
   end
   self.branch, self.shortcut = branch, shortcut
   self.relu = opts and opts.relu or false
@@ -845,7 +845,7 @@ function Residual:forward(x)
   local b = self.branch:forward(x)
   local s = self.shortcut and self.shortcut:forward(x) or x
   if not same_shape(b, s:shape()) then
-    error(("Residual:forward: branch output %s and shortcut output %s differ"):format(
+    error(("rp.nn.Residual:forward: branch output %s and shortcut output %s differ"):format(
       shape_str(b), shape_str(s)), 2)
   end
   local y = buffer(self, "output", b:shape())
@@ -880,7 +880,7 @@ local CrossEntropyLoss = class("CrossEntropyLoss", Module)
 nn.CrossEntropyLoss = CrossEntropyLoss
 
 function CrossEntropyLoss:forward(logits, labels)
-  check_tensor(logits, "CrossEntropyLoss:forward", "logits")
+  check_tensor(logits, "rp.nn.CrossEntropyLoss:forward", "logits")
   local probs = buffer(self, "probs", logits:shape())
   self.loss = core.cross_entropy_forward(probs, logits, labels)
   self.labels = labels
@@ -889,7 +889,7 @@ end
 
 function CrossEntropyLoss:backward(logits, labels)
   if logits then self:forward(logits, labels) end
-  if not self.probs then error("CrossEntropyLoss:backward: call forward first", 2) end
+  if not self.probs then error("rp.nn.CrossEntropyLoss:backward: call forward first", 2) end
   local g = buffer(self, "grad_input", self.probs:shape())
   core.cross_entropy_backward(g, self.probs, self.labels)
   return g

@@ -53,7 +53,8 @@ end
 --- Sets the learning rate.
 function Optimizer:set_lr(lr)
   if type(lr) ~= "number" or lr < 0 then
-    error(("set_lr: learning rate must be a number >= 0, got %s"):format(tostring(lr)), 2)
+    error(("rp.optim.%s:set_lr: learning rate must be a number >= 0, got %s"):format(self.kind,
+      tostring(lr)), 2)
   end
   self.lr = lr
 end
@@ -78,19 +79,19 @@ end
 -- optimizer, which must be of the same kind over the same parameters.
 function Optimizer:load_state(t)
   if type(t) ~= "table" or t.kind ~= self.kind then
-    error(("load_state: a saved %s state expected, got %s"):format(self.kind,
-      type(t) == "table" and tostring(t.kind) or type(t)), 2)
+    error(("rp.optim.%s:load_state: a saved %s state expected, got %s"):format(self.kind,
+      self.kind, type(t) == "table" and tostring(t.kind) or type(t)), 2)
   end
   if #t.names ~= #self.params then
-    error(("load_state: the saved state has %d parameters, this optimizer %d"):format(#t.names,
-      #self.params), 2)
+    error(("rp.optim.%s:load_state: the saved state has %d parameters, this optimizer %d")
+      :format(self.kind, #t.names, #self.params), 2)
   end
   local function check(i, saved)
     local want = table.concat(self.params[i].value:shape(), "x")
     local got = table.concat(saved:shape(), "x")
     if want ~= got then
-      error(("load_state: buffer of parameter %d (%s) is %s, the parameter is %s"):format(i,
-        t.names[i], got, want), 3)
+      error(("rp.optim.%s:load_state: buffer of parameter %d (%s) is %s, the parameter is %s")
+        :format(self.kind, i, t.names[i], got, want), 3)
     end
     return saved:clone()
   end
@@ -110,16 +111,16 @@ end
 
 --- `SGD(params, {lr=, momentum=0, nesterov=false, weight_decay=0})`.
 function optim.SGD(params, opts)
-  check_params(params, "SGD")
+  check_params(params, "rp.optim.SGD")
   opts = opts or {}
   local self = setmetatable({params = params, kind = "SGD"}, Optimizer)
-  self.lr = number_opt(opts, "lr", nil, "SGD", 0)
-  if not self.lr then error("SGD: option lr is required", 2) end
-  self.momentum = number_opt(opts, "momentum", 0, "SGD", 0)
-  self.weight_decay = number_opt(opts, "weight_decay", 0, "SGD", 0)
+  self.lr = number_opt(opts, "lr", nil, "rp.optim.SGD", 0)
+  if not self.lr then error("rp.optim.SGD: option lr is required", 2) end
+  self.momentum = number_opt(opts, "momentum", 0, "rp.optim.SGD", 0)
+  self.weight_decay = number_opt(opts, "weight_decay", 0, "rp.optim.SGD", 0)
   self.nesterov = opts.nesterov and true or false
   if self.nesterov and self.momentum == 0 then
-    error("SGD: nesterov needs a momentum > 0", 2)
+    error("rp.optim.SGD: nesterov needs a momentum > 0", 2)
   end
   self.state = {}
   self.step = function(s)
@@ -138,18 +139,18 @@ end
 
 --- `Adam(params, {lr=1e-3, betas={0.9, 0.999}, eps=1e-8, weight_decay=0})`.
 function optim.Adam(params, opts)
-  check_params(params, "Adam")
+  check_params(params, "rp.optim.Adam")
   opts = opts or {}
   local self = setmetatable({params = params, kind = "Adam"}, Optimizer)
-  self.lr = number_opt(opts, "lr", 1e-3, "Adam", 0)
+  self.lr = number_opt(opts, "lr", 1e-3, "rp.optim.Adam", 0)
   local betas = opts.betas or {0.9, 0.999}
   self.beta1, self.beta2 = betas[1], betas[2]
   if type(self.beta1) ~= "number" or type(self.beta2) ~= "number" or self.beta1 < 0 or
       self.beta1 >= 1 or self.beta2 < 0 or self.beta2 >= 1 then
-    error("Adam: betas must be two numbers in [0, 1)", 2)
+    error("rp.optim.Adam: betas must be two numbers in [0, 1)", 2)
   end
-  self.eps = number_opt(opts, "eps", 1e-8, "Adam", 0)
-  self.weight_decay = number_opt(opts, "weight_decay", 0, "Adam", 0)
+  self.eps = number_opt(opts, "eps", 1e-8, "rp.optim.Adam", 0)
+  self.weight_decay = number_opt(opts, "weight_decay", 0, "rp.optim.Adam", 0)
   self.state, self.steps = {}, 0
   self.step = function(s)
     s.steps = s.steps + 1
@@ -190,7 +191,7 @@ function optim.step(opt, o)
   o = o or {}
   local size, gamma = o.step_size, o.gamma or 0.1
   if math.type(size) ~= "integer" or size < 1 then
-    error("step: step_size must be an integer >= 1", 2)
+    error("rp.optim.step: step_size must be an integer >= 1", 2)
   end
   return schedule(opt, function(self, e) return self.base_lr * gamma ^ (e // size) end, "step")
 end
@@ -199,7 +200,9 @@ end
 function optim.multistep(opt, o)
   o = o or {}
   local ms, gamma = o.milestones, o.gamma or 0.1
-  if type(ms) ~= "table" then error("multistep: milestones (a list of epochs) expected", 2) end
+  if type(ms) ~= "table" then
+    error("rp.optim.multistep: milestones (a list of epochs) expected", 2)
+  end
   return schedule(opt, function(self, e)
     local k = 0
     for _, m in ipairs(ms) do if e >= m then k = k + 1 end end
@@ -211,7 +214,9 @@ end
 function optim.cosine(opt, o)
   o = o or {}
   local n, min_lr = o.epochs, o.min_lr or 0
-  if math.type(n) ~= "integer" or n < 1 then error("cosine: epochs must be an integer >= 1", 2) end
+  if math.type(n) ~= "integer" or n < 1 then
+    error("rp.optim.cosine: epochs must be an integer >= 1", 2)
+  end
   return schedule(opt, function(self, e)
     return min_lr + (self.base_lr - min_lr) * (1 + math.cos(math.pi * math.min(e, n) / n)) / 2
   end, "cosine")
@@ -222,7 +227,9 @@ end
 function optim.warmup(opt, o)
   o = o or {}
   local n, after = o.epochs, o.after
-  if math.type(n) ~= "integer" or n < 1 then error("warmup: epochs must be an integer >= 1", 2) end
+  if math.type(n) ~= "integer" or n < 1 then
+    error("rp.optim.warmup: epochs must be an integer >= 1", 2)
+  end
   return schedule(opt, function(self, e)
     if e < n then return self.base_lr * (e + 1) / n end
     return after and after:lr(e - n) or self.base_lr

@@ -210,10 +210,10 @@ local merge = prune.merge
 function prune.iterative(o)
   o = o or {}
   if type(o.rate) ~= "number" or o.rate <= 0 or o.rate > 1 then
-    error("prune.iterative: rate must be a number in (0, 1]", 2)
+    error("rp.prune.iterative: rate must be a number in (0, 1]", 2)
   end
   if o.rounds == nil and o.target_sparsity == nil and o.target_crossbars == nil then
-    error("prune.iterative: give rounds, target_sparsity or target_crossbars", 2)
+    error("rp.prune.iterative: give rounds, target_sparsity or target_crossbars", 2)
   end
   local spec = {}
   for k, v in pairs(o) do
@@ -255,7 +255,7 @@ end
 function prune.sequence(list)
   local parts = {}
   for i, s in ipairs(list or {}) do parts[i] = as_schedule(s) end
-  if #parts == 0 then error("prune.sequence: a list of schedules expected", 2) end
+  if #parts == 0 then error("rp.prune.sequence: a list of schedules expected", 2) end
   return setmetatable({kind = "sequence", parts = parts, at = 1, offset = 0,
     next = function(self, round, state)
       while self.at <= #self.parts do

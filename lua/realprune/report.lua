@@ -47,7 +47,7 @@ end
 --- Formats rows as a table (see the module description).
 function report.table(rows, opts)
   opts = opts or {}
-  if type(rows) ~= "table" then error("report.table: an array of rows expected", 2) end
+  if type(rows) ~= "table" then error("rp.report.table: an array of rows expected", 2) end
   local fmt = opts.format or "markdown"
   local cols = opts.columns or columns_of(rows)
   local digits = opts.digits or 4
@@ -86,7 +86,8 @@ function report.table(rows, opts)
     out[#out + 1] = "\\bottomrule"
     out[#out + 1] = "\\end{tabular}"
   else
-    error(("report.table: format must be markdown, csv or latex, got %s"):format(tostring(fmt)), 2)
+    error(("rp.report.table: format must be markdown, csv or latex, got %s"):format(
+      tostring(fmt)), 2)
   end
   return table.concat(out, "\n")
 end
@@ -131,7 +132,7 @@ end
 -- title=, xlabel=, ylabel=, logx=}. Returns the paths written.
 function report.plot(base, o)
   if type(base) ~= "string" or type(o) ~= "table" or type(o.rows) ~= "table" then
-    error("report.plot: plot(path_without_extension, {rows=, x=, y=, ...}) expected", 2)
+    error("rp.report.plot: plot(path_without_extension, {rows=, x=, y=, ...}) expected", 2)
   end
   local series, names = {}, {}
   for _, r in ipairs(o.rows) do
@@ -179,7 +180,7 @@ end
 function report.bars(base, o)
   if type(base) ~= "string" or type(o) ~= "table" or type(o.rows) ~= "table" or
       type(o.label) ~= "string" or type(o.stack) ~= "table" or #o.stack == 0 then
-    error("report.bars: bars(path_without_extension, {rows=, label=, stack={...}}) expected", 2)
+    error("rp.report.bars: bars(path_without_extension, {rows=, label=, stack={...}}) expected", 2)
   end
   local csv = {o.label .. "," .. table.concat(o.stack, ",")}
   for _, r in ipairs(o.rows) do

@@ -216,4 +216,42 @@ function TestBadInput:test_state_intact_after_errors()
   lu.assertEquals(t:totable(), {1, 2, 3})
 end
 
+-- docs/design.md, "Errors": after the caller's position, a message starts with
+-- the Lua-visible name of what failed.
+function TestBadInput:test_messages_start_with_the_lua_visible_name()
+  local nn, optim = rp.nn, rp.optim
+  local model = rp.models.lenet5{}
+  local cases = {
+    {"rp.nn.Conv2d:", function() nn.Conv2d(1, 2, 3, {algorithm = "fft"}) end},
+    {"rp.nn.Conv2d:forward:", function() nn.Conv2d(1, 2, 3):forward(3) end},
+    {"rp.nn.Conv2d:backward:", function() nn.Conv2d(1, 2, 3):backward(T.zeros{1, 1, 4, 4},
+      T.zeros{1, 2, 2, 2}) end},
+    {"rp.nn.Linear:", function() nn.Linear(0, 2) end},
+    {"rp.nn.Linear:set_mask:", function() nn.Linear(3, 2):set_mask(T.ones{3}) end},
+    {"rp.nn.BatchNorm2d:forward:", function() nn.BatchNorm2d(3):forward(T.zeros{1, 2, 4, 4}) end},
+    {"rp.nn.Dropout:", function() nn.Dropout(1.5) end},
+    {"rp.nn.Sequential:add:", function() nn.Sequential{}:add(42) end},
+    {"rp.nn.MaxPool2d:output_shape:", function() nn.MaxPool2d(2):output_shape{1, 2} end},
+    {"rp.optim.SGD:", function() optim.SGD(model:parameters(), {}) end},
+    {"rp.optim.SGD:set_lr:", function()
+      optim.SGD(model:parameters(), {lr = 0.1}):set_lr(-1) end},
+    {"rp.optim.Adam:load_state:", function()
+      optim.Adam(model:parameters()):load_state({kind = "SGD"}) end},
+    {"rp.optim.cosine:", function() optim.cosine(optim.SGD(model:parameters(), {lr = 1}),
+      {epochs = 0}) end},
+    {"rp.models.lenet5:", function() rp.models.lenet5{depth = 3} end},
+    {"rp.prune.apply:", function() rp.prune.apply(model, {granularity = "stripes"}) end},
+    {"rp.prune.iterative:", function() rp.prune.iterative{rate = 2} end},
+    {"rp.report.table:", function() rp.report.table({}, {format = "html"}) end},
+    {"rp.xbar.config:", function() rp.xbar.config{signed = "two's complement"} end},
+    {"rp.reram.preset:", function() rp.reram.preset("nope") end},
+  }
+  for _, c in ipairs(cases) do
+    local ok, err = pcall(c[2])
+    lu.assertFalse(ok, c[1])
+    local msg = tostring(err):gsub("^[^:]*:%d+: ", "", 1)
+    lu.assertEquals(msg:sub(1, #c[1]), c[1], msg)
+  end
+end
+
 os.exit(lu.LuaUnit.run())
