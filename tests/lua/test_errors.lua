@@ -221,7 +221,7 @@ end
 function TestBadInput:test_messages_start_with_the_lua_visible_name()
   local nn, optim = rp.nn, rp.optim
   local model = rp.models.lenet5{}
-  local cases = {
+  local calls = {
     {"rp.nn.Conv2d:", function() nn.Conv2d(1, 2, 3, {algorithm = "fft"}) end},
     {"rp.nn.Conv2d:forward:", function() nn.Conv2d(1, 2, 3):forward(3) end},
     {"rp.nn.Conv2d:backward:", function() nn.Conv2d(1, 2, 3):backward(T.zeros{1, 1, 4, 4},
@@ -246,7 +246,7 @@ function TestBadInput:test_messages_start_with_the_lua_visible_name()
     {"rp.xbar.config:", function() rp.xbar.config{signed = "two's complement"} end},
     {"rp.reram.preset:", function() rp.reram.preset("nope") end},
   }
-  for _, c in ipairs(cases) do
+  for _, c in ipairs(calls) do
     local ok, err = pcall(c[2])
     lu.assertFalse(ok, c[1])
     local msg = tostring(err):gsub("^[^:]*:%d+: ", "", 1)
