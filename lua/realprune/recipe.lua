@@ -22,13 +22,15 @@
 -- ctx:log(fmt, ...) (printed and appended to out/log.txt), ctx:record(row)
 -- (a result row), ctx:path(name) (a file in the output folder).
 --
--- Every run writes config.json, results.csv (a `method` column first when
--- rows have one), results.json, report.md, log.txt and at least one plot
--- (ctx:plot, or by default accuracy against sparsity: plot.csv/.gp/.png/.svg).
+-- Every run writes config.json and log.txt, and through rp.results
+-- results.csv (a `method` column first when rows have one), results.json,
+-- report.md and at least one plot (ctx:plot, or by default accuracy against
+-- sparsity: plot.csv/.gp/.png/.svg).
 -- @module realprune.recipe
 
 local core = require "realprune.core"
 local report = require "realprune.report"
+local results = require "realprune.results"
 local json = require "realprune.json"
 
 local M = {}
@@ -168,67 +170,6 @@ function Ctx:plot(name, opts)
   return report.plot(self:path(name), opts)
 end
 
--- A plot for runs whose recipe made none: accuracy against sparsity when the
--- rows have both, else the first two numeric columns.
-local function default_plot(out, rows)
-  local r1 = rows[1]
-  if not r1 then return end
-  local x = r1.sparsity and "sparsity" or r1.pruned and "pruned" or r1.epoch and "epoch" or nil
-  local y = r1.accuracy and "accuracy" or nil
-  if not (x and y) then
-    local nums = {}
-    for k, v in pairs(r1) do if type(v) == "number" and k ~= "seed" then nums[#nums + 1] = k end end
-    table.sort(nums)
-    x, y = nums[1], nums[2]
-  end
-  if x and y then
-    report.plot(out .. "/plot", {rows = rows, x = x, y = y, series = r1.method and "method" or nil,
-      title = ("%s against %s"):format(y, x)})
-  end
-end
-
-local function columns_of(rows)
-  local seen, cols = {}, {}
-  for _, r in ipairs(rows) do
-    for k, v in pairs(r) do
-      if not seen[k] and type(v) ~= "table" then seen[k] = true; cols[#cols + 1] = k end
-    end
-  end
-  table.sort(cols, function(a, b)
-    local order = {method = 1, seed = 3, round = 2}
-    local oa, ob = order[a] or 9, order[b] or 9
-    if oa ~= ob then return oa < ob end
-    return a < b
-  end)
-  return cols
-end
-
--- mean and sample std over seeds of every numeric column, grouped by method
-local function aggregate(rows, cols)
-  local groups, order = {}, {}
-  for _, r in ipairs(rows) do
-    local key = tostring(r.method or "") .. "\0" .. tostring(r.round or "")
-    if not groups[key] then groups[key] = {}; order[#order + 1] = key end
-    table.insert(groups[key], r)
-  end
-  local out = {}
-  for _, key in ipairs(order) do
-    local g = groups[key]
-    local row = {method = g[1].method, round = g[1].round, seeds = #g}
-    for _, c in ipairs(cols) do
-      if c ~= "seed" and c ~= "round" and type(g[1][c]) == "number" then
-        local s, s2 = 0, 0
-        for _, r in ipairs(g) do s = s + r[c]; s2 = s2 + r[c] ^ 2 end
-        local mean = s / #g
-        local var = #g > 1 and (s2 - #g * mean ^ 2) / (#g - 1) or 0
-        row[c] = ("%.4g ± %.2g"):format(mean, math.sqrt(math.max(0, var)))
-      end
-    end
-    out[#out + 1] = row
-  end
-  return out
-end
-
 --- Runs recipe `r` with command-line `args`; returns the output folder.
 function M.run(r, args)
   local opts, builtin = M.parse(r, args or {})
@@ -282,19 +223,7 @@ function M.run(r, args)
     for _, row in ipairs(ctx.rows) do rows[#rows + 1] = row end
     plots = plots + (ctx.plots or 0)
   end
-  if plots == 0 then default_plot(out, rows) end
-  local cols = columns_of(rows)
-  write(out .. "/results.csv", report.table(rows, {format = "csv", columns = cols}) .. "\n")
-  write(out .. "/results.json", json.encode(rows) .. "\n")
-  local md = {("# %s\n"):format(r.name), (r.description or "") .. "\n",
-    ("Options: `%s`\n"):format(json.encode(opts)), "## Results\n",
-    report.table(rows, {columns = cols}), ""}
-  if #seeds > 1 then
-    md[#md + 1] = "\n## Mean ± std over seeds " .. table.concat(seeds, ", ") .. "\n"
-    md[#md + 1] = report.table(aggregate(rows, cols))
-  end
-  if r.report then md[#md + 1] = "\n" .. tostring(r.report(rows, opts, out) or "") end
-  write(out .. "/report.md", table.concat(md, "\n") .. "\n")
+  results.write(out, {recipe = r, options = opts, seeds = seeds, plots = plots}, rows)
   print(("results in %s"):format(out))
   return out, rows
 end

@@ -103,6 +103,18 @@ end
 
 -- Stacked bars (rp.report.bars): one bar per row, the stack's columns in order,
 -- stacked (not side by side), the data as CSV beside the gnuplot script.
+-- rp.results: columns in their order, mean and sample std by hand
+function TestRecipes:test_results_summaries()
+  local rows = {{method = "a", seed = 1, accuracy = 1, note = "x"},
+    {method = "a", seed = 2, accuracy = 3}, {method = "b", seed = 1, accuracy = 0.5}}
+  lu.assertEquals(rp.results.columns(rows), {"method", "seed", "accuracy", "note"})
+  local agg = rp.results.aggregate(rows, rp.results.columns(rows))
+  -- a: mean 2, std sqrt(((1-2)^2 + (3-2)^2) / 1) = 1.41; b: one seed, std 0
+  lu.assertEquals(#agg, 2)
+  lu.assertEquals({agg[1].method, agg[1].seeds, agg[1].accuracy}, {"a", 2, "2 ± 1.4"})
+  lu.assertEquals({agg[2].method, agg[2].seeds, agg[2].accuracy}, {"b", 1, "0.5 ± 0"})
+end
+
 function TestRecipes:test_stacked_bars()
   local out = tmpdir()
   local rows = {{method = "dense", xbar = 3, adc = 2, write = 1},
