@@ -283,6 +283,24 @@ static rp_status plan_kernel(int *tile, struct rp_winograd_plan *wp, struct plan
                  : plan_call(pl, in, cout, workspace, p);
 }
 
+/* The checks and plan every entry point starts with: the output shape os of
+ * `input` and `weight`, the tensor `y` (named `what`: the output or its
+ * gradient) against it, `bias` (may be NULL) against its channels, then the
+ * kernel's plan. */
+static rp_status prepare(int64_t os[4], int *tile, struct rp_winograd_plan *wp, struct plan *pl,
+                         const struct rp_tensor *input, const struct rp_tensor *weight,
+                         const char *what, const struct rp_tensor *y, const char *bias_name,
+                         const struct rp_tensor *bias, const struct rp_tensor *workspace,
+                         const struct rp_conv2d_params *p)
+{
+    rp_status st = rp_conv2d_output_shape(os, input, weight, p);
+    if (st != RP_OK || (st = check_same(what, y, 4, os)) != RP_OK)
+        return st;
+    if (bias && (st = check_same(bias_name, bias, 1, &os[1])) != RP_OK)
+        return st;
+    return plan_kernel(tile, wp, pl, input->shape, os[1], workspace, p);
+}
+
 /* The columns matrix of images n0..n0+g-1 (row stride g*P) in cols, or the
  * input image itself for a pointwise convolution of one image. */
 static const float *chunk_columns(float *cols, const struct rp_tensor *input, int64_t n0, int64_t g,
@@ -302,15 +320,12 @@ rp_status rp_conv2d_forward(struct rp_tensor *output, const struct rp_tensor *in
                             struct rp_tensor *workspace, const struct rp_conv2d_params *p)
 {
     int64_t os[4];
-    struct plan pl;
-    rp_status st = rp_conv2d_output_shape(os, input, weight, p);
-    if (st != RP_OK || (st = check_same("output", output, 4, os)) != RP_OK)
-        return st;
-    if (bias && (st = check_same("bias", bias, 1, &os[1])) != RP_OK)
-        return st;
     int tile;
+    struct plan pl;
     struct rp_winograd_plan wp;
-    if ((st = plan_kernel(&tile, &wp, &pl, input->shape, os[1], workspace, p)) != RP_OK)
+    rp_status st =
+        prepare(os, &tile, &wp, &pl, input, weight, "output", output, "bias", bias, workspace, p);
+    if (st != RP_OK)
         return st;
     if (tile) {
         rp_winograd_forward(output->data, input->data, weight->data, bias ? bias->data : NULL,
@@ -367,12 +382,11 @@ rp_status rp_conv2d_backward_input(struct rp_tensor *grad_input,
 {
     int64_t os[4];
     struct plan pl;
-    rp_status st = rp_conv2d_output_shape(os, grad_input, weight, p);
-    if (st != RP_OK || (st = check_same("grad_output", grad_output, 4, os)) != RP_OK)
-        return st;
     int tile;
     struct rp_winograd_plan wp;
-    if ((st = plan_kernel(&tile, &wp, &pl, grad_input->shape, os[1], workspace, p)) != RP_OK)
+    rp_status st = prepare(os, &tile, &wp, &pl, grad_input, weight, "grad_output", grad_output,
+                           NULL, NULL, workspace, p);
+    if (st != RP_OK)
         return st;
     if (tile) {
         rp_winograd_backward(grad_input->data, NULL, grad_output->data, NULL, weight->data,
@@ -459,15 +473,12 @@ rp_status rp_conv2d_backward_params(struct rp_tensor *grad_weight, struct rp_ten
                                     const struct rp_conv2d_params *p, float scale)
 {
     int64_t os[4];
-    rp_status st = rp_conv2d_output_shape(os, input, grad_weight, p);
-    if (st != RP_OK || (st = check_same("grad_output", grad_output, 4, os)) != RP_OK)
-        return st;
-    if (grad_bias && (st = check_same("grad_bias", grad_bias, 1, &os[1])) != RP_OK)
-        return st;
     int tile;
     struct rp_winograd_plan wp;
     struct plan pl;
-    if ((st = plan_kernel(&tile, &wp, &pl, input->shape, os[1], workspace, p)) != RP_OK)
+    rp_status st = prepare(os, &tile, &wp, &pl, input, grad_weight, "grad_output", grad_output,
+                           "grad_bias", grad_bias, workspace, p);
+    if (st != RP_OK)
         return st;
     if (tile)
         rp_winograd_backward(NULL, grad_weight->data, grad_output->data, input->data, NULL,

@@ -1,4 +1,5 @@
--- Small helpers shared by the Lua test suites (loaded with dofile).
+-- Small helpers shared by the Lua test suites: `require "tests.lua.helpers"`
+-- (the suites run from the source folder).
 local H = {}
 
 --- The realprune executable under test.
@@ -8,8 +9,14 @@ H.BIN = os.getenv("REALPRUNE_BIN") or "build/realprune"
 function H.tmpdir()
   local d = os.tmpname()
   os.remove(d)
-  assert(os.execute("mkdir -p " .. d))
+  assert(require("realprune.core").mkdir(d))
   return d
+end
+
+--- A new empty folder and a function naming a file in it.
+function H.scratch()
+  local d = H.tmpdir()
+  return d, function(name) return d .. "/" .. name end
 end
 
 --- A file's contents, or nil.

@@ -4,10 +4,8 @@
 local lu = require "luaunit"
 local rp = require "realprune"
 
-local H = dofile((debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "tests/lua") ..
-  "/helpers.lua")
-local dir = H.tmpdir()
-local function path(name) return dir .. "/" .. name end
+local H = require "tests.lua.helpers" -- the suites run from the source folder
+local dir, path = H.scratch()
 local write = H.write
 local read = H.read
 

@@ -1,8 +1,7 @@
 -- The lottery-ticket engine: rounds, rewinding, and resuming after SIGKILL.
 local lu = require "luaunit"
 local rp = require "realprune"
-local H = dofile((debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "tests/lua") ..
-  "/helpers.lua")
+local H = require "tests.lua.helpers" -- the suites run from the source folder
 local tmpdir, read = H.tmpdir, H.read
 local BIN = H.BIN
 local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "tests/lua"

@@ -2,8 +2,7 @@
 -- of their numbers; the runner's option errors.
 local lu = require "luaunit"
 local rp = require "realprune"
-local H = dofile((debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "tests/lua") ..
-  "/helpers.lua")
+local H = require "tests.lua.helpers" -- the suites run from the source folder
 local run, tmpdir, read = H.run, H.tmpdir, H.read
 local BIN = H.BIN
 
