@@ -35,7 +35,7 @@ return {
   {file = "core/src/conv2d.c", from = "grad_weight->data[i] += scale * partial[i];",
     to = "grad_weight->data[i] += partial[i];", breaks = "im2col weight gradient ignores scale",
     tests = "nn"},
-  {file = "core/src/conv2d.c", from = "grad_bias->data[co] += scale * (float)s;",
+  {file = "core/src/conv2d_parts.h", from = "grad_bias->data[co] += scale * (float)s;",
     to = "grad_bias->data[co] += (float)s;", breaks = "conv bias gradient ignores scale",
     tests = "nn"},
   {file = "core/src/linear.c", from = "grad_bias->data[j] += scale * (float)s;",

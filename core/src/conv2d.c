@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "conv2d_winograd.h"
+#include "conv2d_parts.h"
 #include "kernel.h"
 #include "realprune/blas.h"
 #include "realprune/nn.h"
@@ -136,74 +137,16 @@ static rp_status check_same(const char *what, const struct rp_tensor *t, int ndi
 static void im2col(float *cols, int64_t ld, const float *x, int64_t C, int64_t H, int64_t W,
                    int64_t Ho, int64_t Wo, const struct rp_conv2d_params *p)
 {
-    for (int64_t c = 0; c < C; c++)
-        for (int ky = 0; ky < p->kh; ky++)
-            for (int kx = 0; kx < p->kw; kx++) {
-                float *row = cols + ((c * p->kh + ky) * p->kw + kx) * ld;
-                const float *plane = x + c * H * W;
-                for (int64_t oy = 0; oy < Ho; oy++) {
-                    int64_t iy = oy * p->sh - p->ph + ky;
-                    float *dst = row + oy * Wo;
-                    if (iy < 0 || iy >= H) {
-                        memset(dst, 0, sizeof(float) * (size_t)Wo);
-                        continue;
-                    }
-                    const float *src = plane + iy * W;
-                    int64_t ix0 = kx - p->pw;
-                    if (p->sw == 1) {
-                        /* valid ox: 0 <= ox + ix0 < W */
-                        int64_t lo = ix0 < 0 ? -ix0 : 0, hi = W - ix0;
-                        if (hi > Wo)
-                            hi = Wo;
-                        if (hi < lo)
-                            hi = lo;
-                        for (int64_t ox = 0; ox < lo; ox++)
-                            dst[ox] = 0.0f;
-                        if (hi > lo)
-                            memcpy(dst + lo, src + lo + ix0, sizeof(float) * (size_t)(hi - lo));
-                        for (int64_t ox = hi; ox < Wo; ox++)
-                            dst[ox] = 0.0f;
-                    } else {
-                        for (int64_t ox = 0; ox < Wo; ox++) {
-                            int64_t ix = ox * p->sw + ix0;
-                            dst[ox] = (ix >= 0 && ix < W) ? src[ix] : 0.0f;
-                        }
-                    }
-                }
-            }
+    for (int64_t r = 0; r < C * p->kh * p->kw; r++)
+        rp_im2col_row(cols + r * ld, r, x, H, W, Ho, Wo, p);
 }
 
 /* cols[C*kh*kw, Ho*Wo] (row stride ld) added into x[C, H, W]. */
 static void col2im(float *x, const float *cols, int64_t ld, int64_t C, int64_t H, int64_t W,
                    int64_t Ho, int64_t Wo, const struct rp_conv2d_params *p)
 {
-    for (int64_t c = 0; c < C; c++)
-        for (int ky = 0; ky < p->kh; ky++)
-            for (int kx = 0; kx < p->kw; kx++) {
-                const float *row = cols + ((c * p->kh + ky) * p->kw + kx) * ld;
-                float *plane = x + c * H * W;
-                for (int64_t oy = 0; oy < Ho; oy++) {
-                    int64_t iy = oy * p->sh - p->ph + ky;
-                    if (iy < 0 || iy >= H)
-                        continue;
-                    const float *src = row + oy * Wo;
-                    float *dst = plane + iy * W;
-                    int64_t ix0 = kx - p->pw;
-                    if (p->sw == 1) {
-                        int64_t lo = ix0 < 0 ? -ix0 : 0, hi = W - ix0;
-                        if (hi > Wo)
-                            hi = Wo;
-                        for (int64_t ox = lo; ox < hi; ox++)
-                            dst[ox + ix0] += src[ox];
-                    } else {
-                        for (int64_t ox = 0; ox < Wo; ox++) {
-                            int64_t ix = ox * p->sw + ix0;
-                            if (ix >= 0 && ix < W)
-                                dst[ix] += src[ox];
-                        }
-                    }
-                }
-            }
+    for (int64_t r = 0; r < C * p->kh * p->kw; r++)
+        rp_col2im_row(x, cols + r * ld, r, H, W, Ho, Wo, p);
 }
 
 /* A 1x1, stride-1, unpadded convolution needs no im2col: the image is the
@@ -361,20 +304,6 @@ rp_status rp_conv2d_forward(struct rp_tensor *output, const struct rp_tensor *in
     return RP_OK;
 }
 
-/* dY of images n0..n0+g-1 as one [Cout, g*P] matrix (a pointer into
- * grad_output itself when g == 1). */
-static const float *chunk_grad(float *tmp, const struct rp_tensor *grad_output, int64_t n0,
-                               int64_t g, int64_t Cout, int64_t P)
-{
-    if (g == 1)
-        return grad_output->data + n0 * Cout * P;
-    for (int64_t i = 0; i < g; i++)
-        for (int64_t co = 0; co < Cout; co++)
-            memcpy(tmp + co * g * P + i * P, grad_output->data + ((n0 + i) * Cout + co) * P,
-                   sizeof(float) * (size_t)P);
-    return tmp;
-}
-
 rp_status rp_conv2d_backward_input(struct rp_tensor *grad_input,
                                    const struct rp_tensor *grad_output,
                                    const struct rp_tensor *weight, struct rp_tensor *workspace,
@@ -401,7 +330,7 @@ rp_status rp_conv2d_backward_input(struct rp_tensor *grad_input,
         float *tmp = cols + K * pl.g * P;
         for (int64_t c = t; c < pl.chunks; c += team) {
             int64_t n0 = c * pl.g, g = n0 + pl.g <= pl.N ? pl.g : pl.N - n0, ld = g * P;
-            const float *dy = chunk_grad(tmp, grad_output, n0, g, Cout, P);
+            const float *dy = rp_chunk_grad(tmp, grad_output, n0, g, Cout, P);
             if (g == 1 && is_pointwise(p)) {
                 rp_gemm_serial(1, 0, K, ld, Cout, 1.0f, weight->data, K, dy, ld, 0.0f,
                                grad_input->data + n0 * img, ld);
@@ -439,7 +368,7 @@ static void weight_grad_im2col(struct rp_tensor *grad_weight, const struct rp_te
         for (int64_t c = t; c < pl.chunks; c += team) {
             int64_t n0 = c * pl.g, g = n0 + pl.g <= pl.N ? pl.g : pl.N - n0, ld = g * P;
             const float *b = chunk_columns(cols, input, n0, g, &pl, p);
-            const float *dy = chunk_grad(tmp, grad_output, n0, g, Cout, P);
+            const float *dy = rp_chunk_grad(tmp, grad_output, n0, g, Cout, P);
             rp_gemm_serial(0, 1, Cout, K, ld, 1.0f, dy, ld, b, ld, 1.0f, partial, K);
         }
     }
@@ -448,22 +377,6 @@ static void weight_grad_im2col(struct rp_tensor *grad_weight, const struct rp_te
         const float *partial = workspace->data + t * pl.per_thread + K * pl.g * P + Cout * pl.g * P;
         for (int64_t i = 0; i < Cout * K; i++)
             grad_weight->data[i] += scale * partial[i];
-    }
-}
-
-/* grad_bias += scale * (the sum of dY over the batch and positions) */
-static void bias_grad(struct rp_tensor *grad_bias, const struct rp_tensor *grad_output, float scale)
-{
-    const int64_t N = grad_output->shape[0], Cout = grad_output->shape[1];
-    const int64_t P = grad_output->shape[2] * grad_output->shape[3];
-    for (int64_t co = 0; co < Cout; co++) {
-        double s = 0.0;
-        for (int64_t n = 0; n < N; n++) {
-            const float *dy = grad_output->data + (n * Cout + co) * P;
-            for (int64_t i = 0; i < P; i++)
-                s += dy[i];
-        }
-        grad_bias->data[co] += scale * (float)s;
     }
 }
 
@@ -486,7 +399,7 @@ rp_status rp_conv2d_backward_params(struct rp_tensor *grad_weight, struct rp_ten
     else
         weight_grad_im2col(grad_weight, grad_output, input, workspace, &pl, p, scale);
     if (grad_bias)
-        bias_grad(grad_bias, grad_output, scale);
+        rp_bias_grad(grad_bias, grad_output, scale);
     return RP_OK;
 }
 
@@ -517,6 +430,6 @@ rp_status rp_conv2d_backward(struct rp_tensor *grad_input, struct rp_tensor *gra
     rp_winograd_backward(grad_input ? grad_input->data : NULL, grad_weight->data, grad_output->data,
                          input->data, weight->data, workspace->data, &wp, scale);
     if (grad_bias)
-        bias_grad(grad_bias, grad_output, scale);
+        rp_bias_grad(grad_bias, grad_output, scale);
     return RP_OK;
 }

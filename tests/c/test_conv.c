@@ -114,6 +114,143 @@ static void one_case(int algo, int64_t N, int64_t C, int64_t H, int64_t W, int64
     rp_tensor_free(ws);
 }
 
+/* ---- sparse execution: the compacted kernels against the direct
+ * convolution of the masked weight ---- */
+enum { ELEMENT, COLUMN, FILTER, CHANNEL, ALL_DEAD, NONE_DEAD };
+
+static float uniform01(void)
+{
+    return (rnd() + 1.0f) / 2.0f;
+}
+
+/* mask[k][r] (k outputs, r = (c*kh + ky)*kw + kx) of the given structure */
+static void make_mask(float *m, int kind, double dead, int64_t K, int64_t C, int64_t khw,
+                      int64_t seg)
+{
+    int64_t R = C * khw;
+    for (int64_t k = 0; k < K; k++)
+        for (int64_t r = 0; r < R; r++) {
+            float v = 1.0f;
+            if (kind == ELEMENT)
+                v = uniform01() < dead ? 0.0f : 1.0f;
+            m[k * R + r] = kind == ALL_DEAD ? 0.0f : v;
+        }
+    if (kind == COLUMN)
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t r0 = 0; r0 < R; r0 += seg)
+                if (uniform01() < dead)
+                    for (int64_t r = r0; r < r0 + seg && r < R; r++)
+                        m[k * R + r] = 0.0f;
+    if (kind == FILTER)
+        for (int64_t k = 0; k < K; k++)
+            if (uniform01() < dead)
+                for (int64_t r = 0; r < R; r++)
+                    m[k * R + r] = 0.0f;
+    if (kind == CHANNEL)
+        for (int64_t c = 0; c < C; c++)
+            if (uniform01() < dead)
+                for (int64_t k = 0; k < K; k++)
+                    for (int64_t j = 0; j < khw; j++)
+                        m[k * R + c * khw + j] = 0.0f;
+}
+
+static void sparse_case(int kind, double dead, int64_t block_rows, int64_t N, int64_t C, int64_t H,
+                        int64_t W, int64_t K, struct rp_conv2d_params p, double tol)
+{
+    struct rp_tensor *x = tensor(4, N, C, H, W, 1), *w = tensor(4, K, C, p.kh, p.kw, 1);
+    int64_t bs[1] = {K}, ys[4], R = C * p.kh * p.kw;
+    struct rp_tensor *b, *db;
+    rp_tensor_new(&b, 1, bs);
+    rp_tensor_new(&db, 1, bs);
+    memset(db->data, 0, sizeof(float) * (size_t)K);
+    for (int64_t i = 0; i < K; i++)
+        b->data[i] = rnd();
+    float *mask = malloc(sizeof(float) * (size_t)(K * R));
+    make_mask(mask, kind, dead, K, C, p.kh * p.kw, 16);
+    for (int64_t i = 0; i < K * R; i++)
+        w->data[i] *= mask[i];
+    struct rp_sparse_plan *sp;
+    CHECK_OK(rp_sparse_plan_new(&sp, mask, R, K, block_rows));
+    CHECK_OK(rp_conv2d_output_shape(ys, x, w, &p));
+    struct rp_tensor *y = tensor(4, ys[0], ys[1], ys[2], ys[3], 0);
+    struct rp_tensor *dy = tensor(4, ys[0], ys[1], ys[2], ys[3], 1);
+    struct rp_tensor *dx = tensor(4, N, C, H, W, 0), *dw = tensor(4, K, C, p.kh, p.kw, 0);
+    memset(dw->data, 0, sizeof(float) * (size_t)dw->numel);
+    for (int64_t i = 0; i < dx->numel; i++)
+        dx->data[i] = 7.0f; /* the kernel must overwrite it */
+    int64_t wsn[1] = {rp_conv2d_sparse_workspace_size(x, &p, sp, 2)};
+    struct rp_tensor *ws;
+    CHECK(wsn[0] > 0);
+    CHECK_OK(rp_tensor_new(&ws, 1, wsn));
+    CHECK_OK(rp_conv2d_sparse_forward(y, x, w, b, ws, &p, sp));
+    CHECK_OK(rp_conv2d_sparse_backward(dx, dw, db, dy, x, w, ws, &p, sp, 1.0f));
+    double *ry = malloc(sizeof(double) * (size_t)y->numel),
+           *rdx = malloc(sizeof(double) * (size_t)x->numel);
+    double *rdw = malloc(sizeof(double) * (size_t)w->numel),
+           *rdb = malloc(sizeof(double) * (size_t)K);
+    direct(ry, rdx, rdw, rdb, x, w, b, dy, &p);
+    for (int64_t i = 0; i < K * R; i++)
+        rdw[i] *= mask[i]; /* the masked gradient; dead weights are never touched */
+    double s, e, ey, edx, edw;
+    ey = max_err(y->data, ry, y->numel, &s);
+    CHECK(ey <= tol * (s > 1 ? s : 1));
+    edx = max_err(dx->data, rdx, dx->numel, &s);
+    CHECK(edx <= tol * (s > 1 ? s : 1));
+    edw = max_err(dw->data, rdw, dw->numel, &s);
+    CHECK(edw <= tol * (s > 1 ? s : 1));
+    e = max_err(db->data, rdb, K, &s);
+    CHECK(e <= tol * (s > 1 ? s : 1));
+    if (ey > tol * (s > 1 ? s : 1) || edx > tol * (s > 1 ? s : 1) || edw > tol * (s > 1 ? s : 1))
+        fprintf(stderr, "sparse kind %d dead %.2f: errors y %g dx %g dw %g\n", kind, dead, ey, edx,
+                edw);
+    /* a wrong plan is refused */
+    struct rp_sparse_info info;
+    rp_sparse_plan_info(sp, &info);
+    CHECK(info.R == R && info.C == K && info.hash == rp_mask_hash(mask, K * R));
+    CHECK(info.macs <=
+          info.macs_dense + 2.0 * K * (R / (info.block_rows > 0 ? info.block_rows : 1) + 1) + R);
+    struct rp_tensor *w2 = tensor(4, K + 1, C, p.kh, p.kw, 1);
+    CHECK(rp_conv2d_sparse_forward(y, x, w2, b, ws, &p, sp) != RP_OK);
+    free(ry), free(rdx), free(rdw), free(rdb), free(mask);
+    rp_sparse_plan_free(sp);
+    rp_tensor_free(x), rp_tensor_free(w), rp_tensor_free(w2), rp_tensor_free(b), rp_tensor_free(y);
+    rp_tensor_free(dy), rp_tensor_free(dx), rp_tensor_free(dw), rp_tensor_free(db);
+    rp_tensor_free(ws);
+}
+
+/* The plan of a column mask with 16-row segments: blocks of 16 rows, work in
+ * proportion to the alive segments. */
+static void sparse_plan_counts(void)
+{
+    int64_t K = 4, R = 64;
+    float mask[4 * 64];
+    for (int64_t i = 0; i < K * R; i++)
+        mask[i] = 1.0f;
+    /* output 0: segments 1-3 dead; output 1: all dead; outputs 2, 3: segment 0 dead */
+    for (int64_t r = 16; r < 64; r++)
+        mask[0 * R + r] = 0.0f;
+    for (int64_t r = 0; r < 64; r++)
+        mask[1 * R + r] = 0.0f;
+    for (int64_t r = 0; r < 16; r++)
+        mask[2 * R + r] = mask[3 * R + r] = 0.0f;
+    struct rp_sparse_plan *sp;
+    struct rp_sparse_info info;
+    CHECK_OK(rp_sparse_plan_new(&sp, mask, R, K, 16));
+    rp_sparse_plan_info(sp, &info);
+    /* block 0: output 0 alive (16 rows); blocks 1-3: outputs 2, 3 */
+    CHECK(info.blocks == 4 && info.rows_alive == 64);
+    CHECK(info.packed == 16 * 1 + 3 * 16 * 2);
+    CHECK(info.macs == 16.0 * 1 + 2.0 * 1 + 16 + 3 * (16.0 * 2 + 2.0 * 2 + 16));
+    rp_sparse_plan_free(sp);
+    /* chosen height: 16 (taller blocks would mix the segments) */
+    CHECK_OK(rp_sparse_plan_new(&sp, mask, R, K, 0));
+    rp_sparse_plan_info(sp, &info);
+    CHECK(info.block_rows == 16);
+    rp_sparse_plan_free(sp);
+    CHECK_FAILS(rp_sparse_plan_new(&sp, mask, 0, K, 16), RP_EINVAL, "at least 1x1");
+    CHECK_FAILS(rp_sparse_plan_new(&sp, mask, R, K, -1), RP_EINVAL, "block_rows");
+}
+
 int main(void)
 {
     struct rp_conv2d_params p3 = {3, 3, 1, 1, 1, 1, 0}, p3v = {3, 3, 1, 1, 0, 0, 0};
@@ -137,5 +274,19 @@ int main(void)
     rp_tensor_new(&ws, 1, wsn);
     CHECK(st != RP_OK || rp_conv2d_forward(y, x, w, NULL, ws, &bad) != RP_OK);
     rp_tensor_free(x), rp_tensor_free(w), rp_tensor_free(y), rp_tensor_free(ws);
+    /* sparse: every mask structure, sparsities 0 to 99%, stride, padding,
+     * rectangular and 1x1 kernels, chosen and fixed block heights */
+    struct rp_conv2d_params p1 = {1, 1, 1, 1, 0, 0, 0};
+    const double deads[] = {0.0, 0.5, 0.9, 0.99};
+    for (int kind = ELEMENT; kind <= CHANNEL; kind++)
+        for (int d = 0; d < 4; d++) {
+            sparse_case(kind, deads[d], 0, 3, 20, 9, 7, 11, p3, 1e-5);
+            sparse_case(kind, deads[d], 16, 2, 20, 8, 9, 6, rect, 1e-5);
+        }
+    sparse_case(COLUMN, 0.7, 0, 2, 8, 11, 10, 5, p5, 1e-5);
+    sparse_case(COLUMN, 0.7, 16, 5, 40, 4, 4, 9, p1, 1e-5);
+    sparse_case(ALL_DEAD, 1.0, 0, 2, 20, 6, 6, 7, p3, 1e-5);
+    sparse_case(NONE_DEAD, 0.0, 32, 2, 20, 6, 6, 7, p3v, 1e-5);
+    sparse_plan_counts();
     return check_summary("test_conv");
 }

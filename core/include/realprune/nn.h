@@ -72,6 +72,56 @@ rp_status rp_conv2d_backward(struct rp_tensor *grad_input, struct rp_tensor *gra
                              struct rp_tensor *workspace, const struct rp_conv2d_params *p,
                              float scale);
 
+/* ---- Sparse execution (docs/design.md): compacted kernels for a masked
+ * weight.  A plan is built once per mask (not per batch) from the mask of M
+ * (R rows = cin*kh*kw or in_features, C columns = outputs; (r, c) at c*R + r):
+ * blocks of block_rows consecutive rows with their alive rows and outputs.
+ * The sparse kernels multiply only those; their results equal the masked
+ * dense computation within float rounding. */
+struct rp_sparse_plan;
+
+struct rp_sparse_info {
+    int64_t R, C, block_rows, blocks;
+    int64_t rows_alive; /* rows with an alive weight (summed over blocks) */
+    int64_t packed;     /* weights multiplied: sum over blocks of |outputs| x |rows| */
+    double macs;        /* multiply-adds per output position, with gathers and scatters */
+    double macs_dense;  /* R * C */
+    uint64_t hash;      /* rp_mask_hash of the mask the plan was built from */
+};
+
+/*** A plan for `mask` (R*C floats, nonzero = alive); block_rows 0 picks the
+ * block height with the fewest multiply-adds among 16..512 and R.
+ * @function rp_sparse_plan_new */
+rp_status rp_sparse_plan_new(struct rp_sparse_plan **out, const float *mask, int64_t R, int64_t C,
+                             int64_t block_rows);
+void rp_sparse_plan_free(struct rp_sparse_plan *sp);
+void rp_sparse_plan_info(const struct rp_sparse_plan *sp, struct rp_sparse_info *info);
+/*** A hash of which of n mask values are nonzero: a plan is stale when the
+ * mask's hash differs from the plan's.
+ * @function rp_mask_hash */
+uint64_t rp_mask_hash(const float *mask, int64_t n);
+/*** Floats of workspace the sparse convolution needs with `threads` threads
+ * (0 when the plan does not fit the input).
+ * @function rp_conv2d_sparse_workspace_size */
+int64_t rp_conv2d_sparse_workspace_size(const struct rp_tensor *input,
+                                        const struct rp_conv2d_params *p,
+                                        const struct rp_sparse_plan *sp, int threads);
+/*** The forward pass on the plan's alive blocks (p->algorithm is ignored).
+ * @function rp_conv2d_sparse_forward */
+rp_status rp_conv2d_sparse_forward(struct rp_tensor *output, const struct rp_tensor *input,
+                                   const struct rp_tensor *weight, const struct rp_tensor *bias,
+                                   struct rp_tensor *workspace, const struct rp_conv2d_params *p,
+                                   const struct rp_sparse_plan *sp);
+/*** grad_input = dL/dX (may be NULL), grad_weight += scale * dL/dW on the
+ * plan's alive blocks only (may be NULL), grad_bias += scale * dL/db (may be NULL).
+ * @function rp_conv2d_sparse_backward */
+rp_status rp_conv2d_sparse_backward(struct rp_tensor *grad_input, struct rp_tensor *grad_weight,
+                                    struct rp_tensor *grad_bias,
+                                    const struct rp_tensor *grad_output,
+                                    const struct rp_tensor *input, const struct rp_tensor *weight,
+                                    struct rp_tensor *workspace, const struct rp_conv2d_params *p,
+                                    const struct rp_sparse_plan *sp, float scale);
+
 /*** ---- Linear: y = x W^T + b, x [N,in], W [out,in] ----
  * @function rp_linear_forward */
 rp_status rp_linear_forward(struct rp_tensor *output, const struct rp_tensor *input,

@@ -1,0 +1,469 @@
+/*
+ * conv2d_sparse.c - compacted im2col convolution for crossbar-structured masks.
+ *
+ * A mask on M (R = cin*kh*kw rows, C = cout columns; element (r, c) at c*R + r)
+ * is cut into blocks of h consecutive rows of the dense layout (h = 128 puts
+ * one block on each crossbar row block).  Block b keeps its alive rows (rows
+ * with an alive weight) and its alive outputs A_b (columns with an alive
+ * weight in the block); everything else is zero and never touched:
+ *   forward:      Y[A_b, P]    += Wb[A_b, rows_b] . cols[rows_b, P]
+ *   input grad:   cols[rows_b]  = Wb^T . dY[A_b, P]; col2im adds into dX
+ *   weight grad:  dWb[A_b, rows_b] += dY[A_b, P] . cols[rows_b, P]^T
+ * so the work is the alive blocks' share of the dense product, and im2col
+ * and col2im run only on the alive rows.  Dead column segments (ReaLPrune),
+ * tiles, filters (dead outputs) and channels (dead rows) all shrink it;
+ * unstructured element masks keep almost every block full and stay dense.
+ *
+ * Threads and chunks are those of conv2d.c: chunks of g images in a fixed
+ * round-robin order, per-thread weight-gradient partials added in thread
+ * order, so a given thread count always gives the same bits.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "conv2d_parts.h"
+#include "kernel.h"
+#include "realprune/blas.h"
+#include "realprune/nn.h"
+
+#define CHUNK_COLUMNS 512
+/* cost of gathering or scattering one value, in multiply-adds */
+#define MOVE_COST 2.0
+
+struct rp_sparse_plan {
+    int64_t R, C, h, blocks;
+    int64_t *row_start; /* [blocks + 1] into rows */
+    int64_t *rows;      /* alive rows, block by block */
+    int64_t *out_start; /* [blocks + 1] into outs */
+    int64_t *outs;      /* alive outputs of each block */
+    int64_t *w_start;   /* [blocks + 1]: offsets of the packed weights Wb[A_b, rows_b] */
+    unsigned char *keep; /* per packed weight: alive in the mask (1) or not */
+    int64_t max_out, max_rows;
+    uint64_t hash;
+    double macs; /* per output position, including the moves */
+};
+
+uint64_t rp_mask_hash(const float *mask, int64_t n)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ (uint64_t)n;
+    for (int64_t i = 0; i < n; i++)
+        if (mask[i] != 0.0f)
+            h = (h ^ (uint64_t)i) * 0x100000001b3ULL;
+    return h;
+}
+
+void rp_sparse_plan_free(struct rp_sparse_plan *sp)
+{
+    if (!sp)
+        return;
+    free(sp->row_start);
+    free(sp->rows);
+    free(sp->out_start);
+    free(sp->outs);
+    free(sp->w_start);
+    free(sp->keep);
+    free(sp);
+}
+
+/* Alive rows and outputs of blocks of height h; the multiply-adds per output
+ * position they cost.  With sp == NULL only the cost is computed. */
+static double cut_blocks(struct rp_sparse_plan *sp, const float *mask, int64_t R, int64_t C,
+                         int64_t h, unsigned char *row_alive, unsigned char *out_alive)
+{
+    double macs = 0.0;
+    int64_t nb = 0, nrows = 0, nouts = 0;
+    for (int64_t r0 = 0; r0 < R; r0 += h) {
+        int64_t r1 = r0 + h < R ? r0 + h : R, nr = 0, no = 0;
+        memset(row_alive, 0, (size_t)(r1 - r0));
+        for (int64_t c = 0; c < C; c++) {
+            const float *col = mask + c * R;
+            unsigned char any = 0;
+            for (int64_t r = r0; r < r1; r++)
+                if (col[r] != 0.0f) {
+                    row_alive[r - r0] = 1;
+                    any = 1;
+                }
+            out_alive[c] = any;
+            no += any;
+        }
+        for (int64_t r = 0; r < r1 - r0; r++)
+            nr += row_alive[r];
+        if (nr == 0 || no == 0)
+            continue;
+        macs += (double)no * (double)nr + MOVE_COST * (double)no + (double)nr;
+        if (sp) {
+            sp->row_start[nb] = nrows;
+            sp->out_start[nb] = nouts;
+            sp->w_start[nb + 1] = sp->w_start[nb] + no * nr;
+            for (int64_t r = 0; r < r1 - r0; r++)
+                if (row_alive[r])
+                    sp->rows[nrows++] = r0 + r;
+            for (int64_t c = 0; c < C; c++)
+                if (out_alive[c])
+                    sp->outs[nouts++] = c;
+            if (no > sp->max_out)
+                sp->max_out = no;
+            if (nr > sp->max_rows)
+                sp->max_rows = nr;
+        } else {
+            nrows += nr;
+            nouts += no;
+        }
+        nb++;
+    }
+    if (sp) {
+        sp->blocks = nb;
+        sp->row_start[nb] = nrows;
+        sp->out_start[nb] = nouts;
+    }
+    return macs;
+}
+
+rp_status rp_sparse_plan_new(struct rp_sparse_plan **out, const float *mask, int64_t R, int64_t C,
+                             int64_t block_rows)
+{
+    *out = NULL;
+    if (R < 1 || C < 1)
+        return rp_error(RP_EINVAL, "sparse plan: the matrix must be at least 1x1, got %lldx%lld",
+                        (long long)R, (long long)C);
+    if (block_rows < 0)
+        return rp_error(RP_EINVAL, "sparse plan: block_rows must be >= 0 (0: chosen), got %lld",
+                        (long long)block_rows);
+    unsigned char *row_alive = malloc((size_t)R), *out_alive = malloc((size_t)C);
+    struct rp_sparse_plan *sp = calloc(1, sizeof *sp);
+    if (!row_alive || !out_alive || !sp) {
+        free(row_alive);
+        free(out_alive);
+        free(sp);
+        return rp_error(RP_ENOMEM, "sparse plan: out of memory for a %lldx%lld mask", (long long)R,
+                        (long long)C);
+    }
+    int64_t h = block_rows;
+    if (h == 0) {
+        /* the block height with the fewest multiply-adds (ties: the taller) */
+        static const int64_t heights[] = {16, 32, 64, 128, 256, 512};
+        double best = -1.0;
+        for (size_t i = 0; i < sizeof heights / sizeof heights[0]; i++) {
+            int64_t cand = heights[i] < R ? heights[i] : R;
+            double m = cut_blocks(NULL, mask, R, C, cand, row_alive, out_alive);
+            if (best < 0.0 || m <= best) {
+                best = m;
+                h = cand;
+            }
+        }
+        double whole = cut_blocks(NULL, mask, R, C, R, row_alive, out_alive);
+        if (whole <= best)
+            h = R;
+    }
+    if (h > R)
+        h = R;
+    int64_t nb = (R + h - 1) / h;
+    sp->R = R;
+    sp->C = C;
+    sp->h = h;
+    sp->row_start = malloc(sizeof(int64_t) * (size_t)(nb + 1));
+    sp->out_start = malloc(sizeof(int64_t) * (size_t)(nb + 1));
+    sp->w_start = calloc((size_t)(nb + 1), sizeof(int64_t));
+    sp->rows = malloc(sizeof(int64_t) * (size_t)R);
+    sp->outs = malloc(sizeof(int64_t) * (size_t)(nb * C));
+    if (!sp->row_start || !sp->out_start || !sp->w_start || !sp->rows || !sp->outs) {
+        free(row_alive);
+        free(out_alive);
+        rp_sparse_plan_free(sp);
+        return rp_error(RP_ENOMEM, "sparse plan: out of memory for a %lldx%lld mask", (long long)R,
+                        (long long)C);
+    }
+    sp->macs = cut_blocks(sp, mask, R, C, h, row_alive, out_alive);
+    sp->hash = rp_mask_hash(mask, R * C);
+    int64_t packed = sp->w_start[sp->blocks];
+    sp->keep = malloc((size_t)(packed > 0 ? packed : 1));
+    if (!sp->keep) {
+        free(row_alive);
+        free(out_alive);
+        rp_sparse_plan_free(sp);
+        return rp_error(RP_ENOMEM, "sparse plan: out of memory for a %lldx%lld mask",
+                        (long long)R, (long long)C);
+    }
+    for (int64_t b = 0; b < sp->blocks; b++) {
+        const int64_t *rows = sp->rows + sp->row_start[b], *outs = sp->outs + sp->out_start[b];
+        int64_t nr = sp->row_start[b + 1] - sp->row_start[b];
+        int64_t no = sp->out_start[b + 1] - sp->out_start[b];
+        for (int64_t i = 0; i < no; i++)
+            for (int64_t j = 0; j < nr; j++)
+                sp->keep[sp->w_start[b] + i * nr + j] = mask[outs[i] * R + rows[j]] != 0.0f;
+    }
+    free(row_alive);
+    free(out_alive);
+    *out = sp;
+    return RP_OK;
+}
+
+void rp_sparse_plan_info(const struct rp_sparse_plan *sp, struct rp_sparse_info *info)
+{
+    info->R = sp->R;
+    info->C = sp->C;
+    info->block_rows = sp->h;
+    info->blocks = sp->blocks;
+    info->rows_alive = sp->row_start[sp->blocks];
+    info->packed = sp->w_start[sp->blocks];
+    info->macs = sp->macs;
+    info->macs_dense = (double)sp->R * (double)sp->C;
+    info->hash = sp->hash;
+}
+
+/* How a batch is cut and how much workspace it needs: the packed weights
+ * (shared), then per thread the alive rows' columns, the chunk's output (or
+ * output gradient), one block's product or gathered gradient, one block's
+ * columns gradient and a weight-gradient partial. */
+struct splan {
+    int64_t N, Cin, H, W, Ho, Wo, P, g, chunks, packed, per_thread;
+    int threads;
+};
+
+static rp_status splan_of(struct splan *s, const int64_t in[4], const struct rp_conv2d_params *p,
+                          const struct rp_sparse_plan *sp, int threads)
+{
+    s->N = in[0];
+    s->Cin = in[1];
+    s->H = in[2];
+    s->W = in[3];
+    s->Ho = (s->H + 2 * p->ph - p->kh) / p->sh + 1;
+    s->Wo = (s->W + 2 * p->pw - p->kw) / p->sw + 1;
+    s->P = s->Ho * s->Wo;
+    if (sp->R != s->Cin * p->kh * p->kw)
+        return rp_error(RP_ESHAPE,
+                        "conv2d: the sparse plan is for %lld rows, the layer has %lld "
+                        "(cin*kh*kw)",
+                        (long long)sp->R, (long long)(s->Cin * p->kh * p->kw));
+    struct rp_chunking c = rp_chunk_batch(s->N, s->P, CHUNK_COLUMNS, threads);
+    s->g = c.g;
+    s->chunks = c.chunks;
+    s->threads = c.team;
+    s->packed = sp->w_start[sp->blocks];
+    int64_t gP = s->g * s->P, rows = sp->row_start[sp->blocks];
+    s->per_thread = rows * gP + sp->C * gP + sp->max_out * gP + sp->max_rows * gP + s->packed;
+    return RP_OK;
+}
+
+int64_t rp_conv2d_sparse_workspace_size(const struct rp_tensor *input,
+                                        const struct rp_conv2d_params *p,
+                                        const struct rp_sparse_plan *sp, int threads)
+{
+    struct splan s = {0};
+    if (input->ndim != 4 || splan_of(&s, input->shape, p, sp, threads) != RP_OK)
+        return 0;
+    return s.packed + s.threads * s.per_thread;
+}
+
+/* The plan for this call, with as many threads as the workspace holds. */
+static rp_status splan_call(struct splan *s, const int64_t in[4], const struct rp_conv2d_params *p,
+                            const struct rp_sparse_plan *sp, const struct rp_tensor *workspace)
+{
+    rp_status st = splan_of(s, in, p, sp, rp_blas_get_threads());
+    if (st != RP_OK)
+        return st;
+    int64_t room = workspace->numel - s->packed;
+    int64_t fit = s->per_thread > 0 ? room / s->per_thread : s->threads;
+    if (room < 0 || fit < 1)
+        return rp_error(RP_ESHAPE, "conv2d: the workspace holds %lld values, at least %lld needed",
+                        (long long)workspace->numel, (long long)(s->packed + s->per_thread));
+    if (fit < s->threads)
+        s->threads = (int)fit;
+    return RP_OK;
+}
+
+static rp_status check_call(const struct rp_tensor *input, const struct rp_tensor *weight,
+                            const struct rp_conv2d_params *p, const struct rp_sparse_plan *sp,
+                            int64_t os[4])
+{
+    struct rp_conv2d_params q = *p;
+    q.algorithm = RP_CONV_IM2COL;
+    rp_status st = rp_conv2d_output_shape(os, input, weight, &q);
+    if (st != RP_OK)
+        return st;
+    if (sp->C != weight->shape[0])
+        return rp_error(RP_ESHAPE,
+                        "conv2d: the sparse plan is for %lld outputs, the weight has %lld",
+                        (long long)sp->C, (long long)weight->shape[0]);
+    return RP_OK;
+}
+
+static rp_status check_shape(const char *what, const struct rp_tensor *t, int ndim,
+                             const int64_t *shape)
+{
+    char a[64], b[64];
+    if (t->ndim != ndim || memcmp(t->shape, shape, sizeof(int64_t) * (size_t)ndim) != 0)
+        return rp_error(RP_ESHAPE, "conv2d: %s must be %s, got %s", what,
+                        rp_shape_string(a, sizeof a, ndim, shape),
+                        rp_shape_string(b, sizeof b, t->ndim, t->shape));
+    return RP_OK;
+}
+
+/* Wb[A_b, rows_b] of every block, one after the other (masked: a weight
+ * the plan's mask kills counts as 0 whatever its value). */
+static void pack_weights(float *packed, const float *w, const struct rp_sparse_plan *sp)
+{
+    for (int64_t b = 0; b < sp->blocks; b++) {
+        const int64_t *rows = sp->rows + sp->row_start[b], *outs = sp->outs + sp->out_start[b];
+        int64_t nr = sp->row_start[b + 1] - sp->row_start[b];
+        int64_t no = sp->out_start[b + 1] - sp->out_start[b];
+        float *dst = packed + sp->w_start[b];
+        const unsigned char *keep = sp->keep + sp->w_start[b];
+        for (int64_t i = 0; i < no; i++) {
+            const float *src = w + outs[i] * sp->R;
+            for (int64_t j = 0; j < nr; j++)
+                dst[i * nr + j] = keep[i * nr + j] ? src[rows[j]] : 0.0f;
+        }
+    }
+}
+
+/* The alive rows' columns of images n0..n0+g-1: cols[rows_alive, g*P]. */
+static void sparse_columns(float *cols, const struct rp_tensor *input, int64_t n0, int64_t g,
+                           const struct splan *s, const struct rp_sparse_plan *sp,
+                           const struct rp_conv2d_params *p)
+{
+    int64_t img = s->Cin * s->H * s->W, ld = g * s->P, n = sp->row_start[sp->blocks];
+    for (int64_t j = 0; j < n; j++)
+        for (int64_t i = 0; i < g; i++)
+            rp_im2col_row(cols + j * ld + i * s->P, sp->rows[j], input->data + (n0 + i) * img, s->H,
+                          s->W, s->Ho, s->Wo, p);
+}
+
+rp_status rp_conv2d_sparse_forward(struct rp_tensor *output, const struct rp_tensor *input,
+                                   const struct rp_tensor *weight, const struct rp_tensor *bias,
+                                   struct rp_tensor *workspace, const struct rp_conv2d_params *p,
+                                   const struct rp_sparse_plan *sp)
+{
+    int64_t os[4];
+    struct splan s = {0};
+    rp_status st = check_call(input, weight, p, sp, os);
+    if (st != RP_OK || (st = check_shape("output", output, 4, os)) != RP_OK ||
+        (bias && (st = check_shape("bias", bias, 1, &os[1])) != RP_OK) ||
+        (st = splan_call(&s, input->shape, p, sp, workspace)) != RP_OK)
+        return st;
+    const int64_t P = s.P, C = sp->C, rows_alive = sp->row_start[sp->blocks];
+    float *packed = workspace->data;
+    pack_weights(packed, weight->data, sp);
+#pragma omp parallel num_threads(s.threads)
+    {
+        int t = rp_thread_id(), team = rp_team_size();
+        float *cols = workspace->data + s.packed + t * s.per_thread;
+        float *y = cols + rows_alive * s.g * P;
+        float *tmp = y + C * s.g * P;
+        for (int64_t c = t; c < s.chunks; c += team) {
+            int64_t n0 = c * s.g, g = n0 + s.g <= s.N ? s.g : s.N - n0, ld = g * P;
+            sparse_columns(cols, input, n0, g, &s, sp, p);
+            memset(y, 0, sizeof(float) * (size_t)(C * ld));
+            for (int64_t b = 0; b < sp->blocks; b++) {
+                int64_t r0 = sp->row_start[b], nr = sp->row_start[b + 1] - r0;
+                const int64_t *outs = sp->outs + sp->out_start[b];
+                int64_t no = sp->out_start[b + 1] - sp->out_start[b];
+                rp_gemm_serial(0, 0, no, ld, nr, 1.0f, packed + sp->w_start[b], nr, cols + r0 * ld,
+                               ld, 0.0f, tmp, ld);
+                for (int64_t i = 0; i < no; i++) {
+                    float *dst = y + outs[i] * ld;
+                    const float *src = tmp + i * ld;
+                    for (int64_t k = 0; k < ld; k++)
+                        dst[k] += src[k];
+                }
+            }
+            for (int64_t i = 0; i < g; i++)
+                for (int64_t co = 0; co < C; co++) {
+                    float *dst = output->data + ((n0 + i) * C + co) * P;
+                    const float *src = y + co * ld + i * P;
+                    float bv = bias ? bias->data[co] : 0.0f;
+                    for (int64_t k = 0; k < P; k++)
+                        dst[k] = src[k] + bv;
+                }
+        }
+    }
+    return RP_OK;
+}
+
+rp_status rp_conv2d_sparse_backward(struct rp_tensor *grad_input, struct rp_tensor *grad_weight,
+                                    struct rp_tensor *grad_bias,
+                                    const struct rp_tensor *grad_output,
+                                    const struct rp_tensor *input, const struct rp_tensor *weight,
+                                    struct rp_tensor *workspace, const struct rp_conv2d_params *p,
+                                    const struct rp_sparse_plan *sp, float scale)
+{
+    int64_t os[4];
+    struct splan s = {0};
+    rp_status st = check_call(input, weight, p, sp, os);
+    if (st != RP_OK || (st = check_shape("grad_output", grad_output, 4, os)) != RP_OK ||
+        (grad_input && (st = check_shape("grad_input", grad_input, 4, input->shape)) != RP_OK) ||
+        (grad_weight &&
+         (st = check_shape("grad_weight", grad_weight, 4, weight->shape)) != RP_OK) ||
+        (grad_bias && (st = check_shape("grad_bias", grad_bias, 1, &os[1])) != RP_OK) ||
+        (st = splan_call(&s, input->shape, p, sp, workspace)) != RP_OK)
+        return st;
+    const int64_t P = s.P, C = sp->C, rows_alive = sp->row_start[sp->blocks];
+    const int64_t img = s.Cin * s.H * s.W;
+    float *packed = workspace->data;
+    if (grad_input)
+        pack_weights(packed, weight->data, sp);
+    int started = 0;
+#pragma omp parallel num_threads(s.threads)
+    {
+        int t = rp_thread_id(), team = rp_team_size();
+#pragma omp single
+        started = team;
+        float *cols = workspace->data + s.packed + t * s.per_thread;
+        float *dy = cols + rows_alive * s.g * P;
+        float *dyg = dy + C * s.g * P;
+        float *dcols = dyg + sp->max_out * s.g * P;
+        float *partial = dcols + sp->max_rows * s.g * P;
+        if (grad_weight)
+            memset(partial, 0, sizeof(float) * (size_t)s.packed);
+        for (int64_t c = t; c < s.chunks; c += team) {
+            int64_t n0 = c * s.g, g = n0 + s.g <= s.N ? s.g : s.N - n0, ld = g * P;
+            if (grad_weight)
+                sparse_columns(cols, input, n0, g, &s, sp, p);
+            const float *d = rp_chunk_grad(dy, grad_output, n0, g, C, P);
+            if (grad_input)
+                memset(grad_input->data + n0 * img, 0, sizeof(float) * (size_t)(g * img));
+            for (int64_t b = 0; b < sp->blocks; b++) {
+                int64_t r0 = sp->row_start[b], nr = sp->row_start[b + 1] - r0;
+                const int64_t *outs = sp->outs + sp->out_start[b];
+                int64_t no = sp->out_start[b + 1] - sp->out_start[b];
+                for (int64_t i = 0; i < no; i++)
+                    memcpy(dyg + i * ld, d + outs[i] * ld, sizeof(float) * (size_t)ld);
+                if (grad_weight)
+                    rp_gemm_serial(0, 1, no, nr, ld, 1.0f, dyg, ld, cols + r0 * ld, ld, 1.0f,
+                                   partial + sp->w_start[b], nr);
+                if (grad_input) {
+                    rp_gemm_serial(1, 0, nr, ld, no, 1.0f, packed + sp->w_start[b], nr, dyg, ld,
+                                   0.0f, dcols, ld);
+                    for (int64_t j = 0; j < nr; j++)
+                        for (int64_t i = 0; i < g; i++)
+                            rp_col2im_row(grad_input->data + (n0 + i) * img, dcols + j * ld + i * P,
+                                          sp->rows[r0 + j], s.H, s.W, s.Ho, s.Wo, p);
+                }
+            }
+        }
+    }
+    if (grad_input && s.chunks == 0)
+        memset(grad_input->data, 0, sizeof(float) * (size_t)(s.N * img));
+    if (grad_weight) /* partial sums in thread order */
+        for (int t = 0; t < started; t++) {
+            const float *partial = workspace->data + s.packed + t * s.per_thread +
+                                   (rows_alive + C + sp->max_out + sp->max_rows) * s.g * P;
+            for (int64_t b = 0; b < sp->blocks; b++) {
+                const int64_t *rows = sp->rows + sp->row_start[b];
+                const int64_t *outs = sp->outs + sp->out_start[b];
+                int64_t nr = sp->row_start[b + 1] - sp->row_start[b];
+                int64_t no = sp->out_start[b + 1] - sp->out_start[b];
+                const float *src = partial + sp->w_start[b];
+                const unsigned char *keep = sp->keep + sp->w_start[b];
+                for (int64_t i = 0; i < no; i++) {
+                    float *dst = grad_weight->data + outs[i] * sp->R;
+                    for (int64_t j = 0; j < nr; j++)
+                        if (keep[i * nr + j])
+                            dst[rows[j]] += scale * src[i * nr + j];
+                }
+            }
+        }
+    if (grad_bias)
+        rp_bias_grad(grad_bias, grad_output, scale);
+    return RP_OK;
+}
