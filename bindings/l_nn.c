@@ -28,7 +28,7 @@ static int check_int(lua_State *L, int arg, int lo)
     return (int)v;
 }
 
-static struct rp_conv2d_params conv_params(lua_State *L, int arg)
+struct rp_conv2d_params rpl_conv_params(lua_State *L, int arg)
 {
     struct rp_conv2d_params p = rp_conv2d_params_default();
     p.kh = check_int(L, arg, 1);
@@ -61,7 +61,7 @@ static void push_dims(lua_State *L, const int64_t *s, int n)
 static int l_conv2d_shapes(lua_State *L)
 {
     struct rp_tensor *x = rpl_check_tensor(L, 1), *w = rpl_check_tensor(L, 2);
-    struct rp_conv2d_params p = conv_params(L, 3);
+    struct rp_conv2d_params p = rpl_conv_params(L, 3);
     p.algorithm = conv_algorithm(L, 9);
     int64_t os[4];
     if (rp_conv2d_output_shape(os, x, w, &p) != RP_OK)
@@ -78,7 +78,7 @@ static int l_conv2d_forward(lua_State *L)
     struct rp_tensor *y = rpl_check_tensor(L, 1), *x = rpl_check_tensor(L, 2);
     struct rp_tensor *w = rpl_check_tensor(L, 3), *b = opt_tensor(L, 4);
     struct rp_tensor *cols = rpl_check_tensor(L, 5);
-    struct rp_conv2d_params p = conv_params(L, 6);
+    struct rp_conv2d_params p = rpl_conv_params(L, 6);
     p.algorithm = conv_algorithm(L, 12);
     if (rp_conv2d_forward(y, x, w, b, cols, &p) != RP_OK)
         return fail(L);
@@ -91,7 +91,7 @@ static int l_conv2d_backward_input(lua_State *L)
 {
     struct rp_tensor *dx = rpl_check_tensor(L, 1), *dy = rpl_check_tensor(L, 2);
     struct rp_tensor *w = rpl_check_tensor(L, 3), *cols = rpl_check_tensor(L, 4);
-    struct rp_conv2d_params p = conv_params(L, 5);
+    struct rp_conv2d_params p = rpl_conv_params(L, 5);
     p.algorithm = conv_algorithm(L, 11);
     if (rp_conv2d_backward_input(dx, dy, w, cols, &p) != RP_OK)
         return fail(L);
@@ -105,7 +105,7 @@ static int l_conv2d_backward_params(lua_State *L)
     struct rp_tensor *dw = rpl_check_tensor(L, 1), *db = opt_tensor(L, 2);
     struct rp_tensor *dy = rpl_check_tensor(L, 3), *x = rpl_check_tensor(L, 4);
     struct rp_tensor *cols = rpl_check_tensor(L, 5);
-    struct rp_conv2d_params p = conv_params(L, 6);
+    struct rp_conv2d_params p = rpl_conv_params(L, 6);
     float scale = (float)luaL_optnumber(L, 12, 1.0);
     p.algorithm = conv_algorithm(L, 13);
     if (rp_conv2d_backward_params(dw, db, dy, x, cols, &p, scale) != RP_OK)
@@ -121,7 +121,7 @@ static int l_conv2d_backward(lua_State *L)
     struct rp_tensor *db = opt_tensor(L, 3), *dy = rpl_check_tensor(L, 4);
     struct rp_tensor *x = rpl_check_tensor(L, 5), *w = rpl_check_tensor(L, 6);
     struct rp_tensor *cols = rpl_check_tensor(L, 7);
-    struct rp_conv2d_params p = conv_params(L, 8);
+    struct rp_conv2d_params p = rpl_conv_params(L, 8);
     float scale = (float)luaL_optnumber(L, 14, 1.0);
     p.algorithm = conv_algorithm(L, 15);
     if (rp_conv2d_backward(dx, dw, db, dy, x, w, cols, &p, scale) != RP_OK)
@@ -175,7 +175,7 @@ static int l_relu_backward(lua_State *L)
 
 static struct rp_pool2d_params pool_params(lua_State *L, int arg)
 {
-    struct rp_conv2d_params c = conv_params(L, arg); /* the same six window integers */
+    struct rp_conv2d_params c = rpl_conv_params(L, arg); /* the same six window integers */
     struct rp_pool2d_params p = {c.kh, c.kw, c.sh, c.sw, c.ph, c.pw};
     return p;
 }

@@ -7,26 +7,17 @@
  * xbar_check(rows, cols, weight_bits, cell_bits, encoding) -> slices, phys, L
  * (encoding: a name of rp_encoding_names, "offset" or "differential")
  */
-#include <limits.h>
-
 #include "lrp.h"
 #include "realprune/io.h"
 #include "realprune/xbar.h"
 
-/* An integer argument as an int, saturated: the core checks the range. */
-static int check_count(lua_State *L, int arg)
-{
-    lua_Integer v = luaL_checkinteger(L, arg);
-    return v > INT_MAX ? INT_MAX : v < INT_MIN ? INT_MIN : (int)v;
-}
-
 static struct rp_xbar_config check_config(lua_State *L, int arg)
 {
     struct rp_xbar_config c;
-    c.rows = check_count(L, arg);
-    c.cols = check_count(L, arg + 1);
-    c.weight_bits = check_count(L, arg + 2);
-    c.cell_bits = check_count(L, arg + 3);
+    c.rows = luaL_checkinteger(L, arg);
+    c.cols = luaL_checkinteger(L, arg + 1);
+    c.weight_bits = luaL_checkinteger(L, arg + 2);
+    c.cell_bits = luaL_checkinteger(L, arg + 3);
     c.encoding = (enum rp_encoding)luaL_checkoption(L, arg + 4, NULL, rp_encoding_names);
     c.compact_rows = lua_toboolean(L, arg + 5);
     return c;

@@ -51,5 +51,9 @@ void rpl_open_data(lua_State *L);      /* adds file readers and batch assembly *
 void rpl_open_io(lua_State *L);        /* adds checkpoint helpers */
 void rpl_open_xbar(lua_State *L);      /* adds crossbar mapping */
 void rpl_open_prune(lua_State *L);     /* adds the pruning step */
+void rpl_open_sparse(lua_State *L);    /* adds sparse plans and kernels */
+
+/* kh, kw, sh, sw, ph, pw at arg..arg+5 (algorithm auto) */
+struct rp_conv2d_params rpl_conv_params(lua_State *L, int arg);
 
 #endif

@@ -38,7 +38,8 @@ static rp_status check_params(const struct rp_conv2d_params *p)
     if (p->algorithm < RP_CONV_AUTO || p->algorithm > RP_CONV_WINOGRAD4)
         return rp_error(RP_EINVAL,
                         "conv2d: algorithm %d is not auto (0), im2col (1), "
-                        "winograd (2) or winograd4 (3)",
+                        "winograd (2) or winograd4 (3); sparse (4) runs through "
+                        "rp_conv2d_sparse_*",
                         p->algorithm);
     if ((p->algorithm == RP_CONV_WINOGRAD || p->algorithm == RP_CONV_WINOGRAD4) &&
         !rp_winograd_applies(p))
@@ -68,6 +69,36 @@ static int winograd_tile(const struct rp_conv2d_params *p, const int64_t in[4], 
     if (in[1] < 16 || cout < 16 || ho < 2 || wo < 2)
         return 0;
     return ho >= 8 && wo >= 8 && in[1] + cout >= 192 ? 4 : 2;
+}
+
+/* Per output position: multiply-adds of im2col's product, Winograd's share of
+ * them, the cost of moving one alive row (im2col, col2im; short rows cost
+ * more per value), and how much cheaper sparse must be.  Measured with
+ * bench/bench_sparse_conv.c (2 threads, AVX2): Winograd took 0.42-0.49 of
+ * im2col's time, and the sparse kernels' fixed cost fit 20 + 600 / P
+ * multiply-adds per alive row. */
+#define WINOGRAD_SHARE 0.45
+#define SPARSE_MARGIN  0.9
+
+int rp_conv2d_choose(const int64_t in[4], int64_t cout, const struct rp_conv2d_params *p,
+                     const struct rp_sparse_plan *sp)
+{
+    struct rp_conv2d_params q = *p;
+    if (q.algorithm == RP_CONV_SPARSE)
+        q.algorithm = RP_CONV_AUTO;
+    int tile = winograd_tile(&q, in, cout);
+    int dense = tile == 4 ? RP_CONV_WINOGRAD4 : tile == 2 ? RP_CONV_WINOGRAD : RP_CONV_IM2COL;
+    if (!sp)
+        return dense;
+    struct rp_sparse_info info;
+    rp_sparse_plan_info(sp, &info);
+    int64_t ho = (in[2] + 2 * p->ph - p->kh) / p->sh + 1,
+            wo = (in[3] + 2 * p->pw - p->kw) / p->sw + 1;
+    double P = ho * wo > 0 ? (double)(ho * wo) : 1.0, row = 20.0 + 600.0 / P;
+    double im2col = info.macs_dense + row * (double)info.R;
+    double cost_dense = tile ? WINOGRAD_SHARE * im2col : im2col;
+    double cost_sparse = info.macs + row * (double)info.rows_alive;
+    return cost_sparse <= SPARSE_MARGIN * cost_dense ? RP_CONV_SPARSE : dense;
 }
 
 /* The Winograd plan of a call: as many threads as the workspace has room for. */

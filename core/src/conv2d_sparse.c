@@ -32,11 +32,11 @@
 
 struct rp_sparse_plan {
     int64_t R, C, h, blocks;
-    int64_t *row_start; /* [blocks + 1] into rows */
-    int64_t *rows;      /* alive rows, block by block */
-    int64_t *out_start; /* [blocks + 1] into outs */
-    int64_t *outs;      /* alive outputs of each block */
-    int64_t *w_start;   /* [blocks + 1]: offsets of the packed weights Wb[A_b, rows_b] */
+    int64_t *row_start;  /* [blocks + 1] into rows */
+    int64_t *rows;       /* alive rows, block by block */
+    int64_t *out_start;  /* [blocks + 1] into outs */
+    int64_t *outs;       /* alive outputs of each block */
+    int64_t *w_start;    /* [blocks + 1]: offsets of the packed weights Wb[A_b, rows_b] */
     unsigned char *keep; /* per packed weight: alive in the mask (1) or not */
     int64_t max_out, max_rows;
     uint64_t hash;
@@ -66,7 +66,9 @@ void rp_sparse_plan_free(struct rp_sparse_plan *sp)
 }
 
 /* Alive rows and outputs of blocks of height h; the multiply-adds per output
- * position they cost.  With sp == NULL only the cost is computed. */
+ * position they cost, with the gathers and scatters of the outputs (the rows'
+ * im2col is the same for every height).  With sp == NULL only the cost is
+ * computed. */
 static double cut_blocks(struct rp_sparse_plan *sp, const float *mask, int64_t R, int64_t C,
                          int64_t h, unsigned char *row_alive, unsigned char *out_alive)
 {
@@ -90,7 +92,7 @@ static double cut_blocks(struct rp_sparse_plan *sp, const float *mask, int64_t R
             nr += row_alive[r];
         if (nr == 0 || no == 0)
             continue;
-        macs += (double)no * (double)nr + MOVE_COST * (double)no + (double)nr;
+        macs += (double)no * (double)nr + MOVE_COST * (double)no;
         if (sp) {
             sp->row_start[nb] = nrows;
             sp->out_start[nb] = nouts;
@@ -181,8 +183,8 @@ rp_status rp_sparse_plan_new(struct rp_sparse_plan **out, const float *mask, int
         free(row_alive);
         free(out_alive);
         rp_sparse_plan_free(sp);
-        return rp_error(RP_ENOMEM, "sparse plan: out of memory for a %lldx%lld mask",
-                        (long long)R, (long long)C);
+        return rp_error(RP_ENOMEM, "sparse plan: out of memory for a %lldx%lld mask", (long long)R,
+                        (long long)C);
     }
     for (int64_t b = 0; b < sp->blocks; b++) {
         const int64_t *rows = sp->rows + sp->row_start[b], *outs = sp->outs + sp->out_start[b];

@@ -4,7 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
-const char *const rp_conv2d_algorithm_names[] = {"auto", "im2col", "winograd", "winograd4", NULL};
+const char *const rp_conv2d_algorithm_names[] = {"auto",      "im2col", "winograd",
+                                                 "winograd4", "sparse", NULL};
 const char *const rp_granularity_names[] = {"element", "column",  "tile",  "row",
                                             "filter",  "channel", "block", NULL};
 const char *const rp_score_names[] = {"l1", "l2", "random", NULL};
@@ -22,8 +23,11 @@ rp_status rp_name_lookup(int *out, const char *const names[], const char *name, 
             return RP_OK;
         }
         int n = snprintf(valid + used, sizeof valid - used, "%s%s", i ? ", " : "", names[i]);
-        if (n > 0 && used + (size_t)n < sizeof valid)
-            used += (size_t)n;
+        if (n < 0 || used + (size_t)n >= sizeof valid) {
+            valid[used] = '\0'; /* the list is cut at the last name that fits */
+            break;
+        }
+        used += (size_t)n;
     }
     return rp_error(RP_EINVAL, "%s: unknown name \"%s\" (%s)", what, name ? name : "(null)", valid);
 }

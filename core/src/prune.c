@@ -207,7 +207,7 @@ static rp_status check_spec(const struct rp_prune_spec *s)
         return rp_error(RP_EINVAL, "prune: unknown scope %d", (int)s->scope);
     if (s->score == RP_SCORE_RANDOM && !s->rng)
         return rp_error(RP_EINVAL, "prune: random scores need a generator");
-    if (!(s->amount >= 0.0 && s->amount <= 1.0))
+    if (s->scope == RP_SCOPE_GLOBAL && !(s->amount >= 0.0 && s->amount <= 1.0))
         return rp_error(RP_EINVAL, "prune: amount must be in [0, 1], got %g", s->amount);
     return RP_OK;
 }

@@ -14,17 +14,18 @@ rp_status rp_xbar_config_check(const struct rp_xbar_config *cfg, int *slices, in
 {
     const struct {
         const char *name;
-        int v, max;
+        int64_t v, max;
     } f[] = {{"rows", cfg->rows, 1 << 20},
              {"cols", cfg->cols, 1 << 20},
              {"weight_bits", cfg->weight_bits, 64},
              {"cell_bits", cfg->cell_bits, 64}};
     for (int i = 0; i < 4; i++) {
         if (f[i].v < 1)
-            return rp_error(RP_EINVAL, "%s must be a positive integer, got %d", f[i].name, f[i].v);
+            return rp_error(RP_EINVAL, "%s must be a positive integer, got %lld", f[i].name,
+                            (long long)f[i].v);
         if (f[i].v > f[i].max)
-            return rp_error(RP_EINVAL, "%s must be at most %d, got %d", f[i].name, f[i].max,
-                            f[i].v);
+            return rp_error(RP_EINVAL, "%s must be at most %lld, got %lld", f[i].name,
+                            (long long)f[i].max, (long long)f[i].v);
     }
     if (cfg->encoding != RP_ENCODING_OFFSET && cfg->encoding != RP_ENCODING_DIFFERENTIAL)
         return rp_error(RP_EINVAL,
@@ -32,14 +33,14 @@ rp_status rp_xbar_config_check(const struct rp_xbar_config *cfg, int *slices, in
                         "RP_ENCODING_DIFFERENTIAL, got %d",
                         (int)cfg->encoding);
     int differential = cfg->encoding == RP_ENCODING_DIFFERENTIAL;
-    int s = (cfg->weight_bits + cfg->cell_bits - 1) / cfg->cell_bits;
+    int s = (int)((cfg->weight_bits + cfg->cell_bits - 1) / cfg->cell_bits);
     int p = differential ? 2 * s : s;
-    int l = cfg->cols / p;
+    int l = (int)(cfg->cols / p);
     if (l < 1)
         return rp_error(RP_EINVAL,
                         "cols = %d cannot hold one weight: it needs %d physical columns "
                         "(%d slices%s), so L = floor(cols / %d) = 0",
-                        cfg->cols, p, s, differential ? ", differential" : "", p);
+                        (int)cfg->cols, p, s, differential ? ", differential" : "", p);
     *slices = s;
     *phys = p;
     *L = l;

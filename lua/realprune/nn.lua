@@ -329,10 +329,12 @@ function Prunable:set_mask(mask)
     error(("rp.nn.%s:set_mask: mask %s does not match the weight %s"):format(self.class_name,
       shape_str(mask), shape_str(self.weight)), 2)
   end
-  self.mask = mask:clone()
-  core.apply_mask(self.weight, self.mask)
-  core.apply_mask(self.grad_weight, self.mask)
-  return self
+  -- every value 0 or 1: none below 0 or above 1, and the nonzeros sum to their count
+  if mask:count_nonfinite() > 0 or mask:min() < 0 or mask:max() > 1 or
+      mask:sum() ~= mask:count_nonzero() then
+    error(("rp.nn.%s:set_mask: a mask holds only 0 and 1"):format(self.class_name), 2)
+  end
+  return self:adopt_mask(mask:clone())
 end
 
 -- set_mask without the copy, for masks made for this layer alone (rp.prune).
@@ -340,6 +342,7 @@ function Prunable:adopt_mask(mask)
   self.mask = mask
   core.apply_mask(self.weight, mask)
   core.apply_mask(self.grad_weight, mask)
+  if self.sparse_plan then self:sparse_plan() end -- the plan follows the mask at once
   return self
 end
 
@@ -399,6 +402,9 @@ function Conv2d:extra_repr()
     self.out_channels, self.kh, self.kw, self.sh, self.sw, self.ph, self.pw,
     self.bias and "" or ", bias=false", self.mask and ", masked" or "")
     .. ((self.algorithm or "auto") ~= "auto" and ", " .. self.algorithm or "")
+    .. (self.runs and (", runs " .. self.runs .. (self.runs == "sparse" and self.sparse_exec and
+      (" %.0f%% of dense"):format(100 * self.sparse_exec.info.macs /
+        self.sparse_exec.info.macs_dense) or "")) or "")
 end
 
 function Conv2d:output_shape(s)
@@ -415,13 +421,50 @@ function Conv2d:output_shape(s)
   return self.out_shape
 end
 
+--- The sparse execution plan of the layer's mask (docs/design.md, "Sparse
+-- execution"): `{plan=, hash=, info={blocks=, rows_alive=, packed=, macs=,
+-- macs_dense=, ...}}`, or nil without a mask (and not forced to "sparse").
+-- Built when the mask is set and rebuilt only when the mask's nonzeros have
+-- changed since (a mask edited in place, `layer.mask:copy(...)`), never per
+-- batch.
+function Conv2d:sparse_plan()
+  local m = self.mask
+  if not m and self.algorithm ~= "sparse" then return nil end
+  m = m or T.ones(self.weight:shape()) -- forced sparse without a mask: every block alive
+  local hash, sp = core.mask_hash(m), self.sparse_exec
+  if not sp or sp.hash ~= hash or sp.masked ~= (self.mask ~= nil) then
+    local C = self.weight:size(1)
+    local plan = core.sparse_plan(m, self.weight:numel() // C, C)
+    sp = {plan = plan, hash = hash, info = core.sparse_info(plan), masked = self.mask ~= nil}
+    self.sparse_exec = sp
+  end
+  return sp
+end
+
 function Conv2d:forward(x)
   check_tensor(x, "rp.nn.Conv2d:forward", "input")
+  if self.mask then core.apply_mask(self.weight, self.mask) end
+  local sp = self:sparse_plan()
+  -- what runs: the algorithm asked for, or auto's choice from shapes and mask
+  local run = self.algorithm
+  if run == "auto" or run == "sparse" then
+    run = run == "sparse" and "sparse" or core.conv2d_choose(x, self.weight, self.kh, self.kw,
+      self.sh, self.sw, self.ph, self.pw, sp and sp.plan)
+  end
+  self.runs = run
+  if run == "sparse" then
+    local ys, ws = core.conv2d_sparse_shapes(x, self.weight, self.kh, self.kw, self.sh, self.sw,
+      self.ph, self.pw, sp.plan)
+    local y = buffer(self, "output", ys)
+    self.workspace_size, self.sparse_run = ws, sp
+    core.conv2d_sparse_forward(y, x, self.weight, self.bias, workspace(ws), self.kh, self.kw,
+      self.sh, self.sw, self.ph, self.pw, sp.plan)
+    return y
+  end
   local ys, ws = core.conv2d_shapes(x, self.weight, self.kh, self.kw, self.sh, self.sw,
     self.ph, self.pw, self.algorithm)
-  if self.mask then core.apply_mask(self.weight, self.mask) end
   local y = buffer(self, "output", ys)
-  self.workspace_size = ws
+  self.workspace_size, self.sparse_run = ws, nil
   local cols = workspace(ws)
   core.conv2d_forward(y, x, self.weight, self.bias, cols, self.kh, self.kw, self.sh, self.sw,
     self.ph, self.pw, self.algorithm)
@@ -431,10 +474,17 @@ end
 function Conv2d:backward(x, gy)
   if not self.workspace_size then error("rp.nn.Conv2d:backward: call forward first", 2) end
   local gx = buffer(self, "grad_input", x:shape())
-  core.conv2d_backward(self.need_grad_input ~= false and gx or nil, self.grad_weight,
-    self.grad_bias, gy, x, self.weight,
-    workspace(self.workspace_size), self.kh, self.kw, self.sh, self.sw, self.ph, self.pw, 1,
-    self.algorithm)
+  local sp = self.sparse_run
+  if sp then
+    core.conv2d_sparse_backward(self.need_grad_input ~= false and gx or nil, self.grad_weight,
+      self.grad_bias, gy, x, self.weight, workspace(self.workspace_size), self.kh, self.kw,
+      self.sh, self.sw, self.ph, self.pw, 1, sp.plan)
+  else
+    core.conv2d_backward(self.need_grad_input ~= false and gx or nil, self.grad_weight,
+      self.grad_bias, gy, x, self.weight,
+      workspace(self.workspace_size), self.kh, self.kw, self.sh, self.sw, self.ph, self.pw, 1,
+      self.algorithm)
+  end
   if self.mask then core.apply_mask(self.grad_weight, self.mask) end
   return gx
 end

@@ -240,7 +240,7 @@ static void sparse_plan_counts(void)
     /* block 0: output 0 alive (16 rows); blocks 1-3: outputs 2, 3 */
     CHECK(info.blocks == 4 && info.rows_alive == 64);
     CHECK(info.packed == 16 * 1 + 3 * 16 * 2);
-    CHECK(info.macs == 16.0 * 1 + 2.0 * 1 + 16 + 3 * (16.0 * 2 + 2.0 * 2 + 16));
+    CHECK(info.macs == 16.0 * 1 + 2.0 * 1 + 3 * (16.0 * 2 + 2.0 * 2));
     rp_sparse_plan_free(sp);
     /* chosen height: 16 (taller blocks would mix the segments) */
     CHECK_OK(rp_sparse_plan_new(&sp, mask, R, K, 0));
@@ -249,6 +249,35 @@ static void sparse_plan_counts(void)
     rp_sparse_plan_free(sp);
     CHECK_FAILS(rp_sparse_plan_new(&sp, mask, 0, K, 16), RP_EINVAL, "at least 1x1");
     CHECK_FAILS(rp_sparse_plan_new(&sp, mask, R, K, -1), RP_EINVAL, "block_rows");
+}
+
+/* The static cost model: sparse where the alive blocks are few, dense where
+ * they are not (element masks keep every block full). */
+static void sparse_choice(void)
+{
+    int64_t in[4] = {128, 256, 8, 8}, K = 256, R = 256 * 9;
+    struct rp_conv2d_params p3 = {3, 3, 1, 1, 1, 1, 0}, s2 = {3, 3, 2, 2, 1, 1, 0};
+    CHECK(rp_conv2d_choose(in, K, &p3, NULL) == RP_CONV_WINOGRAD4);
+    CHECK(rp_conv2d_choose(in, K, &s2, NULL) == RP_CONV_IM2COL);
+    float *m = malloc(sizeof(float) * (size_t)(K * R));
+    const struct {
+        int kind;
+        double dead;
+        int want;
+    } cases[] = {{COLUMN, 0.9, RP_CONV_SPARSE},     {COLUMN, 0.5, RP_CONV_WINOGRAD4},
+                 {FILTER, 0.9, RP_CONV_SPARSE},     {ELEMENT, 0.9, RP_CONV_WINOGRAD4},
+                 {NONE_DEAD, 0, RP_CONV_WINOGRAD4}, {ALL_DEAD, 1, RP_CONV_SPARSE}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        make_mask(m, cases[i].kind, cases[i].dead, K, 256, 9, 128);
+        struct rp_sparse_plan *sp;
+        CHECK_OK(rp_sparse_plan_new(&sp, m, R, K, 0));
+        int got = rp_conv2d_choose(in, K, &p3, sp);
+        CHECK(got == cases[i].want);
+        if (got != cases[i].want)
+            fprintf(stderr, "choice %zu: %d, expected %d\n", i, got, cases[i].want);
+        rp_sparse_plan_free(sp);
+    }
+    free(m);
 }
 
 int main(void)
@@ -288,5 +317,6 @@ int main(void)
     sparse_case(ALL_DEAD, 1.0, 0, 2, 20, 6, 6, 7, p3, 1e-5);
     sparse_case(NONE_DEAD, 0.0, 32, 2, 20, 6, 6, 7, p3v, 1e-5);
     sparse_plan_counts();
+    sparse_choice();
     return check_summary("test_conv");
 }

@@ -228,7 +228,11 @@ int main(void)
         s.score = RP_SCORE_RANDOM;
         CHECK_FAILS(rp_prune_apply(&l, 1, &s), RP_EINVAL, "random scores need a generator");
         s = rp_prune_spec_default();
-        s.amount = 1.5;
+        s.amount = 1.5; /* unused in layer scope */
+        CHECK_OK(rp_prune_apply(&l, 1, &s));
+        for (int i = 0; i < 4; i++)
+            m[i] = 1.0f;
+        s.scope = RP_SCOPE_GLOBAL;
         CHECK_FAILS(rp_prune_apply(&l, 1, &s), RP_EINVAL, "amount must be in [0, 1]");
         s = rp_prune_spec_default();
         s.granularity = (enum rp_granularity)42;

@@ -173,4 +173,14 @@ function TestGradcheck:test_cross_entropy()
   end
 end
 
+-- sparse execution (docs/design.md): a column-pruned layer on the compacted kernels
+function TestGradcheck:test_conv2d_sparse()
+  local c = nn.Conv2d(6, 5, 3, {padding = 1, stride = 2, algorithm = "sparse",
+    generator = rp.generator(2)})
+  rp.prune.apply(nn.Sequential{c}, {granularity = "column", amount = 0.6,
+    xbar = rp.xbar.config{rows = 8, cols = 8, weight_bits = 8, cell_bits = 4}})
+  gradcheck(c, {2, 6, 7, 7})
+  lu.assertEquals(c.runs, "sparse")
+end
+
 os.exit(lu.LuaUnit.run())

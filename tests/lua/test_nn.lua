@@ -289,8 +289,8 @@ function TestConvAlgorithms:test_smaller_thread_team()
 end
 
 function TestConvAlgorithms:test_bad_algorithm()
-  lu.assertErrorMsgContains('Conv2d: algorithm must be "auto", "im2col", "winograd" or '
-    .. '"winograd4", got fft',
+  lu.assertErrorMsgContains('Conv2d: algorithm must be "auto", "im2col", "winograd", '
+    .. '"winograd4" or "sparse", got fft',
     function() nn.Conv2d(3, 3, 3, {algorithm = "fft"}) end)
   lu.assertErrorMsgContains("Conv2d: the winograd algorithm needs a 3x3 kernel with stride 1, "
     .. "got kernel 5x5, stride 1x1", function() nn.Conv2d(3, 3, 5, {algorithm = "winograd"}) end)

@@ -100,8 +100,6 @@ function TestRecipes:test_every_recipe_runs_small()
   lu.assertTrue(n >= 3)
 end
 
--- Stacked bars (rp.report.bars): one bar per row, the stack's columns in order,
--- stacked (not side by side), the data as CSV beside the gnuplot script.
 -- rp.results: columns in their order, mean and sample std by hand
 function TestRecipes:test_results_summaries()
   local rows = {{method = "a", seed = 1, accuracy = 1, note = "x"},
@@ -114,6 +112,8 @@ function TestRecipes:test_results_summaries()
   lu.assertEquals({agg[2].method, agg[2].seeds, agg[2].accuracy}, {"b", 1, "0.5 ± 0"})
 end
 
+-- Stacked bars (rp.report.bars): one bar per row, the stack's columns in order,
+-- stacked (not side by side), the data as CSV beside the gnuplot script.
 function TestRecipes:test_stacked_bars()
   local out = tmpdir()
   local rows = {{method = "dense", xbar = 3, adc = 2, write = 1},

@@ -16,7 +16,7 @@
 
 #include "realprune/status.h"
 
-/* enum rp_conv2d_algorithm (nn.h): auto, im2col, winograd, winograd4 */
+/* enum rp_conv2d_algorithm (nn.h): auto, im2col, winograd, winograd4, sparse */
 extern const char *const rp_conv2d_algorithm_names[];
 /* enum rp_granularity (prune.h): element, column, tile, row, filter, channel, block */
 extern const char *const rp_granularity_names[];

@@ -26,10 +26,11 @@
 
 /* ---- Conv2d (im2col + GEMM, or Winograd F(2x2,3x3) + GEMM) ---- */
 enum rp_conv2d_algorithm {
-    RP_CONV_AUTO = 0,     /* Winograd for 3x3 stride-1 kernels between wide layers, else im2col */
-    RP_CONV_IM2COL = 1,   /* any kernel, stride and padding */
-    RP_CONV_WINOGRAD = 2, /* F(2x2, 3x3): 3x3 kernels with stride 1 only */
-    RP_CONV_WINOGRAD4 = 3 /* F(4x4, 3x3): the same, fewer multiplications, more rounding */
+    RP_CONV_AUTO = 0,      /* Winograd for 3x3 stride-1 kernels between wide layers, else im2col */
+    RP_CONV_IM2COL = 1,    /* any kernel, stride and padding */
+    RP_CONV_WINOGRAD = 2,  /* F(2x2, 3x3): 3x3 kernels with stride 1 only */
+    RP_CONV_WINOGRAD4 = 3, /* F(4x4, 3x3): the same, fewer multiplications, more rounding */
+    RP_CONV_SPARSE = 4     /* compacted im2col on a mask's alive blocks (rp_conv2d_sparse_*) */
 };
 
 struct rp_conv2d_params {
@@ -84,7 +85,7 @@ struct rp_sparse_info {
     int64_t R, C, block_rows, blocks;
     int64_t rows_alive; /* rows with an alive weight (summed over blocks) */
     int64_t packed;     /* weights multiplied: sum over blocks of |outputs| x |rows| */
-    double macs;        /* multiply-adds per output position, with gathers and scatters */
+    double macs;        /* multiply-adds per output position, with the outputs' moves */
     double macs_dense;  /* R * C */
     uint64_t hash;      /* rp_mask_hash of the mask the plan was built from */
 };
@@ -106,6 +107,15 @@ uint64_t rp_mask_hash(const float *mask, int64_t n);
 int64_t rp_conv2d_sparse_workspace_size(const struct rp_tensor *input,
                                         const struct rp_conv2d_params *p,
                                         const struct rp_sparse_plan *sp, int threads);
+/*** The kernel a static cost model picks for a convolution of input shape
+ * `in` to `cout` channels with this plan (NULL: dense only): RP_CONV_SPARSE
+ * when its multiply-adds and row moves cost less than 0.9 of the dense
+ * kernel's (Winograd's counted as 0.45 of im2col's; bench/bench_sparse_conv.c
+ * measures the constants), else the dense kernel RP_CONV_AUTO would run.
+ * Shapes and mask only, never timings: the choice is the same on every run.
+ * @function rp_conv2d_choose */
+int rp_conv2d_choose(const int64_t in[4], int64_t cout, const struct rp_conv2d_params *p,
+                     const struct rp_sparse_plan *sp);
 /*** The forward pass on the plan's alive blocks (p->algorithm is ignored).
  * @function rp_conv2d_sparse_forward */
 rp_status rp_conv2d_sparse_forward(struct rp_tensor *output, const struct rp_tensor *input,

@@ -47,7 +47,7 @@ struct rp_prune_spec {
     enum rp_granularity granularity;
     enum rp_score score;
     enum rp_scope scope;
-    double amount;            /* global scope */
+    double amount;            /* global scope: in [0, 1] */
     int rows, L;              /* crossbar rows and logical columns (column/tile/row groups) */
     int64_t block_a, block_b; /* block groups: a rows x b columns */
     struct rp_rng *rng;       /* random scores */

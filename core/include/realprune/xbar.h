@@ -29,9 +29,9 @@ enum rp_encoding {
 };
 
 struct rp_xbar_config {
-    int rows, cols;  /* crossbar size */
-    int weight_bits; /* bits per weight */
-    int cell_bits;   /* bits per ReRAM cell */
+    int64_t rows, cols;  /* crossbar size: 1..2^20 */
+    int64_t weight_bits; /* bits per weight: 1..64 */
+    int64_t cell_bits;   /* bits per ReRAM cell: 1..64 */
     enum rp_encoding encoding;
     int compact_rows; /* drop all-pruned rows before cutting row blocks */
 };

@@ -1,0 +1,187 @@
+-- Sparse execution (docs/design.md, "Sparse execution"): the compacted kernels
+-- equal the masked dense computation for every pruning granularity, sparsity,
+-- shape, stride and padding; auto chooses from shapes and mask; plans follow
+-- the mask; masked weights stay 0; results are deterministic; bad masks are
+-- refused.
+local lu = require "luaunit"
+local rp = require "realprune"
+local T, nn = rp.tensor, rp.nn
+
+local SEED = 31
+print("test_sparse: seed " .. SEED)
+
+local XBAR = rp.xbar.config{rows = 16, cols = 16, weight_bits = 8, cell_bits = 4} -- L = 8
+
+-- max |a - b| relative to max(1, max |b|)
+local function rel_err(a, b)
+  return (a - b):abs():max() / math.max(1, b:abs():max())
+end
+
+-- Forward, input and weight gradients of `conv` run as `algo`.
+local function run(conv, algo, x, gy)
+  conv.algorithm = algo
+  local y = conv:forward(x):clone()
+  conv:zero_grad()
+  local gx = conv:backward(x, gy):clone()
+  return y, gx, conv.grad_weight:clone(), conv.grad_bias and conv.grad_bias:clone()
+end
+
+local function compare(conv, x, what)
+  local g = rp.generator(SEED)
+  local y = conv:forward(x)
+  local gy = T.randn(y:shape(), g)
+  local yd, gxd, gwd, gbd = run(conv, "im2col", x, gy)
+  local ys, gxs, gws, gbs = run(conv, "sparse", x, gy)
+  lu.assertEquals(conv.runs, "sparse", what)
+  lu.assertTrue(rel_err(ys, yd) < 1e-5, what .. ": output")
+  lu.assertTrue(rel_err(gxs, gxd) < 1e-5, what .. ": input gradient")
+  lu.assertTrue(rel_err(gws, gwd) < 1e-5, what .. ": weight gradient")
+  if gbd then lu.assertTrue(rel_err(gbs, gbd) < 1e-5, what .. ": bias gradient") end
+  if conv.mask then
+    -- masked weights and their gradients exactly 0
+    local dead = (T.ones(conv.mask:shape()) - conv.mask)
+    lu.assertEquals((conv.weight * dead):abs():max(), 0, what)
+    lu.assertEquals((gws * dead):abs():max(), 0, what)
+  end
+end
+
+TestSparse = {}
+
+function TestSparse:test_every_granularity_and_sparsity()
+  local shapes = {
+    {cin = 7, cout = 9, k = 3, stride = 1, padding = 1, hw = {9, 7}},
+    {cin = 5, cout = 6, k = {2, 3}, stride = 2, padding = {1, 0}, hw = {8, 9}},
+    {cin = 12, cout = 4, k = 1, stride = 1, padding = 0, hw = {5, 5}},
+  }
+  local n = 0
+  for si, s in ipairs(shapes) do
+    for _, gran in ipairs{"element", "column", "tile", "row", "filter", "channel", "block"} do
+      for _, amount in ipairs{0, 0.5, 0.9, 0.99} do
+        local conv = nn.Conv2d(s.cin, s.cout, s.k, {stride = s.stride, padding = s.padding,
+          generator = rp.generator(si)})
+        local spec = {granularity = gran, amount = amount, xbar = XBAR}
+        if gran == "block" then spec.block = {3, 2} end
+        rp.prune.apply(nn.Sequential{conv}, spec)
+        local x = T.randn({3, s.cin, s.hw[1], s.hw[2]}, rp.generator(7))
+        compare(conv, x, ("shape %d, %s %.2f"):format(si, gran, amount))
+        n = n + 1
+      end
+    end
+  end
+  lu.assertEquals(n, 3 * 7 * 4)
+end
+
+function TestSparse:test_all_dead_and_unmasked()
+  local conv = nn.Conv2d(4, 3, 3, {padding = 1, generator = rp.generator(1)})
+  conv:set_mask(T.zeros(conv.weight:shape()))
+  local x = T.randn({2, 4, 5, 5}, rp.generator(2))
+  compare(conv, x, "all dead")
+  -- the output is the bias alone
+  conv.algorithm = "sparse"
+  local y = conv:forward(x)
+  local yt, b = y:totable(), conv.bias:totable()
+  for n = 1, 2 do
+    for c = 1, 3 do lu.assertEquals(yt[n][c][3][2], b[c]) end
+  end
+  -- forced sparse without a mask: every block alive, the dense result
+  local free = nn.Conv2d(4, 3, 3, {padding = 1, generator = rp.generator(1)})
+  compare(free, x, "no mask")
+end
+
+function TestSparse:test_auto_chooses_from_mask_and_shape()
+  -- a wide layer at 90% column sparsity runs sparse; at 0% and element masks, dense
+  local function choice(gran, amount)
+    local conv = nn.Conv2d(64, 64, 3, {padding = 1, generator = rp.generator(3)})
+    if amount > 0 then
+      rp.prune.apply(nn.Sequential{conv}, {granularity = gran, amount = amount})
+    end
+    conv:forward(T.randn({2, 64, 8, 8}, rp.generator(4)))
+    return conv.runs, tostring(conv)
+  end
+  local runs, printed = choice("column", 0.9)
+  lu.assertEquals(runs, "sparse")
+  lu.assertStrContains(printed, "runs sparse")
+  lu.assertEquals((choice("column", 0)), "winograd")
+  lu.assertEquals((choice("element", 0.9)), "winograd")
+  lu.assertEquals((choice("filter", 0.95)), "sparse")
+end
+
+function TestSparse:test_plan_follows_the_mask()
+  local conv = nn.Conv2d(6, 8, 3, {padding = 1, algorithm = "sparse",
+    generator = rp.generator(5)})
+  rp.prune.apply(nn.Sequential{conv}, {granularity = "column", amount = 0.5, xbar = XBAR})
+  local x = T.randn({2, 6, 6, 6}, rp.generator(6))
+  conv:forward(x)
+  local first = conv.sparse_exec
+  conv:forward(x)
+  lu.assertIs(conv.sparse_exec, first) -- not rebuilt per batch
+  -- a mask edited behind the layer's back: the next forward uses a new plan
+  local m = conv.mask:clone()
+  m:fill(1)
+  conv.mask:copy(m)
+  compare(conv, x, "mask copied in place")
+  lu.assertNotIs(conv.sparse_exec, first)
+  lu.assertEquals(conv.sparse_exec.info.packed, conv.weight:numel())
+  -- a pruning step rebuilds it at once
+  rp.prune.apply(nn.Sequential{conv}, {granularity = "filter", amount = 0.5, xbar = XBAR})
+  lu.assertEquals(conv.sparse_exec.info.packed, conv.mask:count_nonzero())
+end
+
+function TestSparse:test_training_keeps_masked_weights_at_zero_and_is_deterministic()
+  local function train(seed)
+    rp.seed(seed)
+    local m = rp.models.vgg11{in_channels = 1, input_size = 32, width = 0.25, classes = 10}
+    rp.prune.apply(m, {granularity = "column", amount = 0.9, exclude = "first_last"})
+    local opt = rp.optim.SGD(m:parameters(), {lr = 0.05, momentum = 0.9, weight_decay = 5e-4})
+    local crit = nn.CrossEntropyLoss()
+    local g = rp.generator(seed)
+    for _ = 1, 2 do
+      local x = T.randn({8, 1, 32, 32}, g)
+      local labels = {}
+      for i = 1, 8 do labels[i] = g:integer(10) end
+      opt:zero_grad()
+      crit:forward(m:forward(x), labels)
+      m:backward(x, crit:backward())
+      opt:step()
+    end
+    return m, opt
+  end
+  local a, opt = train(3)
+  local b = train(3)
+  local sparse_layers = 0
+  for i, l in ipairs(a:prunable()) do
+    if l.runs == "sparse" then sparse_layers = sparse_layers + 1 end
+    lu.assertEquals(l.weight:totable(), b:prunable()[i].weight:totable()) -- same bits
+    if l.mask then
+      local dead = T.ones(l.mask:shape()) - l.mask
+      lu.assertEquals((l.weight * dead):abs():max(), 0)
+    end
+  end
+  lu.assertTrue(sparse_layers >= 2)
+  -- the momentum buffers of masked weights stay 0 too
+  local state, checked = opt:state_table(), 0
+  for i, p in ipairs(opt.params) do
+    local owner = p.module
+    if owner.mask and p.key == "weight" then
+      local dead = T.ones(owner.mask:shape()) - owner.mask
+      lu.assertEquals((state.buffers[i] * dead):abs():max(), 0)
+      checked = checked + 1
+    end
+  end
+  lu.assertTrue(checked >= 2)
+end
+
+function TestSparse:test_bad_masks()
+  local conv = nn.Conv2d(2, 3, 3)
+  lu.assertErrorMsgContains("rp.nn.Conv2d:set_mask: mask 3x2x3 does not match the weight 3x2x3x3",
+    function() conv:set_mask(T.ones{3, 2, 3}) end)
+  local half = T.ones(conv.weight:shape()):mul(0.5)
+  lu.assertErrorMsgContains("rp.nn.Conv2d:set_mask: a mask holds only 0 and 1",
+    function() conv:set_mask(half) end)
+  local nan = T.ones(conv.weight:shape())
+  nan:reshape{-1}[1] = 0 / 0
+  lu.assertErrorMsgContains("a mask holds only 0 and 1", function() conv:set_mask(nan) end)
+  lu.assertIsNil(conv.mask)
+end
+
+os.exit(lu.LuaUnit.run())
