@@ -67,24 +67,18 @@ static int l_sparse_plan(lua_State *L)
     return 1;
 }
 
-#define SET(field, v)                                                                              \
-    do {                                                                                           \
-        lua_pushinteger(L, (lua_Integer)(v));                                                      \
-        lua_setfield(L, -2, field);                                                                \
-    } while (0)
-
 static int l_sparse_info(lua_State *L)
 {
     struct rp_sparse_info i;
     rp_sparse_plan_info(check_plan(L, 1), &i);
     lua_createtable(L, 0, 9);
-    SET("R", i.R);
-    SET("C", i.C);
-    SET("block_rows", i.block_rows);
-    SET("blocks", i.blocks);
-    SET("rows_alive", i.rows_alive);
-    SET("packed", i.packed);
-    SET("hash", i.hash);
+    RPL_SET_INT("R", i.R);
+    RPL_SET_INT("C", i.C);
+    RPL_SET_INT("block_rows", i.block_rows);
+    RPL_SET_INT("blocks", i.blocks);
+    RPL_SET_INT("rows_alive", i.rows_alive);
+    RPL_SET_INT("packed", i.packed);
+    RPL_SET_INT("hash", i.hash);
     lua_pushnumber(L, i.macs);
     lua_setfield(L, -2, "macs");
     lua_pushnumber(L, i.macs_dense);

@@ -36,12 +36,6 @@ static const float *check_mask(lua_State *L, int arg, int64_t R, int64_t C)
     return m->data;
 }
 
-#define SET(field, v)                                                                              \
-    do {                                                                                           \
-        lua_pushinteger(L, (lua_Integer)(v));                                                      \
-        lua_setfield(L, -2, field);                                                                \
-    } while (0)
-
 static int l_xbar_map(lua_State *L)
 {
     int64_t R = luaL_checkinteger(L, 2), C = luaL_checkinteger(L, 3);
@@ -52,23 +46,23 @@ static int l_xbar_map(lua_State *L)
     if ((transpose ? rp_xbar_map_transposed : rp_xbar_map_matrix)(&m, mask, R, C, &cfg) != RP_OK)
         return luaL_error(L, "%s", rp_last_error());
     lua_createtable(L, 0, 20);
-    SET("rows", m.rows);
-    SET("cols", m.cols);
-    SET("slices", m.slices);
-    SET("phys", m.phys);
-    SET("L", m.L);
-    SET("weights", m.weights);
-    SET("alive", m.alive);
-    SET("row_blocks_dense", m.row_blocks_dense);
-    SET("col_tiles", m.col_tiles);
-    SET("crossbars_dense", m.crossbars_dense);
-    SET("rows_alive", m.rows_alive);
-    SET("row_blocks", m.row_blocks);
-    SET("segments_total", m.segments_total);
-    SET("segments_alive", m.segments_alive);
-    SET("crossbars", m.crossbars);
-    SET("max_block_rows", m.max_block_rows);
-    SET("active_rows", m.active_rows);
+    RPL_SET_INT("rows", m.rows);
+    RPL_SET_INT("cols", m.cols);
+    RPL_SET_INT("slices", m.slices);
+    RPL_SET_INT("phys", m.phys);
+    RPL_SET_INT("L", m.L);
+    RPL_SET_INT("weights", m.weights);
+    RPL_SET_INT("alive", m.alive);
+    RPL_SET_INT("row_blocks_dense", m.row_blocks_dense);
+    RPL_SET_INT("col_tiles", m.col_tiles);
+    RPL_SET_INT("crossbars_dense", m.crossbars_dense);
+    RPL_SET_INT("rows_alive", m.rows_alive);
+    RPL_SET_INT("row_blocks", m.row_blocks);
+    RPL_SET_INT("segments_total", m.segments_total);
+    RPL_SET_INT("segments_alive", m.segments_alive);
+    RPL_SET_INT("crossbars", m.crossbars);
+    RPL_SET_INT("max_block_rows", m.max_block_rows);
+    RPL_SET_INT("active_rows", m.active_rows);
     lua_pushnumber(L, m.utilization);
     lua_setfield(L, -2, "utilization");
     return 1;
@@ -121,10 +115,10 @@ static int l_xbar_default(lua_State *L)
 {
     struct rp_xbar_config c = rp_xbar_config_default();
     lua_createtable(L, 0, 6);
-    SET("rows", c.rows);
-    SET("cols", c.cols);
-    SET("weight_bits", c.weight_bits);
-    SET("cell_bits", c.cell_bits);
+    RPL_SET_INT("rows", c.rows);
+    RPL_SET_INT("cols", c.cols);
+    RPL_SET_INT("weight_bits", c.weight_bits);
+    RPL_SET_INT("cell_bits", c.cell_bits);
     lua_pushstring(L, rp_name_of(rp_encoding_names, (int)c.encoding));
     lua_setfield(L, -2, "signed");
     lua_pushboolean(L, c.compact_rows);

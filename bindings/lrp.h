@@ -53,6 +53,13 @@ void rpl_open_xbar(lua_State *L);      /* adds crossbar mapping */
 void rpl_open_prune(lua_State *L);     /* adds the pruning step */
 void rpl_open_sparse(lua_State *L);    /* adds sparse plans and kernels */
 
+/* t[field] = v (an integer) on the table at the top of the stack */
+#define RPL_SET_INT(field, v)                                                                      \
+    do {                                                                                           \
+        lua_pushinteger(L, (lua_Integer)(v));                                                      \
+        lua_setfield(L, -2, field);                                                                \
+    } while (0)
+
 /* kh, kw, sh, sw, ph, pw at arg..arg+5 (algorithm auto) */
 struct rp_conv2d_params rpl_conv_params(lua_State *L, int arg);
 

@@ -66,8 +66,8 @@ return {
   {file = "core/src/data.c", from = "if (len == 0 || len % rec != 0) {", to = "if (len == 0) {",
     breaks = "CIFAR partial records accepted", tests = "data"},
   -- the bindings -----------------------------------------------------------
-  {file = "bindings/l_xbar.c", from = 'SET("segments_alive", m.segments_alive);',
-    to = 'SET("segments_alive", m.segments_total);', breaks = "segments_alive reported wrong",
+  {file = "bindings/l_xbar.c", from = 'RPL_SET_INT("segments_alive", m.segments_alive);',
+    to = 'RPL_SET_INT("segments_alive", m.segments_total);', breaks = "segments_alive reported wrong",
     tests = "xbar|reram"},
   {file = "bindings/l_nn.c", from = "    float scale = (float)luaL_optnumber(L, 12, 1.0);",
     to = "    float scale = 1.0f;", breaks = "conv2d_backward_params ignores its scale argument",
@@ -87,9 +87,9 @@ return {
     from = "    if l.mask then l:adopt_mask(l.mask) end -- masked weights back to exactly 0",
     to = "", breaks = "rewound weights not masked again", tests = "lth"},
   {file = "lua/realprune/nn.lua",
-    from = "    self.algorithm)\n  if self.mask then core.apply_mask(self.grad_weight, " ..
-      "self.mask) end",
-    to = "    self.algorithm)", breaks = "masked conv weights get a gradient", tests = "nn|prune"},
+    from = "  end\n  if self.mask then core.apply_mask(self.grad_weight, self.mask) end\n" ..
+      "  return gx",
+    to = "  end\n  return gx", breaks = "masked conv weights get a gradient", tests = "nn|prune"},
   {file = "lua/realprune/train.lua", from = "    local s = max_norm / norm",
     to = "    local s = norm / max_norm", breaks = "gradient clipping scales the wrong way",
     tests = "nn|train|lth"},
