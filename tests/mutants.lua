@@ -67,7 +67,8 @@ return {
     breaks = "CIFAR partial records accepted", tests = "data"},
   -- the bindings -----------------------------------------------------------
   {file = "bindings/l_xbar.c", from = 'RPL_SET_INT("segments_alive", m.segments_alive);',
-    to = 'RPL_SET_INT("segments_alive", m.segments_total);', breaks = "segments_alive reported wrong",
+    to = 'RPL_SET_INT("segments_alive", m.segments_total);',
+    breaks = "segments_alive reported wrong",
     tests = "xbar|reram"},
   {file = "bindings/l_nn.c", from = "    float scale = (float)luaL_optnumber(L, 12, 1.0);",
     to = "    float scale = 1.0f;", breaks = "conv2d_backward_params ignores its scale argument",
