@@ -21,5 +21,11 @@ fi
 # realprune's own peak memory for vgg11 alone
 REALPRUNE_BENCH_MODELS=vgg11 "$build"/realprune bench/train_throughput.lua "$secs" "$torch_out" |
     tail -1
+# pruned training: sparse execution against the dense step and masked PyTorch
+if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+    /usr/bin/python3 bench/torch_reference.py --masked "$secs" > "$torch_out"
+    cat "$torch_out"
+fi
+"$build"/realprune bench/sparse_train.lua "$secs" "$torch_out"
 "$build"/realprune bench/xbar_reram.lua
 "$build"/realprune bench/prune_step.lua

@@ -4,6 +4,11 @@ random inputs, SGD with momentum, 2 threads. Prints training images/s per model
 and the peak resident memory of a process training only vgg11.
 
     python3 bench/torch_reference.py [seconds] [model ...]
+    python3 bench/torch_reference.py --masked [seconds]
+
+--masked trains vgg11 and vgg_small with 90% of every convolution's weights
+masked (torch.nn.utils.prune.custom_from_mask, the way PyTorch and open_lth
+prune): the speed of pruned training in PyTorch, for bench/sparse_train.lua.
 
 Needs Debian's python3-torch; `make bench` skips it when torch is missing.
 """
@@ -13,6 +18,7 @@ import time
 
 import torch
 import torch.nn as nn
+import torch.nn.utils.prune
 
 torch.set_num_threads(2)
 torch.manual_seed(1)
@@ -48,8 +54,19 @@ def vgg11():
 MODELS = {"lenet5": lenet5, "vgg_small": vgg_small, "vgg11": vgg11}
 
 
-def throughput(name, seconds, batch=128):
+def masked(model, fraction=0.9):
+    gen = torch.Generator().manual_seed(1)
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            keep = (torch.rand(m.weight.shape, generator=gen) >= fraction).float()
+            torch.nn.utils.prune.custom_from_mask(m, "weight", keep)
+    return model
+
+
+def throughput(name, seconds, batch=128, mask=False):
     model, (c, s) = MODELS[name]()
+    if mask:
+        model = masked(model)
     x = torch.randn(batch, c, s, s)
     y = torch.randint(0, 10, (batch,))
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
@@ -69,6 +86,12 @@ def throughput(name, seconds, batch=128):
 
 
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "--masked":
+        seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 5.0
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, 90% masked")
+        for name in ("vgg11", "vgg_small"):
+            print(f"{name}_masked {throughput(name, seconds, mask=True):10.1f} img/s")
+        return
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 5.0
     names = sys.argv[2:] or list(MODELS)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")

@@ -14,7 +14,7 @@
  * tiles, filters (dead outputs) and channels (dead rows) all shrink it;
  * unstructured element masks keep almost every block full and stay dense.
  *
- * Threads and chunks are those of conv2d.c: chunks of g images in a fixed
+ * Threads and chunks work as in conv2d.c: chunks of g images in a fixed
  * round-robin order, per-thread weight-gradient partials added in thread
  * order, so a given thread count always gives the same bits.
  */
@@ -26,7 +26,9 @@
 #include "realprune/blas.h"
 #include "realprune/nn.h"
 
-#define CHUNK_COLUMNS 512
+/* output positions per chunk: smaller than the dense path's 512, so that a chunk's
+ * alive-row columns and its block products stay in cache (bench_sparse_conv.c) */
+#define CHUNK_COLUMNS 256
 /* cost of gathering or scattering one value, in multiply-adds */
 #define MOVE_COST 2.0
 

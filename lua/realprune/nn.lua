@@ -365,6 +365,18 @@ end
 -- k, stride and padding are a number or {h, w}.
 local Conv2d = class("Conv2d", Prunable)
 nn.Conv2d = Conv2d
+
+local sparse_enabled = true
+
+--- Turns sparse execution on or off for every layer whose algorithm is
+-- "auto" (on by default; "sparse" layers stay sparse); returns the previous
+-- setting. Off, masked layers train on the dense kernels as before, which is
+-- how bench/sparse_train.lua measures what sparse execution saves.
+function nn.use_sparse(on)
+  local was = sparse_enabled
+  sparse_enabled = on and true or false
+  return was
+end
 Conv2d.prunable_layer = true
 Conv2d.kind = "conv"
 Conv2d.state_keys = {"weight", "bias", "mask"}
@@ -449,7 +461,7 @@ function Conv2d:forward(x)
   local run = self.algorithm
   if run == "auto" or run == "sparse" then
     run = run == "sparse" and "sparse" or core.conv2d_choose(x, self.weight, self.kh, self.kw,
-      self.sh, self.sw, self.ph, self.pw, sp and sp.plan)
+      self.sh, self.sw, self.ph, self.pw, sparse_enabled and sp and sp.plan or nil)
   end
   self.runs = run
   if run == "sparse" then
