@@ -116,9 +116,11 @@ static int l_conv2d_sparse_shapes(lua_State *L)
     rp_sparse_plan_info(sp, &i);
     if (rp_conv2d_output_shape(os, x, w, &p) != RP_OK)
         return fail(L);
-    if (i.R != w->numel / w->shape[0] || i.C != w->shape[0])
+    /* the weight's M is R x C with C = shape[0] (checked first: C may be 0) */
+    int64_t wr = w->shape[0] > 0 ? w->numel / w->shape[0] : 0;
+    if (i.C != w->shape[0] || i.R != wr)
         return luaL_error(L, "conv2d: the sparse plan is for a %Ix%I matrix, the weight is %Ix%I",
-                          (lua_Integer)i.R, (lua_Integer)i.C, (lua_Integer)(w->numel / w->shape[0]),
+                          (lua_Integer)i.R, (lua_Integer)i.C, (lua_Integer)wr,
                           (lua_Integer)w->shape[0]);
     lua_createtable(L, 4, 0);
     for (int k = 0; k < 4; k++) {

@@ -200,7 +200,8 @@ return {
     to = "if not sp or", breaks = "a plan rebuilt every batch (or kept stale)",
     tests = "sparse"},
   {file = "lua/realprune/nn.lua",
-    from = "  if self.sparse_plan then self:sparse_plan() end -- the plan follows the mask at once",
-    to = "", breaks = "a pruning step leaves the old plan until the next forward",
+    from = "  if self.sparse_plan and (self.algorithm == \"auto\" or " ..
+      "self.algorithm == \"sparse\") then\n    self:sparse_plan()\n",
+    to = "  if false then\n", breaks = "a pruning step leaves the old plan until the next forward",
     tests = "sparse"},
 }

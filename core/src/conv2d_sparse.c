@@ -127,8 +127,10 @@ rp_status rp_sparse_plan_new(struct rp_sparse_plan **out, const float *mask, int
                              int64_t block_rows)
 {
     *out = NULL;
-    if (R < 1 || C < 1)
-        return rp_error(RP_EINVAL, "sparse plan: the matrix must be at least 1x1, got %lldx%lld",
+    if (R < 1 || C < 1 || R > INT64_MAX / C)
+        return rp_error(RP_EINVAL,
+                        "sparse plan: the matrix must be at least 1x1 (and countable), got "
+                        "%lldx%lld",
                         (long long)R, (long long)C);
     if (block_rows < 0)
         return rp_error(RP_EINVAL, "sparse plan: block_rows must be >= 0 (0: chosen), got %lld",
@@ -231,8 +233,12 @@ static rp_status splan_of(struct splan *s, const int64_t in[4], const struct rp_
     s->Cin = in[1];
     s->H = in[2];
     s->W = in[3];
+    if (p->kh < 1 || p->kw < 1 || p->sh < 1 || p->sw < 1 || p->ph < 0 || p->pw < 0)
+        return rp_error(RP_EINVAL, "conv2d: kernel and stride must be >= 1, padding >= 0");
     s->Ho = (s->H + 2 * p->ph - p->kh) / p->sh + 1;
     s->Wo = (s->W + 2 * p->pw - p->kw) / p->sw + 1;
+    if (s->H + 2 * p->ph < p->kh || s->W + 2 * p->pw < p->kw)
+        return rp_error(RP_ESHAPE, "conv2d: the input is smaller than the kernel");
     s->P = s->Ho * s->Wo;
     if (sp->R != s->Cin * p->kh * p->kw)
         return rp_error(RP_ESHAPE,

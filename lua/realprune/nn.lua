@@ -342,7 +342,10 @@ function Prunable:adopt_mask(mask)
   self.mask = mask
   core.apply_mask(self.weight, mask)
   core.apply_mask(self.grad_weight, mask)
-  if self.sparse_plan then self:sparse_plan() end -- the plan follows the mask at once
+  -- the plan follows the mask at once (where a sparse kernel may run)
+  if self.sparse_plan and (self.algorithm == "auto" or self.algorithm == "sparse") then
+    self:sparse_plan()
+  end
   return self
 end
 
@@ -370,11 +373,12 @@ local sparse_enabled = true
 
 --- Turns sparse execution on or off for every layer whose algorithm is
 -- "auto" (on by default; "sparse" layers stay sparse); returns the previous
--- setting. Off, masked layers train on the dense kernels as before, which is
--- how bench/sparse_train.lua measures what sparse execution saves.
+-- setting (with no argument, only returns it). Off, masked layers train on
+-- the dense kernels as before, which is how bench/sparse_train.lua measures
+-- what sparse execution saves.
 function nn.use_sparse(on)
   local was = sparse_enabled
-  sparse_enabled = on and true or false
+  if on ~= nil then sparse_enabled = on and true or false end
   return was
 end
 Conv2d.prunable_layer = true
@@ -414,9 +418,9 @@ function Conv2d:extra_repr()
     self.out_channels, self.kh, self.kw, self.sh, self.sw, self.ph, self.pw,
     self.bias and "" or ", bias=false", self.mask and ", masked" or "")
     .. ((self.algorithm or "auto") ~= "auto" and ", " .. self.algorithm or "")
-    .. (self.runs and (", runs " .. self.runs .. (self.runs == "sparse" and self.sparse_exec and
-      (" %.0f%% of dense"):format(100 * self.sparse_exec.info.macs /
-        self.sparse_exec.info.macs_dense) or "")) or "")
+    .. (self.runs and (", runs " .. self.runs .. (self.runs == "sparse" and self.sparse_run and
+      (" %.0f%% of dense"):format(100 * self.sparse_run.info.macs /
+        self.sparse_run.info.macs_dense) or "")) or "")
 end
 
 function Conv2d:output_shape(s)
@@ -440,10 +444,11 @@ end
 -- changed since (a mask edited in place, `layer.mask:copy(...)`), never per
 -- batch.
 function Conv2d:sparse_plan()
-  local m = self.mask
+  local m, sp = self.mask, self.sparse_exec
   if not m and self.algorithm ~= "sparse" then return nil end
-  m = m or T.ones(self.weight:shape()) -- forced sparse without a mask: every block alive
-  local hash, sp = core.mask_hash(m), self.sparse_exec
+  if not m and sp and not sp.masked then return sp end -- forced sparse, no mask: all alive
+  m = m or T.ones(self.weight:shape())
+  local hash = core.mask_hash(m)
   if not sp or sp.hash ~= hash or sp.masked ~= (self.mask ~= nil) then
     local C = self.weight:size(1)
     local plan = core.sparse_plan(m, self.weight:numel() // C, C)
@@ -456,12 +461,13 @@ end
 function Conv2d:forward(x)
   check_tensor(x, "rp.nn.Conv2d:forward", "input")
   if self.mask then core.apply_mask(self.weight, self.mask) end
-  local sp = self:sparse_plan()
   -- what runs: the algorithm asked for, or auto's choice from shapes and mask
+  -- (the plan, and the mask's hash, only where it can be used)
   local run = self.algorithm
-  if run == "auto" or run == "sparse" then
-    run = run == "sparse" and "sparse" or core.conv2d_choose(x, self.weight, self.kh, self.kw,
-      self.sh, self.sw, self.ph, self.pw, sparse_enabled and sp and sp.plan or nil)
+  local sp = (run == "sparse" or (run == "auto" and sparse_enabled)) and self:sparse_plan() or nil
+  if run == "auto" then
+    run = core.conv2d_choose(x, self.weight, self.kh, self.kw, self.sh, self.sw, self.ph,
+      self.pw, sp and sp.plan)
   end
   self.runs = run
   if run == "sparse" then
@@ -486,7 +492,7 @@ end
 function Conv2d:backward(x, gy)
   if not self.workspace_size then error("rp.nn.Conv2d:backward: call forward first", 2) end
   local gx = buffer(self, "grad_input", x:shape())
-  local sp = self.sparse_run
+  local sp = self.sparse_run -- the forward pass's plan: the gradient of what it computed
   if sp then
     core.conv2d_sparse_backward(self.need_grad_input ~= false and gx or nil, self.grad_weight,
       self.grad_bias, gy, x, self.weight, workspace(self.workspace_size), self.kh, self.kw,

@@ -182,6 +182,18 @@ function TestSparse:test_bad_masks()
   nan:reshape{-1}[1] = 0 / 0
   lu.assertErrorMsgContains("a mask holds only 0 and 1", function() conv:set_mask(nan) end)
   lu.assertIsNil(conv.mask)
+  -- a plan for another weight, or a weight without outputs: errors, not crashes
+  local plan = rp.core.sparse_plan(T.ones{3, 18}, 18, 3)
+  local x = T.zeros{1, 2, 4, 4}
+  lu.assertErrorMsgContains("sparse plan is for a 18x3 matrix", function()
+    rp.core.conv2d_sparse_shapes(x, T.zeros{4, 2, 3, 3}, 3, 3, 1, 1, 1, 1, plan) end)
+  lu.assertError(function()
+    rp.core.conv2d_sparse_shapes(x, T.zeros{0, 2, 3, 3}, 3, 3, 1, 1, 1, 1, plan) end)
+  lu.assertErrorMsgContains("a mask of 5 values for a 18x3 matrix", function()
+    rp.core.sparse_plan(T.ones{5}, 18, 3) end)
+  -- use_sparse with no argument only reads the setting
+  lu.assertTrue(rp.nn.use_sparse())
+  lu.assertTrue(rp.nn.use_sparse())
 end
 
 os.exit(lu.LuaUnit.run())
