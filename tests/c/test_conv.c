@@ -203,6 +203,14 @@ static void sparse_case(int kind, double dead, int64_t block_rows, int64_t N, in
     if (ey > tol * (s > 1 ? s : 1) || edx > tol * (s > 1 ? s : 1) || edw > tol * (s > 1 ? s : 1))
         fprintf(stderr, "sparse kind %d dead %.2f: errors y %g dx %g dw %g\n", kind, dead, ey, edx,
                 edw);
+    /* weights the plan's mask kills count as 0 even when they are not 0 */
+    struct rp_tensor *y2 = tensor(4, ys[0], ys[1], ys[2], ys[3], 0);
+    for (int64_t i = 0; i < K * R; i++)
+        if (mask[i] == 0.0f)
+            w->data[i] = 5.0f;
+    CHECK_OK(rp_conv2d_sparse_forward(y2, x, w, b, ws, &p, sp));
+    CHECK(memcmp(y2->data, y->data, sizeof(float) * (size_t)y->numel) == 0);
+    rp_tensor_free(y2);
     /* a wrong plan is refused */
     struct rp_sparse_info info;
     rp_sparse_plan_info(sp, &info);
