@@ -93,14 +93,25 @@ static int l_mask_hash(lua_State *L)
     return 1;
 }
 
+/* input, weight, kh, kw, sh, sw, ph, pw at 1..8: the tensors, the window and
+ * the output shape (a failed shape check raises the core's message) */
+static struct rp_conv2d_params conv_args(lua_State *L, struct rp_tensor **x, struct rp_tensor **w,
+                                         int64_t os[4])
+{
+    *x = rpl_check_tensor(L, 1);
+    *w = rpl_check_tensor(L, 2);
+    struct rp_conv2d_params p = rpl_conv_params(L, 3);
+    if (rp_conv2d_output_shape(os, *x, *w, &p) != RP_OK)
+        fail(L);
+    return p;
+}
+
 static int l_conv2d_choose(lua_State *L)
 {
-    struct rp_tensor *x = rpl_check_tensor(L, 1), *w = rpl_check_tensor(L, 2);
-    struct rp_conv2d_params p = rpl_conv_params(L, 3);
-    struct rp_sparse_plan *sp = opt_plan(L, 9);
+    struct rp_tensor *x, *w;
     int64_t os[4];
-    if (rp_conv2d_output_shape(os, x, w, &p) != RP_OK)
-        return fail(L);
+    struct rp_conv2d_params p = conv_args(L, &x, &w, os);
+    struct rp_sparse_plan *sp = opt_plan(L, 9);
     lua_pushstring(
         L, rp_name_of(rp_conv2d_algorithm_names, rp_conv2d_choose(x->shape, os[1], &p, sp)));
     return 1;
@@ -108,14 +119,12 @@ static int l_conv2d_choose(lua_State *L)
 
 static int l_conv2d_sparse_shapes(lua_State *L)
 {
-    struct rp_tensor *x = rpl_check_tensor(L, 1), *w = rpl_check_tensor(L, 2);
-    struct rp_conv2d_params p = rpl_conv_params(L, 3);
-    struct rp_sparse_plan *sp = check_plan(L, 9);
+    struct rp_tensor *x, *w;
     int64_t os[4];
+    struct rp_conv2d_params p = conv_args(L, &x, &w, os);
+    struct rp_sparse_plan *sp = check_plan(L, 9);
     struct rp_sparse_info i;
     rp_sparse_plan_info(sp, &i);
-    if (rp_conv2d_output_shape(os, x, w, &p) != RP_OK)
-        return fail(L);
     /* the weight's M is R x C with C = shape[0] (checked first: C may be 0) */
     int64_t wr = w->shape[0] > 0 ? w->numel / w->shape[0] : 0;
     if (i.C != w->shape[0] || i.R != wr)

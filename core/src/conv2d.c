@@ -153,17 +153,6 @@ rp_status rp_conv2d_output_shape(int64_t out[4], const struct rp_tensor *input,
     return RP_OK;
 }
 
-static rp_status check_same(const char *what, const struct rp_tensor *t, int ndim,
-                            const int64_t *shape)
-{
-    char a[64], b[64];
-    if (t->ndim != ndim || memcmp(t->shape, shape, sizeof(int64_t) * (size_t)ndim) != 0)
-        return rp_error(RP_ESHAPE, "conv2d: %s must be %s, got %s", what,
-                        rp_shape_string(a, sizeof a, ndim, shape),
-                        rp_shape_string(b, sizeof b, t->ndim, t->shape));
-    return RP_OK;
-}
-
 /* One image x[C, H, W] -> cols[C*kh*kw, Ho*Wo] with row stride ld. */
 static void im2col(float *cols, int64_t ld, const float *x, int64_t C, int64_t H, int64_t W,
                    int64_t Ho, int64_t Wo, const struct rp_conv2d_params *p)
@@ -268,9 +257,9 @@ static rp_status prepare(int64_t os[4], int *tile, struct rp_winograd_plan *wp, 
                          const struct rp_conv2d_params *p)
 {
     rp_status st = rp_conv2d_output_shape(os, input, weight, p);
-    if (st != RP_OK || (st = check_same(what, y, 4, os)) != RP_OK)
+    if (st != RP_OK || (st = rp_conv2d_check_same(what, y, 4, os)) != RP_OK)
         return st;
-    if (bias && (st = check_same(bias_name, bias, 1, &os[1])) != RP_OK)
+    if (bias && (st = rp_conv2d_check_same(bias_name, bias, 1, &os[1])) != RP_OK)
         return st;
     return plan_kernel(tile, wp, pl, input->shape, os[1], workspace, p);
 }
@@ -442,7 +431,7 @@ rp_status rp_conv2d_backward(struct rp_tensor *grad_input, struct rp_tensor *gra
 {
     int64_t os[4];
     rp_status st = rp_conv2d_output_shape(os, input, weight, p);
-    if (st != RP_OK || (st = check_same("grad_output", grad_output, 4, os)) != RP_OK)
+    if (st != RP_OK || (st = rp_conv2d_check_same("grad_output", grad_output, 4, os)) != RP_OK)
         return st;
     int tile = winograd_tile(p, input->shape, os[1]);
     if (!tile) {
@@ -453,9 +442,10 @@ rp_status rp_conv2d_backward(struct rp_tensor *grad_input, struct rp_tensor *gra
                                          scale);
     }
     struct rp_winograd_plan wp;
-    if ((grad_input && (st = check_same("grad_input", grad_input, 4, input->shape)) != RP_OK) ||
-        (st = check_same("grad_weight", grad_weight, 4, weight->shape)) != RP_OK ||
-        (grad_bias && (st = check_same("grad_bias", grad_bias, 1, &os[1])) != RP_OK) ||
+    if ((grad_input &&
+         (st = rp_conv2d_check_same("grad_input", grad_input, 4, input->shape)) != RP_OK) ||
+        (st = rp_conv2d_check_same("grad_weight", grad_weight, 4, weight->shape)) != RP_OK ||
+        (grad_bias && (st = rp_conv2d_check_same("grad_bias", grad_bias, 1, &os[1])) != RP_OK) ||
         (st = winograd_call(&wp, tile, input->shape, os[1], workspace, p)) != RP_OK)
         return st;
     rp_winograd_backward(grad_input ? grad_input->data : NULL, grad_weight->data, grad_output->data,

@@ -81,6 +81,18 @@ static inline void rp_col2im_row(float *x, const float *src_row, int64_t r, int6
     }
 }
 
+/* Tensor t (named `what` in the message) has the shape ndim x shape. */
+static inline rp_status rp_conv2d_check_same(const char *what, const struct rp_tensor *t, int ndim,
+                                             const int64_t *shape)
+{
+    char a[64], b[64];
+    if (t->ndim != ndim || memcmp(t->shape, shape, sizeof(int64_t) * (size_t)ndim) != 0)
+        return rp_error(RP_ESHAPE, "conv2d: %s must be %s, got %s", what,
+                        rp_shape_string(a, sizeof a, ndim, shape),
+                        rp_shape_string(b, sizeof b, t->ndim, t->shape));
+    return RP_OK;
+}
+
 /* dY of images n0..n0+g-1 as one [Cout, g*P] matrix (a pointer into
  * grad_output itself when g == 1). */
 static inline const float *rp_chunk_grad(float *tmp, const struct rp_tensor *grad_output,

@@ -298,17 +298,6 @@ static rp_status check_call(const struct rp_tensor *input, const struct rp_tenso
     return RP_OK;
 }
 
-static rp_status check_shape(const char *what, const struct rp_tensor *t, int ndim,
-                             const int64_t *shape)
-{
-    char a[64], b[64];
-    if (t->ndim != ndim || memcmp(t->shape, shape, sizeof(int64_t) * (size_t)ndim) != 0)
-        return rp_error(RP_ESHAPE, "conv2d: %s must be %s, got %s", what,
-                        rp_shape_string(a, sizeof a, ndim, shape),
-                        rp_shape_string(b, sizeof b, t->ndim, t->shape));
-    return RP_OK;
-}
-
 /* Wb[A_b, rows_b] of every block, one after the other (masked: a weight
  * the plan's mask kills counts as 0 whatever its value). */
 static void pack_weights(float *packed, const float *w, const struct rp_sparse_plan *sp)
@@ -347,8 +336,8 @@ rp_status rp_conv2d_sparse_forward(struct rp_tensor *output, const struct rp_ten
     int64_t os[4];
     struct splan s = {0};
     rp_status st = check_call(input, weight, p, sp, os);
-    if (st != RP_OK || (st = check_shape("output", output, 4, os)) != RP_OK ||
-        (bias && (st = check_shape("bias", bias, 1, &os[1])) != RP_OK) ||
+    if (st != RP_OK || (st = rp_conv2d_check_same("output", output, 4, os)) != RP_OK ||
+        (bias && (st = rp_conv2d_check_same("bias", bias, 1, &os[1])) != RP_OK) ||
         (st = splan_call(&s, input->shape, p, sp, workspace)) != RP_OK)
         return st;
     const int64_t P = s.P, C = sp->C, rows_alive = sp->row_start[sp->blocks];
@@ -400,11 +389,12 @@ rp_status rp_conv2d_sparse_backward(struct rp_tensor *grad_input, struct rp_tens
     int64_t os[4];
     struct splan s = {0};
     rp_status st = check_call(input, weight, p, sp, os);
-    if (st != RP_OK || (st = check_shape("grad_output", grad_output, 4, os)) != RP_OK ||
-        (grad_input && (st = check_shape("grad_input", grad_input, 4, input->shape)) != RP_OK) ||
+    if (st != RP_OK || (st = rp_conv2d_check_same("grad_output", grad_output, 4, os)) != RP_OK ||
+        (grad_input &&
+         (st = rp_conv2d_check_same("grad_input", grad_input, 4, input->shape)) != RP_OK) ||
         (grad_weight &&
-         (st = check_shape("grad_weight", grad_weight, 4, weight->shape)) != RP_OK) ||
-        (grad_bias && (st = check_shape("grad_bias", grad_bias, 1, &os[1])) != RP_OK) ||
+         (st = rp_conv2d_check_same("grad_weight", grad_weight, 4, weight->shape)) != RP_OK) ||
+        (grad_bias && (st = rp_conv2d_check_same("grad_bias", grad_bias, 1, &os[1])) != RP_OK) ||
         (st = splan_call(&s, input->shape, p, sp, workspace)) != RP_OK)
         return st;
     const int64_t P = s.P, C = sp->C, rows_alive = sp->row_start[sp->blocks];
