@@ -52,6 +52,7 @@ void rpl_open_io(lua_State *L);        /* adds checkpoint helpers */
 void rpl_open_xbar(lua_State *L);      /* adds crossbar mapping */
 void rpl_open_prune(lua_State *L);     /* adds the pruning step */
 void rpl_open_sparse(lua_State *L);    /* adds sparse plans and kernels */
+void rpl_open_sys(lua_State *L);       /* adds locks, child processes and paths */
 
 /* t[field] = v (an integer) on the table at the top of the stack */
 #define RPL_SET_INT(field, v)                                                                      \

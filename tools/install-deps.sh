@@ -5,7 +5,7 @@ set -eu
 
 PACKAGES="cmake make gcc libc6-dev pkgconf liblua5.4-dev lua5.4 libopenblas-dev libstb-dev \
 lua-unit zlib1g-dev libreadline-dev dataset-fashion-mnist gnuplot-nox lua-check clang-format \
-lua-ldoc lua-discount git"
+lua-ldoc lua-discount git slurm-wlm munge"
 
 # extra packages for one target (e.g. make fuzz: clang libclang-rt-14-dev)
 PACKAGES="$PACKAGES $*"

@@ -32,24 +32,8 @@ local descriptions = {
   version = "print the version",
   run = "run a recipe: realprune run recipes/NAME.lua [--key value ...]",
   list = "list the recipes with their descriptions",
+  sweep = "run a recipe over a grid of options and seeds, here or on Slurm (sweep --help)",
 }
-
-local function recipes_dir()
-  local dirs = {"recipes"}
-  local shipped = require("realprune.paths").recipes_dir()
-  if shipped then dirs[#dirs + 1] = shipped end
-  return dirs
-end
-
-local function find_recipe(name)
-  if name:match("%.lua$") then return name end
-  for _, d in ipairs(recipes_dir()) do
-    local p = d .. "/" .. name .. ".lua"
-    local f = io.open(p)
-    if f then f:close(); return p end
-  end
-  return name
-end
 
 function M.commands.run(args)
   local path = args[1]
@@ -59,7 +43,7 @@ function M.commands.run(args)
   end
   local recipe = require "realprune.recipe"
   local ok, err = pcall(function()
-    recipe.run(recipe.load(find_recipe(path)), {table.unpack(args, 2)})
+    recipe.run(recipe.load(recipe.find(path)), {table.unpack(args, 2)})
   end)
   if not ok then
     io.stderr:write("realprune run: ", tostring(err), "\n")
@@ -81,7 +65,7 @@ end
 function M.commands.list()
   local core = require "realprune.core"
   local seen = {}
-  for _, d in ipairs(recipes_dir()) do
+  for _, d in ipairs(require("realprune.recipe").dirs()) do
     local entries = core.list_dir(d)
     for _, e in ipairs(entries or {}) do
       local name = e.name:match("^(.*)%.lua$")
@@ -112,6 +96,15 @@ end
 function M.version_text()
   return ("realprune %s (%s)\n"):format(require("realprune").VERSION,
     require("realprune.core").lua_release or _VERSION)
+end
+
+function M.commands.sweep(args)
+  local ok, code = pcall(require("realprune.sweep").main, args)
+  if not ok then
+    io.stderr:write(tostring(code), "\n")
+    return 2
+  end
+  return code
 end
 
 function M.commands.help()

@@ -61,6 +61,27 @@ local function convert(key, text, kind)
   return text
 end
 
+--- The folders recipes are looked up in by name: ./recipes, then the
+-- installed ones.
+function M.dirs()
+  local dirs = {"recipes"}
+  local shipped = require("realprune.paths").recipes_dir()
+  if shipped then dirs[#dirs + 1] = shipped end
+  return dirs
+end
+
+--- The file of recipe `name`: a path ending in .lua as it is, else
+-- NAME.lua in M.dirs() (the first that exists), else `name` itself.
+function M.find(name)
+  if name:match("%.lua$") then return name end
+  for _, d in ipairs(M.dirs()) do
+    local p = d .. "/" .. name .. ".lua"
+    local f = io.open(p)
+    if f then f:close(); return p end
+  end
+  return name
+end
+
 --- Loads a recipe file; checks its fields.
 function M.load(path)
   local chunk, err = loadfile(path)

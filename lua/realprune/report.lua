@@ -129,7 +129,8 @@ end
 --- Writes a line plot: the data as `base.csv`, a gnuplot script `base.gp`, and
 -- (when gnuplot is installed) `base.png` and `base.svg`.
 -- `o`: {rows=, x=, y=, series= (column whose values name the lines, or nil),
--- title=, xlabel=, ylabel=, logx=}. Returns the paths written.
+-- title=, xlabel=, ylabel=, logx=, err= (a column of error-bar half-widths,
+-- such as a std over seeds: drawn as error bars)}. Returns the paths written.
 function report.plot(base, o)
   if type(base) ~= "string" or type(o) ~= "table" or type(o.rows) ~= "table" then
     error("rp.report.plot: plot(path_without_extension, {rows=, x=, y=, ...}) expected", 2)
@@ -139,16 +140,18 @@ function report.plot(base, o)
     local key = o.series and tostring(r[o.series]) or (o.ylabel or o.y)
     if not series[key] then series[key] = {}; names[#names + 1] = key end
     if type(r[o.x]) == "number" and type(r[o.y]) == "number" then
-      table.insert(series[key], {r[o.x], r[o.y]})
+      table.insert(series[key], {r[o.x], r[o.y], o.err and tonumber(r[o.err]) or 0})
     end
   end
   -- one CSV with a block per series (gnuplot's index), and a header comment
-  local csv = {("# %s,%s,%s"):format(o.series or "series", o.x, o.y)}
+  local csv = {("# %s,%s,%s%s"):format(o.series or "series", o.x, o.y,
+    o.err and ("," .. o.err) or "")}
   for i, key in ipairs(names) do
     if i > 1 then csv[#csv + 1] = "\n\n" end -- two blank lines: gnuplot's next index
     table.sort(series[key], function(a, b) return a[1] < b[1] end)
     for _, p in ipairs(series[key]) do
-      csv[#csv + 1] = ("%s,%.10g,%.10g"):format(key, p[1], p[2])
+      csv[#csv + 1] = ("%s,%.10g,%.10g"):format(key, p[1], p[2]) ..
+        (o.err and (",%.10g"):format(p[3]) or "")
     end
   end
   local f = assert(io.open(base .. ".csv", "w"))
@@ -157,8 +160,8 @@ function report.plot(base, o)
   local name = base:match("([^/]+)$")
   local plots = {}
   for i, key in ipairs(names) do
-    plots[#plots + 1] = ("%s index %d using 2:3 with linespoints title %s"):format(
-      gp_quote(name .. ".csv"), i - 1, gp_quote(key))
+    plots[#plots + 1] = ("%s index %d using %s title %s"):format(gp_quote(name .. ".csv"), i - 1,
+      o.err and "2:3:4 with yerrorlines" or "2:3 with linespoints", gp_quote(key))
   end
   return render(base, {
     "set key outside right top",

@@ -56,27 +56,64 @@ function M.columns(rows)
   return cols
 end
 
+-- Mean and sample std of numeric column `c` over rows `g`, and their count.
+local function mean_std(g, c)
+  local s, n = 0, 0
+  for _, r in ipairs(g) do
+    if type(r[c]) == "number" then s = s + r[c]; n = n + 1 end
+  end
+  if n == 0 then return nil end
+  local mean, ss = s / n, 0
+  for _, r in ipairs(g) do
+    if type(r[c]) == "number" then ss = ss + (r[c] - mean) ^ 2 end
+  end
+  return mean, n > 1 and math.sqrt(ss / (n - 1)) or 0, n
+end
+
+--- "0.8412 ± 0.0031": a mean and a std as the reports print them.
+function M.mean_std_text(mean, std) return ("%.4g ± %.2g"):format(mean, std) end
+
+--- Groups `rows` by the values of `keys` and returns, per group in
+-- first-seen order, {keys = {k = value}, n = distinct seeds, rows = {...},
+-- mean = {col = v}, std = {col = sample std}} over the numeric columns
+-- `metrics`.
+function M.summarize(rows, keys, metrics)
+  local groups, order = {}, {}
+  for _, r in ipairs(rows) do
+    local parts = {}
+    for i, k in ipairs(keys) do parts[i] = tostring(r[k]) end
+    local id = table.concat(parts, "\0")
+    if not groups[id] then groups[id] = {}; order[#order + 1] = id end
+    table.insert(groups[id], r)
+  end
+  local out = {}
+  for _, id in ipairs(order) do
+    local g = groups[id]
+    local s = {keys = {}, n = 0, mean = {}, std = {}, rows = g}
+    for _, k in ipairs(keys) do s.keys[k] = g[1][k] end
+    local seeds = {}
+    for _, r in ipairs(g) do
+      if r.seed == nil then s.n = s.n + 1
+      elseif not seeds[r.seed] then seeds[r.seed] = true; s.n = s.n + 1 end
+    end
+    for _, c in ipairs(metrics) do s.mean[c], s.std[c] = mean_std(g, c) end
+    out[#out + 1] = s
+  end
+  return out
+end
+
 --- Mean and sample std over seeds of every numeric column of `rows`, one row
 -- per method (and round), in the order they first appear: "0.8412 ± 0.0031".
 function M.aggregate(rows, cols)
-  local groups, order = {}, {}
-  for _, r in ipairs(rows) do
-    local key = tostring(r.method or "") .. "\0" .. tostring(r.round or "")
-    if not groups[key] then groups[key] = {}; order[#order + 1] = key end
-    table.insert(groups[key], r)
+  local metrics = {}
+  for _, c in ipairs(cols) do
+    if c ~= "seed" and c ~= "round" then metrics[#metrics + 1] = c end
   end
   local out = {}
-  for _, key in ipairs(order) do
-    local g = groups[key]
-    local row = {method = g[1].method, round = g[1].round, seeds = #g}
-    for _, c in ipairs(cols) do
-      if c ~= "seed" and c ~= "round" and type(g[1][c]) == "number" then
-        local s, s2 = 0, 0
-        for _, r in ipairs(g) do s = s + r[c]; s2 = s2 + r[c] ^ 2 end
-        local mean = s / #g
-        local var = #g > 1 and (s2 - #g * mean ^ 2) / (#g - 1) or 0
-        row[c] = ("%.4g ± %.2g"):format(mean, math.sqrt(math.max(0, var)))
-      end
+  for _, s in ipairs(M.summarize(rows, {"method", "round"}, metrics)) do
+    local row = {method = s.keys.method, round = s.keys.round, seeds = #s.rows}
+    for _, c in ipairs(metrics) do
+      if type(s.rows[1][c]) == "number" then row[c] = M.mean_std_text(s.mean[c], s.std[c]) end
     end
     out[#out + 1] = row
   end
