@@ -47,10 +47,12 @@ FUZZ_SECONDS ?= 60
 fuzz: deps
 	sh tools/fuzz.sh $(FUZZ_SECONDS) build-fuzz
 
-# SIGKILL at 24 random moments of a lottery-ticket run, resumed each time.
+# SIGKILL at 24 random moments of a lottery-ticket run, a recipe run and a
+# local sweep, resumed each time.
 crash-test: build
 	./$(BUILD)/realprune tests/crash_kill.lua 24 1 lth
 	./$(BUILD)/realprune tests/crash_kill.lua 24 2 recipe
+	./$(BUILD)/realprune tests/crash_kill.lua 24 3 sweep
 
 # valgrind memcheck on the main job at a tiny size (about 4 minutes; not in CI).
 valgrind: build

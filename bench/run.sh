@@ -29,3 +29,4 @@ fi
 "$build"/realprune bench/sparse_train.lua "$secs" "$torch_out"
 "$build"/realprune bench/xbar_reram.lua
 "$build"/realprune bench/prune_step.lua
+"$build"/realprune bench/sweep_scale.lua

@@ -38,8 +38,26 @@ static rp_status sync_dir(const char *path)
     return RP_OK;
 }
 
+/* Whether process pid has ended but is not yet reaped (state Z in
+ * /proc/PID/stat): an orphan killed with its parent stays so until init
+ * waits for it, and some container inits never do. */
+static int is_zombie(long pid)
+{
+    char p[64], buf[512];
+    snprintf(p, sizeof p, "/proc/%ld/stat", pid);
+    FILE *f = fopen(p, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *close = strrchr(buf, ')'); /* the command name may hold spaces */
+    return close && close[1] == ' ' && close[2] == 'Z';
+}
+
 /* Removes PATH.tmp.PID files left by writers that were killed mid-write (their
- * process no longer exists); a live writer's file is left alone. */
+ * process no longer exists, or is a zombie); a live writer's file is left
+ * alone. */
 static void sweep_stale(const char *path)
 {
     char dir[4096];
@@ -56,7 +74,7 @@ static void sweep_stale(const char *path)
         long pid = strtol(e->d_name + n + 5, &end, 10);
         if (*end != '\0' || pid <= 0 || pid == (long)getpid())
             continue;
-        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+        if ((kill((pid_t)pid, 0) == 0 || errno != ESRCH) && !is_zombie(pid))
             continue;
         char stale[8192];
         if (snprintf(stale, sizeof stale, "%s/%s", dir, e->d_name) < (int)sizeof stale)

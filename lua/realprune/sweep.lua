@@ -705,6 +705,32 @@ end
 
 -- ---------------------------------------------------------------- main --
 
+--- The record of a planned sweep that sweep.json holds: the recipe, grid,
+-- seeds, backend, the threads each run gets, the command, and every run's
+-- hash, seed, grid point and options.
+function M.describe(sw, plan, args, threads)
+  local grid_text = {}
+  for _, g in ipairs(sw.grid) do
+    local vs = {}
+    for i, v in ipairs(g.values) do vs[i] = v:find(",") and ("[" .. v .. "]") or v end
+    grid_text[#grid_text + 1] = g.key .. "=" .. table.concat(vs, ",")
+  end
+  local sweep = {recipe = plan.path, name = plan.recipe.name, grid = sw.grid,
+    grid_text = table.concat(grid_text, " "), seeds = sw.seeds, backend = sw.backend,
+    jobs = sw.jobs, args = sw.args, version = require("realprune").VERSION,
+    threads_per_run = threads or "SLURM_CPUS_PER_TASK (1 unless --slurm sets --cpus-per-task)",
+    planned = os.date("!%Y-%m-%dT%H:%M:%SZ"), runs = {}}
+  local cmd = {shell_quote(sw.recipe)}
+  for _, a in ipairs(args) do
+    if a ~= sw.recipe then cmd[#cmd + 1] = a:match("^[%w_%-%.=/,]+$") and a or shell_quote(a) end
+  end
+  sweep.command = table.concat(cmd, " ")
+  for i, run in ipairs(plan.runs) do
+    sweep.runs[i] = {hash = run.hash, seed = run.seed, point = run.point, options = run.options}
+  end
+  return sweep
+end
+
 --- `realprune sweep ...`: returns the exit code (0: every run done).
 function M.main(args)
   if args[1] == "--task" then
@@ -723,12 +749,6 @@ function M.main(args)
   local plan = M.plan(sw)
   sw.name = plan.recipe.name
   local dir = sw.out or ("results/" .. plan.recipe.name .. "/sweep")
-  local grid_text = {}
-  for _, g in ipairs(sw.grid) do
-    local vs = {}
-    for i, v in ipairs(g.values) do vs[i] = v:find(",") and ("[" .. v .. "]") or v end
-    grid_text[#grid_text + 1] = g.key .. "=" .. table.concat(vs, ",")
-  end
   local threads = sw.backend == "local" and math.max(1, core.get_threads() // sw.jobs) or nil
   if sw.dry_run and sw.backend == "slurm" then
     local abs = dir:sub(1, 1) == "/" and dir or (core.realpath(".") .. "/" .. dir)
@@ -752,19 +772,7 @@ function M.main(args)
     fail("%s is in use by another sweep (%s); wait for it to end, or give another --out", dir,
       why)
   end
-  local sweep = {recipe = plan.path, name = plan.recipe.name, grid = sw.grid,
-    grid_text = table.concat(grid_text, " "), seeds = sw.seeds, backend = sw.backend,
-    jobs = sw.jobs, args = sw.args, version = require("realprune").VERSION,
-    threads_per_run = threads or "SLURM_CPUS_PER_TASK (1 unless --slurm sets --cpus-per-task)",
-    planned = os.date("!%Y-%m-%dT%H:%M:%SZ"), runs = {}}
-  local cmd = {shell_quote(sw.recipe)}
-  for _, a in ipairs(args) do
-    if a ~= sw.recipe then cmd[#cmd + 1] = a:match("^[%w_%-%.=/,]+$") and a or shell_quote(a) end
-  end
-  sweep.command = table.concat(cmd, " ")
-  for i, run in ipairs(plan.runs) do
-    sweep.runs[i] = {hash = run.hash, seed = run.seed, point = run.point, options = run.options}
-  end
+  local sweep = M.describe(sw, plan, args, threads)
   write(dir .. "/sweep.json", json.encode(sweep) .. "\n")
   local pending = {}
   for _, run in ipairs(plan.runs) do
