@@ -204,4 +204,17 @@ return {
       "self.algorithm == \"sparse\") then\n    self:sparse_plan()\n",
     to = "  if false then\n", breaks = "a pruning step leaves the old plan until the next forward",
     tests = "sparse"},
+  -- sweeps ----------------------------------------------------------------------
+  {file = "lua/realprune/results.lua", from = "math.sqrt(ss / (n - 1))", to = "math.sqrt(ss / n)",
+    breaks = "population instead of sample std over seeds", tests = "sweep|recipes"},
+  {file = "lua/realprune/sweep.lua",
+    from = "  if st and st.state == \"done\" then lock:unlock(); return 0 end",
+    to = "", breaks = "a finished run repeated", tests = "sweep"},
+  {file = "lua/realprune/sweep.lua", from = 'if k ~= "threads" then o[k] = exact(v) end',
+    to = "o[k] = exact(v)", breaks = "threads in the identity", tests = "sweep"},
+  {file = "lua/realprune/sweep.lua",
+    from = "    if passed[g.key] then fail(\"--grid: %s is also given as --%s\", g.key, g.key) end\n",
+    to = "", breaks = "a key given in the grid and as an option", tests = "sweep"},
+  {file = "lua/realprune/sweep.lua", from = 'os.remove(rd .. "/status.json")', to = "",
+    breaks = "an old failed status outlives a new attempt", tests = "sweep"},
 }

@@ -6,6 +6,7 @@
 --       name = "my_study", description = "one line for `realprune list`",
 --       defaults = {epochs = 2, lr = 0.05, model = "vgg_small"},
 --       quick = {epochs = 1},                 -- what --quick changes
+--       row_keys = {"method", "round"},       -- optional: what tells rows apart (sweeps)
 --       run = function(ctx) ... ctx:record{method = "realprune", accuracy = 0.9} end,
 --     }
 --

@@ -137,7 +137,8 @@ function report.plot(base, o)
   end
   local series, names = {}, {}
   for _, r in ipairs(o.rows) do
-    local key = o.series and tostring(r[o.series]) or (o.ylabel or o.y)
+    -- the CSV's first field: no commas (the data file is comma-separated)
+    local key = (o.series and tostring(r[o.series]) or (o.ylabel or o.y)):gsub(",", ";")
     if not series[key] then series[key] = {}; names[#names + 1] = key end
     if type(r[o.x]) == "number" and type(r[o.y]) == "number" then
       table.insert(series[key], {r[o.x], r[o.y], o.err and tonumber(r[o.err]) or 0})

@@ -154,6 +154,8 @@ function M.parse_args(args)
       sw[k] = true
     elseif k and NOT_PASSED[k] then
       fail("--%s: %s", key, NOT_PASSED[k])
+    elseif k and not sw.recipe then
+      fail("the recipe comes first, then its options (got %s before it)", a)
     elseif k then
       sw.args[#sw.args + 1] = a
       if not inline and args[i + 1] and not args[i + 1]:match("^%-%-") then
@@ -185,24 +187,20 @@ end
 
 -- ----------------------------------------------------------- planning --
 
---- The 64-bit FNV-1a hash of `s`, finished with MurmurHash3's fmix64 (so
--- that texts differing in their last bytes differ in every digit), as 16 hex
--- digits.
-function M.hash(s)
-  local h = -3750763034362895579 -- 14695981039346656037 as a signed 64-bit integer
+--- The 64-bit FNV-1a hash of `s` (an integer).
+function M.fnv1a64(s)
+  local h = -3750763034362895579 -- the offset basis 14695981039346656037, as a signed integer
   local prime = 1099511628211
   local byte = string.byte
-  for i = 1, #s, 8 do
-    local a, b, c, d, e, f, g, k = byte(s, i, i + 7)
-    h = (h ~ a) * prime
-    if b then h = (h ~ b) * prime end
-    if c then h = (h ~ c) * prime end
-    if d then h = (h ~ d) * prime end
-    if e then h = (h ~ e) * prime end
-    if f then h = (h ~ f) * prime end
-    if g then h = (h ~ g) * prime end
-    if k then h = (h ~ k) * prime end
-  end
+  for i = 1, #s do h = (h ~ byte(s, i)) * prime end
+  return h
+end
+
+--- The hash naming a run's folder: FNV-1a 64 of `s` finished with
+-- MurmurHash3's fmix64 (so that texts differing in their last bytes differ in
+-- every digit), as 16 hex digits.
+function M.hash(s)
+  local h = M.fnv1a64(s)
   h = (h ~ (h >> 33)) * 0xff51afd7ed558ccd
   h = (h ~ (h >> 33)) * 0xc4ceb9fe1a85ec53
   h = h ~ (h >> 33)
@@ -226,10 +224,17 @@ local function passed_keys(args)
   return keys
 end
 
+-- An option value as the identity writes it: floats with all 17 digits (the
+-- JSON files' 10 would merge 0.1 and 0.1000000000001 into one run).
+local function exact(v)
+  if math.type(v) == "float" then return ("%.17g"):format(v) end
+  return v
+end
+
 --- The identity of a run: the text its folder's hash is taken of.
 function M.identity(r, opts, seed, quick)
   local o = {}
-  for k, v in pairs(opts) do if k ~= "threads" then o[k] = v end end
+  for k, v in pairs(opts) do if k ~= "threads" then o[k] = exact(v) end end
   return json.encode{recipe = r.name, options = o, seed = seed, quick = quick or false}
 end
 
@@ -249,9 +254,15 @@ function M.plan(sw)
       fail("--grid: %s is not an option of recipe %s (valid: %s)", g.key, r.name, valid_keys(r))
     end
     if passed[g.key] then fail("--grid: %s is also given as --%s", g.key, g.key) end
+    local by_value = {}
     for _, v in ipairs(g.values) do
-      local okv, errv = pcall(recipe.parse, r, {"--" .. g.key, v})
-      if not okv then fail("--grid %s=%s: %s", g.key, v, errv) end
+      local okv, parsed = pcall(recipe.parse, r, {"--" .. g.key, v})
+      if not okv then fail("--grid %s=%s: %s", g.key, v, parsed) end
+      local id = tostring(exact(parsed[g.key]))
+      if by_value[id] then
+        fail("--grid: %s lists %s and %s, which are the same value", g.key, by_value[id], v)
+      end
+      by_value[id] = v
     end
   end
   local runs, seen = {}, {}
@@ -327,9 +338,15 @@ function M.task(dir, list, index)
     fail("--task: a line number expected, got %q", tostring(index)))
   local rd = run_dir(dir, hash)
   mkdir(rd)
-  local lock = assert(core.lock_file(rd .. "/.lock", true))
+  local lock, why = core.lock_file(rd .. "/.lock", true)
+  if not lock then
+    fail("--task: %s (the file system of the sweep's folder must support flock: on Lustre, " ..
+      "mount with -o flock)", why)
+  end
   local st = read_json(rd .. "/status.json")
   if st and st.state == "done" then lock:unlock(); return 0 end
+  -- an earlier attempt's status goes: if this one dies, the run is pending
+  os.remove(rd .. "/status.json")
   local threads, host = core.get_threads(), core.hostname()
   local f = io.open(rd .. "/attempts.txt", "a")
   if f then
@@ -346,6 +363,11 @@ function M.task(dir, list, index)
   args[#args + 1] = rd
   args[#args + 1] = "--resume"
   local ok, err = pcall(function() recipe.run(recipe.load(argv[1]), args) end)
+  if not ok and tostring(err):find("interrupted!", 1, true) then
+    -- Ctrl-C: not a failure of the run; it stays pending and resumes
+    lock:unlock()
+    return 130
+  end
   local status = {state = ok and "done" or "failed", seconds = core.clock() - t0,
     threads = threads, host = host, finished = os.date("!%Y-%m-%dT%H:%M:%SZ"),
     error = not ok and tostring(err) or nil}
@@ -419,7 +441,7 @@ local function run_local(sw, plan, dir, pending, threads)
       finished = finished + 1
       local rd = run_dir(dir, run.hash)
       local st = read_json(rd .. "/status.json")
-      if code ~= 0 and not (st and st.state == "failed") then
+      if code ~= 0 and code ~= 130 and not st then
         -- the task itself died (a signal, or an error before its status)
         write(rd .. "/status.json", json.encode{state = "failed", exit = code,
           error = ("the task ended with code %d before writing its status"):format(code)} ..
@@ -450,21 +472,37 @@ local function next_submission(dir)
   return n + 1
 end
 
-local function batch_script(sw, dir, list, n, count)
+-- The batch script of a submission: the array and its options, then the
+-- task command (paths quoted for the shell). The job name and the output
+-- files go on sbatch's command line (see sbatch_args), where they can be quoted.
+local function batch_script(sw, dir, list, count)
   local exe = core.exe_path()
   return table.concat({
     "#!/bin/sh",
     "# realprune sweep: one task per run; each task resumes its run, so a",
     "# requeued or preempted task continues where it stopped.",
-    ("#SBATCH --job-name=realprune-%s"):format(sw.name),
     ("#SBATCH --array=%s"):format(array_spec(count, sw.jobs_given and sw.jobs or nil)),
-    ("#SBATCH --output=%s/slurm/%d-%%A_%%a.out"):format(dir, n),
     "#SBATCH --open-mode=append",
     "#SBATCH --requeue",
     "export REALPRUNE_THREADS=\"${SLURM_CPUS_PER_TASK:-1}\"",
     ("exec %s sweep --task %s %s \"$SLURM_ARRAY_TASK_ID\""):format(shell_quote(exe),
       shell_quote(dir), shell_quote(list)),
   }, "\n") .. "\n"
+end
+
+-- The log file of task `index` of job `job` in submission n; with job = "%A"
+-- and index = "%a", the pattern sbatch's --output takes ('%' in the folder
+-- doubled so that Slurm keeps it).
+local function log_path(dir, n, job, index)
+  local d = job == "%A" and dir:gsub("%%", "%%%%") or dir
+  return ("%s/slurm/%d-%s_%s.out"):format(d, n, job, index)
+end
+
+-- sbatch's command line for the script of submission n.
+local function sbatch_args(sw, dir, n, script_path)
+  local name = ("realprune-%s"):format(sw.name):gsub("[^%w_%-]", "_")
+  return ("sbatch --parsable --job-name=%s --output=%s %s %s"):format(name,
+    shell_quote(log_path(dir, n, "%A", "%a")), sw.slurm or "", shell_quote(script_path))
 end
 
 local function has_command(name)
@@ -487,30 +525,50 @@ local function run_slurm(sw, plan, dir, pending)
   local list = ("%s/slurm/submit-%d.tsv"):format(dir, n)
   local script_path = ("%s/slurm/submit-%d.sh"):format(dir, n)
   write_plan_file(list, pending, plan)
-  write(script_path, batch_script(sw, dir, list, n, #pending))
-  local cmd = ("sbatch --parsable %s %s 2>&1"):format(sw.slurm or "", shell_quote(script_path))
-  local p = io.popen(cmd)
+  write(script_path, batch_script(sw, dir, list, #pending))
+  local errfile = dir .. "/slurm/sbatch.err"
+  local cmd = sbatch_args(sw, dir, n, script_path)
+  local p = io.popen(cmd .. " 2>" .. shell_quote(errfile))
   local out = p:read("a")
   p:close()
-  local job = out:match("^%s*(%d+)")
-  if not job then fail("sbatch refused the job array (%s): %s", cmd, out:gsub("%s+$", "")) end
+  local job
+  for line in out:gmatch("[^\n]+") do job = line:match("^%s*(%d+)") or job end
+  if not job then
+    fail("sbatch refused the job array (%s): %s", cmd,
+      ((out .. (read(errfile) or "")):gsub("%s+$", "")))
+  end
+  os.remove(errfile)
   print(("submitted %d runs as Slurm job array %s (%s); waiting"):format(#pending, job,
     script_path))
-  local last
+  local last, warned
   while true do
-    local q = io.popen(("squeue -h -j %s -o %%T 2>/dev/null"):format(job))
-    local left = 0
-    for _ in q:lines() do left = left + 1 end
+    -- squeue fails for a job that has left the controller's memory ("Invalid
+    -- job id"): the array is over; any other failure (a controller timeout)
+    -- is retried, never taken for the end
+    local q = io.popen(("squeue -h -j %s -o %%T 2>&1; echo \"<exit:$?>\""):format(job))
+    local text = q:read("a")
     q:close()
-    local text = totals_text(counts(dir, pending), #pending) .. (", %d in the queue"):format(left)
-    if text ~= last then print(text); last = text end
-    if left == 0 then break end
+    local code = tonumber(text:match("<exit:(%d+)>%s*$"))
+    text = text:gsub("<exit:%d+>%s*$", "")
+    local left
+    if code == 0 then
+      left = select(2, text:gsub("[^\n]+", ""))
+    elseif text:find("Invalid job id", 1, true) then
+      left = 0
+    elseif not warned then
+      print(("squeue failed (%s); retrying"):format((text:gsub("%s+$", ""))))
+      warned = true
+    end
+    if left then
+      local line = totals_text(counts(dir, pending), #pending) ..
+        (", %d in the queue"):format(left)
+      if line ~= last then print(line); last = line end
+      if left == 0 then break end
+    end
     core.sleep(poll_seconds())
   end
   local logs = {}
-  for i, run in ipairs(pending) do
-    logs[run.hash] = ("%s/slurm/%d-%s_%d.out"):format(dir, n, job, i)
-  end
+  for i, run in ipairs(pending) do logs[run.hash] = log_path(dir, n, job, i) end
   return logs
 end
 
@@ -520,6 +578,35 @@ end
 function M.is_timing(col)
   return col == "seconds" or col:match("_seconds$") ~= nil or col:match("^seconds_") ~= nil or
     col:match("img_per_s$") ~= nil
+end
+
+--- The columns that tell a run's rows apart (besides the grid's keys): the
+-- recipe's `row_keys` when it names them, else every column holding strings
+-- (such as `method`) and the index columns round, epoch, layer, step and
+-- iteration that the rows have, options excluded.
+function M.row_keys(rows, declared, options)
+  if declared then return declared end
+  local INDEX = {"round", "epoch", "layer", "step", "iteration"}
+  local has, strings = {}, {}
+  for _, r in ipairs(rows) do
+    for k, v in pairs(r) do
+      has[k] = true
+      if type(v) == "string" and k ~= "run" and options[k] == nil and
+          not k:match("^option_") then
+        strings[k] = true
+      end
+    end
+  end
+  local keys = {}
+  for k in pairs(strings) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b)
+    if a == "method" or b == "method" then return a == "method" end
+    return a < b
+  end)
+  for _, k in ipairs(INDEX) do
+    if has[k] and not strings[k] and options[k] == nil then keys[#keys + 1] = k end
+  end
+  return keys
 end
 
 --- Every done run's rows with its options as columns (an option whose name
@@ -633,21 +720,22 @@ function M.aggregate(dir, sweep, runs)
   local keys = {}
   for _, k in ipairs(grid_keys) do keys[#keys + 1] = k end
   local options = runs[1] and runs[1].options or {}
-  local has = {}
-  for _, r in ipairs(rows) do for k in pairs(r) do has[k] = true end end
-  for _, k in ipairs{"method", "round"} do
-    if has[k] and not is_key[k] then keys[#keys + 1] = k end
+  local row_key = {}
+  for _, k in ipairs(M.row_keys(rows, sweep.row_keys, options)) do
+    if not is_key[k] then keys[#keys + 1] = k; row_key[k] = true end
   end
   local metrics, timing = {}, {}
   for _, c in ipairs(rest) do
     local numeric = false
     for _, r in ipairs(rows) do if type(r[c]) == "number" then numeric = true; break end end
     local is_option = options[c] ~= nil or c:match("^option_")
-    if numeric and not is_option and c ~= "round" then
+    if numeric and not is_option and not row_key[c] then
       if M.is_timing(c) then timing[#timing + 1] = c else metrics[#metrics + 1] = c end
     end
   end
   local groups = results.summarize(rows, keys, metrics)
+  local merged = 0
+  for _, g in ipairs(groups) do if #g.rows > g.n then merged = merged + 1 end end
   local c = counts(dir, runs)
   local md = {("# Sweep of %s\n"):format(sweep.name),
     ("Command: `realprune sweep %s`\n"):format(sweep.command or ""),
@@ -658,6 +746,11 @@ function M.aggregate(dir, sweep, runs)
       "the row averages.\n",
     #groups > 0 and report.table(summary_rows(groups, keys, metrics),
       {columns = summary_columns(keys, metrics)}) or "(no run is done yet)", ""}
+  if merged > 0 then
+    md[#md + 1] = ("Note: %d group%s hold more than one row per seed (rows that no key " ..
+      "tells apart are averaged together); a recipe names its row keys with `row_keys`.\n")
+      :format(merged, merged == 1 and "" or "s")
+  end
   local p = #groups > 0 and plot(dir, groups, keys, metrics, sweep)
   if p then md[#md + 1] = p .. "\n" end
   if #timing > 0 then
@@ -719,7 +812,7 @@ function M.describe(sw, plan, args, threads)
     grid_text = table.concat(grid_text, " "), seeds = sw.seeds, backend = sw.backend,
     jobs = sw.jobs, args = sw.args, version = require("realprune").VERSION,
     threads_per_run = threads or "SLURM_CPUS_PER_TASK (1 unless --slurm sets --cpus-per-task)",
-    planned = os.date("!%Y-%m-%dT%H:%M:%SZ"), runs = {}}
+    planned = os.date("!%Y-%m-%dT%H:%M:%SZ"), row_keys = plan.recipe.row_keys, runs = {}}
   local cmd = {shell_quote(sw.recipe)}
   for _, a in ipairs(args) do
     if a ~= sw.recipe then cmd[#cmd + 1] = a:match("^[%w_%-%.=/,]+$") and a or shell_quote(a) end
@@ -752,9 +845,14 @@ function M.main(args)
   local threads = sw.backend == "local" and math.max(1, core.get_threads() // sw.jobs) or nil
   if sw.dry_run and sw.backend == "slurm" then
     local abs = dir:sub(1, 1) == "/" and dir or (core.realpath(".") .. "/" .. dir)
-    io.write(batch_script(sw, abs, abs .. "/slurm/submit-N.tsv", 1, #plan.runs))
-    print(("# submitted with: sbatch --parsable %s %s/slurm/submit-N.sh  (%d runs)"):format(
-      sw.slurm or "", abs, #plan.runs))
+    local n, todo = next_submission(abs), 0
+    for _, run in ipairs(plan.runs) do
+      if M.state(abs, run.hash) ~= "done" then todo = todo + 1 end
+    end
+    local script = ("%s/slurm/submit-%d.sh"):format(abs, n)
+    io.write(batch_script(sw, abs, ("%s/slurm/submit-%d.tsv"):format(abs, n), todo))
+    print(("# %d of %d runs to submit, with: %s"):format(todo, #plan.runs,
+      sbatch_args(sw, abs, n, script)))
     return 0
   end
   if sw.dry_run then
@@ -799,8 +897,9 @@ function M.main(args)
         st and st.error and st.error:gsub("\n.*", "") or "?",
         logs[run.hash] or (run_dir(dir, run.hash) .. "/output.txt")))
     elseif s ~= "done" then
-      print(("not finished: %s %s (cancelled, preempted or killed; the same command resumes it)")
-        :format(run.hash, label(sweep, run)))
+      print(("not finished: %s %s (cancelled, preempted or killed; the same command resumes " ..
+        "it)%s"):format(run.hash, label(sweep, run),
+        logs[run.hash] and (" (log " .. logs[run.hash] .. ")") or ""))
     end
   end
   print(totals_text(c, #plan.runs))

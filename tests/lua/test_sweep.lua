@@ -74,9 +74,14 @@ function TestSweepParse:test_seeds()
 end
 
 function TestSweepParse:test_hash_is_stable_and_spreads()
+  -- FNV-1a 64 test vectors (Fowler, Noll, Vo: the reference test suite)
+  lu.assertEquals(("%016x"):format(sweep.fnv1a64("")), "cbf29ce484222325")
+  lu.assertEquals(("%016x"):format(sweep.fnv1a64("a")), "af63dc4c8601ec8c")
+  lu.assertEquals(("%016x"):format(sweep.fnv1a64("foobar")), "85944171f73967e8")
+  -- a pinned folder name: a change here would re-run every existing sweep
+  lu.assertEquals(sweep.hash('{"options":{"lr":0.1},"quick":false,"recipe":"x","seed":1}'),
+    "77ed98a748466c3b")
   lu.assertEquals(#sweep.hash("x"), 16)
-  lu.assertEquals(sweep.hash("abc"), sweep.hash("abc"))
-  -- FNV-1a 64 of "a" is af63dc4c8601ec8c; the finisher mixes it
   local h1, h2 = sweep.hash('{"seed":1}'), sweep.hash('{"seed":2}')
   local same = 0
   for i = 1, 16 do if h1:sub(i, i) == h2:sub(i, i) then same = same + 1 end end
@@ -129,6 +134,7 @@ function TestSweepParse:test_bad_input_refused_before_any_run()
     {"--seed 3", "give --seeds"},
     {"--epochs x", 'option --epochs expects an integer, got "x"'},
     {"--slurm '--partition=x'", "--slurm needs --backend slurm"},
+    {"--grid 'lr=0.1,0.10'", "lr lists 0.1 and 0.10, which are the same value"},
   }
   for _, c in ipairs(cases) do
     local out, code = H.run(("%s sweep %s %s --out %s"):format(H.BIN, RECIPE, c[1], dir))
@@ -140,6 +146,49 @@ function TestSweepParse:test_bad_input_refused_before_any_run()
   local out, code = H.run(H.BIN .. " sweep --status " .. dir)
   lu.assertEquals(code, 2)
   lu.assertStrContains(out, "holds no sweep")
+  out, code = H.run(H.BIN .. " sweep --quick " .. RECIPE)
+  lu.assertEquals(code, 2)
+  lu.assertStrContains(out, "the recipe comes first")
+end
+
+-- Floats that the JSON files would print alike are still different runs.
+function TestSweepParse:test_close_floats_are_different_runs()
+  local plan = sweep.plan(sweep.parse_args{RECIPE, "--grid", "lr=0.1,0.1000000000001"})
+  lu.assertEquals(#plan.runs, 2)
+  lu.assertNotEquals(plan.runs[1].hash, plan.runs[2].hash)
+end
+
+-- Rows told apart by a string column and an index column (epoch) are
+-- grouped by them, not averaged together; mean ± sample std by hand.
+function TestSweepParse:test_aggregate_groups_by_row_keys()
+  local dir = H.tmpdir()
+  local runs = {}
+  local acc = {[1] = {0.5, 0.7}, [2] = {0.6, 0.9}}
+  for seed = 1, 2 do
+    local hash = ("%016x"):format(seed)
+    runs[seed] = {hash = hash, seed = seed, point = {"0.1"}, options = {lr = 0.1}}
+    local rd = dir .. "/runs/" .. hash
+    assert(core.mkdir(rd))
+    local rows = {}
+    for epoch = 1, 2 do
+      for _, phase in ipairs{"train", "test"} do
+        rows[#rows + 1] = {phase = phase, epoch = epoch, seed = seed,
+          accuracy = acc[epoch][seed] + (phase == "test" and 0.01 or 0)}
+      end
+    end
+    H.write(rd .. "/results.json", json.encode(rows))
+    H.write(rd .. "/status.json", json.encode{state = "done", seconds = 1})
+  end
+  local sw = {name = "t", grid = {{key = "lr", values = {"0.1"}}}, grid_text = "lr=0.1",
+    seeds = {1, 2}}
+  local rows = sweep.aggregate(dir, sw, runs)
+  lu.assertEquals(#rows, 8)
+  local md = H.read(dir .. "/report.md")
+  lu.assertStrContains(md, "| lr | phase | epoch | seeds | accuracy |")
+  local m, sd = (0.6 + 0.9) / 2, math.sqrt(((0.6 - 0.75) ^ 2 + (0.9 - 0.75) ^ 2) / 1)
+  lu.assertStrContains(md, ("| 0.1 | train | 2 | 2 | %.4g ± %.2g |"):format(m, sd))
+  lu.assertStrContains(md, ("| 0.1 | test | 2 | 2 | %.4g ± %.2g |"):format(m + 0.01, sd))
+  lu.assertNotStrContains(md, "more than one row per seed")
 end
 
 function TestSweepParse:test_json_round_trip()
@@ -242,6 +291,38 @@ function TestSweepLocal:test_failing_run_is_reported_others_finish()
   lu.assertEquals(again, 4)
 end
 
+-- A failed run whose retry is killed is pending again (its old failure does
+-- not stand in for the retry), and the next call finishes it.
+function TestSweepLocal:test_killed_retry_of_a_failed_run_is_pending()
+  local dir, path = H.scratch()
+  local flag = path("fail-now")
+  H.write(flag, "")
+  local cmd = ("%s sweep %s --grid 'lr=0.05' --epochs 2 --train_images 64 --test_images 32 " ..
+    "--fail_file %s --out %s/s"):format(H.BIN, RECIPE, flag, dir)
+  local out, code = H.run(cmd)
+  lu.assertEquals(code, sweep.INCOMPLETE, out)
+  lu.assertStrContains(out, "1 failed")
+  os.remove(flag)
+  local p = io.popen(("SWEEP_TEST_PAUSE=30 setsid sh -c %q > /dev/null 2>&1 & echo $!"):format(
+    "exec " .. cmd))
+  local pid = p:read("l")
+  p:close()
+  local started = false
+  for _ = 1, 200 do
+    local n = attempts(dir .. "/s")
+    if n == 2 then started = true; break end
+    core.sleep(0.05)
+  end
+  lu.assertTrue(started, "the retry did not start")
+  core.sleep(0.3)
+  os.execute("kill -9 -" .. pid)
+  core.sleep(0.2)
+  out = H.run(H.BIN .. " sweep --status " .. dir .. "/s")
+  lu.assertStrContains(out, "1 runs: 0 done, 0 running, 0 failed, 1 pending")
+  out, code = H.run(cmd)
+  lu.assertEquals(code, 0, out)
+end
+
 function TestSweepLocal:test_second_sweep_on_the_same_folder_is_refused()
   local dir = H.tmpdir()
   local lock = assert(core.lock_file(dir .. "/sweep.lock"))
@@ -255,6 +336,16 @@ function TestSweepLocal:test_second_sweep_on_the_same_folder_is_refused()
   lu.assertEquals(code, 0, out)
 end
 
+function TestSweepLocal:test_folder_with_space_and_quote()
+  local dir = H.tmpdir() .. "/it's a dir"
+  local out, code = H.run(("%s sweep %s --grid 'lr=0.05' --epochs 1 --train_images 64 " ..
+    "--test_images 32 --out %q"):format(H.BIN, RECIPE, dir))
+  lu.assertEquals(code, 0, out)
+  lu.assertEquals(#csv_rows(dir .. "/results.csv"), 1)
+  out, code = H.run(("%s sweep --status %q"):format(H.BIN, dir))
+  lu.assertEquals(code, 0, out)
+end
+
 function TestSweepLocal:test_slurm_dry_run_and_missing_sbatch()
   local dir = H.tmpdir() .. "/dry"
   local out, code = H.run(sweep_cmd(dir, "--backend slurm --slurm '--partition=cpu'") ..
@@ -262,7 +353,9 @@ function TestSweepLocal:test_slurm_dry_run_and_missing_sbatch()
   lu.assertEquals(code, 0, out)
   lu.assertStrContains(out, "#SBATCH --array=1-8%2")
   lu.assertStrContains(out, "sweep --task")
-  lu.assertStrContains(out, "sbatch --parsable --partition=cpu")
+  lu.assertStrContains(out, "--partition=cpu")
+  lu.assertStrContains(out, "8 of 8 runs to submit, with: sbatch --parsable " ..
+    "--job-name=realprune-sweep_test --output=")
   lu.assertNil(H.read(dir .. "/sweep.json"), "a dry run writes nothing")
   local bin = core.realpath(H.BIN)
   out, code = H.run(("PATH=/nonexistent %s"):format(sweep_cmd(dir, "--backend slurm"):gsub(

@@ -16,7 +16,7 @@ local RECIPE = core.realpath("tests/fixtures/sweep_recipe.lua")
 
 local function cmd(dir, extra)
   return ("%s sweep %s --grid 'lr=0.05,0.1 width=0.5,1' --seeds 1,2 --jobs 2 " ..
-    "--train_images 128 --test_images 64 --out %s %s"):format(BIN, RECIPE, dir, extra)
+    "--train_images 128 --test_images 64 --out '%s' %s"):format(BIN, RECIPE, dir, extra)
 end
 
 -- results.csv without its timing columns (and the run hash when asked)
@@ -52,13 +52,20 @@ TestSlurm = {}
 function TestSlurm:test_same_results_as_local()
   local out, code = H.run(cmd(TMP .. "/local", "--epochs 2"))
   lu.assertEquals(code, 0, out)
-  out, code = H.run(cmd(TMP .. "/slurm", "--epochs 2 --backend slurm"))
+  -- a folder with a space and a '%' (Slurm's file-name patterns) in its name
+  local dir = TMP .. "/slurm 100%"
+  out, code = H.run(cmd(dir, "--epochs 2 --backend slurm"))
   lu.assertEquals(code, 0, out)
   lu.assertStrContains(out, "submitted 8 runs as Slurm job array")
   lu.assertStrContains(out, "8 runs: 8 done, 0 running, 0 failed, 0 pending")
-  lu.assertEquals(comparable(TMP .. "/slurm/results.csv"), comparable(TMP .. "/local/results.csv"))
-  local script = H.read(TMP .. "/slurm/slurm/submit-1.sh")
+  lu.assertEquals(comparable(dir .. "/results.csv"), comparable(TMP .. "/local/results.csv"))
+  local script = H.read(dir .. "/slurm/submit-1.sh")
   lu.assertStrContains(script, "#SBATCH --array=1-8%2")
+  local logs = 0
+  for _, e in ipairs(core.list_dir(dir .. "/slurm")) do
+    if e.name:match("^1%-%d+_%d%.out$") then logs = logs + 1 end
+  end
+  lu.assertEquals(logs, 8)
 end
 
 function TestSlurm:test_cancelled_task_resumes_without_repeating_others()
