@@ -213,7 +213,8 @@ return {
   {file = "lua/realprune/sweep.lua", from = 'if k ~= "threads" then o[k] = exact(v) end',
     to = "o[k] = exact(v)", breaks = "threads in the identity", tests = "sweep"},
   {file = "lua/realprune/sweep.lua",
-    from = "if passed[g.key] then fail(", to = "if false then fail(", breaks = "a key given in the grid and as an option", tests = "sweep"},
+    from = "if passed[g.key] then fail(", to = "if false then fail(",
+    breaks = "a key given in the grid and as an option", tests = "sweep"},
   {file = "lua/realprune/sweep.lua", from = 'os.remove(rd .. "/status.json")', to = "",
     breaks = "an old failed status outlives a new attempt", tests = "sweep"},
 }
