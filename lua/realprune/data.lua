@@ -107,6 +107,39 @@ function Dataset:normalize(mean, std)
   return ds
 end
 
+--- `pad(p)`: a new data set of this one's samples (in order) with `p` rows
+-- and columns of zero bytes around every image: Fashion-MNIST's 28x28
+-- become 32x32 with p = 2, the input size of the CIFAR-style networks
+-- (vgg11, vgg16, resnet20); its background is 0, so the images only gain
+-- background. The mean and std are kept (those of the unpadded images), so
+-- the old pixels normalize as before.
+function Dataset:pad(p)
+  if math.type(p) ~= "integer" or p < 0 or p > 64 then
+    fail("pad", ("p must be an integer in 0..64, got %s"):format(tostring(p)), 2)
+  end
+  local C, H, W = self.channels, self.height, self.width
+  local H2, W2 = H + 2 * p, W + 2 * p
+  local item = C * H * W
+  local side, full = ("\0"):rep(p), ("\0"):rep(W2 * p)
+  local parts, labels = {}, {}
+  for i = 1, self:size() do
+    local it = self:item(i)
+    local base = (it - 1) * item
+    for c = 0, C - 1 do
+      parts[#parts + 1] = full
+      for y = 0, H - 1 do
+        local o = base + (c * H + y) * W
+        parts[#parts + 1] = side .. self.images:sub(o + 1, o + W) .. side
+      end
+      parts[#parts + 1] = full
+    end
+    labels[i] = self.all_labels[it]
+  end
+  return data.from_bytes{images = table.concat(parts), count = self:size(), channels = C,
+    height = H2, width = W2, labels = labels, classes = self.classes, mean = self.mean,
+    std = self.std, name = ("%s (padded by %d)"):format(self.name, p)}
+end
+
 --- `subset(n[, seed])`: n samples, stratified by class (each class keeps its
 -- share, rounded by largest remainder), chosen at random with `seed`
 -- (default 0), kept in their original order.
