@@ -26,4 +26,5 @@ if ! sh "$here/cluster.sh" start "$tmp/cluster"; then
 fi
 export SLURM_CONF="$tmp/cluster/slurm.conf"
 export REALPRUNE_SWEEP_POLL=0.5
+export REALPRUNE_BIN="$bin"
 "$bin" "$here/slurm_sweep.lua" "$tmp" -o text
