@@ -27,7 +27,9 @@ local function data(ctx, o)
   if o.train_images > 0 and o.train_images < #train then
     train = train:subset(o.train_images, ctx.seed)
   end
-  if o.test_images > 0 and o.test_images < #test then test = test:subset(o.test_images, ctx.seed) end
+  if o.test_images > 0 and o.test_images < #test then
+    test = test:subset(o.test_images, ctx.seed)
+  end
   return train:pad(2), test:pad(2)
 end
 
@@ -116,7 +118,8 @@ return {
       local fresh = build()
       for i, l in ipairs(fresh:prunable()) do if masks[i] then l:set_mask(masks[i]) end end
       local control = rp.lth.run{model = fresh, train = train, test = test, xbar = cfg, fit = fit,
-        schedule = function() return nil end, seed = ctx.seed + 7919, dir = ctx:path(o.method .. "_reinit"),
+        schedule = function() return nil end, seed = ctx.seed + 7919,
+        dir = ctx:path(o.method .. "_reinit"),
         log = function(l) ctx:log("reinit %s", l) end}
       local last, c = rows[#rows], control[1]
       ctx:record{method = o.method .. "+reinit", round = last.round, sparsity = c.sparsity,

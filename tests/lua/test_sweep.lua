@@ -122,7 +122,8 @@ end
 function TestSweepParse:test_bad_input_refused_before_any_run()
   local dir = H.tmpdir() .. "/never"
   local cases = {
-    {"--grid 'foo=1,2'", "foo is not an option of recipe sweep_test (valid: epochs, fail_file, fail_lr"},
+    {"--grid 'foo=1,2'",
+      "foo is not an option of recipe sweep_test (valid: epochs, fail_file, fail_lr"},
     {"--grid 'lr='", "empty value"},
     {"--grid 'lr=0.1' --lr 0.2", "lr is also given as --lr"},
     {"--grid 'lr=abc'", 'option --lr expects a number, got "abc"'},
