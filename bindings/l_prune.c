@@ -78,6 +78,9 @@ static int l_prune_apply(lua_State *L)
     s.L = (int)field_int(L, 2, "L", s.L);
     s.block_a = field_int(L, 2, "block_a", s.block_a);
     s.block_b = field_int(L, 2, "block_b", s.block_b);
+    lua_getfield(L, 2, "align");
+    s.align = lua_toboolean(L, -1);
+    lua_pop(L, 1);
     lua_getfield(L, 2, "generator");
     s.rng = rpl_opt_generator(L, -1);
     lua_pop(L, 1);

@@ -199,6 +199,55 @@ static int64_t count_of(double amount, int64_t alive)
     return n < 0 ? 0 : n > (double)alive ? alive : (int64_t)n;
 }
 
+/* Crossbar alignment of one layer's column step (see prune.h): v holds its
+ * alive segments sorted by key, the first `take` of them pruned by the step;
+ * rows_blocks blocks of segments, block of group id = id / gc. Marks the
+ * final choice in pruned[] and returns how many are pruned. */
+static int64_t align_layer(const struct cand *v, int64_t alive, int64_t take, int64_t L,
+                           int64_t blocks, int64_t gc, unsigned char *pruned, int64_t *work)
+{
+    int64_t *count = work, *first = work + blocks, *member = work + 2 * blocks + 1;
+    for (int64_t i = 0; i < alive; i++)
+        pruned[i] = i < take;
+    memset(count, 0, sizeof(int64_t) * (size_t)blocks);
+    for (int64_t i = 0; i < alive; i++)
+        count[v[i].group / gc]++;
+    first[0] = 0;
+    for (int64_t b = 0; b < blocks; b++)
+        first[b + 1] = first[b] + count[b];
+    memset(count, 0, sizeof(int64_t) * (size_t)blocks);
+    for (int64_t i = 0; i < alive; i++) { /* each block's members in key order */
+        int64_t b = v[i].group / gc;
+        member[first[b] + count[b]++] = i;
+    }
+    for (int64_t b = 0; b < blocks; b++) {
+        int64_t kept = 0, dropped = 0;
+        for (int64_t k = first[b]; k < first[b + 1]; k++)
+            pruned[member[k]] ? dropped++ : kept++;
+        int64_t r = kept % L;
+        if (r == 0)
+            continue;
+        if (r <= L - r || dropped < L - r) {
+            for (int64_t k = first[b]; k < first[b + 1] && r > 0; k++)
+                if (!pruned[member[k]])
+                    pruned[member[k]] = 1, r--;
+        } else {
+            int64_t back = L - r;
+            for (int64_t k = first[b + 1] - 1; k >= first[b] && back > 0; k--)
+                if (pruned[member[k]])
+                    pruned[member[k]] = 0, back--;
+        }
+    }
+    int64_t n = 0;
+    for (int64_t i = 0; i < alive; i++)
+        n += pruned[i];
+    if (alive > 0 && n == alive) { /* the guard: the layer keeps its best segment */
+        pruned[alive - 1] = 0;
+        n--;
+    }
+    return n;
+}
+
 static rp_status check_spec(const struct rp_prune_spec *s)
 {
     if ((unsigned)s->score > RP_SCORE_RANDOM)
@@ -207,6 +256,8 @@ static rp_status check_spec(const struct rp_prune_spec *s)
         return rp_error(RP_EINVAL, "prune: unknown scope %d", (int)s->scope);
     if (s->score == RP_SCORE_RANDOM && !s->rng)
         return rp_error(RP_EINVAL, "prune: random scores need a generator");
+    if (s->align && (s->granularity != RP_GROUP_COLUMN || s->scope != RP_SCOPE_LAYER || s->L < 1))
+        return rp_error(RP_EINVAL, "prune: align needs column groups, layer scope and L >= 1");
     if (s->scope == RP_SCOPE_GLOBAL && !(s->amount >= 0.0 && s->amount <= 1.0))
         return rp_error(RP_EINVAL, "prune: amount must be in [0, 1], got %g", s->amount);
     return RP_OK;
@@ -251,6 +302,26 @@ rp_status rp_prune_apply(struct rp_prune_layer *layers, int n, const struct rp_p
             int64_t take = count_of(layers[k].amount, alive);
             if (alive > 0 && take >= alive)
                 take = alive - 1; /* guard: keep the layer's best group */
+            if (s->align) {
+                int64_t blocks = geo[k].gr;
+                unsigned char *pruned = malloc((size_t)(alive > 0 ? alive : 1));
+                int64_t *work = malloc(sizeof(int64_t) * (size_t)(2 * blocks + 1 + alive));
+                if (!pruned || !work) {
+                    free(pruned);
+                    free(work);
+                    st = rp_error(RP_ENOMEM, "prune: out of memory");
+                    break;
+                }
+                qsort(v, (size_t)alive, sizeof(struct cand), cand_cmp);
+                layers[k].pruned =
+                    align_layer(v, alive, take, s->L, blocks, geo[k].gc, pruned, work);
+                for (int64_t i = 0; i < alive; i++)
+                    if (pruned[i])
+                        zero_group(&layers[k], &geo[k], v[i].group);
+                free(pruned);
+                free(work);
+                continue;
+            }
             select_smallest(v, alive, take);
             for (int64_t i = 0; i < take; i++)
                 zero_group(&layers[k], &geo[k], v[i].group);

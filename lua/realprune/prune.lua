@@ -22,7 +22,9 @@
 -- "block"), seed (for random scores; default 0) or generator, amounts (per-layer
 -- amounts: a table by layer name or function(layer) -> amount; layer scope),
 -- exclude (layer names, a function(layer) -> true, or "first_last": the first
--- conv and the last linear layer; none by default).
+-- conv and the last linear layer; none by default), align (column groups,
+-- layer scope: round each row block's kept segments to the nearest multiple of
+-- L, so that no crossbar is left partly empty — the `aligned` strategy).
 --
 -- Guard: a step never removes a layer's last alive group, so no layer is ever
 -- cut off entirely (an amount of 1 leaves the best group of each layer).
@@ -36,7 +38,7 @@ local xbar = require "realprune.xbar"
 local prune = {}
 
 local SPEC_FIELDS = {granularity = true, amount = true, score = true, scope = true, xbar = true,
-  block = true, seed = true, generator = true, amounts = true, exclude = true}
+  block = true, seed = true, generator = true, amounts = true, exclude = true, align = true}
 
 local function fail(msg, level) error("rp.prune.apply: " .. msg, (level or 1) + 1) end
 
@@ -100,6 +102,13 @@ function prune.apply(model, spec)
   end
   local amount = spec.amount
   if spec.amounts == nil or scope == "global" then check_amount(amount, "amount") end
+  if spec.align ~= nil and type(spec.align) ~= "boolean" then
+    fail(("align must be true or false, got %s"):format(tostring(spec.align)), 2)
+  end
+  if spec.align and (gran ~= "column" or scope ~= "layer") then
+    fail(("align needs granularity \"column\" and scope \"layer\", got %s and %s"):format(
+      gran, scope), 2)
+  end
   local block_a, block_b = 1, 1
   if gran == "block" then
     local b = spec.block
@@ -148,7 +157,7 @@ function prune.apply(model, spec)
   local gen = spec.generator or (score == "random" and core.generator(spec.seed or 0)) or nil
   local res = core.prune_apply(items, {granularity = gran, score = score,
     scope = scope, amount = amount or 0, rows = cfg.rows, L = cfg.L,
-    block_a = block_a, block_b = block_b, generator = gen})
+    block_a = block_a, block_b = block_b, generator = gen, align = spec.align or false})
   local out = {}
   for i, l in ipairs(order) do
     l:adopt_mask(items[i].mask)

@@ -70,6 +70,21 @@ strategies.random = {
   differs = "Not a published method.",
 }
 
+--- Crossbar-aligned column pruning: realprune whose row blocks keep whole
+-- crossbars of column segments.
+strategies.aligned = {
+  name = "aligned",
+  prune = {granularity = "column", score = "l1", scope = "layer", exclude = "first_last",
+    align = true},
+  rate = 0.2, rounds = 10, rewind = "init",
+  follows = "realprune, with every row block's surviving segments rounded to a multiple " ..
+    "of the crossbar's logical columns L (pruning its weakest kept segments or reviving " ..
+    "its strongest just-pruned ones, whichever is nearer), so that no crossbar is left " ..
+    "partly empty.",
+  differs = "Not in the paper: column pruning leaves a partly empty crossbar in most row " ..
+    "blocks; this spends that room on alive segments or frees the crossbar.",
+}
+
 --- A deep copy of a named strategy (or of a strategy table), to change.
 function strategies.copy(s)
   if type(s) == "string" then
@@ -87,6 +102,6 @@ function strategies.copy(s)
 end
 
 --- Names of the strategies.
-function strategies.names() return {"realprune", "lth", "cgp", "filter", "random"} end
+function strategies.names() return {"realprune", "lth", "cgp", "filter", "random", "aligned"} end
 
 return strategies

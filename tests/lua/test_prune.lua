@@ -145,6 +145,40 @@ function TestPrune:test_guard_keeps_one_group()
   for _, l in ipairs(g:prunable()) do lu.assertEquals(l.mask:sum(), 1) end
 end
 
+-- The aligned strategy's step: every row block of every pruned layer keeps a
+-- multiple of L segments, so the mapping's crossbars are all full; fewer
+-- crossbars than plain column pruning at about the same sparsity.
+function TestPrune:test_aligned_columns_fill_their_crossbars()
+  -- rows kept in place, so that the mapping's blocks are the pruning's
+  local cfg = rp.xbar.config{rows = 8, cols = 8, weight_bits = 4, cell_bits = 2, -- L = 4
+    compact_rows = false}
+  local a, b = model_for_test(SEED), model_for_test(SEED)
+  for _ = 1, 3 do
+    rp.prune.apply(a, {granularity = "column", amount = 0.4, xbar = cfg, align = true})
+    rp.prune.apply(b, {granularity = "column", amount = 0.4, xbar = cfg})
+  end
+  local ma, mb = rp.xbar.map(a, cfg), rp.xbar.map(b, cfg)
+  local full = 0
+  for _, l in ipairs(ma.layers) do
+    -- full crossbars: alive segments = crossbars * L, unless the guard kept
+    -- a layer's last segment
+    if l.segments_alive > 1 then
+      lu.assertEquals(l.segments_alive, l.crossbars * l.L, l.name)
+      full = full + 1
+    end
+  end
+  lu.assertTrue(full >= 2)
+  lu.assertTrue(ma.total.crossbars <= mb.total.crossbars)
+  lu.assertTrue(math.abs(rp.prune.sparsity(a) - rp.prune.sparsity(b)) < 0.1)
+  for _, bad in ipairs{{granularity = "element", amount = 0.1, align = true},
+    {granularity = "column", amount = 0.1, scope = "global", align = true},
+    {granularity = "column", amount = 0.1, align = 1}} do
+    local ok, err = pcall(rp.prune.apply, a, bad)
+    lu.assertFalse(ok)
+    lu.assertStrContains(err, "align")
+  end
+end
+
 function TestPrune:test_random_scores_are_seeded()
   local a, b = model_for_test(SEED), model_for_test(SEED)
   rp.prune.apply(a, {granularity = "column", amount = 0.5, score = "random", seed = 3})

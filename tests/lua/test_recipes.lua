@@ -35,6 +35,7 @@ local TINY = {
   rewind_ablation = "--train_images 300 --test_images 100 --epochs 2 --rounds 1",
   hardware_sweep = "--train_images 300 --test_images 100 --epochs 1 --rounds 1 --sizes 64 " ..
     "--cell_bits 4",
+  paper_study = "--train_images 200 --test_images 100 --rounds 1 --width 0.125 --method aligned",
 }
 
 -- recipes that model ReRAM training, and the plot each must write
@@ -42,6 +43,46 @@ local MODELS_HARDWARE = {quickstart = "energy_breakdown", prune_compare = "energ
   hardware_sweep = "speedup_vs_headroom"}
 
 TestRecipes = {}
+
+-- paper_study's control trains the ticket's final mask from another
+-- initialization: its starting weights differ from the ticket's, its masks
+-- are the ticket's; method dense trains dense_epochs and prunes nothing.
+function TestRecipes:test_paper_study_control_reinitializes()
+  local out = tmpdir()
+  local log, code = run(("%s run recipes/paper_study.lua --quick --rounds 1 --method realprune " ..
+    "--out %s"):format(BIN, out))
+  lu.assertEquals(code, 0, log)
+  local ticket = rp.load(out .. "/realprune/lth.rpk")
+  local control = rp.load(out .. "/realprune_reinit/lth.rpk")
+  local differ, masks = 0, 0
+  for k, w in pairs(ticket.rewind_state) do
+    if k:match("weight$") and control.rewind_state[k] then
+      if w:sub(control.rewind_state[k]):abs():max() > 0 then differ = differ + 1 end
+    end
+  end
+  for k, m in pairs(ticket.state) do
+    if k:match("mask$") then
+      masks = masks + 1
+      lu.assertEquals(m:sub(control.state[k]):abs():max(), 0, k)
+    end
+  end
+  lu.assertTrue(differ > 0 and masks > 0, ("%d weights differ, %d masks"):format(differ, masks))
+  local rows = csv(out .. "/results.csv")
+  local methods = {}
+  for _, r in ipairs(rows) do methods[r.method] = (methods[r.method] or 0) + 1 end
+  lu.assertEquals(methods, {realprune = 2, ["realprune+reinit"] = 1})
+  out = tmpdir()
+  log, code = run(("%s run recipes/paper_study.lua --quick --method dense --out %s"):format(BIN,
+    out))
+  lu.assertEquals(code, 0, log)
+  rows = csv(out .. "/results.csv")
+  lu.assertEquals(#rows, 1)
+  lu.assertEquals(rows[1].sparsity, 0)
+  log, code = run(("%s run recipes/paper_study.lua --quick --method nope --out %s"):format(BIN,
+    tmpdir()))
+  lu.assertEquals(code, 1)
+  lu.assertStrContains(log, "option --method expects dense or a strategy")
+end
 
 function TestRecipes:test_every_recipe_runs_small()
   local entries = rp.core.list_dir("recipes")

@@ -51,10 +51,16 @@ struct rp_prune_spec {
     int rows, L;              /* crossbar rows and logical columns (column/tile/row groups) */
     int64_t block_a, block_b; /* block groups: a rows x b columns */
     struct rp_rng *rng;       /* random scores */
+    /* Column groups, layer scope: after the step, each row block keeps a
+     * multiple of L alive segments (crossbar-aligned: no crossbar left partly
+     * empty), the block's count rounded to the nearest multiple by pruning
+     * its lowest-score kept segments or reviving its highest-score segments
+     * pruned by this step (ties: prune); the layer keeps at least one. */
+    int align;
 };
 
 /*** Element groups, l1 scores, layer scope, amount 0, 128 rows and L = 16
- * (rp_xbar_config_default's), 1 x 1 blocks, no generator.
+ * (rp_xbar_config_default's), 1 x 1 blocks, no generator, no alignment.
  * @function rp_prune_spec_default */
 struct rp_prune_spec rp_prune_spec_default(void);
 rp_status rp_prune_apply(struct rp_prune_layer *layers, int n, const struct rp_prune_spec *spec);
