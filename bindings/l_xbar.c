@@ -94,6 +94,26 @@ static int l_xbar_counts(lua_State *L)
     return 2;
 }
 
+/* xbar_reorder(mask, R, C, cfg...) -> crossbars before, after, perm (1-based) */
+static int l_xbar_reorder(lua_State *L)
+{
+    int64_t R = luaL_checkinteger(L, 2), C = luaL_checkinteger(L, 3);
+    const float *mask = check_mask(L, 1, R, C);
+    struct rp_xbar_config cfg = check_config(L, 4);
+    int64_t *perm = lua_newuserdatauv(L, sizeof(int64_t) * (size_t)(R > 0 ? R : 1), 0);
+    int64_t before, after;
+    if (rp_xbar_reorder_rows(perm, &before, &after, mask, R, C, &cfg) != RP_OK)
+        return luaL_error(L, "%s", rp_last_error());
+    lua_pushinteger(L, (lua_Integer)before);
+    lua_pushinteger(L, (lua_Integer)after);
+    lua_createtable(L, (int)R, 0);
+    for (int64_t r = 0; r < R; r++) {
+        lua_pushinteger(L, (lua_Integer)perm[r] + 1);
+        lua_rawseti(L, -2, (lua_Integer)r + 1);
+    }
+    return 3;
+}
+
 static int l_xbar_check(lua_State *L)
 {
     struct rp_xbar_config cfg = check_config(L, 1);
@@ -131,13 +151,11 @@ int rpl_text_rects(lua_State *L);
 
 void rpl_open_xbar(lua_State *L)
 {
-    static const luaL_Reg funcs[] = {{"xbar_map", l_xbar_map},
-                                     {"write_png", rpl_write_png},
-                                     {"text_rects", rpl_text_rects},
-                                     {"xbar_counts", l_xbar_counts},
-                                     {"xbar_check", l_xbar_check},
-                                     {"xbar_default", l_xbar_default},
-                                     {NULL, NULL}};
+    static const luaL_Reg funcs[] = {
+        {"xbar_map", l_xbar_map},         {"write_png", rpl_write_png},
+        {"text_rects", rpl_text_rects},   {"xbar_counts", l_xbar_counts},
+        {"xbar_reorder", l_xbar_reorder}, {"xbar_check", l_xbar_check},
+        {"xbar_default", l_xbar_default}, {NULL, NULL}};
     luaL_setfuncs(L, funcs, 0);
 }
 

@@ -154,6 +154,39 @@ function xbar.map_layer(layer, cfg, opts)
   return m
 end
 
+--- A row order per layer that packs the alive weights into fewer crossbars
+-- (core xbar_reorder.c: a greedy fill of row blocks; the count depends on
+-- which rows of M share a block, not on the column order). `target`: a model
+-- or one Conv2d/Linear layer. Returns {layers = {{name =, crossbars =,
+-- crossbars_reordered =, perm = (perm[k]: the row of M placed k-th)}},
+-- total = {crossbars =, crossbars_reordered =, saving =}}; never more
+-- crossbars than without (the identity when nothing is gained).
+--
+--     local r = rp.xbar.reorder(model, cfg)
+--     print(r.total.crossbars, "->", r.total.crossbars_reordered)
+function xbar.reorder(target, cfg)
+  local layers
+  if type(target) == "table" and target.prunable_layer then layers = {target}
+  elseif type(target) == "table" and type(target.prunable) == "function" then
+    layers = target:prunable()
+  else
+    error("rp.xbar.reorder: a model or a Conv2d/Linear layer expected", 2)
+  end
+  cfg = check_cfg(cfg, "rp.xbar.reorder")
+  local out = {layers = {}, total = {crossbars = 0, crossbars_reordered = 0}}
+  for i, layer in ipairs(layers) do
+    local R, C = matrix_of(layer)
+    local before, after, perm = core.xbar_reorder(layer.mask, R, C, args(cfg, false))
+    out.layers[i] = {name = layer.name or layer.class_name, crossbars = before,
+      crossbars_reordered = after, perm = perm}
+    out.total.crossbars = out.total.crossbars + before
+    out.total.crossbars_reordered = out.total.crossbars_reordered + after
+  end
+  local t = out.total
+  t.saving = t.crossbars > 0 and 1 - t.crossbars_reordered / t.crossbars or 0
+  return out
+end
+
 local Mapping = {}
 Mapping.__index = Mapping
 Mapping.__name = "realprune.xbar.Mapping"

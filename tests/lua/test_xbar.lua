@@ -240,6 +240,52 @@ function TestXbar:test_properties()
   end
 end
 
+-- Reordering rows: never more crossbars than the original order, and the
+-- count it reports is the plain reference count of the mask with its rows
+-- permuted (perm a permutation of 1..R); a block-structured mask whose rows
+-- were shuffled gets its blocks back.
+function TestXbar:test_reorder_never_adds_and_counts_right()
+  local g = rp.generator(SEED + 3)
+  local gained = 0
+  for trial = 1, 12 do
+    local cfg = rp.xbar.config{rows = 8 + trial % 3 * 4, cols = 16, weight_bits = 4,
+      cell_bits = 2, compact_rows = trial % 2 == 0}
+    local R, C = 20 + trial * 5, 12 + trial
+    local layer = nn.Linear(R, C, {bias = false})
+    local p = ({0.03, 0.1, 0.3, 0.7})[trial % 4 + 1]
+    layer:set_mask(random_mask(layer, g, p))
+    local r = rp.xbar.reorder(layer, cfg)
+    local l = r.layers[1]
+    lu.assertEquals(l.crossbars, reference(layer, cfg).crossbars)
+    lu.assertTrue(l.crossbars_reordered <= l.crossbars)
+    local seen = {}
+    for _, v in ipairs(l.perm) do seen[v] = true end
+    for k = 1, R do lu.assertTrue(seen[k], "perm holds row " .. k) end
+    lu.assertEquals(#l.perm, R)
+    local mask = layer.mask:reshape{-1}:totable()
+    local want = count(R, C, function(k, col) return mask[(col - 1) * R + l.perm[k]] ~= 0 end,
+      cfg).crossbars
+    lu.assertEquals(l.crossbars_reordered, want)
+    if l.crossbars_reordered < l.crossbars then gained = gained + 1 end
+  end
+  lu.assertTrue(gained > 0, "reordering gained on no random mask")
+  -- two kinds of rows (columns 1-4 alive, or columns 5-8), interleaved: in
+  -- 4-row blocks every block needs both halves; reordered, each needs one
+  local cfg = rp.xbar.config{rows = 4, cols = 8, weight_bits = 4, cell_bits = 2,
+    compact_rows = false} -- L = 4
+  local layer = nn.Linear(8, 8, {bias = false})
+  local m = T.zeros{8, 8}
+  for r = 1, 8 do
+    for c = 1, 4 do m:set(1, (r % 2 == 1) and c or c + 4, r) end
+  end
+  layer:set_mask(m)
+  local r = rp.xbar.reorder(layer, cfg)
+  lu.assertEquals(r.total.crossbars, 4)
+  lu.assertEquals(r.total.crossbars_reordered, 2)
+  lu.assertAlmostEquals(r.total.saving, 0.5, 1e-12)
+  lu.assertErrorMsgContains("a model or a Conv2d/Linear layer expected", rp.xbar.reorder, 3, cfg)
+end
+
 function TestXbar:test_zoo_and_vgg16_count()
   -- dense CIFAR VGG-16 (about 14.7 M weights) at 128x128, 2-bit cells,
   -- 16-bit weights: about 7,200 crossbars

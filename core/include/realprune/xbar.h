@@ -62,6 +62,15 @@ struct rp_xbar_map {
     double utilization;       /* alive / (crossbars * rows * L) */
 };
 
+/*** A row order of M (perm[k] = the original row placed k-th) that packs its
+ * alive weights into fewer crossbars, by a greedy fill of row blocks
+ * (xbar_reorder.c); *before and *after are the crossbar counts of the
+ * original and the new order (never more: the identity when nothing is
+ * gained). The columns keep their order, which the count does not depend on.
+ * @function rp_xbar_reorder_rows */
+rp_status rp_xbar_reorder_rows(int64_t *perm, int64_t *before, int64_t *after, const float *mask,
+                               int64_t R, int64_t C, const struct rp_xbar_config *cfg);
+
 /*** Maps an R x C matrix whose mask (R*C floats, element (r,c) at c*R + r,
  * nonzero = alive) may be NULL for a dense layer.  Allocates scratch memory
  * internally (freed before returning).
