@@ -293,7 +293,8 @@ end
 --- Writes a PNG with one band per layer: its name and counts, the dense
 -- layout's crossbars as grey squares, and over them the crossbars the pruned
 -- layer needs, one row of squares per row block, coloured by the share of
--- their cells that hold alive weights (dark blue empty, yellow full).
+-- their cells that hold alive weights (dark blue empty, yellow full); a
+-- legend at the bottom says so.
 -- `opts.tile` sets the square size in pixels (default 6).
 function Mapping:heatmap(path, opts)
   opts = opts or {}
@@ -322,6 +323,12 @@ function Mapping:heatmap(path, opts)
       h = label_h + rows_px + margin}
     height = height + label_h + rows_px + margin
   end
+  -- the legend: a grey square, then the colour ramp with its ends named
+  local legend_y = height
+  local legend = "grey: a crossbar of the dense layout the pruned layer no longer needs;"
+  local legend2 = "colour: a crossbar in use, by the share of its cells holding alive weights:"
+  height = height + 3 * label_h + tile + 2 * margin
+  width = math.max(width, margin * 2 + 6 * #legend, margin * 2 + 6 * #legend2)
   height = height + label_h + margin
   local t = self.total
   local summary = ((self.transposed and "M^T " or "")
@@ -365,6 +372,16 @@ function Mapping:heatmap(path, opts)
       rect(margin + c * step, y0 + (b - 1) * step, tile, tile, r, g, bl)
     end
   end
+  rect(margin, legend_y + 2, tile, tile, 225, 225, 225)
+  text(margin + tile + 4, legend_y, legend)
+  text(margin, legend_y + label_h + 2, legend2)
+  local ramp_y, ramp_w = legend_y + 2 * label_h + 4, 200
+  text(margin, ramp_y, "0%")
+  for x = 0, ramp_w - 1 do
+    local r, g, bl = colour(x / (ramp_w - 1))
+    rect(margin + 24 + x, ramp_y, 1, tile + 2, r, g, bl)
+  end
+  text(margin + 30 + ramp_w, ramp_y, "100% (full)")
   text(margin, height - label_h, summary)
   local ok, err = core.write_png(path, width, height, table.concat(px))
   if not ok then error("rp.xbar.Mapping:heatmap: " .. err, 2) end
