@@ -373,6 +373,48 @@ function M.chip(o)
   return arch, text
 end
 
+--- A paragraph setting a run's rows (method, pruned, accuracy, crossbars)
+-- beside the shipped reference study of the same network
+-- (docs/results/*/summary.json, when found from the working directory), and
+-- saying why they differ.
+function M.reference_note(model, rows)
+  local found
+  for _, e in ipairs(core.list_dir("docs/results") or {}) do
+    if e.dir then
+      local f = io.open(e.path .. "/summary.json")
+      if f then
+        local ok, s = pcall(json.decode, f:read("a"))
+        f:close()
+        if ok and type(s) == "table" then found = found or {path = e.path, s = s} end
+      end
+    end
+  end
+  if not found then
+    return "No reference study found under docs/results/ (run from the source folder to " ..
+      "compare with it)."
+  end
+  local ref = {}
+  for _, f in ipairs(found.s.final or {}) do
+    if f.model == model or (model ~= "resnet20" and f.model == "vgg11") then
+      ref[f.method] = ref[f.method] or f
+    end
+  end
+  local parts = {}
+  for _, r in ipairs(rows) do
+    local f = ref[r.method]
+    if f and r.pruned then
+      parts[#parts + 1] = ("%s: %.1f%% pruned, %.2f%% accuracy here; %.1f%% pruned, %.2f%% in " ..
+        "the study (%s)"):format(r.method, 100 * r.pruned, 100 * r.accuracy,
+        100 * (1 - f.weights_remaining), 100 * f.accuracy, f.model)
+    end
+  end
+  if #parts == 0 then return "The reference study in " .. found.path .. " has no such methods." end
+  return ("Beside the reference study (%s/report.md): %s. They differ because this run is one " ..
+    "seed of a narrower network trained on fewer images for fewer epochs and rounds; the " ..
+    "study averages seeds, and its crossbar counts are of its own width."):format(found.path,
+    table.concat(parts, "; "))
+end
+
 local ENERGY = {"xbar", "adc", "dac", "buffer", "write", "reprogram"}
 M.energy_components = ENERGY
 
