@@ -95,6 +95,7 @@ int luaopen_realprune_core(lua_State *L)
     rpl_open_prune(L);
     rpl_open_sparse(L);
     rpl_open_sys(L);
+    rpl_open_faults(L);
     luaL_getmetatable(L, RPL_TENSOR);
     lua_getfield(L, -1, "methods");
     lua_setfield(L, -3, "tensor_methods");

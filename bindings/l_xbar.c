@@ -11,7 +11,7 @@
 #include "realprune/io.h"
 #include "realprune/xbar.h"
 
-static struct rp_xbar_config check_config(lua_State *L, int arg)
+struct rp_xbar_config rpl_xbar_config(lua_State *L, int arg)
 {
     struct rp_xbar_config c;
     c.rows = luaL_checkinteger(L, arg);
@@ -24,7 +24,7 @@ static struct rp_xbar_config check_config(lua_State *L, int arg)
 }
 
 /* The mask at `arg` (nil: dense) checked against R x C. */
-static const float *check_mask(lua_State *L, int arg, int64_t R, int64_t C)
+const float *rpl_xbar_mask(lua_State *L, int arg, int64_t R, int64_t C)
 {
     if (lua_isnoneornil(L, arg))
         return NULL;
@@ -39,8 +39,8 @@ static const float *check_mask(lua_State *L, int arg, int64_t R, int64_t C)
 static int l_xbar_map(lua_State *L)
 {
     int64_t R = luaL_checkinteger(L, 2), C = luaL_checkinteger(L, 3);
-    const float *mask = check_mask(L, 1, R, C);
-    struct rp_xbar_config cfg = check_config(L, 4);
+    const float *mask = rpl_xbar_mask(L, 1, R, C);
+    struct rp_xbar_config cfg = rpl_xbar_config(L, 4);
     int transpose = lua_toboolean(L, 10);
     struct rp_xbar_map m;
     if ((transpose ? rp_xbar_map_transposed : rp_xbar_map_matrix)(&m, mask, R, C, &cfg) != RP_OK)
@@ -71,8 +71,8 @@ static int l_xbar_map(lua_State *L)
 static int l_xbar_counts(lua_State *L)
 {
     int64_t R = luaL_checkinteger(L, 2), C = luaL_checkinteger(L, 3);
-    const float *mask = check_mask(L, 1, R, C);
-    struct rp_xbar_config cfg = check_config(L, 4);
+    const float *mask = rpl_xbar_mask(L, 1, R, C);
+    struct rp_xbar_config cfg = rpl_xbar_config(L, 4);
     int transpose = lua_toboolean(L, 10);
     struct rp_xbar_map m;
     if ((transpose ? rp_xbar_map_transposed : rp_xbar_map_matrix)(&m, mask, R, C, &cfg) != RP_OK)
@@ -98,8 +98,8 @@ static int l_xbar_counts(lua_State *L)
 static int l_xbar_reorder(lua_State *L)
 {
     int64_t R = luaL_checkinteger(L, 2), C = luaL_checkinteger(L, 3);
-    const float *mask = check_mask(L, 1, R, C);
-    struct rp_xbar_config cfg = check_config(L, 4);
+    const float *mask = rpl_xbar_mask(L, 1, R, C);
+    struct rp_xbar_config cfg = rpl_xbar_config(L, 4);
     int64_t *perm = lua_newuserdatauv(L, sizeof(int64_t) * (size_t)(R > 0 ? R : 1), 0);
     int64_t before, after;
     if (rp_xbar_reorder_rows(perm, &before, &after, mask, R, C, &cfg) != RP_OK)
@@ -116,7 +116,7 @@ static int l_xbar_reorder(lua_State *L)
 
 static int l_xbar_check(lua_State *L)
 {
-    struct rp_xbar_config cfg = check_config(L, 1);
+    struct rp_xbar_config cfg = rpl_xbar_config(L, 1);
     int slices, phys, l;
     if (rp_xbar_config_check(&cfg, &slices, &phys, &l) != RP_OK) {
         lua_pushnil(L);

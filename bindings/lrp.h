@@ -52,7 +52,13 @@ void rpl_open_io(lua_State *L);        /* adds checkpoint helpers */
 void rpl_open_xbar(lua_State *L);      /* adds crossbar mapping */
 void rpl_open_prune(lua_State *L);     /* adds the pruning step */
 void rpl_open_sparse(lua_State *L);    /* adds sparse plans and kernels */
-void rpl_open_sys(lua_State *L);       /* adds locks, child processes and paths */
+void rpl_open_sys(lua_State *L);
+void rpl_open_faults(lua_State *L); /* adds stuck-at fault maps */
+/* A crossbar config from 6 arguments from `arg` (rows, cols, weight_bits,
+ * cell_bits, signed, compact_rows), and a mask (nil: dense) of R x C. */
+struct rp_xbar_config rpl_xbar_config(lua_State *L, int arg);
+const float *rpl_xbar_mask(lua_State *L, int arg, int64_t R,
+                           int64_t C); /* adds locks, child processes and paths */
 
 /* t[field] = v (an integer) on the table at the top of the stack */
 #define RPL_SET_INT(field, v)                                                                      \

@@ -217,4 +217,16 @@ return {
     breaks = "a key given in the grid and as an option", tests = "sweep"},
   {file = "lua/realprune/sweep.lua", from = 'os.remove(rd .. "/status.json")', to = "",
     breaks = "an old failed status outlives a new attempt", tests = "sweep"},
+  -- device faults ---------------------------------------------------------------
+  {file = "core/src/faults.c", from = "v = (2.0 * (double)code / levels - 1.0) * s;",
+    to = "v = ((double)code / levels - 1.0) * s;", breaks = "the offset code read back wrong",
+    tests = "faults"},
+  {file = "core/src/faults.c", from = "if (u >= sa0 + sa1)", to = "if (u >= sa0)",
+    breaks = "no cell ever stuck at LRS", tests = "faults"},
+  {file = "core/src/faults.c", from = "            if (block[r] < 0 || !seg[block[r] * C + c])\n",
+    to = "            if (block[r] < 0)\n", breaks = "cells drawn for unmapped segments",
+    tests = "faults"},
+  {file = "lua/realprune/nn.lua", from = "core.linear_backward_input(gx, gy, self.fault_used or",
+    to = "core.linear_backward_input(gx, gy, nil or", breaks = "the error pass on ideal weights",
+    tests = "faults"},
 }

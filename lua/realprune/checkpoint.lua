@@ -27,7 +27,8 @@
 -- ndim int64 sizes, float32 data; "{" table: uint64 id, uint64 pair count,
 -- then key/value pairs; "r" uint64 id of a table already read; "M" model:
 -- a table value {arch= (zoo) or spec= (Module:architecture()), training=,
--- state=} (state: name -> tensor); "O" optimizer: a
+-- state=, faults=} (state: name -> tensor; faults: the attached stuck-at
+-- fault map, rp.faults.serialize, when there is one); "O" optimizer: a
 -- table value (see Optimizer:state_table).
 --
 -- Writes are atomic (temporary file, fsync, rename): a crash or a full disk
@@ -162,7 +163,9 @@ local function encoder()
         one_mode(spec, v.training)
       if not by_name then check_rebuilds(v, spec, where) end
       put({arch = by_name and v.arch or nil, spec = not by_name and spec or nil,
-        training = v.training, state = state}, where)
+        training = v.training, state = state,
+        faults = v.fault_map and require("realprune.faults").serialize(v.fault_map) or nil},
+        where)
     elseif is_optimizer(v) then
       parts[#parts + 1] = "O"
       put(v:state_table(), where)
@@ -266,6 +269,11 @@ local function decoder(s, path)
       M.load_state(model, rec.state, path)
       -- a spec keeps every module's mode
       if rec.arch and rec.training == false then model:evaluate() end
+      if rec.faults ~= nil then
+        local faults = require "realprune.faults"
+        local okf, err = pcall(function() faults.attach(model, faults.deserialize(rec.faults)) end)
+        if not okf then bad("a model record whose fault map does not fit it: " .. tostring(err)) end
+      end
       return model
     elseif tag == "O" then
       local rec = get(depth + 1)

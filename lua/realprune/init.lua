@@ -82,7 +82,7 @@ local submodules = {
   tensor = true, nn = true, models = true, optim = true, data = true, train = true,
   checkpoint = true, xbar = true, reram = true, prune = true, lth = true, strategies = true,
   report = true, json = true, paths = true, paper = true, recipe = true, results = true,
-  names = true,
+  names = true, faults = true, sweep = true,
 }
 
 return setmetatable(rp, {

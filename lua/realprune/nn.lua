@@ -458,13 +458,31 @@ function Conv2d:sparse_plan()
   return sp
 end
 
+-- The weights a layer computes with: its own, or with stuck-at faults
+-- attached (rp.faults) the ones its cells hold, kept for the backward pass.
+local function used_weight(self, where)
+  if not self.faults then
+    self.fault_used = nil
+    return self.weight
+  end
+  local w = buffer(self, "fault_weight", self.weight:shape())
+  require("realprune.faults").effective(self, w, where)
+  self.fault_used = w
+  return w
+end
+
 function Conv2d:forward(x)
   check_tensor(x, "rp.nn.Conv2d:forward", "input")
   if self.mask then core.apply_mask(self.weight, self.mask) end
+  local weight = used_weight(self, "rp.nn.Conv2d:forward")
   -- what runs: the algorithm asked for, or auto's choice from shapes and mask
-  -- (the plan, and the mask's hash, only where it can be used)
+  -- (the plan, and the mask's hash, only where it can be used; not with
+  -- faults, whose masked weights in mapped segments may read nonzero)
   local run = self.algorithm
-  local sp = (run == "sparse" or (run == "auto" and sparse_enabled)) and self:sparse_plan() or nil
+  local dense_algo = run
+  if self.faults and run == "sparse" then run, dense_algo = "auto", "auto" end
+  local sp = not self.faults and (run == "sparse" or (run == "auto" and sparse_enabled)) and
+    self:sparse_plan() or nil
   if run == "auto" then
     run = core.conv2d_choose(x, self.weight, self.kh, self.kw, self.sh, self.sw, self.ph,
       self.pw, sp and sp.plan)
@@ -479,13 +497,13 @@ function Conv2d:forward(x)
       self.sh, self.sw, self.ph, self.pw, sp.plan)
     return y
   end
-  local ys, ws = core.conv2d_shapes(x, self.weight, self.kh, self.kw, self.sh, self.sw,
-    self.ph, self.pw, self.algorithm)
+  local ys, ws = core.conv2d_shapes(x, weight, self.kh, self.kw, self.sh, self.sw,
+    self.ph, self.pw, dense_algo)
   local y = buffer(self, "output", ys)
-  self.workspace_size, self.sparse_run = ws, nil
+  self.workspace_size, self.sparse_run, self.dense_algo = ws, nil, dense_algo
   local cols = workspace(ws)
-  core.conv2d_forward(y, x, self.weight, self.bias, cols, self.kh, self.kw, self.sh, self.sw,
-    self.ph, self.pw, self.algorithm)
+  core.conv2d_forward(y, x, weight, self.bias, cols, self.kh, self.kw, self.sh, self.sw,
+    self.ph, self.pw, dense_algo)
   return y
 end
 
@@ -499,9 +517,9 @@ function Conv2d:backward(x, gy)
       self.sh, self.sw, self.ph, self.pw, 1, sp.plan)
   else
     core.conv2d_backward(self.need_grad_input ~= false and gx or nil, self.grad_weight,
-      self.grad_bias, gy, x, self.weight,
+      self.grad_bias, gy, x, self.fault_used or self.weight,
       workspace(self.workspace_size), self.kh, self.kw, self.sh, self.sw, self.ph, self.pw, 1,
-      self.algorithm)
+      self.dense_algo or self.algorithm)
   end
   if self.mask then core.apply_mask(self.grad_weight, self.mask) end
   return gx
@@ -549,15 +567,16 @@ function Linear:forward(x)
       shape_str(x)), 2)
   end
   if self.mask then core.apply_mask(self.weight, self.mask) end
+  local weight = used_weight(self, "rp.nn.Linear:forward")
   local y = buffer(self, "output", {x:size(1), self.out_features})
-  core.linear_forward(y, x, self.weight, self.bias)
+  core.linear_forward(y, x, weight, self.bias)
   return y
 end
 
 function Linear:backward(x, gy)
   local gx = buffer(self, "grad_input", x:shape())
   if self.need_grad_input ~= false then
-    core.linear_backward_input(gx, gy, self.weight)
+    core.linear_backward_input(gx, gy, self.fault_used or self.weight)
   end
   core.linear_backward_params(self.grad_weight, self.grad_bias, gy, x)
   if self.mask then core.apply_mask(self.grad_weight, self.mask) end

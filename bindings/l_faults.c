@@ -1,0 +1,179 @@
+/*
+ * l_faults.c - stuck-at fault maps of one layer (realprune/faults.h) as
+ * userdata, and their bytes (so that rp.save keeps them).
+ *
+ *   faults_sample(mask|nil, R, C, rows, cols, weight_bits, cell_bits, signed,
+ *                 compact_rows, sa0, sa1, generator) -> fault layer
+ *   faults_info(f) -> {numel=, faulty=, cells=, sa0=, sa1=}
+ *   faults_effective(out, weight, f): out = the weights the cells hold
+ *   faults_bytes(f) -> string;  faults_from_bytes(string) -> fault layer
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "lrp.h"
+#include "realprune/faults.h"
+
+#define FAULTS_META "realprune.fault_layer"
+
+static struct rp_fault_layer *push_layer(lua_State *L)
+{
+    struct rp_fault_layer *f = lua_newuserdatauv(L, sizeof *f, 0);
+    memset(f, 0, sizeof *f);
+    luaL_setmetatable(L, FAULTS_META);
+    return f;
+}
+
+static struct rp_fault_layer *check_layer(lua_State *L, int arg)
+{
+    return luaL_checkudata(L, arg, FAULTS_META);
+}
+
+static int l_gc(lua_State *L)
+{
+    rp_faults_free(check_layer(L, 1));
+    return 0;
+}
+
+static int l_faults_sample(lua_State *L)
+{
+    int64_t R = luaL_checkinteger(L, 2), C = luaL_checkinteger(L, 3);
+    const float *mask = rpl_xbar_mask(L, 1, R, C);
+    struct rp_xbar_config cfg = rpl_xbar_config(L, 4);
+    double sa0 = luaL_checknumber(L, 10), sa1 = luaL_checknumber(L, 11);
+    struct rp_rng *rng = rpl_check_generator(L, 12);
+    struct rp_fault_layer *f = push_layer(L);
+    if (rp_faults_sample(f, mask, R, C, &cfg, sa0, sa1, rng) != RP_OK)
+        return luaL_error(L, "%s", rp_last_error());
+    return 1;
+}
+
+static int l_faults_info(lua_State *L)
+{
+    struct rp_fault_layer *f = check_layer(L, 1);
+    lua_createtable(L, 0, 5);
+    lua_pushinteger(L, (lua_Integer)f->numel);
+    lua_setfield(L, -2, "numel");
+    lua_pushinteger(L, (lua_Integer)f->n);
+    lua_setfield(L, -2, "faulty");
+    lua_pushinteger(L, (lua_Integer)f->cells);
+    lua_setfield(L, -2, "cells");
+    lua_pushinteger(L, (lua_Integer)f->sa0);
+    lua_setfield(L, -2, "sa0");
+    lua_pushinteger(L, (lua_Integer)f->sa1);
+    lua_setfield(L, -2, "sa1");
+    return 1;
+}
+
+static int l_faults_effective(lua_State *L)
+{
+    struct rp_tensor *out = rpl_check_tensor(L, 1), *w = rpl_check_tensor(L, 2);
+    struct rp_fault_layer *f = check_layer(L, 3);
+    if (out->numel != f->numel || w->numel != f->numel)
+        return luaL_error(L,
+                          "faults_effective: the fault layer holds %d weights, the tensors "
+                          "%d and %d",
+                          (int)f->numel, (int)out->numel, (int)w->numel);
+    if (rp_faults_effective(out->data, w->data, f) != RP_OK)
+        return luaL_error(L, "%s", rp_last_error());
+    return 0;
+}
+
+/* little-endian: header of 7 int64 (numel, n, cells, sa0, sa1, weight_bits,
+ * cell_bits | differential << 8), then n indices and 4 n masks */
+static void put64(luaL_Buffer *b, uint64_t v)
+{
+    unsigned char x[8];
+    for (int i = 0; i < 8; i++)
+        x[i] = (unsigned char)(v >> (8 * i));
+    luaL_addlstring(b, (const char *)x, 8);
+}
+
+static uint64_t get64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+static int l_faults_bytes(lua_State *L)
+{
+    struct rp_fault_layer *f = check_layer(L, 1);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    uint64_t head[7] = {(uint64_t)f->numel,
+                        (uint64_t)f->n,
+                        (uint64_t)f->cells,
+                        (uint64_t)f->sa0,
+                        (uint64_t)f->sa1,
+                        (uint64_t)f->weight_bits,
+                        (uint64_t)f->cell_bits | (uint64_t)f->differential << 8};
+    for (int i = 0; i < 7; i++)
+        put64(&b, head[i]);
+    for (int64_t k = 0; k < f->n; k++)
+        put64(&b, (uint64_t)f->index[k]);
+    const uint64_t *arrs[4] = {f->clear_pos, f->set_pos, f->clear_neg, f->set_neg};
+    for (int a = 0; a < 4; a++)
+        for (int64_t k = 0; k < f->n; k++)
+            put64(&b, arrs[a][k]);
+    luaL_pushresult(&b);
+    return 1;
+}
+
+static int l_faults_from_bytes(lua_State *L)
+{
+    size_t len;
+    const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &len);
+    if (len < 56)
+        return luaL_error(L, "faults_from_bytes: %d bytes, a header needs 56", (int)len);
+    uint64_t n = get64(s + 8), numel = get64(s);
+    if (n > numel || numel > ((uint64_t)1 << 40) || len != 56 + 40 * n)
+        return luaL_error(L, "faults_from_bytes: %d bytes do not hold %d faulty weights", (int)len,
+                          (int)n);
+    struct rp_fault_layer *f = push_layer(L);
+    f->numel = (int64_t)numel;
+    f->n = (int64_t)n;
+    f->cells = (int64_t)get64(s + 16);
+    f->sa0 = (int64_t)get64(s + 24);
+    f->sa1 = (int64_t)get64(s + 32);
+    f->weight_bits = (int)get64(s + 40);
+    uint64_t cb = get64(s + 48);
+    f->cell_bits = (int)(cb & 0xff);
+    f->differential = (int)(cb >> 8) & 1;
+    if (f->weight_bits < 1 || f->weight_bits > 32 || f->cell_bits < 1)
+        return luaL_error(L, "faults_from_bytes: not a fault layer");
+    size_t m = (size_t)(n > 0 ? n : 1);
+    f->index = malloc(sizeof(int64_t) * m);
+    uint64_t **arrs[4] = {&f->clear_pos, &f->set_pos, &f->clear_neg, &f->set_neg};
+    for (int a = 0; a < 4; a++)
+        *arrs[a] = malloc(sizeof(uint64_t) * m);
+    if (!f->index || !f->clear_pos || !f->set_pos || !f->clear_neg || !f->set_neg)
+        return luaL_error(L, "faults_from_bytes: out of memory");
+    const unsigned char *p = s + 56;
+    int64_t prev = -1;
+    for (uint64_t k = 0; k < n; k++, p += 8) {
+        f->index[k] = (int64_t)get64(p);
+        if (f->index[k] <= prev || (uint64_t)f->index[k] >= numel)
+            return luaL_error(L, "faults_from_bytes: weight indices out of order or range");
+        prev = f->index[k];
+    }
+    for (int a = 0; a < 4; a++)
+        for (uint64_t k = 0; k < n; k++, p += 8)
+            (*arrs[a])[k] = get64(p);
+    return 1;
+}
+
+void rpl_open_faults(lua_State *L)
+{
+    if (luaL_newmetatable(L, FAULTS_META)) {
+        lua_pushcfunction(L, l_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_pop(L, 1);
+    static const luaL_Reg funcs[] = {
+        {"faults_sample", l_faults_sample},         {"faults_info", l_faults_info},
+        {"faults_effective", l_faults_effective},   {"faults_bytes", l_faults_bytes},
+        {"faults_from_bytes", l_faults_from_bytes}, {NULL, NULL}};
+    luaL_setfuncs(L, funcs, 0);
+}

@@ -1,0 +1,58 @@
+/***
+ * realprune/faults.h - stuck-at faults of the ReRAM cells a layer is mapped
+ * to (docs/design.md, "Device faults").
+ *
+ * A layer's weights form the matrix M (R rows, C columns; (r, c) at c*R + r,
+ * as in xbar.h). Its cells are those of the mapped column segments: with
+ * compact rows the rows holding an alive weight, cut into blocks of `rows`;
+ * a segment (block x column) holding an alive weight is mapped, and each of
+ * its weights has `phys` cells: slices 0 .. slices-1 (least significant
+ * first, cell_bits each) of the weight's code, and for the differential
+ * encoding the negative array's slices after them. Each cell is drawn SA0
+ * (stuck at the high-resistance state: its digit reads 0) with probability
+ * sa0, else SA1 (the low-resistance state: its digit reads all ones) with
+ * probability sa1, one uniform draw per cell in the order column, row, cell.
+ *
+ * The weight a faulty weight's cells hold, with s = the layer's max |w| and
+ * levels = 2^weight_bits - 1:
+ *   offset:       q = round((w/s + 1)/2 * levels), forced, w' = (2q/levels - 1) s
+ *   differential: p = round(max(w, 0)/s * levels), n = round(max(-w, 0)/s * levels),
+ *                 each forced, w' = (p - n)/levels * s
+ * where "forced" clears the digits of SA0 cells and sets those of SA1 cells.
+ * Weights without a stuck cell are left exactly as they are.
+ * @module core.faults
+ */
+#ifndef REALPRUNE_FAULTS_H
+#define REALPRUNE_FAULTS_H
+
+#include <stdint.h>
+
+#include "realprune/rng.h"
+#include "realprune/status.h"
+#include "realprune/xbar.h"
+
+struct rp_fault_layer {
+    int64_t numel;                 /* the layer's R*C weights */
+    int64_t n;                     /* weights with at least one stuck cell */
+    int64_t *index;                /* their indices in M's layout, increasing */
+    uint64_t *clear_pos, *set_pos; /* digits forced to 0 / 1 (the offset or positive array) */
+    uint64_t *clear_neg, *set_neg; /* the negative array (differential; else unused, 0) */
+    int64_t cells, sa0, sa1;       /* counts */
+    int weight_bits, cell_bits, differential;
+};
+
+/*** Draws the stuck cells of one layer whose mask may be NULL (dense).
+ * sa0, sa1 in [0, 1] with sa0 + sa1 <= 1; weight_bits at most 32.
+ * @function rp_faults_sample */
+rp_status rp_faults_sample(struct rp_fault_layer *out, const float *mask, int64_t R, int64_t C,
+                           const struct rp_xbar_config *cfg, double sa0, double sa1,
+                           struct rp_rng *rng);
+/*** Frees a fault layer's arrays.
+ * @function rp_faults_free */
+void rp_faults_free(struct rp_fault_layer *f);
+/*** out = the weights the cells hold (out may be weight): weight copied, then
+ * every faulty weight replaced (see the header).
+ * @function rp_faults_effective */
+rp_status rp_faults_effective(float *out, const float *weight, const struct rp_fault_layer *f);
+
+#endif

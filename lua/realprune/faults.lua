@@ -1,0 +1,213 @@
+--- Stuck-at faults of the ReRAM cells a model is mapped to (docs/design.md,
+-- "Device faults").
+--
+--     local f = rp.faults.sample(model, cfg, {sa0 = 0.09, sa1 = 0.01, seed = 1})
+--     print(f.total.cells, f.total.sa0, f.total.sa1)
+--     rp.faults.attach(model, f)     -- forward and backward use what the cells hold
+--     rp.faults.detach(model)        -- ideal cells again
+--
+-- The cells are those of the mapped column segments under `cfg` (with compact
+-- rows, the rows holding an alive weight, in blocks of cfg.rows; a block x
+-- column segment holding an alive weight is mapped), each weight with
+-- cfg's `phys` cells: its code's slices, least significant first, cell_bits
+-- each, and with the differential encoding the negative array's slices after
+-- them. A cell is stuck at the high-resistance state (SA0: its digit reads 0)
+-- with probability sa0, else at the low-resistance state (SA1: all ones) with
+-- probability sa1. A weight with a stuck cell reads, with s = its layer's
+-- max |w| and levels = 2^weight_bits - 1: offset, q = round((w/s + 1)/2 levels)
+-- with the stuck digits forced, w' = (2q/levels - 1) s; differential, the
+-- positive and negative codes of |w| forced apart, w' = (p - n)/levels s.
+-- Other weights are untouched, so rates of 0 change nothing, bit for bit;
+-- stuck digits stay forced whatever the optimizer writes; a masked weight in a
+-- mapped segment reads what its cells hold, weights of unmapped segments have
+-- no cells and stay 0. A map belongs to the masks it was drawn for: attaching
+-- it, or running a layer, after a mask changed is an error (draw again).
+-- rp.save keeps a model's attached map and rp.load attaches it again.
+-- @module realprune.faults
+
+local core = require "realprune.core"
+
+local M = {}
+
+--- Stuck-at rates with their sources (fractions of cells). Only rates read
+-- from the cited file are here.
+M.presets = {
+  mnsim2 = {sa0 = 0.001, sa1 = 0.001,
+    source = "MNSIM-2.0 (github.com/thu-nics/MNSIM-2.0), SimConfig.ini [Device level] " ..
+      "Device_SAF = 0.1,0.1 (percent stuck at HRS, LRS), commit 762fabc (2024-05-14)"},
+  mnsim2_2019 = {sa0 = 0.09, sa1 = 0.01,
+    source = "MNSIM-2.0, SimConfig.ini Device_SAF = 9,1 (percent stuck at HRS, LRS), " ..
+      "commit 0bc06c47 (2019-10-22, \"Update SAF rate\"); the default until 2023"},
+}
+
+local FaultMap = {}
+FaultMap.__index = FaultMap
+FaultMap.__name = "realprune.FaultMap"
+
+local function fail(fn, msg, level)
+  error(("rp.faults.%s: %s"):format(fn, msg), (level or 1) + 1)
+end
+
+local function matrix_of(layer)
+  local C = layer.weight:size(1)
+  return layer.weight:numel() // C, C
+end
+
+local function hash_of(layer)
+  return layer.mask and core.mask_hash(layer.mask) or 0
+end
+
+local function config_fields(cfg)
+  return {rows = cfg.rows, cols = cfg.cols, weight_bits = cfg.weight_bits,
+    cell_bits = cfg.cell_bits, signed = cfg.signed, compact_rows = cfg.compact_rows}
+end
+
+local function check_rate(v, name)
+  if type(v) ~= "number" or v ~= v or v < 0 or v > 1 then
+    fail("sample", ("%s must be a number in [0, 1], got %s"):format(name, tostring(v)), 3)
+  end
+  return v
+end
+
+--- Draws stuck-at faults for every conv and linear layer of `model` under
+-- crossbar config `cfg` (rp.xbar.config). `spec`: {sa0 = rate, sa1 = rate,
+-- seed = integer (default 0)}. Returns a fault map: {config =, sa0 =, sa1 =,
+-- seed =, layers = {{name =, rows =, cols =, cells =, sa0 =, sa1 =, faulty =
+-- (weights with a stuck cell)}}, total = {cells =, sa0 =, sa1 =, faulty =}}.
+function M.sample(model, cfg, spec)
+  if type(model) ~= "table" or type(model.prunable) ~= "function" then
+    fail("sample", "a model expected", 2)
+  end
+  if type(cfg) ~= "table" or not cfg.L then
+    fail("sample", "a crossbar config (rp.xbar.config{...}) expected as the second argument", 2)
+  end
+  if type(spec) ~= "table" then fail("sample", "a spec {sa0 =, sa1 =, seed =} expected", 2) end
+  for k in pairs(spec) do
+    if k ~= "sa0" and k ~= "sa1" and k ~= "seed" then
+      fail("sample", ("unknown spec field '%s' (sa0, sa1, seed)"):format(tostring(k)), 2)
+    end
+  end
+  local sa0, sa1 = check_rate(spec.sa0 or 0, "sa0"), check_rate(spec.sa1 or 0, "sa1")
+  if sa0 + sa1 > 1 then
+    fail("sample", ("sa0 + sa1 must be at most 1, got %g + %g"):format(sa0, sa1), 2)
+  end
+  local seed = spec.seed or 0
+  if math.type(seed) ~= "integer" then
+    fail("sample", ("seed must be an integer, got %s"):format(tostring(seed)), 2)
+  end
+  if cfg.weight_bits > 32 then
+    fail("sample", ("weight_bits must be at most 32, got %d"):format(cfg.weight_bits), 2)
+  end
+  local g = core.generator(seed)
+  local map = setmetatable({config = config_fields(cfg), sa0 = sa0, sa1 = sa1, seed = seed,
+    layers = {}, total = {cells = 0, sa0 = 0, sa1 = 0, faulty = 0}}, FaultMap)
+  for i, l in ipairs(model:prunable()) do
+    local R, C = matrix_of(l)
+    local data = core.faults_sample(l.mask, R, C, cfg.rows, cfg.cols, cfg.weight_bits,
+      cfg.cell_bits, cfg.signed, cfg.compact_rows, sa0, sa1, g)
+    local info = core.faults_info(data)
+    map.layers[i] = {name = l.name, rows = R, cols = C, hash = hash_of(l), data = data,
+      cells = info.cells, sa0 = info.sa0, sa1 = info.sa1, faulty = info.faulty}
+    for _, k in ipairs{"cells", "sa0", "sa1", "faulty"} do
+      map.total[k] = map.total[k] + info[k]
+    end
+  end
+  return map
+end
+
+--- Whether `v` is a fault map.
+function M.is_map(v) return getmetatable(v) == FaultMap end
+
+--- Makes `model` use the weights its faulty cells hold (forward and both
+-- gradients' error pass). An error if the map was drawn for another model
+-- (other layers or shapes) or for other masks. `cfg`, when given, must be
+-- the config the map was drawn for.
+function M.attach(model, map, cfg)
+  if type(model) ~= "table" or type(model.prunable) ~= "function" then
+    fail("attach", "a model expected", 2)
+  end
+  if not M.is_map(map) then fail("attach", "a fault map (rp.faults.sample) expected", 2) end
+  if cfg ~= nil then
+    for k, v in pairs(map.config) do
+      if cfg[k] ~= v then
+        fail("attach", ("the fault map was drawn for another crossbar configuration (%s %s, " ..
+          "not %s)"):format(k, tostring(v), tostring(cfg[k])), 2)
+      end
+    end
+  end
+  local layers = model:prunable()
+  if #layers ~= #map.layers then
+    fail("attach", ("the fault map was drawn for another model (%d layers, this one has %d)")
+      :format(#map.layers, #layers), 2)
+  end
+  for i, l in ipairs(layers) do
+    local e = map.layers[i]
+    local R, C = matrix_of(l)
+    if e.name ~= l.name or e.rows ~= R or e.cols ~= C then
+      fail("attach", ("the fault map was drawn for another model (its layer %d is %s %dx%d, " ..
+        "this model's %s %dx%d)"):format(i, tostring(e.name), e.rows, e.cols, tostring(l.name),
+        R, C), 2)
+    end
+    if e.hash ~= hash_of(l) then
+      fail("attach", ("the mask of layer %s changed since the fault map was drawn: draw " ..
+        "again (rp.faults.sample)"):format(l.name), 2)
+    end
+  end
+  for i, l in ipairs(layers) do
+    local e = map.layers[i]
+    l.faults = e.faulty > 0 and e.data or nil
+    l.fault_hash = e.hash
+  end
+  model.fault_map = map
+  return model
+end
+
+--- Restores ideal cells.
+function M.detach(model)
+  if type(model) ~= "table" or type(model.prunable) ~= "function" then
+    fail("detach", "a model expected", 2)
+  end
+  for _, l in ipairs(model:prunable()) do l.faults, l.fault_hash = nil, nil end
+  model.fault_map = nil
+  return model
+end
+
+--- The weights layer `l`'s cells hold, into `out` (a tensor of its shape);
+-- the layer must have faults attached. Checks that its mask is the one the
+-- map was drawn for.
+function M.effective(l, out, where)
+  if hash_of(l) ~= l.fault_hash then
+    error(("%s: the mask changed since the fault map was attached: draw again " ..
+      "(rp.faults.sample) and attach it"):format(where or "rp.faults.effective"), 3)
+  end
+  core.faults_effective(out, l.weight, l.faults)
+  return out
+end
+
+--- A plain table of a fault map (strings and numbers: what rp.save writes).
+function M.serialize(map)
+  local t = {config = map.config, sa0 = map.sa0, sa1 = map.sa1, seed = map.seed,
+    total = map.total, layers = {}}
+  for i, e in ipairs(map.layers) do
+    t.layers[i] = {name = e.name, rows = e.rows, cols = e.cols, hash = e.hash, cells = e.cells,
+      sa0 = e.sa0, sa1 = e.sa1, faulty = e.faulty, bytes = core.faults_bytes(e.data)}
+  end
+  return t
+end
+
+--- The fault map of a table from M.serialize.
+function M.deserialize(t)
+  if type(t) ~= "table" or type(t.layers) ~= "table" then
+    error("rp.faults.deserialize: a serialized fault map expected", 2)
+  end
+  local map = setmetatable({config = t.config, sa0 = t.sa0, sa1 = t.sa1, seed = t.seed,
+    total = t.total, layers = {}}, FaultMap)
+  for i, e in ipairs(t.layers) do
+    map.layers[i] = {name = e.name, rows = e.rows, cols = e.cols, hash = e.hash,
+      cells = e.cells, sa0 = e.sa0, sa1 = e.sa1, faulty = e.faulty,
+      data = core.faults_from_bytes(e.bytes)}
+  end
+  return map
+end
+
+return M

@@ -1,0 +1,254 @@
+-- Stuck-at faults (rp.faults): rates of 0 change nothing bit for bit; the
+-- cells drawn are those of the mapped segments (an independent count) and
+-- the stuck ones follow the rates; the same seed draws the same faults;
+-- detach restores; hand-computed effective weights for each encoding;
+-- differential cells all stuck at HRS read as zero; stuck cells keep their
+-- value through optimizer steps; masked weights in mapped segments read their
+-- cells while unmapped ones stay 0; the error pass uses the same weights;
+-- rp.save keeps an attached map; bad input.
+local lu = require "luaunit"
+local rp = require "realprune"
+local T, nn = rp.tensor, rp.nn
+local core = rp.core
+
+local function small_model(seed)
+  rp.seed(seed)
+  return nn.Sequential{nn.Conv2d(2, 6, 3, {padding = 1}), nn.ReLU(), nn.Flatten(),
+    nn.Linear(6 * 4 * 4, 5)}
+end
+
+local CFG = rp.xbar.config{rows = 8, cols = 16, weight_bits = 8, cell_bits = 2} -- 4 slices
+
+local function step(m, x, labels, opt)
+  local crit = nn.CrossEntropyLoss()
+  opt:zero_grad()
+  local loss = crit:forward(m:forward(x), labels)
+  m:backward(x, crit:backward())
+  opt:step()
+  return loss
+end
+
+-- docs/design.md's mapped cells of one layer, counted here: kept rows
+-- (compact), blocks of cfg.rows, alive segments, rows x phys cells each
+local function mapped_cells(layer, cfg)
+  local C = layer.weight:size(1)
+  local R = layer.weight:numel() // C
+  local mask = layer.mask and layer.mask:reshape{-1}:totable()
+  local function alive(r, c) return not mask or mask[(c - 1) * R + r] ~= 0 end
+  local kept = {}
+  for r = 1, R do
+    local any = not cfg.compact_rows
+    for c = 1, C do if alive(r, c) then any = true end end
+    if any then kept[#kept + 1] = r end
+  end
+  local phys = cfg.phys
+  local cells = 0
+  for b0 = 1, #kept, cfg.rows do
+    local b1 = math.min(b0 + cfg.rows - 1, #kept)
+    for c = 1, C do
+      local seg = false
+      for k = b0, b1 do if alive(kept[k], c) then seg = true end end
+      if seg then cells = cells + (b1 - b0 + 1) * phys end
+    end
+  end
+  return cells
+end
+
+TestFaults = {}
+
+function TestFaults:test_zero_rates_change_nothing_bit_for_bit()
+  local a, b = small_model(1), small_model(1)
+  for _, m in ipairs{a, b} do
+    rp.prune.apply(m, {granularity = "column", amount = 0.4, xbar = CFG})
+  end
+  rp.faults.attach(b, rp.faults.sample(b, CFG, {sa0 = 0, sa1 = 0, seed = 3}))
+  local x = T.randn({4, 2, 4, 4}, rp.generator(5))
+  local labels = {1, 2, 3, 4}
+  local oa = rp.optim.SGD(a:parameters(), {lr = 0.1, momentum = 0.9})
+  local ob = rp.optim.SGD(b:parameters(), {lr = 0.1, momentum = 0.9})
+  for _ = 1, 3 do lu.assertEquals(step(a, x, labels, oa), step(b, x, labels, ob)) end
+  for i, l in ipairs(a:prunable()) do
+    lu.assertEquals(l.weight:sub(b:prunable()[i].weight):abs():max(), 0)
+  end
+end
+
+function TestFaults:test_cells_and_rates_and_seeds()
+  local m = small_model(2)
+  rp.prune.apply(m, {granularity = "column", amount = 0.5, xbar = CFG})
+  local f = rp.faults.sample(m, CFG, {sa0 = 0.09, sa1 = 0.01, seed = 7})
+  local want = 0
+  for i, l in ipairs(m:prunable()) do
+    local c = mapped_cells(l, CFG)
+    lu.assertEquals(f.layers[i].cells, c, l.name)
+    want = want + c
+  end
+  lu.assertEquals(f.total.cells, want)
+  -- binomial counts within 4 standard deviations
+  for _, k in ipairs{{"sa0", 0.09}, {"sa1", 0.01}} do
+    local n, p = f.total.cells, k[2]
+    local sd = math.sqrt(n * p * (1 - p))
+    lu.assertTrue(math.abs(f.total[k[1]] - n * p) < 4 * sd + 1, ("%s %d of %d cells"):format(
+      k[1], f.total[k[1]], n))
+  end
+  local g = rp.faults.sample(m, CFG, {sa0 = 0.09, sa1 = 0.01, seed = 7})
+  local h = rp.faults.sample(m, CFG, {sa0 = 0.09, sa1 = 0.01, seed = 8})
+  local sg, sh = rp.faults.serialize(g), rp.faults.serialize(h)
+  local sf = rp.faults.serialize(f)
+  for i = 1, #sf.layers do lu.assertEquals(sf.layers[i].bytes, sg.layers[i].bytes) end
+  lu.assertNotEquals(sf.layers[2].bytes, sh.layers[2].bytes)
+  -- a dense layer has every cell; differential doubles them
+  local d = rp.xbar.config{rows = 8, cols = 16, weight_bits = 8, cell_bits = 2,
+    signed = "differential"}
+  local lin = nn.Linear(10, 3)
+  local dm = nn.Sequential{lin}
+  lu.assertEquals(rp.faults.sample(dm, CFG, {sa0 = 0.1}).total.cells, 30 * 4)
+  lu.assertEquals(rp.faults.sample(dm, d, {sa0 = 0.1}).total.cells, 30 * 8)
+end
+
+-- A fault layer with chosen stuck cells, built from its bytes (l_faults.c):
+-- header numel, n, cells, sa0, sa1, weight_bits, cell_bits | differential << 8,
+-- then the indices and the four masks.
+local function crafted(numel, bits, cell_bits, differential, entries)
+  local parts = {string.pack("<i8i8i8i8i8i8i8", numel, #entries, 0, 0, 0, bits,
+    cell_bits | (differential and 256 or 0))}
+  for _, e in ipairs(entries) do parts[#parts + 1] = string.pack("<i8", e.index) end
+  for _, key in ipairs{"clear_pos", "set_pos", "clear_neg", "set_neg"} do
+    for _, e in ipairs(entries) do parts[#parts + 1] = string.pack("<i8", e[key] or 0) end
+  end
+  return core.faults_from_bytes(table.concat(parts))
+end
+
+-- weight_bits 4, cell_bits 2 (slices: bits 0-1, bits 2-3), levels 15, s = 1:
+--   offset w = 0.25: q = round(1.25/2 * 15) = round(9.375) = 9 = 1001b;
+--     slice 0 stuck at LRS: 1011b = 11, w' = 2 * 11/15 - 1 = 7/15;
+--     slice 1 stuck at HRS: 0001b = 1,  w' = 2/15 - 1 = -13/15
+--   differential w = -0.25: p = 0, n = round(3.75) = 4 = 0100b;
+--     positive slice 0 at LRS: p = 3, w' = (3 - 4)/15 = -1/15
+--     negative slice 1 at HRS: n = 0, w' = 0
+function TestFaults:test_hand_computed_effective_weights()
+  local w = T.from{1.0, 0.25, 0.25, -0.25}
+  local out = T.zeros{4}
+  core.faults_effective(out, w, crafted(4, 4, 2, false, {{index = 1, set_pos = 3},
+    {index = 2, clear_pos = 12}}))
+  lu.assertEquals(out:get(1), 1.0) -- no stuck cell: untouched
+  lu.assertAlmostEquals(out:get(2), 7 / 15, 1e-6)
+  lu.assertAlmostEquals(out:get(3), -13 / 15, 1e-6)
+  lu.assertEquals(out:get(4), -0.25)
+  core.faults_effective(out, w, crafted(4, 4, 2, true, {{index = 3, set_pos = 3}}))
+  lu.assertAlmostEquals(out:get(4), -1 / 15, 1e-6)
+  lu.assertEquals(out:get(3), 0.25)
+  core.faults_effective(out, w, crafted(4, 4, 2, true, {{index = 3, clear_neg = 12}}))
+  lu.assertEquals(out:get(4), 0)
+end
+
+function TestFaults:test_differential_all_hrs_reads_zero_and_detach_restores()
+  local m = small_model(3)
+  local d = rp.xbar.config{rows = 8, cols = 16, weight_bits = 8, cell_bits = 2,
+    signed = "differential"}
+  local x = T.randn({2, 2, 4, 4}, rp.generator(1))
+  local y0 = m:forward(x):clone()
+  rp.faults.attach(m, rp.faults.sample(m, d, {sa0 = 1, seed = 1}))
+  m:forward(x)
+  for _, l in ipairs(m:prunable()) do lu.assertEquals(l.fault_used:abs():max(), 0, l.name) end
+  rp.faults.detach(m)
+  lu.assertEquals(m:forward(x):sub(y0):abs():max(), 0)
+end
+
+-- Every cell stuck at LRS (offset): every mapped weight reads s, the layer's
+-- max |w|, whatever the optimizer does; masked weights in mapped segments too,
+-- while the weights of unmapped segments stay 0.
+function TestFaults:test_stuck_cells_survive_steps_and_unmapped_stay_zero()
+  local m = small_model(4)
+  local cfg = rp.xbar.config{rows = 8, cols = 16, weight_bits = 8, cell_bits = 2}
+  rp.prune.apply(m, {granularity = "column", amount = 0.5, xbar = cfg})
+  local lin = m:prunable()[2]
+  -- kill one more weight inside an alive segment: it stays mapped
+  local mask = lin.mask:clone()
+  local R = lin.weight:numel() // lin.weight:size(1)
+  local inside
+  for c = 1, lin.weight:size(1) do
+    for r = 1, R do
+      if not inside and mask:get(c, r) == 1 and r % 8 ~= 1 then inside = {c, r} end
+    end
+  end
+  mask:set(0, inside[1], inside[2])
+  lin:set_mask(mask)
+  rp.faults.attach(m, rp.faults.sample(m, cfg, {sa1 = 1, seed = 2}))
+  local x = T.randn({4, 2, 4, 4}, rp.generator(2))
+  local opt = rp.optim.SGD(m:parameters(), {lr = 0.5})
+  for _ = 1, 3 do step(m, x, {1, 2, 3, 4}, opt) end
+  m:forward(x)
+  local s = lin.weight:abs():max()
+  local used = lin.fault_used
+  lu.assertAlmostEquals(used:get(inside[1], inside[2]), s, 1e-6 * s) -- masked, mapped: s
+  lu.assertEquals(lin.weight:get(inside[1], inside[2]), 0)           -- the stored weight stays 0
+  local mapped, zeros = 0, 0
+  local flat_used, flat_mask = used:reshape{-1}:totable(), lin.mask:reshape{-1}:totable()
+  for i, v in ipairs(flat_used) do
+    if math.abs(v - s) <= 1e-6 * s then mapped = mapped + 1 end
+    if v == 0 then zeros = zeros + 1 end
+    lu.assertTrue(math.abs(v - s) <= 1e-6 * s or v == 0, "neither s nor 0 at " .. i)
+  end
+  lu.assertTrue(mapped > 0 and zeros > 0)
+  lu.assertTrue(zeros <= #flat_mask - lin.mask:sum())
+end
+
+function TestFaults:test_error_pass_uses_the_effective_weights()
+  local lin = nn.Linear(12, 4, {bias = false})
+  local m = nn.Sequential{lin}
+  rp.faults.attach(m, rp.faults.sample(m, CFG, {sa0 = 0.2, sa1 = 0.1, seed = 4}))
+  local x = T.randn({3, 12}, rp.generator(6))
+  local gy = T.randn({3, 4}, rp.generator(7))
+  m:forward(x)
+  local gx = m:backward(x, gy):clone()
+  local plain = nn.Linear(12, 4, {bias = false})
+  plain.weight:copy(lin.fault_used)
+  plain:forward(x)
+  lu.assertEquals(plain:backward(x, gy):sub(gx):abs():max(), 0)
+end
+
+function TestFaults:test_save_keeps_the_map()
+  local m = small_model(5)
+  rp.faults.attach(m, rp.faults.sample(m, CFG, {sa0 = 0.1, sa1 = 0.05, seed = 9}))
+  local x = T.randn({2, 2, 4, 4}, rp.generator(3))
+  local y = m:forward(x):clone()
+  local path = os.tmpname()
+  rp.save(path, m)
+  local back = rp.load(path)
+  os.remove(path)
+  lu.assertNotNil(back.fault_map)
+  lu.assertEquals(back.fault_map.total, m.fault_map.total)
+  lu.assertEquals(back:forward(x):sub(y):abs():max(), 0)
+end
+
+function TestFaults:test_bad_input()
+  local m = small_model(6)
+  local cases = {
+    {function() rp.faults.sample(m, CFG, {sa0 = 1.5}) end, "sa0 must be a number in [0, 1]"},
+    {function() rp.faults.sample(m, CFG, {sa1 = -0.1}) end, "sa1 must be a number in [0, 1]"},
+    {function() rp.faults.sample(m, CFG, {sa0 = 0.6, sa1 = 0.5}) end,
+      "sa0 + sa1 must be at most 1"},
+    {function() rp.faults.sample(m, CFG, {sa0 = 0.1, seed = 1.5}) end, "seed must be an integer"},
+    {function() rp.faults.sample(m, CFG, {sa0 = 0.1, sa2 = 1}) end, "unknown spec field 'sa2'"},
+    {function() rp.faults.sample(m, {}, {sa0 = 0.1}) end, "a crossbar config"},
+    {function() rp.faults.attach(small_model(6), {}) end, "a fault map (rp.faults.sample)"},
+  }
+  for _, c in ipairs(cases) do
+    local ok, err = pcall(c[1])
+    lu.assertFalse(ok, c[2])
+    lu.assertStrContains(err, "rp.faults.")
+    lu.assertStrContains(err, c[2])
+  end
+  local f = rp.faults.sample(m, CFG, {sa0 = 0.1, seed = 1})
+  local other = nn.Sequential{nn.Linear(5, 5)}
+  lu.assertErrorMsgContains("drawn for another model", rp.faults.attach, other, f)
+  lu.assertErrorMsgContains("another crossbar configuration", rp.faults.attach, m, f,
+    rp.xbar.config{rows = 16, cols = 16, weight_bits = 8, cell_bits = 2})
+  rp.faults.attach(m, f)
+  rp.prune.apply(m, {granularity = "element", amount = 0.3})
+  lu.assertErrorMsgContains("the mask changed since the fault map was attached", m.forward, m,
+    T.randn({1, 2, 4, 4}))
+  lu.assertErrorMsgContains("changed since the fault map was drawn", rp.faults.attach, m, f)
+end
+
+os.exit(lu.LuaUnit.run())
