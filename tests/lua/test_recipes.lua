@@ -36,6 +36,8 @@ local TINY = {
   hardware_sweep = "--train_images 300 --test_images 100 --epochs 1 --rounds 1 --sizes 64 " ..
     "--cell_bits 4",
   paper_study = "--train_images 200 --test_images 100 --rounds 1 --width 0.125 --method aligned",
+  fault_study = "--train_images 200 --test_images 100 --rounds 1 --width 0.125 --epochs 1 " ..
+    "--methods dense,realprune --rates 0,0.05 --draws 1",
 }
 
 -- recipes that model ReRAM training, and the plot each must write
