@@ -30,3 +30,4 @@ fi
 "$build"/realprune bench/xbar_reram.lua
 "$build"/realprune bench/prune_step.lua
 "$build"/realprune bench/sweep_scale.lua
+"$build"/realprune bench/faults_step.lua
