@@ -137,12 +137,13 @@ static int l_faults_from_bytes(lua_State *L)
     f->cells = (int64_t)get64(s + 16);
     f->sa0 = (int64_t)get64(s + 24);
     f->sa1 = (int64_t)get64(s + 32);
-    f->weight_bits = (int)get64(s + 40);
-    uint64_t cb = get64(s + 48);
+    uint64_t wb = get64(s + 40), cb = get64(s + 48);
+    if (wb < 1 || wb > 32 || (cb & 0xff) < 1 || (cb >> 9) != 0)
+        return luaL_error(L, "faults_from_bytes: not a fault layer");
+    f->weight_bits = (int)wb;
     f->cell_bits = (int)(cb & 0xff);
     f->differential = (int)(cb >> 8) & 1;
-    if (f->weight_bits < 1 || f->weight_bits > 32 || f->cell_bits < 1)
-        return luaL_error(L, "faults_from_bytes: not a fault layer");
+    uint64_t code_bits = ((uint64_t)1 << wb) - 1;
     size_t m = (size_t)(n > 0 ? n : 1);
     f->index = malloc(sizeof(int64_t) * m);
     uint64_t **arrs[4] = {&f->clear_pos, &f->set_pos, &f->clear_neg, &f->set_neg};
@@ -159,8 +160,12 @@ static int l_faults_from_bytes(lua_State *L)
         prev = f->index[k];
     }
     for (int a = 0; a < 4; a++)
-        for (uint64_t k = 0; k < n; k++, p += 8)
-            (*arrs[a])[k] = get64(p);
+        for (uint64_t k = 0; k < n; k++, p += 8) {
+            uint64_t m = get64(p);
+            if ((m & ~code_bits) || (a >= 2 && !f->differential && m))
+                return luaL_error(L, "faults_from_bytes: forced digits outside the weight's code");
+            (*arrs[a])[k] = m;
+        }
     return 1;
 }
 

@@ -63,11 +63,13 @@ local function ms(m, sd, digits, scale)
 end
 
 local models, by = {}, {}
+-- a network is a model at a width (sweeps of other widths are other networks)
 for _, r in ipairs(rows) do
-  if not by[r.model] then by[r.model] = {}; models[#models + 1] = r.model end
-  local k = r.method
-  by[r.model][k] = by[r.model][k] or {}
-  table.insert(by[r.model][k], r)
+  local key = (r.width and r.width ~= 1) and ("%s (width %g)"):format(r.model, r.width) or
+    r.model
+  if not by[key] then by[key] = {}; models[#models + 1] = key end
+  by[key][r.method] = by[key][r.method] or {}
+  table.insert(by[key][r.method], r)
 end
 table.sort(models)
 
@@ -86,10 +88,12 @@ end
 -- the dense network after the study's own training (round 0 of the lottery
 -- methods: the same seed gives the same dense network in every method)
 local function dense_rows(model)
-  local t = {}
-  for name, list in pairs(by[model]) do
+  local t, names = {}, {}
+  for name in pairs(by[model]) do names[#names + 1] = name end
+  table.sort(names) -- the same row for a seed every time
+  for _, name in ipairs(names) do
     if LOTTERY[name] then
-      for _, r in ipairs(at_round(list, 0)) do t[#t + 1] = r end
+      for _, r in ipairs(at_round(by[model][name], 0)) do t[#t + 1] = r end
     end
   end
   -- one row per seed
@@ -157,7 +161,7 @@ for _, model in ipairs(models) do
       if LOTTERY[name] then
         local xs = {}
         for _, r in ipairs(t) do
-          local re = reordered(model, name, r.run_dir, {width = r.width, arch = r.arch})
+          local re = reordered(r.model, name, r.run_dir, {width = r.width, arch = r.arch})
           if re then xs[#xs + 1] = {crossbars_reordered = re.crossbars_reordered} end
         end
         if #xs > 0 then row.crossbars_reordered = mean_std(xs, "crossbars_reordered") end

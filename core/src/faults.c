@@ -153,6 +153,8 @@ rp_status rp_faults_effective(float *out, const float *weight, const struct rp_f
     double levels = (double)(((uint64_t)1 << f->weight_bits) - 1);
     for (int64_t k = 0; k < f->n; k++) {
         double w = (double)weight[f->index[k]], v;
+        if (!isfinite(w))
+            continue; /* a diverged weight stays as it is (and visible) */
         if (!f->differential) {
             double q = nearbyint((w / s + 1.0) * 0.5 * levels);
             q = q < 0 ? 0 : q > levels ? levels : q;

@@ -200,15 +200,20 @@ static int64_t count_of(double amount, int64_t alive)
 }
 
 /* Crossbar alignment of one layer's column step (see prune.h): v holds its
- * alive segments sorted by key, the first `take` of them pruned by the step;
- * rows_blocks blocks of segments, block of group id = id / gc. Marks the
- * final choice in pruned[] and returns how many are pruned. */
+ * alive segments sorted by key (weakest first), the first `take` of them
+ * pruned by the plain step; blocks of segments, block of group id = id / gc.
+ * Each block b that had at least L segments keeps its strongest cur[b], a
+ * multiple of L: first the nearest multiple to what the plain step kept (at
+ * most what it had), then whole crossbars are moved between blocks until the
+ * layer's total is within L/2 of the plain step's: the crossbar of weakest
+ * segments is dropped, or the strongest just-pruned ones are revived. Blocks
+ * with fewer than L segments keep the plain step's choice. Marks pruned[]
+ * and returns how many are pruned. `work` holds 5 * blocks + 1 + alive. */
 static int64_t align_layer(const struct cand *v, int64_t alive, int64_t take, int64_t L,
                            int64_t blocks, int64_t gc, unsigned char *pruned, int64_t *work)
 {
     int64_t *count = work, *first = work + blocks, *member = work + 2 * blocks + 1;
-    for (int64_t i = 0; i < alive; i++)
-        pruned[i] = i < take;
+    int64_t *cur = member + alive, *kept0 = cur + blocks;
     memset(count, 0, sizeof(int64_t) * (size_t)blocks);
     for (int64_t i = 0; i < alive; i++)
         count[v[i].group / gc]++;
@@ -216,28 +221,52 @@ static int64_t align_layer(const struct cand *v, int64_t alive, int64_t take, in
     for (int64_t b = 0; b < blocks; b++)
         first[b + 1] = first[b] + count[b];
     memset(count, 0, sizeof(int64_t) * (size_t)blocks);
-    for (int64_t i = 0; i < alive; i++) { /* each block's members in key order */
+    memset(kept0, 0, sizeof(int64_t) * (size_t)blocks);
+    for (int64_t i = 0; i < alive; i++) { /* each block's members, weakest first */
         int64_t b = v[i].group / gc;
         member[first[b] + count[b]++] = i;
+        if (i >= take)
+            kept0[b]++;
     }
+    int64_t total = 0, target = alive - take;
     for (int64_t b = 0; b < blocks; b++) {
-        int64_t kept = 0, dropped = 0;
-        for (int64_t k = first[b]; k < first[b + 1]; k++)
-            pruned[member[k]] ? dropped++ : kept++;
-        int64_t r = kept % L;
-        if (r == 0)
-            continue;
-        if (r <= L - r || dropped < L - r) {
-            for (int64_t k = first[b]; k < first[b + 1] && r > 0; k++)
-                if (!pruned[member[k]])
-                    pruned[member[k]] = 1, r--;
-        } else {
-            int64_t back = L - r;
-            for (int64_t k = first[b + 1] - 1; k >= first[b] && back > 0; k--)
-                if (pruned[member[k]])
-                    pruned[member[k]] = 0, back--;
-        }
+        int64_t n = count[b], k = kept0[b], r = k % L;
+        if (n < L)
+            cur[b] = k; /* less than a crossbar's worth: as the plain step left it */
+        else if (r == 0)
+            cur[b] = k;
+        else
+            cur[b] = (r > L - r && k - r + L <= n) ? k - r + L : k - r;
+        total += cur[b];
     }
+    /* whole crossbars between blocks, towards the plain step's total */
+    for (;;) {
+        int64_t best = -1;
+        double best_score = 0;
+        int down = total - target > L / 2, upward = target - total > L / 2;
+        if (!down && !upward)
+            break;
+        for (int64_t b = 0; b < blocks; b++) {
+            int64_t n = count[b];
+            if (n < L || (down && cur[b] < L) || (upward && cur[b] + L > n))
+                continue;
+            /* the L segments that would go (the weakest kept) or come back
+             * (the strongest dropped) */
+            int64_t from = down ? n - cur[b] : n - cur[b] - L;
+            double sc = 0;
+            for (int64_t k = from; k < from + L; k++)
+                sc += v[member[first[b] + k]].score;
+            if (best < 0 || (down ? sc < best_score : sc > best_score))
+                best = b, best_score = sc;
+        }
+        if (best < 0)
+            break;
+        cur[best] += down ? -L : L;
+        total += down ? -L : L;
+    }
+    for (int64_t b = 0; b < blocks; b++)
+        for (int64_t k = 0; k < count[b]; k++)
+            pruned[member[first[b] + k]] = k < count[b] - cur[b];
     int64_t n = 0;
     for (int64_t i = 0; i < alive; i++)
         n += pruned[i];
@@ -302,10 +331,10 @@ rp_status rp_prune_apply(struct rp_prune_layer *layers, int n, const struct rp_p
             int64_t take = count_of(layers[k].amount, alive);
             if (alive > 0 && take >= alive)
                 take = alive - 1; /* guard: keep the layer's best group */
-            if (s->align) {
+            if (s->align && take > 0) {
                 int64_t blocks = geo[k].gr;
                 unsigned char *pruned = malloc((size_t)(alive > 0 ? alive : 1));
-                int64_t *work = malloc(sizeof(int64_t) * (size_t)(2 * blocks + 1 + alive));
+                int64_t *work = malloc(sizeof(int64_t) * (size_t)(5 * blocks + 1 + alive));
                 if (!pruned || !work) {
                     free(pruned);
                     free(work);

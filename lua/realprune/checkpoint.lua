@@ -164,7 +164,7 @@ local function encoder()
       if not by_name then check_rebuilds(v, spec, where) end
       put({arch = by_name and v.arch or nil, spec = not by_name and spec or nil,
         training = v.training, state = state,
-        faults = v.fault_map and require("realprune.faults").serialize(v.fault_map) or nil},
+        faults = v.fault_map and require("realprune.faults").serialize(v.fault_map, v) or nil},
         where)
     elseif is_optimizer(v) then
       parts[#parts + 1] = "O"

@@ -16,8 +16,12 @@
 -- probability sa1. A weight with a stuck cell reads, with s = its layer's
 -- max |w| and levels = 2^weight_bits - 1: offset, q = round((w/s + 1)/2 levels)
 -- with the stuck digits forced, w' = (2q/levels - 1) s; differential, the
--- positive and negative codes of |w| forced apart, w' = (p - n)/levels s.
--- Other weights are untouched, so rates of 0 change nothing, bit for bit;
+-- positive and negative codes of |w| forced apart, w' = (p - n)/levels s. A
+-- weight with a stuck cell is thus re-quantized even when its stuck digits
+-- match its code (and a masked weight there reads about s/levels with the
+-- offset encoding, whose levels hold no exact 0); differential cells all
+-- stuck at HRS read exactly 0. Other weights are untouched, so rates of 0
+-- change nothing, bit for bit;
 -- stuck digits stay forced whatever the optimizer writes; a masked weight in a
 -- mapped segment reads what its cells hold, weights of unmapped segments have
 -- no cells and stay 0. A map belongs to the masks it was drawn for: attaching
@@ -26,6 +30,7 @@
 -- @module realprune.faults
 
 local core = require "realprune.core"
+local xbar = require "realprune.xbar"
 
 local M = {}
 
@@ -78,8 +83,13 @@ function M.sample(model, cfg, spec)
   if type(model) ~= "table" or type(model.prunable) ~= "function" then
     fail("sample", "a model expected", 2)
   end
-  if type(cfg) ~= "table" or not cfg.L then
+  if type(cfg) ~= "table" then
     fail("sample", "a crossbar config (rp.xbar.config{...}) expected as the second argument", 2)
+  end
+  if not cfg.L then
+    local ok, c = pcall(xbar.config, cfg)
+    if not ok then fail("sample", tostring(c), 2) end
+    cfg = c
   end
   if type(spec) ~= "table" then fail("sample", "a spec {sa0 =, sa1 =, seed =} expected", 2) end
   for k in pairs(spec) do
@@ -128,6 +138,9 @@ function M.attach(model, map, cfg)
   end
   if not M.is_map(map) then fail("attach", "a fault map (rp.faults.sample) expected", 2) end
   if cfg ~= nil then
+    if type(cfg) ~= "table" then
+      fail("attach", ("the third argument must be a crossbar config, got %s"):format(type(cfg)), 2)
+    end
     for k, v in pairs(map.config) do
       if cfg[k] ~= v then
         fail("attach", ("the fault map was drawn for another crossbar configuration (%s %s, " ..
@@ -148,6 +161,10 @@ function M.attach(model, map, cfg)
         "this model's %s %dx%d)"):format(i, tostring(e.name), e.rows, e.cols, tostring(l.name),
         R, C), 2)
     end
+    if core.faults_info(e.data).numel ~= R * C then
+      fail("attach", ("the fault map's layer %s holds %d weights, the layer %d"):format(
+        tostring(e.name), core.faults_info(e.data).numel, R * C), 2)
+    end
     if e.hash ~= hash_of(l) then
       fail("attach", ("the mask of layer %s changed since the fault map was drawn: draw " ..
         "again (rp.faults.sample)"):format(l.name), 2)
@@ -155,7 +172,7 @@ function M.attach(model, map, cfg)
   end
   for i, l in ipairs(layers) do
     local e = map.layers[i]
-    l.faults = e.faulty > 0 and e.data or nil
+    l.faults = core.faults_info(e.data).faulty > 0 and e.data or nil
     l.fault_hash = e.hash
   end
   model.fault_map = map
@@ -176,16 +193,33 @@ end
 -- the layer must have faults attached. Checks that its mask is the one the
 -- map was drawn for.
 function M.effective(l, out, where)
-  if hash_of(l) ~= l.fault_hash then
-    error(("%s: the mask changed since the fault map was attached: draw again " ..
-      "(rp.faults.sample) and attach it"):format(where or "rp.faults.effective"), 3)
-  end
+  M.check_mask(l, where, 1)
   core.faults_effective(out, l.weight, l.faults)
   return out
 end
 
+--- An error (named `where`) if layer `l`'s mask is no longer the one its
+-- attached fault map was drawn for.
+function M.check_mask(l, where, depth)
+  if hash_of(l) ~= l.fault_hash then
+    error(("%s: the mask changed since the fault map was attached: draw again " ..
+      "(rp.faults.sample) and attach it"):format(where or "rp.faults"), 4 + (depth or 0))
+  end
+end
+
 --- A plain table of a fault map (strings and numbers: what rp.save writes).
-function M.serialize(map)
+-- With `model`, an error if its masks are no longer those the map was drawn
+-- for (a stale map is never written).
+function M.serialize(map, model)
+  if model then
+    for i, l in ipairs(model:prunable()) do
+      local e = map.layers[i]
+      if not e or e.hash ~= hash_of(l) then
+        error(("rp.save: the model's fault map was drawn for masks that have changed since " ..
+          "(layer %s): detach it or draw again"):format(tostring(l.name)), 0)
+      end
+    end
+  end
   local t = {config = map.config, sa0 = map.sa0, sa1 = map.sa1, seed = map.seed,
     total = map.total, layers = {}}
   for i, e in ipairs(map.layers) do

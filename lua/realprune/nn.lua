@@ -463,6 +463,8 @@ end
 local function used_weight(self, where)
   if not self.faults then
     self.fault_used = nil
+    -- a map with no stuck cell here still belongs to this mask
+    if self.fault_hash ~= nil then require("realprune.faults").check_mask(self, where) end
     return self.weight
   end
   local w = buffer(self, "fault_weight", self.weight:shape())

@@ -395,7 +395,7 @@ function M.reference_note(model, rows)
   end
   local ref = {}
   for _, f in ipairs(found.s.final or {}) do
-    if f.model == model or (model ~= "resnet20" and f.model == "vgg11") then
+    if f.model == model or f.model:match("^" .. model .. " %(") then
       ref[f.method] = ref[f.method] or f
     end
   end

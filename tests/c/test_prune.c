@@ -295,7 +295,8 @@ int main(void)
     /* crossbar-aligned column steps. By hand: one row block (R = rows = 2) of
      * 8 columns, L = 4, scores 1..8 by column. amount 0.3 prunes 2 (columns 1,
      * 2), 6 are kept, 6 mod 4 = 2 <= 4 - 2: prune 2 more (3, 4). amount 0.1
-     * prunes 1 (column 1), 7 kept, 7 mod 4 = 3 > 1: revive column 1. */
+     * prunes 1 (column 1), 7 kept, whose nearest multiple is 8: a step of less
+     * than half a crossbar leaves the layer whole. amount 0 prunes nothing. */
     {
         float w[16], m[16];
         for (int c = 0; c < 8; c++)
@@ -315,12 +316,34 @@ int main(void)
         l = layer(w, m, 2, 8, 1, 0.1);
         CHECK_OK(rp_prune_apply(&l, 1, &s));
         CHECK(l.pruned == 0 && alive(m, 16) == 16);
+        for (int i = 0; i < 16; i++)
+            m[i] = 1.0f;
+        l = layer(w, m, 2, 8, 1, 0.0);
+        CHECK_OK(rp_prune_apply(&l, 1, &s));
+        CHECK(l.pruned == 0 && alive(m, 16) == 16);
+        /* 12 columns, amount 0.25: 3 pruned (1-3), 9 kept, 9 mod 4 = 1: prune
+         * column 4 too; amount 0.45 of 12 = 5 pruned, 7 kept, 7 mod 4 = 3:
+         * round up to 8 (< 12) by reviving column 5 */
+        float w12[24], m12[24];
+        for (int c = 0; c < 12; c++)
+            w12[2 * c] = w12[2 * c + 1] = (float)(c + 1);
+        for (int i = 0; i < 24; i++)
+            m12[i] = 1.0f;
+        l = layer(w12, m12, 2, 12, 1, 0.25);
+        CHECK_OK(rp_prune_apply(&l, 1, &s));
+        CHECK(l.pruned == 4 && alive(m12, 8) == 0 && alive(m12 + 8, 16) == 16);
+        for (int i = 0; i < 24; i++)
+            m12[i] = 1.0f;
+        l = layer(w12, m12, 2, 12, 1, 0.45);
+        CHECK_OK(rp_prune_apply(&l, 1, &s));
+        CHECK(l.pruned == 4 && alive(m12, 8) == 0 && alive(m12 + 8, 16) == 16);
         /* align needs column groups in layer scope */
         s.scope = RP_SCOPE_GLOBAL;
         CHECK_FAILS(rp_prune_apply(&l, 1, &s), RP_EINVAL, "align needs column groups");
     }
-    /* random layers: every row block keeps a multiple of L segments, and the
-     * count moves from the plain step's by at most L/2 per block */
+    /* random layers: every row block that had L segments or more keeps a
+     * multiple of L, and the count moves from the plain step's by less than L
+     * per block; repeated steps keep pruning (no stall) */
     for (int trial = 0; trial < 20; trial++) {
         int64_t R = 40 + trial * 7, C = 30 + trial * 3, rows = 16, L = 4;
         float *w = malloc(sizeof(float) * (size_t)(R * C)),
@@ -348,7 +371,13 @@ int main(void)
         }
         int64_t diff = a.pruned - b.pruned;
         CHECK(ok);
-        CHECK(diff <= blocks * (L / 2) && -diff <= blocks * (L / 2));
+        CHECK(diff < blocks * L && -diff < blocks * L);
+        int64_t before = alive(ma, R * C);
+        for (int step = 0; step < 3; step++) {
+            a = layer(w, ma, R, C, 1, 0.2);
+            CHECK_OK(rp_prune_apply(&a, 1, &s));
+        }
+        CHECK(alive(ma, R * C) < before || before <= rows * L);
         free(w);
         free(ma);
         free(mb);

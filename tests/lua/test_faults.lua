@@ -230,7 +230,8 @@ function TestFaults:test_bad_input()
       "sa0 + sa1 must be at most 1"},
     {function() rp.faults.sample(m, CFG, {sa0 = 0.1, seed = 1.5}) end, "seed must be an integer"},
     {function() rp.faults.sample(m, CFG, {sa0 = 0.1, sa2 = 1}) end, "unknown spec field 'sa2'"},
-    {function() rp.faults.sample(m, {}, {sa0 = 0.1}) end, "a crossbar config"},
+    {function() rp.faults.sample(m, {rows = 0}, {sa0 = 0.1}) end, "rows"},
+    {function() rp.faults.sample(m, 3, {sa0 = 0.1}) end, "a crossbar config"},
     {function() rp.faults.attach(small_model(6), {}) end, "a fault map (rp.faults.sample)"},
   }
   for _, c in ipairs(cases) do
@@ -249,6 +250,16 @@ function TestFaults:test_bad_input()
   lu.assertErrorMsgContains("the mask changed since the fault map was attached", m.forward, m,
     T.randn({1, 2, 4, 4}))
   lu.assertErrorMsgContains("changed since the fault map was drawn", rp.faults.attach, m, f)
+  lu.assertErrorMsgContains("drawn for masks that have changed", rp.save, os.tmpname(), m)
+  -- a map with no stuck cell still belongs to its masks
+  local z = small_model(7)
+  rp.faults.attach(z, rp.faults.sample(z, CFG, {sa0 = 0, seed = 1}))
+  rp.prune.apply(z, {granularity = "element", amount = 0.3})
+  lu.assertErrorMsgContains("the mask changed since the fault map was attached", z.forward, z,
+    T.randn({1, 2, 4, 4}))
+  -- plain config tables are configs too
+  lu.assertEquals(rp.faults.sample(nn.Sequential{nn.Linear(4, 2)}, {rows = 8, cols = 16,
+    weight_bits = 8, cell_bits = 2}, {sa0 = 0.5, seed = 1}).total.cells, 8 * 4)
 end
 
 os.exit(lu.LuaUnit.run())

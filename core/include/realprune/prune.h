@@ -51,11 +51,13 @@ struct rp_prune_spec {
     int rows, L;              /* crossbar rows and logical columns (column/tile/row groups) */
     int64_t block_a, block_b; /* block groups: a rows x b columns */
     struct rp_rng *rng;       /* random scores */
-    /* Column groups, layer scope: after the step, each row block keeps a
-     * multiple of L alive segments (crossbar-aligned: no crossbar left partly
-     * empty), the block's count rounded to the nearest multiple by pruning
-     * its lowest-score kept segments or reviving its highest-score segments
-     * pruned by this step (ties: prune); the layer keeps at least one. */
+    /* Column groups, layer scope, a step that prunes something: after it,
+     * each row block that had L segments or more keeps a multiple of L, its
+     * strongest (crossbar-aligned: no crossbar left partly empty): the
+     * nearest multiple of what the plain step kept, then whole crossbars
+     * moved between blocks (the weakest L kept dropped, or the strongest L
+     * just pruned revived) until the layer keeps within L/2 of the plain
+     * step's count. The layer keeps at least one segment. */
     int align;
 };
 
