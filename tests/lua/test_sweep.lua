@@ -223,6 +223,11 @@ function TestSweepLocal:test_grid_seeds_rerun_reuse_and_report()
   end
   lu.assertEquals((attempts(dir)), 8)
 
+  -- a task for a finished run (as an orphaned or second worker would start)
+  -- returns at once without running it again
+  out, code = H.run(("%s sweep --task %s %s/plan.tsv 1"):format(H.BIN, dir, dir))
+  lu.assertEquals(code, 0, out)
+  lu.assertEquals((attempts(dir)), 8)
   -- the same command again: nothing runs, the same results
   local before = H.read(dir .. "/results.csv")
   out, code = H.run(sweep_cmd(dir))
