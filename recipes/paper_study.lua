@@ -15,7 +15,13 @@
 -- defaults, 0.6^6 = 4.7% of the prunable groups are left after 6 rounds.
 -- After the last round of a lottery-ticket method (realprune, cgp, lth,
 -- random, aligned), the control of Frankle & Carbin trains the same final
--- mask from a fresh initialization (method `NAME+reinit`). method = "dense"
+-- mask from a fresh initialization (method `NAME+reinit`; its data order also
+-- differs, as its seed does). method = "sensitive" is realprune with
+-- per-layer rates from a sensitivity analysis of the trained dense network
+-- (rp.prune.sensitivity on 1,000 held-out training images: with a_l the
+-- largest amount layer l takes alone for at most one point of accuracy and
+-- m their mean, its rate is rate * (1/2 + a_l / (2m)), at most 0.9: from
+-- half the rate for the touchiest layers up). method = "dense"
 -- trains the dense network for `dense_epochs` only: the longer baseline that
 -- shows how far the study's short training is from converged. The last
 -- round also carries the modeled ReRAM training against the dense network,
@@ -33,7 +39,35 @@ local function data(ctx, o)
   return train:pad(2), test:pad(2)
 end
 
-local LOTTERY = {realprune = true, cgp = true, lth = true, random = true, aligned = true}
+local LOTTERY = {realprune = true, cgp = true, lth = true, random = true, aligned = true,
+  sensitive = true}
+
+-- realprune's strategy with per-layer rates from a sensitivity analysis of
+-- the network trained in round 0 (computed when round 1 asks for its spec)
+local function sensitive_schedule(rp, o, held_out, cfg, log)
+  local rates
+  return function(round, _, model)
+    if round > o.rounds then return nil end
+    if not rates then
+      local sens = rp.prune.sensitivity(model, held_out:loader{batch_size = 500},
+        {granularity = "column", xbar = cfg, exclude = "first_last"})
+      local best = rp.prune.rates_from_sensitivity(sens, 0.01)
+      local sum, n = 0, 0
+      for _, a in pairs(best) do sum, n = sum + a, n + 1 end
+      local mean = n > 0 and sum / n or 0
+      rates = {}
+      for name, a in pairs(best) do
+        -- between half and one and a half the rate, by the layer's tolerance
+        rates[name] = mean > 0 and math.min(0.9, o.rate * (0.5 + 0.5 * a / mean)) or o.rate
+      end
+      local parts = {}
+      for name, r in pairs(rates) do parts[#parts + 1] = ("%s %.2f"):format(name, r) end
+      table.sort(parts)
+      log("sensitivity: per-layer rates " .. table.concat(parts, ", "))
+    end
+    return {granularity = "column", score = "l1", exclude = "first_last", amounts = rates}
+  end
+end
 
 return {
   name = "paper_study",
@@ -54,6 +88,7 @@ return {
       error(("option --model expects vgg11, resnet20 or vgg16, got %q"):format(o.model), 0)
     end
     local names = rp.strategies.names()
+    names[#names + 1] = "sensitive"
     local known = {dense = true}
     for _, n in ipairs(names) do known[n] = true end
     if not known[o.method] then
@@ -85,12 +120,21 @@ return {
         hardware_saving = 0, accuracy = r.accuracy, best_accuracy = r.best_accuracy}
       return
     end
-    local s = rp.strategies.copy(o.method)
-    s.rate, s.rounds = o.rate, o.rounds
-    ctx:log("== %s: %s", o.method, s.follows)
-    local rows = rp.lth.run{model = model, train = train, test = test, strategy = s, xbar = cfg,
-      fit = fit, seed = ctx.seed, dir = ctx:path(o.method),
-      log = function(l) ctx:log("%s", l) end}
+    local lth = {model = model, train = train, test = test, xbar = cfg, fit = fit,
+      seed = ctx.seed, dir = ctx:path(o.method), log = function(l) ctx:log("%s", l) end}
+    if o.method == "sensitive" then
+      local held = rp.data.fashion_mnist{split = "train"}:subset(1000, ctx.seed + 104729):pad(2)
+      local sched = sensitive_schedule(rp, o, held, cfg, lth.log)
+      lth.schedule = function(round, state) return sched(round, state, model) end
+      lth.rewind = "init"
+      ctx:log("== sensitive: realprune with per-layer rates from a sensitivity analysis")
+    else
+      local s = rp.strategies.copy(o.method)
+      s.rate, s.rounds = o.rate, o.rounds
+      ctx:log("== %s: %s", o.method, s.follows)
+      lth.strategy = s
+    end
+    local rows = rp.lth.run(lth)
     local final_map = rp.xbar.map(model, cfg)
     for i, r in ipairs(rows) do
       local row = ctx:record{method = o.method, round = r.round, sparsity = r.sparsity,

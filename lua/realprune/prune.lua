@@ -244,6 +244,66 @@ function prune.iterative(o)
     end}, Schedule)
 end
 
+--- Sensitivity analysis: each prunable layer pruned alone (a copy of the
+-- model), at each of `o.amounts`, and evaluated on `loader` without
+-- retraining. `o`: {amounts = {0.3, 0.5, 0.7, 0.9}, granularity = "column",
+-- score, xbar, exclude (layers left out: "first_last" or names)}. Returns
+-- {base = accuracy unpruned, layers = {{name =, accuracy = {[amount] = acc}}}}.
+function prune.sensitivity(model, loader, o)
+  if type(model) ~= "table" or type(model.prunable) ~= "function" then
+    fail("a model expected", 2)
+  end
+  if type(loader) ~= "table" or type(loader.epoch) ~= "function" then
+    error("rp.prune.sensitivity: a loader (ds:loader{...}) expected", 2)
+  end
+  o = o or {}
+  local amounts = o.amounts or {0.3, 0.5, 0.7, 0.9}
+  for _, a in ipairs(amounts) do check_amount(a, "each of amounts") end
+  local evaluate = require("realprune.train").evaluate
+  local mode = model.training
+  model:evaluate()
+  local out = {base = evaluate(model, loader).accuracy, layers = {}}
+  local layers = model:prunable()
+  local skip = excluded_set(model, layers, o.exclude)
+  for i, l in ipairs(layers) do
+    local entry = {name = l.name, accuracy = {}, excluded = skip[l] or nil}
+    if not skip[l] then
+      for _, a in ipairs(amounts) do
+        local m = model:clone()
+        m:evaluate()
+        local amt = {}
+        for j, other in ipairs(m:prunable()) do amt[other.name] = j == i and a or 0 end
+        prune.apply(m, {granularity = o.granularity or "column", score = o.score, xbar = o.xbar,
+          amounts = amt})
+        entry.accuracy[a] = evaluate(m, loader).accuracy
+      end
+    end
+    out.layers[i] = entry
+  end
+  if mode then model:train() end
+  out.amounts = amounts
+  return out
+end
+
+--- Per-layer rates from a sensitivity analysis: for each layer the largest
+-- tested amount whose accuracy drop from `base` is at most `drop`, scaled by
+-- `scale` (so that an iterative schedule prunes `scale` of it per round).
+-- Returns {layer name = rate}; excluded layers are absent.
+function prune.rates_from_sensitivity(sens, drop, scale)
+  scale = scale or 1
+  local rates = {}
+  for _, l in ipairs(sens.layers) do
+    if not l.excluded then
+      local best = 0
+      for _, a in ipairs(sens.amounts) do
+        if l.accuracy[a] and sens.base - l.accuracy[a] <= drop and a > best then best = a end
+      end
+      rates[l.name] = best * scale
+    end
+  end
+  return rates
+end
+
 --- `oneshot{amount=, ...spec}`: a single step of `amount`.
 function prune.oneshot(o)
   o = o or {}

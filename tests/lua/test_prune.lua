@@ -179,6 +179,35 @@ function TestPrune:test_aligned_columns_fill_their_crossbars()
   end
 end
 
+-- Sensitivity: every layer pruned alone on a copy (the model keeps no mask),
+-- the base accuracy is the model's; rates from a hand-made analysis.
+function TestPrune:test_sensitivity_and_rates()
+  local m = model_for_test(SEED)
+  local x = T.randn({20, 3, 4, 4}, rp.generator(2))
+  local labels = {}
+  for i = 1, 20 do labels[i] = i % 9 + 1 end
+  local loader = {epoch = function()
+    local done = false
+    return function()
+      if done then return nil end
+      done = true
+      return x, labels
+    end
+  end}
+  setmetatable(loader, {__len = function() return 1 end})
+  local s = rp.prune.sensitivity(m, loader, {amounts = {0.5, 0.9}, granularity = "filter",
+    exclude = {m:prunable()[3].name}})
+  lu.assertEquals(s.base, rp.train.evaluate(m, loader).accuracy)
+  for _, l in ipairs(m:prunable()) do lu.assertNil(l.mask, l.name) end
+  lu.assertNotNil(s.layers[1].accuracy[0.9])
+  lu.assertTrue(s.layers[3].excluded)
+  local rates = rp.prune.rates_from_sensitivity({base = 0.8, amounts = {0.3, 0.6, 0.9},
+    layers = {{name = "a", accuracy = {[0.3] = 0.8, [0.6] = 0.795, [0.9] = 0.5}},
+      {name = "b", accuracy = {[0.3] = 0.7, [0.6] = 0.6, [0.9] = 0.5}},
+      {name = "c", excluded = true, accuracy = {}}}}, 0.01, 0.5)
+  lu.assertEquals(rates, {a = 0.3, b = 0})
+end
+
 function TestPrune:test_random_scores_are_seeded()
   local a, b = model_for_test(SEED), model_for_test(SEED)
   rp.prune.apply(a, {granularity = "column", amount = 0.5, score = "random", seed = 3})

@@ -80,6 +80,13 @@ function TestRecipes:test_paper_study_control_reinitializes()
   rows = csv(out .. "/results.csv")
   lu.assertEquals(#rows, 1)
   lu.assertEquals(rows[1].sparsity, 0)
+  out = tmpdir()
+  log, code = run(("%s run recipes/paper_study.lua --quick --rounds 1 --train_images 200 " ..
+    "--method sensitive --out %s"):format(BIN, out))
+  lu.assertEquals(code, 0, log)
+  lu.assertStrContains(log, "sensitivity: per-layer rates")
+  rows = csv(out .. "/results.csv")
+  lu.assertTrue(rows[2].sparsity > 0)
   log, code = run(("%s run recipes/paper_study.lua --quick --method nope --out %s"):format(BIN,
     tmpdir()))
   lu.assertEquals(code, 1)
