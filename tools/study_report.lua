@@ -267,6 +267,7 @@ for _, model in ipairs(models) do
     end
   end
   -- figures: accuracy against weights remaining (log x) and against crossbars
+  local slug = model:gsub("[^%w]+", "_"):gsub("_$", "")
   local pts = {}
   for _, name in ipairs(methods) do
     if name ~= "dense" then
@@ -281,11 +282,11 @@ for _, model in ipairs(models) do
       end
     end
   end
-  report.plot(out .. "/accuracy_vs_weights_" .. model, {rows = pts, x = "weights",
+  report.plot(out .. "/accuracy_vs_weights_" .. slug, {rows = pts, x = "weights",
     y = "accuracy", err = "err", series = "method", logx = true,
     title = model .. ": test accuracy against weights remaining (mean ± std over seeds)",
     xlabel = "fraction of prunable weights remaining (log scale)", ylabel = "test accuracy"})
-  report.plot(out .. "/accuracy_vs_crossbars_" .. model, {rows = pts, x = "crossbars",
+  report.plot(out .. "/accuracy_vs_crossbars_" .. slug, {rows = pts, x = "crossbars",
     y = "accuracy", err = "err", series = "method",
     title = model .. ": test accuracy against the crossbars the network needs",
     xlabel = "crossbars (ISAAC 128x128, 16-bit weights in 2-bit cells)",
@@ -299,7 +300,7 @@ for _, model in ipairs(models) do
         if f[key] then bars[#bars + 1] = {method = f.method, [key] = f[key]} end
       end
       if #bars > 0 then
-        report.bars(("%s/%s_%s"):format(out, key, model), {rows = bars, label = "method",
+        report.bars(("%s/%s_%s"):format(out, key, slug), {rows = bars, label = "method",
           stack = {key}, title = ("%s: modeled training after the last round, %s"):format(model,
             mode[2]), ylabel = kind[2]})
       end
@@ -312,7 +313,8 @@ md[#md + 1] = "Paper: data/paper/realprune.lua (arXiv 2111.09272, abstract). Ver
   "computed from the rows above.\n"
 md[#md + 1] = report.table(claims, {columns = {"model", "claim", "paper", "ours", "verdict"}})
 md[#md + 1] = ""
-md[#md + 1] = "Figures: accuracy_vs_weights_MODEL.png, accuracy_vs_crossbars_MODEL.png, " ..
+md[#md + 1] = "Figures (MODEL: the network's name, e.g. vgg11_width_0_5): " ..
+  "accuracy_vs_weights_MODEL.png, accuracy_vs_crossbars_MODEL.png, " ..
   "speedup_{transposed,bidirectional}_MODEL.png, energy_saving_{transposed,bidirectional}_" ..
   "MODEL.png.\n"
 assert(rp.core.write_file_atomic(out .. "/report.md", table.concat(md, "\n") .. "\n"))
