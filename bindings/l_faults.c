@@ -79,6 +79,20 @@ static int l_faults_effective(lua_State *L)
     return 0;
 }
 
+/* faults_support(mask, f): mask[i] = 1 at every faulty weight (the weights a
+ * sparse plan must keep: a masked weight with a stuck cell reads nonzero) */
+static int l_faults_support(lua_State *L)
+{
+    struct rp_tensor *m = rpl_check_tensor(L, 1);
+    struct rp_fault_layer *f = check_layer(L, 2);
+    if (m->numel != f->numel)
+        return luaL_error(L, "faults_support: the fault layer holds %d weights, the mask %d",
+                          (int)f->numel, (int)m->numel);
+    for (int64_t k = 0; k < f->n; k++)
+        m->data[f->index[k]] = 1.0f;
+    return 0;
+}
+
 /* little-endian: header of 7 int64 (numel, n, cells, sa0, sa1, weight_bits,
  * cell_bits | differential << 8), then n indices and 4 n masks */
 static void put64(luaL_Buffer *b, uint64_t v)
@@ -176,9 +190,12 @@ void rpl_open_faults(lua_State *L)
         lua_setfield(L, -2, "__gc");
     }
     lua_pop(L, 1);
-    static const luaL_Reg funcs[] = {
-        {"faults_sample", l_faults_sample},         {"faults_info", l_faults_info},
-        {"faults_effective", l_faults_effective},   {"faults_bytes", l_faults_bytes},
-        {"faults_from_bytes", l_faults_from_bytes}, {NULL, NULL}};
+    static const luaL_Reg funcs[] = {{"faults_sample", l_faults_sample},
+                                     {"faults_info", l_faults_info},
+                                     {"faults_effective", l_faults_effective},
+                                     {"faults_support", l_faults_support},
+                                     {"faults_bytes", l_faults_bytes},
+                                     {"faults_from_bytes", l_faults_from_bytes},
+                                     {NULL, NULL}};
     luaL_setfuncs(L, funcs, 0);
 }

@@ -174,6 +174,12 @@ function M.attach(model, map, cfg)
     local e = map.layers[i]
     l.faults = core.faults_info(e.data).faulty > 0 and e.data or nil
     l.fault_hash = e.hash
+    -- what a sparse plan must keep: the alive weights and the faulty ones
+    l.fault_support = nil
+    if l.faults and l.mask then
+      l.fault_support = l.mask:clone()
+      core.faults_support(l.fault_support, l.faults)
+    end
   end
   model.fault_map = map
   return model
@@ -184,7 +190,9 @@ function M.detach(model)
   if type(model) ~= "table" or type(model.prunable) ~= "function" then
     fail("detach", "a model expected", 2)
   end
-  for _, l in ipairs(model:prunable()) do l.faults, l.fault_hash = nil, nil end
+  for _, l in ipairs(model:prunable()) do
+    l.faults, l.fault_hash, l.fault_support = nil, nil, nil
+  end
   model.fault_map = nil
   return model
 end

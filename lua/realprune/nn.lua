@@ -444,7 +444,8 @@ end
 -- changed since (a mask edited in place, `layer.mask:copy(...)`), never per
 -- batch.
 function Conv2d:sparse_plan()
-  local m, sp = self.mask, self.sparse_exec
+  -- with faults attached, the plan keeps the faulty weights too (rp.faults)
+  local m, sp = self.fault_support or self.mask, self.sparse_exec
   if not m and self.algorithm ~= "sparse" then return nil end
   if not m and sp and not sp.masked then return sp end -- forced sparse, no mask: all alive
   m = m or T.ones(self.weight:shape())
@@ -478,24 +479,22 @@ function Conv2d:forward(x)
   if self.mask then core.apply_mask(self.weight, self.mask) end
   local weight = used_weight(self, "rp.nn.Conv2d:forward")
   -- what runs: the algorithm asked for, or auto's choice from shapes and mask
-  -- (the plan, and the mask's hash, only where it can be used; not with
-  -- faults, whose masked weights in mapped segments may read nonzero)
+  -- (the plan, and the mask's hash, only where it can be used; with faults the
+  -- plan is of the alive and the faulty weights)
   local run = self.algorithm
   local dense_algo = run
-  if self.faults and run == "sparse" then run, dense_algo = "auto", "auto" end
-  local sp = not self.faults and (run == "sparse" or (run == "auto" and sparse_enabled)) and
-    self:sparse_plan() or nil
+  local sp = (run == "sparse" or (run == "auto" and sparse_enabled)) and self:sparse_plan() or nil
   if run == "auto" then
     run = core.conv2d_choose(x, self.weight, self.kh, self.kw, self.sh, self.sw, self.ph,
       self.pw, sp and sp.plan)
   end
   self.runs = run
   if run == "sparse" then
-    local ys, ws = core.conv2d_sparse_shapes(x, self.weight, self.kh, self.kw, self.sh, self.sw,
+    local ys, ws = core.conv2d_sparse_shapes(x, weight, self.kh, self.kw, self.sh, self.sw,
       self.ph, self.pw, sp.plan)
     local y = buffer(self, "output", ys)
     self.workspace_size, self.sparse_run = ws, sp
-    core.conv2d_sparse_forward(y, x, self.weight, self.bias, workspace(ws), self.kh, self.kw,
+    core.conv2d_sparse_forward(y, x, weight, self.bias, workspace(ws), self.kh, self.kw,
       self.sh, self.sw, self.ph, self.pw, sp.plan)
     return y
   end
@@ -515,8 +514,8 @@ function Conv2d:backward(x, gy)
   local sp = self.sparse_run -- the forward pass's plan: the gradient of what it computed
   if sp then
     core.conv2d_sparse_backward(self.need_grad_input ~= false and gx or nil, self.grad_weight,
-      self.grad_bias, gy, x, self.weight, workspace(self.workspace_size), self.kh, self.kw,
-      self.sh, self.sw, self.ph, self.pw, 1, sp.plan)
+      self.grad_bias, gy, x, self.fault_used or self.weight, workspace(self.workspace_size),
+      self.kh, self.kw, self.sh, self.sw, self.ph, self.pw, 1, sp.plan)
   else
     core.conv2d_backward(self.need_grad_input ~= false and gx or nil, self.grad_weight,
       self.grad_bias, gy, x, self.fault_used or self.weight,
