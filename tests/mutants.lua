@@ -230,6 +230,7 @@ return {
     to = "core.linear_backward_input(gx, gy, nil or", breaks = "the error pass on ideal weights",
     tests = "faults"},
   {file = "lua/realprune/faults.lua",
-    from = "      core.faults_support(l.fault_support, l.faults)\n", to = "", breaks = "a sparse plan drops the masked weights that stuck cells make nonzero",
+    from = "      core.faults_support(l.fault_support, l.faults)\n", to = "",
+    breaks = "a sparse plan drops the masked weights that stuck cells make nonzero",
     tests = "faults"},
 }
