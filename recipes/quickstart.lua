@@ -10,7 +10,7 @@
 -- (--arch, --backward, --chip, --headroom). It ends by setting its numbers
 -- beside the shipped reference study (docs/results/) and saying why they differ.
 --
---     build/realprune run recipes/quickstart.lua            (about 4 minutes on 2 cores)
+--     build/realprune run recipes/quickstart.lua            (about 2.5 minutes on 2 cores)
 --     build/realprune run recipes/quickstart.lua --quick    (under a minute)
 return {
   name = "quickstart",
