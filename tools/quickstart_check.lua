@@ -3,7 +3,7 @@
 -- strategy's final weights. A refactoring that changes none of the
 -- computation keeps all three.
 --
---     build/realprune tools/quickstart_check.lua            (runs the quickstart, ~4 min)
+--     build/realprune tools/quickstart_check.lua            (runs the quickstart, ~2.5 min)
 --     build/realprune tools/quickstart_check.lua RUN_DIR    (checks a finished run)
 --     build/realprune tools/quickstart_check.lua RUN_DIR --write   (writes the fixture)
 local rp = require "realprune"
