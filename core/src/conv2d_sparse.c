@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "conv2d_parts.h"
+#include "conv2d_sparse.h"
 #include "kernel.h"
 #include "realprune/blas.h"
 #include "realprune/nn.h"
@@ -32,18 +33,7 @@
 /* cost of gathering or scattering one value, in multiply-adds */
 #define MOVE_COST 2.0
 
-struct rp_sparse_plan {
-    int64_t R, C, h, blocks;
-    int64_t *row_start;  /* [blocks + 1] into rows */
-    int64_t *rows;       /* alive rows, block by block */
-    int64_t *out_start;  /* [blocks + 1] into outs */
-    int64_t *outs;       /* alive outputs of each block */
-    int64_t *w_start;    /* [blocks + 1]: offsets of the packed weights Wb[A_b, rows_b] */
-    unsigned char *keep; /* per packed weight: alive in the mask (1) or not */
-    int64_t max_out, max_rows;
-    uint64_t hash;
-    double macs; /* per output position, including the moves */
-};
+
 
 uint64_t rp_mask_hash(const float *mask, int64_t n)
 {
@@ -217,14 +207,7 @@ void rp_sparse_plan_info(const struct rp_sparse_plan *sp, struct rp_sparse_info 
     info->hash = sp->hash;
 }
 
-/* How a batch is cut and how much workspace it needs: the packed weights
- * (shared), then per thread the alive rows' columns, the chunk's output (or
- * output gradient), one block's product or gathered gradient, one block's
- * columns gradient and a weight-gradient partial. */
-struct splan {
-    int64_t N, Cin, H, W, Ho, Wo, P, g, chunks, packed, per_thread;
-    int threads;
-};
+
 
 static rp_status splan_of(struct splan *s, const int64_t in[4], const struct rp_conv2d_params *p,
                           const struct rp_sparse_plan *sp, int threads)
@@ -252,6 +235,10 @@ static rp_status splan_of(struct splan *s, const int64_t in[4], const struct rp_
     s->packed = sp->w_start[sp->blocks];
     int64_t gP = s->g * s->P, rows = sp->row_start[sp->blocks];
     s->per_thread = rows * gP + sp->C * gP + sp->max_out * gP + sp->max_rows * gP + s->packed;
+    s->shared = s->packed;
+    s->direct = 0;
+    if (rp_direct_applies(p))
+        rp_direct_splan(s, p, sp, threads);
     return RP_OK;
 }
 
@@ -262,7 +249,7 @@ int64_t rp_conv2d_sparse_workspace_size(const struct rp_tensor *input,
     struct splan s = {0};
     if (input->ndim != 4 || splan_of(&s, input->shape, p, sp, threads) != RP_OK)
         return 0;
-    return s.packed + s.threads * s.per_thread;
+    return s.shared + s.threads * s.per_thread;
 }
 
 /* The plan for this call, with as many threads as the workspace holds. */
@@ -272,11 +259,11 @@ static rp_status splan_call(struct splan *s, const int64_t in[4], const struct r
     rp_status st = splan_of(s, in, p, sp, rp_blas_get_threads());
     if (st != RP_OK)
         return st;
-    int64_t room = workspace->numel - s->packed;
+    int64_t room = workspace->numel - s->shared;
     int64_t fit = s->per_thread > 0 ? room / s->per_thread : s->threads;
     if (room < 0 || fit < 1)
         return rp_error(RP_ESHAPE, "conv2d: the workspace holds %lld values, at least %lld needed",
-                        (long long)workspace->numel, (long long)(s->packed + s->per_thread));
+                        (long long)workspace->numel, (long long)(s->shared + s->per_thread));
     if (fit < s->threads)
         s->threads = (int)fit;
     return RP_OK;
@@ -300,7 +287,7 @@ static rp_status check_call(const struct rp_tensor *input, const struct rp_tenso
 
 /* Wb[A_b, rows_b] of every block, one after the other (masked: a weight
  * the plan's mask kills counts as 0 whatever its value). */
-static void pack_weights(float *packed, const float *w, const struct rp_sparse_plan *sp)
+void rp_sparse_pack_weights(float *packed, const float *w, const struct rp_sparse_plan *sp)
 {
     for (int64_t b = 0; b < sp->blocks; b++) {
         const int64_t *rows = sp->rows + sp->row_start[b], *outs = sp->outs + sp->out_start[b];
@@ -312,6 +299,25 @@ static void pack_weights(float *packed, const float *w, const struct rp_sparse_p
             const float *src = w + outs[i] * sp->R;
             for (int64_t j = 0; j < nr; j++)
                 dst[i * nr + j] = keep[i * nr + j] ? src[rows[j]] : 0.0f;
+        }
+    }
+}
+
+void rp_sparse_add_partial(float *grad_weight, const float *partial,
+                           const struct rp_sparse_plan *sp, float scale)
+{
+    for (int64_t b = 0; b < sp->blocks; b++) {
+        const int64_t *rows = sp->rows + sp->row_start[b];
+        const int64_t *outs = sp->outs + sp->out_start[b];
+        int64_t nr = sp->row_start[b + 1] - sp->row_start[b];
+        int64_t no = sp->out_start[b + 1] - sp->out_start[b];
+        const float *src = partial + sp->w_start[b];
+        const unsigned char *keep = sp->keep + sp->w_start[b];
+        for (int64_t i = 0; i < no; i++) {
+            float *dst = grad_weight + outs[i] * sp->R;
+            for (int64_t j = 0; j < nr; j++)
+                if (keep[i * nr + j])
+                    dst[rows[j]] += scale * src[i * nr + j];
         }
     }
 }
@@ -340,9 +346,12 @@ rp_status rp_conv2d_sparse_forward(struct rp_tensor *output, const struct rp_ten
         (bias && (st = rp_conv2d_check_same("bias", bias, 1, &os[1])) != RP_OK) ||
         (st = splan_call(&s, input->shape, p, sp, workspace)) != RP_OK)
         return st;
+    if (s.direct)
+        return rp_direct_forward(output->data, input->data, weight->data, bias ? bias->data : NULL,
+                                 workspace->data, &s, p, sp);
     const int64_t P = s.P, C = sp->C, rows_alive = sp->row_start[sp->blocks];
     float *packed = workspace->data;
-    pack_weights(packed, weight->data, sp);
+    rp_sparse_pack_weights(packed, weight->data, sp);
 #pragma omp parallel num_threads(s.threads)
     {
         int t = rp_thread_id(), team = rp_team_size();
@@ -397,11 +406,19 @@ rp_status rp_conv2d_sparse_backward(struct rp_tensor *grad_input, struct rp_tens
         (grad_bias && (st = rp_conv2d_check_same("grad_bias", grad_bias, 1, &os[1])) != RP_OK) ||
         (st = splan_call(&s, input->shape, p, sp, workspace)) != RP_OK)
         return st;
+    if (s.direct) {
+        st = rp_direct_backward(grad_input ? grad_input->data : NULL,
+                                grad_weight ? grad_weight->data : NULL, grad_output->data,
+                                input->data, weight->data, workspace->data, &s, p, sp, scale);
+        if (st == RP_OK && grad_bias)
+            rp_bias_grad(grad_bias, grad_output, scale);
+        return st;
+    }
     const int64_t P = s.P, C = sp->C, rows_alive = sp->row_start[sp->blocks];
     const int64_t img = s.Cin * s.H * s.W;
     float *packed = workspace->data;
     if (grad_input)
-        pack_weights(packed, weight->data, sp);
+        rp_sparse_pack_weights(packed, weight->data, sp);
     int started = 0;
 #pragma omp parallel num_threads(s.threads)
     {
@@ -445,24 +462,11 @@ rp_status rp_conv2d_sparse_backward(struct rp_tensor *grad_input, struct rp_tens
     if (grad_input && s.chunks == 0)
         memset(grad_input->data, 0, sizeof(float) * (size_t)(s.N * img));
     if (grad_weight) /* partial sums in thread order */
-        for (int t = 0; t < started; t++) {
-            const float *partial = workspace->data + s.packed + t * s.per_thread +
-                                   (rows_alive + C + sp->max_out + sp->max_rows) * s.g * P;
-            for (int64_t b = 0; b < sp->blocks; b++) {
-                const int64_t *rows = sp->rows + sp->row_start[b];
-                const int64_t *outs = sp->outs + sp->out_start[b];
-                int64_t nr = sp->row_start[b + 1] - sp->row_start[b];
-                int64_t no = sp->out_start[b + 1] - sp->out_start[b];
-                const float *src = partial + sp->w_start[b];
-                const unsigned char *keep = sp->keep + sp->w_start[b];
-                for (int64_t i = 0; i < no; i++) {
-                    float *dst = grad_weight->data + outs[i] * sp->R;
-                    for (int64_t j = 0; j < nr; j++)
-                        if (keep[i * nr + j])
-                            dst[rows[j]] += scale * src[i * nr + j];
-                }
-            }
-        }
+        for (int t = 0; t < started; t++)
+            rp_sparse_add_partial(grad_weight->data,
+                                  workspace->data + s.packed + t * s.per_thread +
+                                      (rows_alive + C + sp->max_out + sp->max_rows) * s.g * P,
+                                  sp, scale);
     if (grad_bias)
         rp_bias_grad(grad_bias, grad_output, scale);
     return RP_OK;

@@ -1,0 +1,467 @@
+/*
+ * conv2d_direct.c - the sparse convolution of a stride-1 layer without im2col.
+ *
+ * A chunk of g images is held channel by channel with the images innermost,
+ * padded: xp[c][hp][wp][g] (hp = H + 2ph, wp = W + 2pw).  Then the im2col
+ * row r = (c, ky, kx) of output row oy is the contiguous run
+ *   xp + ((c*hp + ky)*wp + kx)*g + oy*wp*g,   Wo*g values long
+ * (positions ox*g + n), so the block products of conv2d_sparse.c read the
+ * input where it lies:
+ *   forward:     y[A_b][oy] += Wb[A_b, rows_b] . xp rows_b at oy
+ *   input grad:  dx[c][iy]  += Wt_b[c, (k, ky, kx)] . dyp rows (k, ky, kx) at iy
+ *   weight grad: dWb[A_b, rows_b] += dY[A_b] . (xp rows_b)^T, over every oy
+ * where dyp[k][Ho + 2kh - 2][Wo + 2kw - 2][g] is the output gradient padded by
+ * kernel - 1 on each side (the input gradient is the full correlation of dY
+ * with the flipped filters) and Wt_b holds block b's weights by input channel:
+ * Wt_b[c][i*kh*kw + t] = Wb[i, row (c, t)], 0 where the row is not in the block.
+ * The forward and input-gradient products run on a register tile written
+ * for AVX-512, AVX2 + FMA and baseline x86-64 (direct_kernel.inc), chosen
+ * by the CPU at run time; the weight gradient gathers its runs and calls
+ * OpenBLAS.  Rows are padded to QPAD values so that every tile is whole (the
+ * values past a row's end are computed and dropped).
+ *
+ * Chunks go to threads round-robin and each thread does all of a chunk's
+ * work in its own buffers; weight-gradient partials are added in thread order,
+ * so a given thread count always gives the same bits.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "conv2d_sparse.h"
+#include "kernel.h"
+#include "realprune/blas.h"
+
+/* row lengths (Wo*g, W*g) are padded to a multiple of this */
+#define QPAD 64
+/* positions x images per output row that a chunk aims for */
+#define ROW_TARGET 256
+/* weight gradient: positions per gathered panel */
+#define QD 256
+
+#define KCAT2(a, b) a##b
+#define KCAT(a, b)  KCAT2(a, b)
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+#define KN(name) KCAT(name, _avx512)
+#define KFMA(acc, x, s) ((vec_avx512)_mm512_fmadd_ps((__m512)(x), _mm512_set1_ps(s), (__m512)(acc)))
+#define KATTR    __attribute__((target("avx512f")))
+#define KVL      16
+#define KMR      6
+#define KNV      4
+#include "direct_kernel.inc"
+#undef KN
+#undef KATTR
+#undef KVL
+#undef KMR
+#undef KNV
+#undef KFMA
+
+#define KN(name) KCAT(name, _avx2)
+#define KFMA(acc, x, s) ((vec_avx2)_mm256_fmadd_ps((__m256)(x), _mm256_set1_ps(s), (__m256)(acc)))
+#define KATTR    __attribute__((target("avx2,fma")))
+#define KVL      8
+#define KMR      6
+#define KNV      2
+#include "direct_kernel.inc"
+#undef KN
+#undef KATTR
+#undef KVL
+#undef KMR
+#undef KNV
+#undef KFMA
+#endif
+
+#define KN(name) KCAT(name, _base)
+#define KFMA(acc, x, s) ((acc) + (x) * (s))
+#define KATTR
+#define KVL 4
+#define KMR 4
+#define KNV 2
+#include "direct_kernel.inc"
+#undef KN
+#undef KATTR
+#undef KVL
+#undef KMR
+#undef KNV
+#undef KFMA
+
+typedef void (*panel_fn)(int64_t rows, int64_t kd, const float *a, int64_t lda, const float *base,
+                         const int64_t *off, int64_t scale, float *const *o, int64_t len);
+
+/* The widest register tile this CPU runs. */
+static panel_fn panel_for_cpu(void)
+{
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f"))
+        return panel_avx512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return panel_avx2;
+#endif
+    return panel_base;
+}
+
+int rp_direct_applies(const struct rp_conv2d_params *p)
+{
+    return p->sh == 1 && p->sw == 1;
+}
+
+static int64_t round_up(int64_t n, int64_t m)
+{
+    return (n + m - 1) / m * m;
+}
+
+/* The shapes of one call (g: the images of a full chunk). */
+struct dshape {
+    int64_t C, H, W, K, kh, kw, taps, ph, pw, Ho, Wo, hp, wp, hq, wq, Lf, Lb;
+};
+
+static struct dshape shape_of(const struct splan *s, const struct rp_conv2d_params *p,
+                              const struct rp_sparse_plan *sp, int64_t g)
+{
+    struct dshape d;
+    d.C = s->Cin;
+    d.H = s->H;
+    d.W = s->W;
+    d.K = sp->C;
+    d.kh = p->kh;
+    d.kw = p->kw;
+    d.taps = p->kh * p->kw;
+    d.ph = p->ph;
+    d.pw = p->pw;
+    d.Ho = s->Ho;
+    d.Wo = s->Wo;
+    d.hp = d.H + 2 * d.ph;
+    d.wp = d.W + 2 * d.pw;
+    d.hq = d.Ho + 2 * (d.kh - 1);
+    d.wq = d.Wo + 2 * (d.kw - 1);
+    d.Lf = round_up(d.Wo * g, QPAD);
+    d.Lb = round_up(d.W * g, QPAD);
+    return d;
+}
+
+/* The transposed weights' size: per block, its input channels x its outputs x taps. */
+static int64_t transposed_size(const struct rp_sparse_plan *sp, int64_t taps)
+{
+    int64_t n = 0;
+    for (int64_t b = 0; b < sp->blocks; b++) {
+        const int64_t *rows = sp->rows + sp->row_start[b];
+        int64_t nr = sp->row_start[b + 1] - sp->row_start[b];
+        int64_t no = sp->out_start[b + 1] - sp->out_start[b];
+        int64_t channels = rows[nr - 1] / taps - rows[0] / taps + 1;
+        n += channels * no * taps;
+    }
+    return n;
+}
+
+/*
+ * Per thread: xp, then either y (forward) or dyp, dx and the gather panels;
+ * then a weight-gradient partial.  The forward and backward areas overlap.
+ */
+struct tarea {
+    int64_t xp, y, dyp, dx, dg, xg, partial, total;
+};
+
+static struct tarea areas_of(const struct dshape *d, const struct rp_sparse_plan *sp, int64_t g,
+                             int64_t packed)
+{
+    struct tarea a;
+    a.xp = 0;
+    int64_t after_xp = d->C * d->hp * d->wp * g + QPAD;
+    a.y = after_xp;
+    int64_t fwd = a.y + d->K * d->Ho * d->Lf;
+    a.dyp = after_xp;
+    a.dx = a.dyp + d->K * d->hq * d->wq * g + QPAD;
+    a.dg = a.dx + d->C * d->H * d->Lb;
+    a.xg = a.dg + sp->max_out * QD;
+    int64_t bwd = a.xg + sp->max_rows * QD;
+    a.partial = fwd > bwd ? fwd : bwd;
+    a.total = a.partial + packed;
+    return a;
+}
+
+void rp_direct_splan(struct splan *s, const struct rp_conv2d_params *p,
+                     const struct rp_sparse_plan *sp, int threads)
+{
+    struct rp_chunking c = rp_chunk_batch(s->N, s->Wo, ROW_TARGET, threads);
+    s->g = c.g;
+    s->chunks = c.chunks;
+    s->threads = c.team;
+    s->direct = 1;
+    struct dshape d = shape_of(s, p, sp, s->g);
+    s->shared = s->packed + transposed_size(sp, d.taps);
+    s->per_thread = areas_of(&d, sp, s->g, s->packed).total;
+}
+
+/* Images are moved 8 at a time: 8 read streams, 8 neighbouring values written. */
+#define IMAGE_BLOCK 8
+
+/* Images n0 .. n0+g-1 of x[N][C][H][W] into xp[C][hp][wp][g] (zero borders). */
+static void pad_chunk(float *xp, const float *x, int64_t n0, int64_t g, int64_t C, int64_t H,
+                      int64_t W, int64_t hp, int64_t wp, int64_t top, int64_t left)
+{
+    const int64_t plane = hp * wp * g, run = W * g;
+    for (int64_t c = 0; c < C; c++) {
+        float *p = xp + c * plane;
+        memset(p, 0, sizeof(float) * (size_t)(top * wp * g));
+        memset(p + (top + H) * wp * g, 0, sizeof(float) * (size_t)((hp - top - H) * wp * g));
+        for (int64_t y = 0; y < H; y++) {
+            float *row = p + (top + y) * wp * g;
+            memset(row, 0, sizeof(float) * (size_t)(left * g));
+            memset(row + left * g + run, 0, sizeof(float) * (size_t)((wp - left - W) * g));
+            float *dst = row + left * g;
+            for (int64_t nb = 0; nb < g; nb += IMAGE_BLOCK) {
+                int64_t m = g - nb < IMAGE_BLOCK ? g - nb : IMAGE_BLOCK;
+                const float *src[IMAGE_BLOCK];
+                for (int64_t i = 0; i < m; i++)
+                    src[i] = x + ((n0 + nb + i) * C + c) * H * W + y * W;
+                for (int64_t xx = 0; xx < W; xx++)
+                    for (int64_t i = 0; i < m; i++)
+                        dst[xx * g + nb + i] = src[i][xx];
+            }
+        }
+    }
+}
+
+/* Rows ys[C][Hs][L] (positions x*g + n) back into images n0.. of out[N][C][Hs][Ws], plus bias. */
+static void unpad_chunk(float *out, const float *ys, int64_t n0, int64_t g, int64_t C, int64_t Hs,
+                        int64_t Ws, int64_t L, const float *bias)
+{
+    for (int64_t c = 0; c < C; c++) {
+        float bv = bias ? bias[c] : 0.0f;
+        for (int64_t y = 0; y < Hs; y++) {
+            const float *src = ys + (c * Hs + y) * L;
+            for (int64_t nb = 0; nb < g; nb += IMAGE_BLOCK) {
+                int64_t m = g - nb < IMAGE_BLOCK ? g - nb : IMAGE_BLOCK;
+                float *dst[IMAGE_BLOCK];
+                for (int64_t i = 0; i < m; i++)
+                    dst[i] = out + ((n0 + nb + i) * C + c) * Hs * Ws + y * Ws;
+                for (int64_t xx = 0; xx < Ws; xx++)
+                    for (int64_t i = 0; i < m; i++)
+                        dst[i][xx] = src[xx * g + nb + i] + bv;
+            }
+        }
+    }
+}
+
+/* Run offsets (in units of g) of the forward rows and of the input-gradient
+ * rows, the first input channel of each block and where its transposed
+ * weights start; one allocation. */
+struct offsets {
+    int64_t *fwd, *bwd, *bwd_start, *c0, *wt_start;
+    void *mem;
+};
+
+static rp_status offsets_of(struct offsets *o, const struct dshape *d,
+                            const struct rp_sparse_plan *sp)
+{
+    int64_t rows = sp->row_start[sp->blocks], nb = sp->blocks, bwd = 0;
+    for (int64_t b = 0; b < nb; b++)
+        bwd += (sp->out_start[b + 1] - sp->out_start[b]) * d->taps;
+    o->mem = malloc(sizeof(int64_t) * (size_t)(rows + bwd + 3 * (nb + 1)));
+    if (!o->mem)
+        return rp_error(RP_ENOMEM, "conv2d: out of memory for the sparse kernel's offsets");
+    o->fwd = o->mem;
+    o->bwd = o->fwd + rows;
+    o->bwd_start = o->bwd + bwd;
+    o->c0 = o->bwd_start + nb + 1;
+    o->wt_start = o->c0 + nb + 1;
+    for (int64_t j = 0; j < rows; j++) {
+        int64_t r = sp->rows[j], c = r / d->taps, t = r % d->taps;
+        o->fwd[j] = (c * d->hp + t / d->kw) * d->wp + t % d->kw;
+    }
+    o->bwd_start[0] = 0;
+    o->wt_start[0] = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        const int64_t *rr = sp->rows + sp->row_start[b], *outs = sp->outs + sp->out_start[b];
+        int64_t nr = sp->row_start[b + 1] - sp->row_start[b];
+        int64_t no = sp->out_start[b + 1] - sp->out_start[b];
+        int64_t *off = o->bwd + o->bwd_start[b];
+        for (int64_t i = 0; i < no; i++)
+            for (int64_t t = 0; t < d->taps; t++) {
+                int64_t ky = t / d->kw, kx = t % d->kw;
+                off[i * d->taps + t] = (outs[i] * d->hq + d->ph - ky + d->kh - 1) * d->wq +
+                                       d->pw - kx + d->kw - 1;
+            }
+        o->bwd_start[b + 1] = o->bwd_start[b] + no * d->taps;
+        o->c0[b] = rr[0] / d->taps;
+        int64_t channels = rr[nr - 1] / d->taps - o->c0[b] + 1;
+        o->wt_start[b + 1] = o->wt_start[b] + channels * no * d->taps;
+    }
+    return RP_OK;
+}
+
+/* Wt_b[c - c0][i*taps + t] = Wb[i, row (c, t)] of every block. */
+static void transpose_weights(float *wt, const float *packed, const struct offsets *o,
+                              const struct dshape *d, const struct rp_sparse_plan *sp)
+{
+    memset(wt, 0, sizeof(float) * (size_t)o->wt_start[sp->blocks]);
+    for (int64_t b = 0; b < sp->blocks; b++) {
+        const int64_t *rows = sp->rows + sp->row_start[b];
+        int64_t nr = sp->row_start[b + 1] - sp->row_start[b];
+        int64_t no = sp->out_start[b + 1] - sp->out_start[b], ld = no * d->taps;
+        const float *src = packed + sp->w_start[b];
+        float *dst = wt + o->wt_start[b];
+        for (int64_t i = 0; i < no; i++)
+            for (int64_t j = 0; j < nr; j++) {
+                int64_t c = rows[j] / d->taps - o->c0[b], t = rows[j] % d->taps;
+                dst[c * ld + i * d->taps + t] = src[i * nr + j];
+            }
+    }
+}
+
+rp_status rp_direct_forward(float *output, const float *input, const float *weight,
+                            const float *bias, float *workspace, const struct splan *s,
+                            const struct rp_conv2d_params *p, const struct rp_sparse_plan *sp)
+{
+    const struct dshape d = shape_of(s, p, sp, s->g);
+    struct offsets o;
+    rp_status st = offsets_of(&o, &d, sp);
+    if (st != RP_OK)
+        return st;
+    float **rowp = malloc(sizeof(float *) * (size_t)(s->threads * (sp->max_out + 1)));
+    if (!rowp) {
+        free(o.mem);
+        return rp_error(RP_ENOMEM, "conv2d: out of memory for the sparse kernel's rows");
+    }
+    const panel_fn panel = panel_for_cpu();
+    float *packed = workspace;
+    rp_sparse_pack_weights(packed, weight, sp);
+#pragma omp parallel num_threads(s->threads)
+    {
+        int t = rp_thread_id(), team = rp_team_size();
+        float *area = workspace + s->shared + t * s->per_thread;
+        struct tarea a = areas_of(&d, sp, s->g, s->packed);
+        float *xp = area + a.xp, *y = area + a.y, **op = rowp + t * (sp->max_out + 1);
+        for (int64_t c = t; c < s->chunks; c += team) {
+            int64_t n0 = c * s->g, g = n0 + s->g <= s->N ? s->g : s->N - n0;
+            int64_t Lf = round_up(d.Wo * g, QPAD);
+            pad_chunk(xp, input, n0, g, d.C, d.H, d.W, d.hp, d.wp, d.ph, d.pw);
+            memset(y, 0, sizeof(float) * (size_t)(d.K * d.Ho * Lf));
+            for (int64_t oy = 0; oy < d.Ho; oy++)
+                for (int64_t b = 0; b < sp->blocks; b++) {
+                    const int64_t *outs = sp->outs + sp->out_start[b];
+                    int64_t no = sp->out_start[b + 1] - sp->out_start[b];
+                    int64_t r0 = sp->row_start[b], nr = sp->row_start[b + 1] - r0;
+                    for (int64_t i = 0; i < no; i++)
+                        op[i] = y + (outs[i] * d.Ho + oy) * Lf;
+                    panel(no, nr, packed + sp->w_start[b], nr, xp + oy * d.wp * g, o.fwd + r0, g,
+                          op, Lf);
+                }
+            unpad_chunk(output, y, n0, g, d.K, d.Ho, d.Wo, Lf, bias);
+        }
+    }
+    free(rowp);
+    free(o.mem);
+    return RP_OK;
+}
+
+/* dyp[k][hq][wq][g] from images n0.. of dy[N][K][Ho][Wo], placed at (kh-1, kw-1). */
+static void pad_grad(float *dyp, const float *dy, int64_t n0, int64_t g, const struct dshape *d)
+{
+    pad_chunk(dyp, dy, n0, g, d->K, d->Ho, d->Wo, d->hq, d->wq, d->kh - 1, d->kw - 1);
+}
+
+/* dWb += dY[A_b] . (xp rows_b)^T over output rows oy0 .. oy0+ny-1, positions
+ * q0 .. q0+len-1 of each (the runs of the rows side by side in the panels). */
+static void weight_grad_panel(float *partial, const float *xp, const float *dyp, int64_t oy0,
+                              int64_t ny, int64_t q0, int64_t len, int64_t g, float *dg, float *xg,
+                              const struct offsets *o, const struct dshape *d,
+                              const struct rp_sparse_plan *sp)
+{
+    const size_t run = sizeof(float) * (size_t)len;
+    for (int64_t b = 0; b < sp->blocks; b++) {
+        const int64_t *outs = sp->outs + sp->out_start[b];
+        int64_t no = sp->out_start[b + 1] - sp->out_start[b];
+        int64_t r0 = sp->row_start[b], nr = sp->row_start[b + 1] - r0;
+        for (int64_t i = 0; i < no; i++)
+            for (int64_t y = 0; y < ny; y++)
+                memcpy(dg + i * QD + y * len,
+                       dyp + ((outs[i] * d->hq + oy0 + y + d->kh - 1) * d->wq + d->kw - 1) * g +
+                           q0,
+                       run);
+        for (int64_t j = 0; j < nr; j++)
+            for (int64_t y = 0; y < ny; y++)
+                memcpy(xg + j * QD + y * len, xp + (o->fwd[r0 + j] + (oy0 + y) * d->wp) * g + q0,
+                       run);
+        rp_gemm_serial(0, 1, no, nr, ny * len, 1.0f, dg, QD, xg, QD, 1.0f,
+                       partial + sp->w_start[b], nr);
+    }
+}
+
+rp_status rp_direct_backward(float *grad_input, float *grad_weight, const float *grad_output,
+                             const float *input, const float *weight, float *workspace,
+                             const struct splan *s, const struct rp_conv2d_params *p,
+                             const struct rp_sparse_plan *sp, float scale)
+{
+    const struct dshape d = shape_of(s, p, sp, s->g);
+    struct offsets o;
+    rp_status st = offsets_of(&o, &d, sp);
+    if (st != RP_OK)
+        return st;
+    int64_t most = sp->max_out > d.C ? sp->max_out : d.C;
+    float **rowp = malloc(sizeof(float *) * (size_t)(s->threads * (most + 1)));
+    if (!rowp) {
+        free(o.mem);
+        return rp_error(RP_ENOMEM, "conv2d: out of memory for the sparse kernel's rows");
+    }
+    const panel_fn panel = panel_for_cpu();
+    float *packed = workspace, *wt = workspace + s->packed;
+    if (grad_input) {
+        rp_sparse_pack_weights(packed, weight, sp);
+        transpose_weights(wt, packed, &o, &d, sp);
+    }
+    int started = 0;
+#pragma omp parallel num_threads(s->threads)
+    {
+        int t = rp_thread_id(), team = rp_team_size();
+#pragma omp single
+        started = team;
+        float *area = workspace + s->shared + t * s->per_thread;
+        struct tarea a = areas_of(&d, sp, s->g, s->packed);
+        float *xp = area + a.xp, *dyp = area + a.dyp, *dx = area + a.dx, *dg = area + a.dg;
+        float *xg = area + a.xg, *partial = area + a.partial, **op = rowp + t * (most + 1);
+        if (grad_weight)
+            memset(partial, 0, sizeof(float) * (size_t)s->packed);
+        for (int64_t c = t; c < s->chunks; c += team) {
+            int64_t n0 = c * s->g, g = n0 + s->g <= s->N ? s->g : s->N - n0;
+            int64_t L = d.Wo * g, Lb = round_up(d.W * g, QPAD);
+            pad_grad(dyp, grad_output, n0, g, &d);
+            if (grad_input) {
+                memset(dx, 0, sizeof(float) * (size_t)(d.C * d.H * Lb));
+                for (int64_t iy = 0; iy < d.H; iy++)
+                    for (int64_t b = 0; b < sp->blocks; b++) {
+                        int64_t no = sp->out_start[b + 1] - sp->out_start[b], ld = no * d.taps;
+                        int64_t channels = (o.wt_start[b + 1] - o.wt_start[b]) / ld;
+                        for (int64_t ci = 0; ci < channels; ci++)
+                            op[ci] = dx + ((o.c0[b] + ci) * d.H + iy) * Lb;
+                        panel(channels, ld, wt + o.wt_start[b], ld, dyp + iy * d.wq * g,
+                              o.bwd + o.bwd_start[b], g, op, Lb);
+                    }
+                unpad_chunk(grad_input, dx, n0, g, d.C, d.H, d.W, Lb, NULL);
+            }
+            if (grad_weight) {
+                pad_chunk(xp, input, n0, g, d.C, d.H, d.W, d.hp, d.wp, d.ph, d.pw);
+                /* whole rows side by side while they fit in a panel, else pieces of one */
+                int64_t ny = L < QD ? QD / L : 1;
+                for (int64_t oy = 0; oy < d.Ho; oy += ny)
+                    for (int64_t q0 = 0; q0 < L; q0 += QD)
+                        weight_grad_panel(partial, xp, dyp, oy, d.Ho - oy < ny ? d.Ho - oy : ny,
+                                          q0, L - q0 < QD ? L - q0 : QD, g, dg, xg, &o, &d, sp);
+            }
+        }
+    }
+    if (grad_input && s->chunks == 0)
+        memset(grad_input, 0, sizeof(float) * (size_t)(s->N * d.C * d.H * d.W));
+    if (grad_weight)
+        for (int t = 0; t < started; t++)
+            rp_sparse_add_partial(grad_weight,
+                                  workspace + s->shared + t * s->per_thread +
+                                      areas_of(&d, sp, s->g, s->packed).partial,
+                                  sp, scale);
+    free(rowp);
+    free(o.mem);
+    return RP_OK;
+}
