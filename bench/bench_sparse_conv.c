@@ -1,6 +1,6 @@
 /* bench_sparse_conv.c - one convolution's forward + backward step, dense
  * (auto: Winograd here; im2col) against the sparse kernels at several column
- * sparsities, as ratios measured within one run.
+ * sparsities, as ratios measured within one run, with the kernel auto picks.
  *   build/bench/bench_sparse_conv [N C H K reps]   (default 128 256 8 256 3) */
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,9 +82,10 @@ int main(int argc, char **argv)
             double t = rp_clock() - t0;
             best = t < best ? t : best;
         }
-        printf("sparse column %3.0f%%     %8.1f ms  %.2fx  (h %lld, %.2f of dense MACs)\n",
+        int pick = rp_conv2d_choose(x->shape, K, &p, sp);
+        printf("sparse column %3.0f%%     %8.1f ms  %.2fx  (h %lld, %.2f of dense MACs; auto: %s)\n",
                100 * deads[d], 1e3 * best, base / best, (long long)info.block_rows,
-               info.macs / info.macs_dense);
+               info.macs / info.macs_dense, pick == RP_CONV_SPARSE ? "sparse" : "dense");
         rp_tensor_free(ws);
         rp_sparse_plan_free(sp);
     }

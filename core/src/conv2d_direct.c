@@ -90,14 +90,19 @@
 typedef void (*panel_fn)(int64_t rows, int64_t kd, const float *a, int64_t lda, const float *base,
                          const int64_t *off, int64_t scale, float *const *o, int64_t len);
 
-/* The widest register tile this CPU runs. */
+/* The widest register tile this CPU runs, or a narrower one that
+ * REALPRUNE_SIMD names (avx2, base: for tests of every form on one machine). */
 static panel_fn panel_for_cpu(void)
 {
+    const char *want = getenv("REALPRUNE_SIMD");
+    if (want && strcmp(want, "base") == 0)
+        return panel_base;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f"))
+    int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (__builtin_cpu_supports("avx512f") && !(want && strcmp(want, "avx2") == 0))
         return panel_avx512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    if (avx2)
         return panel_avx2;
 #endif
     return panel_base;
