@@ -200,14 +200,81 @@ void rp_direct_splan(struct splan *s, const struct rp_conv2d_params *p,
     s->per_thread = areas_of(&d, sp, s->g, s->packed).total;
 }
 
-/* Images are moved 8 at a time: 8 read streams, 8 neighbouring values written. */
+/* Images are moved 8 at a time: 8 read streams, 8 neighbouring values written
+ * (with AVX2, 8x8 blocks through registers). */
 #define IMAGE_BLOCK 8
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+/* r[i][j] -> r[j][i] */
+__attribute__((target("avx2"))) static inline void transpose8(__m256 r[8])
+{
+    __m256 t[8], u[8];
+    for (int i = 0; i < 4; i++) {
+        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 2; i++) {
+        u[4 * i] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+        u[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0xee);
+        u[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+        u[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xee);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+        r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+    }
+}
+
+/* dst[x*ld + i] = src[i][x] for 8 images i, x < n8 (a multiple of 8) */
+__attribute__((target("avx2"))) static void interleave8_avx2(float *dst, int64_t ld,
+                                                             const float *const src[8], int64_t n8)
+{
+    for (int64_t x = 0; x < n8; x += 8) {
+        __m256 r[8];
+        for (int i = 0; i < 8; i++)
+            r[i] = _mm256_loadu_ps(src[i] + x);
+        transpose8(r);
+        for (int j = 0; j < 8; j++)
+            _mm256_storeu_ps(dst + (x + j) * ld, r[j]);
+    }
+}
+
+/* dst[i][x] = src[x*ld + i] + bias for 8 images i, x < n8 (a multiple of 8) */
+__attribute__((target("avx2"))) static void deinterleave8_avx2(float *const dst[8],
+                                                               const float *src, int64_t ld,
+                                                               int64_t n8, float bias)
+{
+    const __m256 b = _mm256_set1_ps(bias);
+    for (int64_t x = 0; x < n8; x += 8) {
+        __m256 r[8];
+        for (int j = 0; j < 8; j++)
+            r[j] = _mm256_loadu_ps(src + (x + j) * ld);
+        transpose8(r);
+        for (int i = 0; i < 8; i++)
+            _mm256_storeu_ps(dst[i] + x, _mm256_add_ps(r[i], b));
+    }
+}
+
+/* AVX2 unless REALPRUNE_SIMD=base */
+static int have_avx2(void)
+{
+    const char *want = getenv("REALPRUNE_SIMD");
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && !(want && strcmp(want, "base") == 0);
+}
+#define SIMD_MOVES 1
+#else
+#define SIMD_MOVES 0
+#endif
 
 /* Images n0 .. n0+g-1 of x[N][C][H][W] into xp[C][hp][wp][g] (zero borders). */
 static void pad_chunk(float *xp, const float *x, int64_t n0, int64_t g, int64_t C, int64_t H,
                       int64_t W, int64_t hp, int64_t wp, int64_t top, int64_t left)
 {
     const int64_t plane = hp * wp * g, run = W * g;
+#if SIMD_MOVES
+    const int simd = have_avx2();
+#endif
     for (int64_t c = 0; c < C; c++) {
         float *p = xp + c * plane;
         memset(p, 0, sizeof(float) * (size_t)(top * wp * g));
@@ -218,11 +285,17 @@ static void pad_chunk(float *xp, const float *x, int64_t n0, int64_t g, int64_t 
             memset(row + left * g + run, 0, sizeof(float) * (size_t)((wp - left - W) * g));
             float *dst = row + left * g;
             for (int64_t nb = 0; nb < g; nb += IMAGE_BLOCK) {
-                int64_t m = g - nb < IMAGE_BLOCK ? g - nb : IMAGE_BLOCK;
+                int64_t m = g - nb < IMAGE_BLOCK ? g - nb : IMAGE_BLOCK, x0 = 0;
                 const float *src[IMAGE_BLOCK];
                 for (int64_t i = 0; i < m; i++)
                     src[i] = x + ((n0 + nb + i) * C + c) * H * W + y * W;
-                for (int64_t xx = 0; xx < W; xx++)
+#if SIMD_MOVES
+                if (simd && m == IMAGE_BLOCK) {
+                    x0 = W / 8 * 8;
+                    interleave8_avx2(dst + nb, g, src, x0);
+                }
+#endif
+                for (int64_t xx = x0; xx < W; xx++)
                     for (int64_t i = 0; i < m; i++)
                         dst[xx * g + nb + i] = src[i][xx];
             }
@@ -234,16 +307,25 @@ static void pad_chunk(float *xp, const float *x, int64_t n0, int64_t g, int64_t 
 static void unpad_chunk(float *out, const float *ys, int64_t n0, int64_t g, int64_t C, int64_t Hs,
                         int64_t Ws, int64_t L, const float *bias)
 {
+#if SIMD_MOVES
+    const int simd = have_avx2();
+#endif
     for (int64_t c = 0; c < C; c++) {
         float bv = bias ? bias[c] : 0.0f;
         for (int64_t y = 0; y < Hs; y++) {
             const float *src = ys + (c * Hs + y) * L;
             for (int64_t nb = 0; nb < g; nb += IMAGE_BLOCK) {
-                int64_t m = g - nb < IMAGE_BLOCK ? g - nb : IMAGE_BLOCK;
+                int64_t m = g - nb < IMAGE_BLOCK ? g - nb : IMAGE_BLOCK, x0 = 0;
                 float *dst[IMAGE_BLOCK];
                 for (int64_t i = 0; i < m; i++)
                     dst[i] = out + ((n0 + nb + i) * C + c) * Hs * Ws + y * Ws;
-                for (int64_t xx = 0; xx < Ws; xx++)
+#if SIMD_MOVES
+                if (simd && m == IMAGE_BLOCK) {
+                    x0 = Ws / 8 * 8;
+                    deinterleave8_avx2(dst, src + nb, g, x0, bv);
+                }
+#endif
+                for (int64_t xx = x0; xx < Ws; xx++)
                     for (int64_t i = 0; i < m; i++)
                         dst[i][xx] = src[xx * g + nb + i] + bv;
             }
@@ -302,13 +384,14 @@ static rp_status offsets_of(struct offsets *o, const struct dshape *d,
 static void transpose_weights(float *wt, const float *packed, const struct offsets *o,
                               const struct dshape *d, const struct rp_sparse_plan *sp)
 {
-    memset(wt, 0, sizeof(float) * (size_t)o->wt_start[sp->blocks]);
+#pragma omp parallel for schedule(static) if (o->wt_start[sp->blocks] > (1 << 15))
     for (int64_t b = 0; b < sp->blocks; b++) {
         const int64_t *rows = sp->rows + sp->row_start[b];
         int64_t nr = sp->row_start[b + 1] - sp->row_start[b];
         int64_t no = sp->out_start[b + 1] - sp->out_start[b], ld = no * d->taps;
         const float *src = packed + sp->w_start[b];
         float *dst = wt + o->wt_start[b];
+        memset(dst, 0, sizeof(float) * (size_t)(o->wt_start[b + 1] - o->wt_start[b]));
         for (int64_t i = 0; i < no; i++)
             for (int64_t j = 0; j < nr; j++) {
                 int64_t c = rows[j] / d->taps - o->c0[b], t = rows[j] % d->taps;
@@ -461,11 +544,9 @@ rp_status rp_direct_backward(float *grad_input, float *grad_weight, const float 
     if (grad_input && s->chunks == 0)
         memset(grad_input, 0, sizeof(float) * (size_t)(s->N * d.C * d.H * d.W));
     if (grad_weight)
-        for (int t = 0; t < started; t++)
-            rp_sparse_add_partial(grad_weight,
-                                  workspace + s->shared + t * s->per_thread +
-                                      areas_of(&d, sp, s->g, s->packed).partial,
-                                  sp, scale);
+        rp_sparse_add_partials(grad_weight,
+                               workspace + s->shared + areas_of(&d, sp, s->g, s->packed).partial,
+                               s->per_thread, started, sp, scale);
     free(rowp);
     free(o.mem);
     return RP_OK;

@@ -289,6 +289,7 @@ static rp_status check_call(const struct rp_tensor *input, const struct rp_tenso
  * the plan's mask kills counts as 0 whatever its value). */
 void rp_sparse_pack_weights(float *packed, const float *w, const struct rp_sparse_plan *sp)
 {
+#pragma omp parallel for schedule(static) if (sp->w_start[sp->blocks] > (1 << 15))
     for (int64_t b = 0; b < sp->blocks; b++) {
         const int64_t *rows = sp->rows + sp->row_start[b], *outs = sp->outs + sp->out_start[b];
         int64_t nr = sp->row_start[b + 1] - sp->row_start[b];
@@ -303,21 +304,25 @@ void rp_sparse_pack_weights(float *packed, const float *w, const struct rp_spars
     }
 }
 
-void rp_sparse_add_partial(float *grad_weight, const float *partial,
-                           const struct rp_sparse_plan *sp, float scale)
+void rp_sparse_add_partials(float *grad_weight, const float *partial, int64_t stride, int n,
+                            const struct rp_sparse_plan *sp, float scale)
 {
+    /* blocks own disjoint weights; each weight adds the partials in thread order */
+#pragma omp parallel for schedule(static) if (sp->w_start[sp->blocks] > (1 << 15))
     for (int64_t b = 0; b < sp->blocks; b++) {
         const int64_t *rows = sp->rows + sp->row_start[b];
         const int64_t *outs = sp->outs + sp->out_start[b];
         int64_t nr = sp->row_start[b + 1] - sp->row_start[b];
         int64_t no = sp->out_start[b + 1] - sp->out_start[b];
-        const float *src = partial + sp->w_start[b];
         const unsigned char *keep = sp->keep + sp->w_start[b];
-        for (int64_t i = 0; i < no; i++) {
-            float *dst = grad_weight + outs[i] * sp->R;
-            for (int64_t j = 0; j < nr; j++)
-                if (keep[i * nr + j])
-                    dst[rows[j]] += scale * src[i * nr + j];
+        for (int t = 0; t < n; t++) {
+            const float *src = partial + t * stride + sp->w_start[b];
+            for (int64_t i = 0; i < no; i++) {
+                float *dst = grad_weight + outs[i] * sp->R;
+                for (int64_t j = 0; j < nr; j++)
+                    if (keep[i * nr + j])
+                        dst[rows[j]] += scale * src[i * nr + j];
+            }
         }
     }
 }
@@ -462,11 +467,10 @@ rp_status rp_conv2d_sparse_backward(struct rp_tensor *grad_input, struct rp_tens
     if (grad_input && s.chunks == 0)
         memset(grad_input->data, 0, sizeof(float) * (size_t)(s.N * img));
     if (grad_weight) /* partial sums in thread order */
-        for (int t = 0; t < started; t++)
-            rp_sparse_add_partial(grad_weight->data,
-                                  workspace->data + s.packed + t * s.per_thread +
-                                      (rows_alive + C + sp->max_out + sp->max_rows) * s.g * P,
-                                  sp, scale);
+        rp_sparse_add_partials(grad_weight->data,
+                               workspace->data + s.packed +
+                                   (rows_alive + C + sp->max_out + sp->max_rows) * s.g * P,
+                               s.per_thread, started, sp, scale);
     if (grad_bias)
         rp_bias_grad(grad_bias, grad_output, scale);
     return RP_OK;

@@ -32,9 +32,10 @@ struct splan {
 /* Wb[A_b, rows_b] of every block, one after the other (masked: a weight the
  * plan's mask kills counts as 0 whatever its value). */
 void rp_sparse_pack_weights(float *packed, const float *w, const struct rp_sparse_plan *sp);
-/* grad_weight += scale * a packed weight-gradient partial, on the mask's weights only. */
-void rp_sparse_add_partial(float *grad_weight, const float *partial,
-                           const struct rp_sparse_plan *sp, float scale);
+/* grad_weight += scale * each of n packed weight-gradient partials (stride
+ * apart), on the mask's weights only, in order. */
+void rp_sparse_add_partials(float *grad_weight, const float *partial, int64_t stride, int n,
+                            const struct rp_sparse_plan *sp, float scale);
 
 /* The direct kernels (conv2d_direct.c) run a stride-1 layer: the chunk size,
  * the threads and the workspace of s are theirs. */

@@ -322,6 +322,13 @@ int main(void)
         }
     sparse_case(COLUMN, 0.7, 0, 2, 8, 11, 10, 5, p5, 1e-5);
     sparse_case(COLUMN, 0.7, 16, 5, 40, 4, 4, 9, p1, 1e-5);
+    /* stride 1 runs the direct kernels: 19 images (whole blocks of 8 and a
+     * tail), rows of 11 (a vector of 8 and a tail), a rectangular kernel with
+     * its own padding per side, padding wider than the kernel */
+    struct rp_conv2d_params r35 = {3, 5, 1, 1, 1, 2, 0}, wide = {3, 3, 1, 1, 2, 3, 0};
+    sparse_case(COLUMN, 0.5, 0, 19, 12, 11, 11, 21, p3, 1e-5);
+    sparse_case(ELEMENT, 0.3, 0, 17, 5, 9, 13, 7, r35, 1e-5);
+    sparse_case(CHANNEL, 0.5, 16, 9, 10, 5, 8, 13, wide, 1e-5);
     sparse_case(ALL_DEAD, 1.0, 0, 2, 20, 6, 6, 7, p3, 1e-5);
     sparse_case(NONE_DEAD, 0.0, 32, 2, 20, 6, 6, 7, p3v, 1e-5);
     sparse_plan_counts();
