@@ -83,9 +83,10 @@ int main(int argc, char **argv)
             best = t < best ? t : best;
         }
         int pick = rp_conv2d_choose(x->shape, K, &p, sp);
-        printf("sparse column %3.0f%%     %8.1f ms  %.2fx  (h %lld, %.2f of dense MACs; auto: %s)\n",
-               100 * deads[d], 1e3 * best, base / best, (long long)info.block_rows,
-               info.macs / info.macs_dense, pick == RP_CONV_SPARSE ? "sparse" : "dense");
+        printf(
+            "sparse column %3.0f%%     %8.1f ms  %.2fx  (h %lld, %.2f of dense MACs; auto: %s)\n",
+            100 * deads[d], 1e3 * best, base / best, (long long)info.block_rows,
+            info.macs / info.macs_dense, pick == RP_CONV_SPARSE ? "sparse" : "dense");
         rp_tensor_free(ws);
         rp_sparse_plan_free(sp);
     }

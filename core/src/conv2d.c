@@ -104,10 +104,9 @@ int rp_conv2d_choose(const int64_t in[4], int64_t cout, const struct rp_conv2d_p
     double P = ho * wo > 0 ? (double)(ho * wo) : 1.0, row = 20.0 + 600.0 / P;
     double im2col = info.macs_dense + row * (double)info.R;
     double cost_dense = tile ? WINOGRAD_SHARE * im2col : im2col;
-    double cost_sparse =
-        p->sh == 1 && p->sw == 1
-            ? DIRECT_MAC * info.macs + DIRECT_MOVES * (double)(in[1] + cout)
-            : info.macs + row * (double)info.rows_alive;
+    double cost_sparse = p->sh == 1 && p->sw == 1
+                             ? DIRECT_MAC * info.macs + DIRECT_MOVES * (double)(in[1] + cout)
+                             : info.macs + row * (double)info.rows_alive;
     return cost_sparse <= SPARSE_MARGIN * cost_dense ? RP_CONV_SPARSE : dense;
 }
 

@@ -14,10 +14,10 @@
  * kernel - 1 on each side (the input gradient is the full correlation of dY
  * with the flipped filters) and Wt_b holds block b's weights by input channel:
  * Wt_b[c][i*kh*kw + t] = Wb[i, row (c, t)], 0 where the row is not in the block.
- * The forward and input-gradient products run on a register tile written
- * for AVX-512, AVX2 + FMA and baseline x86-64 (direct_kernel.inc), chosen
- * by the CPU at run time; the weight gradient gathers its runs and calls
- * OpenBLAS.  Rows are padded to QPAD values so that every tile is whole (the
+ * The products run on register tiles written for AVX-512, AVX2 + FMA and
+ * baseline x86-64 (direct_kernel.inc), chosen by the CPU at run time: the
+ * forward and input-gradient ones accumulate rows of outputs, the weight
+ * gradient's sums of products of runs.  Rows are padded to QPAD values so that every tile is whole (the
  * values past a row's end are computed and dropped).
  *
  * Chunks go to threads round-robin and each thread does all of a chunk's
@@ -35,8 +35,6 @@
 #define QPAD 64
 /* positions x images per output row that a chunk aims for */
 #define ROW_TARGET 256
-/* weight gradient: positions per gathered panel */
-#define QD 256
 
 #define KCAT2(a, b) a##b
 #define KCAT(a, b)  KCAT2(a, b)
@@ -44,12 +42,15 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 
-#define KN(name) KCAT(name, _avx512)
-#define KFMA(acc, x, s) ((vec_avx512)_mm512_fmadd_ps((__m512)(x), _mm512_set1_ps(s), (__m512)(acc)))
-#define KATTR    __attribute__((target("avx512f")))
-#define KVL      16
-#define KMR      6
-#define KNV      4
+#define KN(name)         KCAT(name, _avx512)
+#define KFMA(acc, x, s)  ((vec_avx512)_mm512_fmadd_ps((__m512)(x), _mm512_set1_ps(s), (__m512)(acc)))
+#define KFMAV(acc, x, y) ((vec_avx512)_mm512_fmadd_ps((__m512)(x), (__m512)(y), (__m512)(acc)))
+#define KDI              4
+#define KDJ              6
+#define KATTR            __attribute__((target("avx512f")))
+#define KVL              16
+#define KMR              6
+#define KNV              4
 #include "direct_kernel.inc"
 #undef KN
 #undef KATTR
@@ -57,13 +58,19 @@
 #undef KMR
 #undef KNV
 #undef KFMA
+#undef KFMAV
+#undef KDI
+#undef KDJ
 
-#define KN(name) KCAT(name, _avx2)
-#define KFMA(acc, x, s) ((vec_avx2)_mm256_fmadd_ps((__m256)(x), _mm256_set1_ps(s), (__m256)(acc)))
-#define KATTR    __attribute__((target("avx2,fma")))
-#define KVL      8
-#define KMR      6
-#define KNV      2
+#define KN(name)         KCAT(name, _avx2)
+#define KFMA(acc, x, s)  ((vec_avx2)_mm256_fmadd_ps((__m256)(x), _mm256_set1_ps(s), (__m256)(acc)))
+#define KFMAV(acc, x, y) ((vec_avx2)_mm256_fmadd_ps((__m256)(x), (__m256)(y), (__m256)(acc)))
+#define KDI              3
+#define KDJ              4
+#define KATTR            __attribute__((target("avx2,fma")))
+#define KVL              8
+#define KMR              6
+#define KNV              2
 #include "direct_kernel.inc"
 #undef KN
 #undef KATTR
@@ -71,10 +78,16 @@
 #undef KMR
 #undef KNV
 #undef KFMA
+#undef KFMAV
+#undef KDI
+#undef KDJ
 #endif
 
-#define KN(name) KCAT(name, _base)
-#define KFMA(acc, x, s) ((acc) + (x) * (s))
+#define KN(name)         KCAT(name, _base)
+#define KFMA(acc, x, s)  ((acc) + (x) * (s))
+#define KFMAV(acc, x, y) ((acc) + (x) * (y))
+#define KDI              3
+#define KDJ              4
 #define KATTR
 #define KVL 4
 #define KMR 4
@@ -86,26 +99,42 @@
 #undef KMR
 #undef KNV
 #undef KFMA
+#undef KFMAV
+#undef KDI
+#undef KDJ
 
 typedef void (*panel_fn)(int64_t rows, int64_t kd, const float *a, int64_t lda, const float *base,
                          const int64_t *off, int64_t scale, float *const *o, int64_t len);
 
-/* The widest register tile this CPU runs, or a narrower one that
- * REALPRUNE_SIMD names (avx2, base: for tests of every form on one machine). */
-static panel_fn panel_for_cpu(void)
+typedef void (*dw_fn)(int64_t no, int64_t nr, const float *const *d, int64_t ds,
+                      const float *const *x, int64_t xs, int64_t ny, int64_t len, float *partial);
+
+/* The kernels of the widest instruction set this CPU runs, or of a narrower
+ * one that REALPRUNE_SIMD names (avx2, base: for tests of every form on one
+ * machine). */
+struct kernels {
+    panel_fn panel;
+    dw_fn dw;
+};
+
+static struct kernels kernels_for_cpu(void)
 {
     const char *want = getenv("REALPRUNE_SIMD");
+    struct kernels k = {panel_base, dw_block_base};
     if (want && strcmp(want, "base") == 0)
-        return panel_base;
+        return k;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     __builtin_cpu_init();
     int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    if (__builtin_cpu_supports("avx512f") && !(want && strcmp(want, "avx2") == 0))
-        return panel_avx512;
-    if (avx2)
-        return panel_avx2;
+    if (__builtin_cpu_supports("avx512f") && !(want && strcmp(want, "avx2") == 0)) {
+        k.panel = panel_avx512;
+        k.dw = dw_block_avx512;
+    } else if (avx2) {
+        k.panel = panel_avx2;
+        k.dw = dw_block_avx2;
+    }
 #endif
-    return panel_base;
+    return k;
 }
 
 int rp_direct_applies(const struct rp_conv2d_params *p)
@@ -162,15 +191,14 @@ static int64_t transposed_size(const struct rp_sparse_plan *sp, int64_t taps)
 }
 
 /*
- * Per thread: xp, then either y (forward) or dyp, dx and the gather panels;
- * then a weight-gradient partial.  The forward and backward areas overlap.
+ * Per thread: xp, then either y (forward) or dyp and dx; then a
+ * weight-gradient partial.  The forward and backward areas overlap.
  */
 struct tarea {
-    int64_t xp, y, dyp, dx, dg, xg, partial, total;
+    int64_t xp, y, dyp, dx, partial, total;
 };
 
-static struct tarea areas_of(const struct dshape *d, const struct rp_sparse_plan *sp, int64_t g,
-                             int64_t packed)
+static struct tarea areas_of(const struct dshape *d, int64_t g, int64_t packed)
 {
     struct tarea a;
     a.xp = 0;
@@ -179,9 +207,7 @@ static struct tarea areas_of(const struct dshape *d, const struct rp_sparse_plan
     int64_t fwd = a.y + d->K * d->Ho * d->Lf;
     a.dyp = after_xp;
     a.dx = a.dyp + d->K * d->hq * d->wq * g + QPAD;
-    a.dg = a.dx + d->C * d->H * d->Lb;
-    a.xg = a.dg + sp->max_out * QD;
-    int64_t bwd = a.xg + sp->max_rows * QD;
+    int64_t bwd = a.dx + d->C * d->H * d->Lb;
     a.partial = fwd > bwd ? fwd : bwd;
     a.total = a.partial + packed;
     return a;
@@ -197,7 +223,7 @@ void rp_direct_splan(struct splan *s, const struct rp_conv2d_params *p,
     s->direct = 1;
     struct dshape d = shape_of(s, p, sp, s->g);
     s->shared = s->packed + transposed_size(sp, d.taps);
-    s->per_thread = areas_of(&d, sp, s->g, s->packed).total;
+    s->per_thread = areas_of(&d, s->g, s->packed).total;
 }
 
 /* Images are moved 8 at a time: 8 read streams, 8 neighbouring values written
@@ -240,9 +266,8 @@ __attribute__((target("avx2"))) static void interleave8_avx2(float *dst, int64_t
 }
 
 /* dst[i][x] = src[x*ld + i] + bias for 8 images i, x < n8 (a multiple of 8) */
-__attribute__((target("avx2"))) static void deinterleave8_avx2(float *const dst[8],
-                                                               const float *src, int64_t ld,
-                                                               int64_t n8, float bias)
+__attribute__((target("avx2"))) static void
+deinterleave8_avx2(float *const dst[8], const float *src, int64_t ld, int64_t n8, float bias)
 {
     const __m256 b = _mm256_set1_ps(bias);
     for (int64_t x = 0; x < n8; x += 8) {
@@ -369,8 +394,8 @@ static rp_status offsets_of(struct offsets *o, const struct dshape *d,
         for (int64_t i = 0; i < no; i++)
             for (int64_t t = 0; t < d->taps; t++) {
                 int64_t ky = t / d->kw, kx = t % d->kw;
-                off[i * d->taps + t] = (outs[i] * d->hq + d->ph - ky + d->kh - 1) * d->wq +
-                                       d->pw - kx + d->kw - 1;
+                off[i * d->taps + t] =
+                    (outs[i] * d->hq + d->ph - ky + d->kh - 1) * d->wq + d->pw - kx + d->kw - 1;
             }
         o->bwd_start[b + 1] = o->bwd_start[b] + no * d->taps;
         o->c0[b] = rr[0] / d->taps;
@@ -414,14 +439,14 @@ rp_status rp_direct_forward(float *output, const float *input, const float *weig
         free(o.mem);
         return rp_error(RP_ENOMEM, "conv2d: out of memory for the sparse kernel's rows");
     }
-    const panel_fn panel = panel_for_cpu();
+    const struct kernels kern = kernels_for_cpu();
     float *packed = workspace;
     rp_sparse_pack_weights(packed, weight, sp);
 #pragma omp parallel num_threads(s->threads)
     {
         int t = rp_thread_id(), team = rp_team_size();
         float *area = workspace + s->shared + t * s->per_thread;
-        struct tarea a = areas_of(&d, sp, s->g, s->packed);
+        struct tarea a = areas_of(&d, s->g, s->packed);
         float *xp = area + a.xp, *y = area + a.y, **op = rowp + t * (sp->max_out + 1);
         for (int64_t c = t; c < s->chunks; c += team) {
             int64_t n0 = c * s->g, g = n0 + s->g <= s->N ? s->g : s->N - n0;
@@ -435,8 +460,8 @@ rp_status rp_direct_forward(float *output, const float *input, const float *weig
                     int64_t r0 = sp->row_start[b], nr = sp->row_start[b + 1] - r0;
                     for (int64_t i = 0; i < no; i++)
                         op[i] = y + (outs[i] * d.Ho + oy) * Lf;
-                    panel(no, nr, packed + sp->w_start[b], nr, xp + oy * d.wp * g, o.fwd + r0, g,
-                          op, Lf);
+                    kern.panel(no, nr, packed + sp->w_start[b], nr, xp + oy * d.wp * g, o.fwd + r0,
+                               g, op, Lf);
                 }
             unpad_chunk(output, y, n0, g, d.K, d.Ho, d.Wo, Lf, bias);
         }
@@ -452,30 +477,21 @@ static void pad_grad(float *dyp, const float *dy, int64_t n0, int64_t g, const s
     pad_chunk(dyp, dy, n0, g, d->K, d->Ho, d->Wo, d->hq, d->wq, d->kh - 1, d->kw - 1);
 }
 
-/* dWb += dY[A_b] . (xp rows_b)^T over output rows oy0 .. oy0+ny-1, positions
- * q0 .. q0+len-1 of each (the runs of the rows side by side in the panels). */
-static void weight_grad_panel(float *partial, const float *xp, const float *dyp, int64_t oy0,
-                              int64_t ny, int64_t q0, int64_t len, int64_t g, float *dg, float *xg,
-                              const struct offsets *o, const struct dshape *d,
-                              const struct rp_sparse_plan *sp)
+/* dWb += dY[A_b] . (xp rows_b)^T over every output row of a chunk: runs
+ * read where they lie (dY in dyp, the rows in xp), one tile of sums at a time. */
+static void weight_grad(float *partial, const float *xp, const float *dyp, int64_t g,
+                        const float **dr, const float **xr, dw_fn dw, const struct offsets *o,
+                        const struct dshape *d, const struct rp_sparse_plan *sp)
 {
-    const size_t run = sizeof(float) * (size_t)len;
     for (int64_t b = 0; b < sp->blocks; b++) {
         const int64_t *outs = sp->outs + sp->out_start[b];
         int64_t no = sp->out_start[b + 1] - sp->out_start[b];
         int64_t r0 = sp->row_start[b], nr = sp->row_start[b + 1] - r0;
         for (int64_t i = 0; i < no; i++)
-            for (int64_t y = 0; y < ny; y++)
-                memcpy(dg + i * QD + y * len,
-                       dyp + ((outs[i] * d->hq + oy0 + y + d->kh - 1) * d->wq + d->kw - 1) * g +
-                           q0,
-                       run);
+            dr[i] = dyp + ((outs[i] * d->hq + d->kh - 1) * d->wq + d->kw - 1) * g;
         for (int64_t j = 0; j < nr; j++)
-            for (int64_t y = 0; y < ny; y++)
-                memcpy(xg + j * QD + y * len, xp + (o->fwd[r0 + j] + (oy0 + y) * d->wp) * g + q0,
-                       run);
-        rp_gemm_serial(0, 1, no, nr, ny * len, 1.0f, dg, QD, xg, QD, 1.0f,
-                       partial + sp->w_start[b], nr);
+            xr[j] = xp + o->fwd[r0 + j] * g;
+        dw(no, nr, dr, d->wq * g, xr, d->wp * g, d->Ho, d->Wo * g, partial + sp->w_start[b]);
     }
 }
 
@@ -489,13 +505,13 @@ rp_status rp_direct_backward(float *grad_input, float *grad_weight, const float 
     rp_status st = offsets_of(&o, &d, sp);
     if (st != RP_OK)
         return st;
-    int64_t most = sp->max_out > d.C ? sp->max_out : d.C;
+    int64_t most = sp->max_out + sp->max_rows > d.C ? sp->max_out + sp->max_rows : d.C;
     float **rowp = malloc(sizeof(float *) * (size_t)(s->threads * (most + 1)));
     if (!rowp) {
         free(o.mem);
         return rp_error(RP_ENOMEM, "conv2d: out of memory for the sparse kernel's rows");
     }
-    const panel_fn panel = panel_for_cpu();
+    const struct kernels kern = kernels_for_cpu();
     float *packed = workspace, *wt = workspace + s->packed;
     if (grad_input) {
         rp_sparse_pack_weights(packed, weight, sp);
@@ -508,14 +524,14 @@ rp_status rp_direct_backward(float *grad_input, float *grad_weight, const float 
 #pragma omp single
         started = team;
         float *area = workspace + s->shared + t * s->per_thread;
-        struct tarea a = areas_of(&d, sp, s->g, s->packed);
-        float *xp = area + a.xp, *dyp = area + a.dyp, *dx = area + a.dx, *dg = area + a.dg;
-        float *xg = area + a.xg, *partial = area + a.partial, **op = rowp + t * (most + 1);
+        struct tarea a = areas_of(&d, s->g, s->packed);
+        float *xp = area + a.xp, *dyp = area + a.dyp, *dx = area + a.dx;
+        float *partial = area + a.partial, **op = rowp + t * (most + 1);
         if (grad_weight)
             memset(partial, 0, sizeof(float) * (size_t)s->packed);
         for (int64_t c = t; c < s->chunks; c += team) {
             int64_t n0 = c * s->g, g = n0 + s->g <= s->N ? s->g : s->N - n0;
-            int64_t L = d.Wo * g, Lb = round_up(d.W * g, QPAD);
+            int64_t Lb = round_up(d.W * g, QPAD);
             pad_grad(dyp, grad_output, n0, g, &d);
             if (grad_input) {
                 memset(dx, 0, sizeof(float) * (size_t)(d.C * d.H * Lb));
@@ -525,19 +541,15 @@ rp_status rp_direct_backward(float *grad_input, float *grad_weight, const float 
                         int64_t channels = (o.wt_start[b + 1] - o.wt_start[b]) / ld;
                         for (int64_t ci = 0; ci < channels; ci++)
                             op[ci] = dx + ((o.c0[b] + ci) * d.H + iy) * Lb;
-                        panel(channels, ld, wt + o.wt_start[b], ld, dyp + iy * d.wq * g,
-                              o.bwd + o.bwd_start[b], g, op, Lb);
+                        kern.panel(channels, ld, wt + o.wt_start[b], ld, dyp + iy * d.wq * g,
+                                   o.bwd + o.bwd_start[b], g, op, Lb);
                     }
                 unpad_chunk(grad_input, dx, n0, g, d.C, d.H, d.W, Lb, NULL);
             }
             if (grad_weight) {
                 pad_chunk(xp, input, n0, g, d.C, d.H, d.W, d.hp, d.wp, d.ph, d.pw);
-                /* whole rows side by side while they fit in a panel, else pieces of one */
-                int64_t ny = L < QD ? QD / L : 1;
-                for (int64_t oy = 0; oy < d.Ho; oy += ny)
-                    for (int64_t q0 = 0; q0 < L; q0 += QD)
-                        weight_grad_panel(partial, xp, dyp, oy, d.Ho - oy < ny ? d.Ho - oy : ny,
-                                          q0, L - q0 < QD ? L - q0 : QD, g, dg, xg, &o, &d, sp);
+                weight_grad(partial, xp, dyp, g, (const float **)op,
+                            (const float **)op + sp->max_out, kern.dw, &o, &d, sp);
             }
         }
     }
@@ -545,7 +557,7 @@ rp_status rp_direct_backward(float *grad_input, float *grad_weight, const float 
         memset(grad_input, 0, sizeof(float) * (size_t)(s->N * d.C * d.H * d.W));
     if (grad_weight)
         rp_sparse_add_partials(grad_weight,
-                               workspace + s->shared + areas_of(&d, sp, s->g, s->packed).partial,
+                               workspace + s->shared + areas_of(&d, s->g, s->packed).partial,
                                s->per_thread, started, sp, scale);
     free(rowp);
     free(o.mem);

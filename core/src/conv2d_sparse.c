@@ -33,8 +33,6 @@
 /* cost of gathering or scattering one value, in multiply-adds */
 #define MOVE_COST 2.0
 
-
-
 uint64_t rp_mask_hash(const float *mask, int64_t n)
 {
     uint64_t h = 0x9e3779b97f4a7c15ULL ^ (uint64_t)n;
@@ -206,8 +204,6 @@ void rp_sparse_plan_info(const struct rp_sparse_plan *sp, struct rp_sparse_info 
     info->macs_dense = (double)sp->R * (double)sp->C;
     info->hash = sp->hash;
 }
-
-
 
 static rp_status splan_of(struct splan *s, const int64_t in[4], const struct rp_conv2d_params *p,
                           const struct rp_sparse_plan *sp, int threads)
