@@ -30,6 +30,117 @@ rp_status rp_pool2d_output_shape(int64_t out[4], const struct rp_tensor *input,
     return RP_OK;
 }
 
+/* One output row of the 2x2 window, outputs ox0 .. Wo-1: v > best, or v NaN
+ * while best is not, takes over (the first of equal values wins). */
+static void pool2x2_tail(float *y, float *ix, const float *r0, int64_t ox0, int64_t Wo, int64_t W,
+                         int64_t row0)
+{
+    const float *r1 = r0 + W;
+    for (int64_t ox = ox0; ox < Wo; ox++) {
+        float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
+        float base = (float)(row0 + 2 * ox);
+        int tb = b > a || (b != b && a == a);
+        float m1 = tb ? b : a, i1 = tb ? base + 1 : base;
+        int tc = c > m1 || (c != c && m1 == m1);
+        float m2 = tc ? c : m1, i2 = tc ? base + (float)W : i1;
+        int td = d > m2 || (d != d && m2 == m2);
+        y[ox] = td ? d : m2;
+        ix[ox] = td ? base + (float)W + 1 : i2;
+    }
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+/* v takes over from m: v > m, or v NaN while m is not */
+__attribute__((target("avx2"))) static inline __m256 takes_over(__m256 v, __m256 m)
+{
+    return _mm256_or_ps(
+        _mm256_cmp_ps(v, m, _CMP_GT_OQ),
+        _mm256_and_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q), _mm256_cmp_ps(m, m, _CMP_ORD_Q)));
+}
+
+__attribute__((target("avx2"))) static inline __m128 takes_over4(__m128 v, __m128 m)
+{
+    return _mm_or_ps(_mm_cmp_ps(v, m, _CMP_GT_OQ),
+                     _mm_and_ps(_mm_cmp_ps(v, v, _CMP_UNORD_Q), _mm_cmp_ps(m, m, _CMP_ORD_Q)));
+}
+
+/* the even and odd values of s[0 .. 16) */
+__attribute__((target("avx2"))) static inline void split_pairs(const float *s, __m256 *even,
+                                                               __m256 *odd)
+{
+    __m256 lo = _mm256_loadu_ps(s), hi = _mm256_loadu_ps(s + 8);
+    *even = _mm256_castpd_ps(
+        _mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(lo, hi, 0x88)), 0xd8));
+    *odd = _mm256_castpd_ps(
+        _mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(lo, hi, 0xdd)), 0xd8));
+}
+
+/* pool2x2_tail's selects, 8 outputs at a time, then 4; returns the outputs done */
+__attribute__((target("avx2"))) static int64_t
+pool2x2_row_avx2(float *y, float *ix, const float *r0, int64_t Wo, int64_t W, float row0)
+{
+    const __m256 step = _mm256_setr_ps(0, 2, 4, 6, 8, 10, 12, 14);
+    const __m256 one = _mm256_set1_ps(1.0f), down = _mm256_set1_ps((float)W);
+    const __m256 diag = _mm256_set1_ps((float)W + 1.0f);
+    int64_t ox = 0;
+    for (; ox + 8 <= Wo; ox += 8) {
+        __m256 a, b, c, d;
+        split_pairs(r0 + 2 * ox, &a, &b);
+        split_pairs(r0 + W + 2 * ox, &c, &d);
+        __m256 base = _mm256_add_ps(_mm256_set1_ps(row0 + (float)(2 * ox)), step);
+        __m256 t = takes_over(b, a);
+        __m256 m = _mm256_blendv_ps(a, b, t),
+               i = _mm256_blendv_ps(base, _mm256_add_ps(base, one), t);
+        t = takes_over(c, m);
+        m = _mm256_blendv_ps(m, c, t);
+        i = _mm256_blendv_ps(i, _mm256_add_ps(base, down), t);
+        t = takes_over(d, m);
+        _mm256_storeu_ps(y + ox, _mm256_blendv_ps(m, d, t));
+        _mm256_storeu_ps(ix + ox, _mm256_blendv_ps(i, _mm256_add_ps(base, diag), t));
+    }
+    /* then 4 at a time (planes 8 wide) */
+    const __m128 step4 = _mm_setr_ps(0, 2, 4, 6), one4 = _mm_set1_ps(1.0f);
+    const __m128 down4 = _mm_set1_ps((float)W), diag4 = _mm_set1_ps((float)W + 1.0f);
+    for (; ox + 4 <= Wo; ox += 4) {
+        const float *s0 = r0 + 2 * ox, *s1 = r0 + W + 2 * ox;
+        __m128 l0 = _mm_loadu_ps(s0), h0 = _mm_loadu_ps(s0 + 4);
+        __m128 l1 = _mm_loadu_ps(s1), h1 = _mm_loadu_ps(s1 + 4);
+        __m128 a = _mm_shuffle_ps(l0, h0, 0x88), b = _mm_shuffle_ps(l0, h0, 0xdd);
+        __m128 c = _mm_shuffle_ps(l1, h1, 0x88), d = _mm_shuffle_ps(l1, h1, 0xdd);
+        __m128 base = _mm_add_ps(_mm_set1_ps(row0 + (float)(2 * ox)), step4);
+        __m128 t = takes_over4(b, a);
+        __m128 m = _mm_blendv_ps(a, b, t), i = _mm_blendv_ps(base, _mm_add_ps(base, one4), t);
+        t = takes_over4(c, m);
+        m = _mm_blendv_ps(m, c, t);
+        i = _mm_blendv_ps(i, _mm_add_ps(base, down4), t);
+        t = takes_over4(d, m);
+        _mm_storeu_ps(y + ox, _mm_blendv_ps(m, d, t));
+        _mm_storeu_ps(ix + ox, _mm_blendv_ps(i, _mm_add_ps(base, diag4), t));
+    }
+    return ox;
+}
+
+static int rp_pool_simd(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2");
+}
+#else
+static int64_t pool2x2_row_avx2(float *y, float *ix, const float *r0, int64_t Wo, int64_t W,
+                                float row0)
+{
+    (void)y, (void)ix, (void)r0, (void)Wo, (void)W, (void)row0;
+    return 0;
+}
+
+static int rp_pool_simd(void)
+{
+    return 0;
+}
+#endif
+
 static rp_status check4(const char *what, const struct rp_tensor *t, const int64_t *s)
 {
     char a[64], b[64];
@@ -52,24 +163,17 @@ rp_status rp_maxpool2d_forward(struct rp_tensor *output, struct rp_tensor *indic
     int64_t Ho = os[2], Wo = os[3];
     if (p->kh == 2 && p->kw == 2 && p->sh == 2 && p->sw == 2 && p->ph == 0 && p->pw == 0) {
         /* the common 2x2 window: branch-free selects (ties and NaN as below) */
+        const int simd = rp_pool_simd();
 #pragma omp parallel for schedule(static) if (planes * H * W > (1 << 15))
         for (int64_t pl = 0; pl < planes; pl++) {
             const float *x = input->data + pl * H * W;
             float *y = output->data + pl * Ho * Wo, *ix = indices->data + pl * Ho * Wo;
             for (int64_t oy = 0; oy < Ho; oy++) {
-                const float *r0 = x + 2 * oy * W, *r1 = r0 + W;
-                for (int64_t ox = 0; ox < Wo; ox++) {
-                    float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
-                    float base = (float)(2 * oy * W + 2 * ox);
-                    /* v > best or v is NaN (and best is not) takes over */
-                    int tb = b > a || (b != b && a == a);
-                    float m1 = tb ? b : a, i1 = tb ? base + 1 : base;
-                    int tc = c > m1 || (c != c && m1 == m1);
-                    float m2 = tc ? c : m1, i2 = tc ? base + (float)W : i1;
-                    int td = d > m2 || (d != d && m2 == m2);
-                    y[oy * Wo + ox] = td ? d : m2;
-                    ix[oy * Wo + ox] = td ? base + (float)W + 1 : i2;
-                }
+                const float *r0 = x + 2 * oy * W;
+                int64_t ox = simd ? pool2x2_row_avx2(y + oy * Wo, ix + oy * Wo, r0, Wo, W,
+                                                     (float)(2 * oy * W))
+                                  : 0;
+                pool2x2_tail(y + oy * Wo, ix + oy * Wo, r0, ox, Wo, W, 2 * oy * W);
             }
         }
         return RP_OK;

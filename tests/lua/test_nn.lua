@@ -310,6 +310,54 @@ function TestConvAlgorithms:test_bad_algorithm()
   end)
 end
 
+TestPooling = {}
+
+-- The 2x2 window's vector path (rows of 21 outputs: two vectors of 8, one
+-- of 4 and a tail) against a plain reading of the rule: the first of equal
+-- values wins, and a NaN wins over numbers (the first NaN of the window).
+function TestPooling:test_maxpool_2x2_ties_and_nan_against_a_plain_loop()
+  local N, C, H, W = 2, 3, 6, 42
+  local g = rp.generator(SEED)
+  local x = T.zeros{N, C, H, W}
+  local flat = x:reshape{-1}
+  local r = T.rand({flat:numel()}, g)
+  for i = 1, flat:numel() do
+    local u = r[i]
+    flat[i] = u < 0.05 and 0 / 0 or math.floor(u * 4) -- few values: many ties
+  end
+  local pool = nn.MaxPool2d(2)
+  local y = pool:forward(x)
+  local gx = pool:backward(x, T.ones(y:shape()))
+  local want_gx = T.zeros{N, C, H, W}
+  for n = 1, N do
+    for c = 1, C do
+      for oy = 1, H // 2 do
+        for ox = 1, W // 2 do
+          local best, at
+          for dy = 0, 1 do
+            for dx = 0, 1 do
+              local v = x[n][c][2 * oy - 1 + dy][2 * ox - 1 + dx]
+              if at == nil or v > best or (v ~= v and best == best) then
+                best, at = v, {2 * oy - 1 + dy, 2 * ox - 1 + dx}
+              end
+            end
+          end
+          local got = y[n][c][oy][ox]
+          if best ~= best then
+            lu.assertTrue(got ~= got, ("NaN expected at %d %d %d %d"):format(n, c, oy, ox))
+          else
+            lu.assertEquals(got, best)
+          end
+          want_gx[n][c][at[1]][at[2]] = 1
+        end
+      end
+    end
+  end
+  for i, v in ipairs(want_gx:reshape{-1}:totable()) do
+    lu.assertEquals(gx:reshape{-1}[i], v, "gradient at " .. i)
+  end
+end
+
 TestModels = {}
 
 function TestModels:test_zoo_shapes_and_names()
