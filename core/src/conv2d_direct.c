@@ -42,66 +42,93 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 
-#define KN(name)         KCAT(name, _avx512)
-#define KFMA(acc, x, s)  ((vec_avx512)_mm512_fmadd_ps((__m512)(x), _mm512_set1_ps(s), (__m512)(acc)))
-#define KFMAV(acc, x, y) ((vec_avx512)_mm512_fmadd_ps((__m512)(x), (__m512)(y), (__m512)(acc)))
-#define KDI              4
-#define KDJ              6
-#define KATTR            __attribute__((target("avx512f")))
-#define KVL              16
-#define KMR              6
-#define KNV              4
-#include "direct_kernel.inc"
-#undef KN
-#undef KATTR
-#undef KVL
-#undef KMR
-#undef KNV
-#undef KFMA
-#undef KFMAV
-#undef KDI
-#undef KDJ
+/* the lanes' sum: halves added until one is left */
+__attribute__((target("avx2"))) static inline float hsum_avx2(__m256 v)
+{
+    __m128 q = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    return _mm_cvtss_f32(_mm_add_ss(q, _mm_shuffle_ps(q, q, 1)));
+}
 
-#define KN(name)         KCAT(name, _avx2)
-#define KFMA(acc, x, s)  ((vec_avx2)_mm256_fmadd_ps((__m256)(x), _mm256_set1_ps(s), (__m256)(acc)))
-#define KFMAV(acc, x, y) ((vec_avx2)_mm256_fmadd_ps((__m256)(x), (__m256)(y), (__m256)(acc)))
-#define KDI              3
-#define KDJ              4
-#define KATTR            __attribute__((target("avx2,fma")))
-#define KVL              8
-#define KMR              6
-#define KNV              2
+__attribute__((target("avx512f"))) static inline float hsum_avx512(__m512 v)
+{
+    __m256 lo = _mm512_castps512_ps256(v);
+    __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+    __m128 q = _mm_add_ps(_mm256_castps256_ps128(lo), _mm256_castps256_ps128(hi));
+    q = _mm_add_ps(q, _mm_add_ps(_mm256_extractf128_ps(lo, 1), _mm256_extractf128_ps(hi, 1)));
+    q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    return _mm_cvtss_f32(_mm_add_ss(q, _mm_shuffle_ps(q, q, 1)));
+}
+
+/* clang-format off */
+#define KN(name) KCAT(name, _avx512)
+#define KATTR __attribute__((target("avx512f")))
+#define KVL 16
+#define KMR 6
+#define KNV 4
+#define KDI 4
+#define KDJ 6
+#define KFMA(acc, x, s) ((vec_avx512)_mm512_fmadd_ps((__m512)(x), _mm512_set1_ps(s), (__m512)(acc)))
+#define KFMAV(acc, x, y) ((vec_avx512)_mm512_fmadd_ps((__m512)(x), (__m512)(y), (__m512)(acc)))
+#define KHSUM(v) hsum_avx512((__m512)(v))
 #include "direct_kernel.inc"
 #undef KN
 #undef KATTR
 #undef KVL
 #undef KMR
 #undef KNV
-#undef KFMA
-#undef KFMAV
 #undef KDI
 #undef KDJ
+#undef KFMA
+#undef KFMAV
+#undef KHSUM
+
+#define KN(name) KCAT(name, _avx2)
+#define KATTR __attribute__((target("avx2,fma")))
+#define KVL 8
+#define KMR 6
+#define KNV 2
+#define KDI 3
+#define KDJ 4
+#define KFMA(acc, x, s) ((vec_avx2)_mm256_fmadd_ps((__m256)(x), _mm256_set1_ps(s), (__m256)(acc)))
+#define KFMAV(acc, x, y) ((vec_avx2)_mm256_fmadd_ps((__m256)(x), (__m256)(y), (__m256)(acc)))
+#define KHSUM(v) hsum_avx2((__m256)(v))
+#include "direct_kernel.inc"
+#undef KN
+#undef KATTR
+#undef KVL
+#undef KMR
+#undef KNV
+#undef KDI
+#undef KDJ
+#undef KFMA
+#undef KFMAV
+#undef KHSUM
 #endif
 
-#define KN(name)         KCAT(name, _base)
-#define KFMA(acc, x, s)  ((acc) + (x) * (s))
-#define KFMAV(acc, x, y) ((acc) + (x) * (y))
-#define KDI              3
-#define KDJ              4
+/* baseline: plain vector arithmetic, lanes summed one by one */
+#define KN(name) KCAT(name, _base)
 #define KATTR
 #define KVL 4
 #define KMR 4
 #define KNV 2
+#define KDI 3
+#define KDJ 4
+#define KFMA(acc, x, s) ((acc) + (x) * (s))
+#define KFMAV(acc, x, y) ((acc) + (x) * (y))
+#define KHSUM(v) ((v)[0] + (v)[1] + (v)[2] + (v)[3])
 #include "direct_kernel.inc"
 #undef KN
 #undef KATTR
 #undef KVL
 #undef KMR
 #undef KNV
-#undef KFMA
-#undef KFMAV
 #undef KDI
 #undef KDJ
+#undef KFMA
+#undef KFMAV
+#undef KHSUM
+/* clang-format on */
 
 typedef void (*panel_fn)(int64_t rows, int64_t kd, const float *a, int64_t lda, const float *base,
                          const int64_t *off, int64_t scale, float *const *o, int64_t len);

@@ -42,6 +42,31 @@ uint64_t rp_mask_hash(const float *mask, int64_t n)
     return h;
 }
 
+static inline uint32_t fmix32(uint32_t h)
+{
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35u;
+    h ^= h >> 16;
+    return h;
+}
+
+/* Two sums of a mixed hash of the nonzeros' indices: integer sums, so the
+ * order of the threads' shares does not matter, and each index moves both. */
+uint64_t rp_mask_digest(const float *mask, int64_t n)
+{
+    uint64_t a = 0, b = 0;
+#pragma omp parallel for schedule(static) reduction(+ : a, b) if (n > (1 << 16))
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t h = fmix32((uint32_t)i ^ ((uint32_t)(i >> 32) * 0x9e3779b9u));
+        uint64_t nz = mask[i] != 0.0f;
+        a += nz * h;
+        b += nz * fmix32(h ^ 0x7f4a7c15u);
+    }
+    return (a * 0x100000001b3ULL) ^ b ^ ((uint64_t)n << 40);
+}
+
 void rp_sparse_plan_free(struct rp_sparse_plan *sp)
 {
     if (!sp)

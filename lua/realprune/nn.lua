@@ -449,11 +449,12 @@ function Conv2d:sparse_plan()
   if not m and self.algorithm ~= "sparse" then return nil end
   if not m and sp and not sp.masked then return sp end -- forced sparse, no mask: all alive
   m = m or T.ones(self.weight:shape())
-  local hash = core.mask_hash(m)
-  if not sp or sp.hash ~= hash or sp.masked ~= (self.mask ~= nil) then
+  local digest = core.mask_digest(m)
+  if not sp or sp.digest ~= digest or sp.masked ~= (self.mask ~= nil) then
     local C = self.weight:size(1)
     local plan = core.sparse_plan(m, self.weight:numel() // C, C)
-    sp = {plan = plan, hash = hash, info = core.sparse_info(plan), masked = self.mask ~= nil}
+    local info = core.sparse_info(plan)
+    sp = {plan = plan, hash = info.hash, digest = digest, info = info, masked = self.mask ~= nil}
     self.sparse_exec = sp
   end
   return sp

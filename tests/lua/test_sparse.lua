@@ -127,6 +127,29 @@ function TestSparse:test_plan_follows_the_mask()
   lu.assertEquals(conv.sparse_exec.info.packed, conv.mask:count_nonzero())
 end
 
+-- The plan cache's check: which values are nonzero, not their values; any
+-- one moved nonzero changes it; the same on 1 and 2 threads (integer sums).
+function TestSparse:test_mask_digest()
+  local n = 300000 -- above the size that runs in parallel
+  local m = T.zeros{n}
+  for i = 1, n, 7 do m[i] = 1 end
+  local d = rp.core.mask_digest(m)
+  local scaled = m:clone()
+  for i = 1, n, 7 do scaled[i] = 0.5 + (i % 3) end
+  lu.assertEquals(rp.core.mask_digest(scaled), d)
+  local threads = rp.get_threads()
+  rp.set_threads(1)
+  local one = rp.core.mask_digest(m)
+  rp.set_threads(threads)
+  lu.assertEquals(one, d)
+  for _, at in ipairs{1, 2, 150001, n - 1} do
+    local moved = m:clone()
+    if moved[at] ~= 0 then moved[at] = 0; moved[at + 1] = 1 else moved[at] = 1 end
+    lu.assertNotEquals(rp.core.mask_digest(moved), d, "changed at " .. at)
+  end
+  lu.assertNotEquals(rp.core.mask_digest(T.zeros{n}), rp.core.mask_digest(T.zeros{n + 1}))
+end
+
 function TestSparse:test_training_keeps_masked_weights_at_zero_and_is_deterministic()
   local function train(seed)
     rp.seed(seed)

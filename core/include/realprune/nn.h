@@ -101,6 +101,12 @@ void rp_sparse_plan_info(const struct rp_sparse_plan *sp, struct rp_sparse_info 
  * mask's hash differs from the plan's.
  * @function rp_mask_hash */
 uint64_t rp_mask_hash(const float *mask, int64_t n);
+/*** A faster check of which of n mask values are nonzero, in parallel: two
+ * sums of a hash of the nonzeros' indices (a changed set of nonzeros changes
+ * it except by a 2^-64-scale coincidence).  Not stored anywhere; a plan's
+ * cache compares it between calls.
+ * @function rp_mask_digest */
+uint64_t rp_mask_digest(const float *mask, int64_t n);
 /*** Floats of workspace the sparse convolution needs with `threads` threads
  * (0 when the plan does not fit the input).
  * @function rp_conv2d_sparse_workspace_size */
