@@ -17,8 +17,9 @@
  * The products run on register tiles written for AVX-512, AVX2 + FMA and
  * baseline x86-64 (direct_kernel.inc), chosen by the CPU at run time: the
  * forward and input-gradient ones accumulate rows of outputs, the weight
- * gradient's sums of products of runs.  Rows are padded to QPAD values so that every tile is whole (the
- * values past a row's end are computed and dropped).
+ * gradient's sums of products of runs.  Rows are padded to QPAD values so
+ * that every tile is whole (the values past a row's end are computed and
+ * dropped).
  *
  * Chunks go to threads round-robin and each thread does all of a chunk's
  * work in its own buffers; weight-gradient partials are added in thread order,
