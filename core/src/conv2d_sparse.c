@@ -52,19 +52,36 @@ static inline uint32_t fmix32(uint32_t h)
     return h;
 }
 
-/* Two sums of a mixed hash of the nonzeros' indices: integer sums, so the
- * order of the threads' shares does not matter, and each index moves both. */
+/* Two 32-bit sums of hashes of the nonzeros' indices i0 .. i1-1: lanes
+ * of 32-bit integers (vectorized), and integer sums, so the order in which
+ * the threads' shares are added does not matter. */
+RP_VECTOR_CLONES static void digest_range(const float *mask, int64_t i0, int64_t i1,
+                                          uint32_t *sa, uint32_t *sb)
+{
+    uint32_t a = 0, b = 0;
+    for (int64_t i = i0; i < i1; i++) {
+        uint32_t h = (uint32_t)i * 0x9e3779b1u; /* a bijection of the index */
+        h ^= h >> 16;
+        uint32_t nz = 0u - (uint32_t)(mask[i] != 0.0f);
+        a += h & nz;
+        b += (h * 0x2c1b3c6du ^ (h >> 13)) & nz;
+    }
+    *sa = a;
+    *sb = b;
+}
+
 uint64_t rp_mask_digest(const float *mask, int64_t n)
 {
-    uint64_t a = 0, b = 0;
-#pragma omp parallel for schedule(static) reduction(+ : a, b) if (n > (1 << 16))
-    for (int64_t i = 0; i < n; i++) {
-        uint32_t h = fmix32((uint32_t)i ^ ((uint32_t)(i >> 32) * 0x9e3779b9u));
-        uint64_t nz = mask[i] != 0.0f;
-        a += nz * h;
-        b += nz * fmix32(h ^ 0x7f4a7c15u);
+    uint32_t a = 0, b = 0;
+    const int64_t piece = 1 << 16;
+#pragma omp parallel for schedule(static) reduction(+ : a, b) if (n > 4 * piece)
+    for (int64_t p = 0; p < (n + piece - 1) / piece; p++) {
+        uint32_t pa, pb;
+        digest_range(mask, p * piece, (p + 1) * piece < n ? (p + 1) * piece : n, &pa, &pb);
+        a += pa;
+        b += pb;
     }
-    return (a * 0x100000001b3ULL) ^ b ^ ((uint64_t)n << 40);
+    return ((uint64_t)a << 32 | b) ^ ((uint64_t)n * 0x9e3779b97f4a7c15ULL);
 }
 
 void rp_sparse_plan_free(struct rp_sparse_plan *sp)
