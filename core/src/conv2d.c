@@ -80,12 +80,13 @@ static int winograd_tile(const struct rp_conv2d_params *p, const int64_t in[4], 
 #define WINOGRAD_SHARE 0.45
 #define SPARSE_MARGIN  0.9
 /* The direct sparse kernels of stride-1 layers (conv2d_direct.c) against
- * im2col's product: 1.15 per multiply-add (their register tile and the
- * weight gradient's gathers) and 64 per input and output channel (the moves
- * into and out of their layout); fit to bench/bench_sparse_conv.c at 0, 50
+ * im2col's product: 1.15 per multiply-add (their register tiles) and
+ * 40 (1 + 16 / P) per input and output channel (the moves into and out of
+ * their layout, dearer per value on small planes); fit to
+ * bench/bench_sparse_conv.c on 32x28x28, 256x8x8 and 512x2x2 layers at 0, 70
  * and 90% column sparsity (2 threads, AVX-512). */
 #define DIRECT_MAC   1.15
-#define DIRECT_MOVES 64.0
+#define DIRECT_MOVES 40.0
 
 int rp_conv2d_choose(const int64_t in[4], int64_t cout, const struct rp_conv2d_params *p,
                      const struct rp_sparse_plan *sp)
@@ -104,9 +105,10 @@ int rp_conv2d_choose(const int64_t in[4], int64_t cout, const struct rp_conv2d_p
     double P = ho * wo > 0 ? (double)(ho * wo) : 1.0, row = 20.0 + 600.0 / P;
     double im2col = info.macs_dense + row * (double)info.R;
     double cost_dense = tile ? WINOGRAD_SHARE * im2col : im2col;
-    double cost_sparse = p->sh == 1 && p->sw == 1
-                             ? DIRECT_MAC * info.macs + DIRECT_MOVES * (double)(in[1] + cout)
-                             : info.macs + row * (double)info.rows_alive;
+    double cost_sparse =
+        p->sh == 1 && p->sw == 1
+            ? DIRECT_MAC * info.macs + DIRECT_MOVES * (1.0 + 16.0 / P) * (double)(in[1] + cout)
+            : info.macs + row * (double)info.rows_alive;
     return cost_sparse <= SPARSE_MARGIN * cost_dense ? RP_CONV_SPARSE : dense;
 }
 
