@@ -6,10 +6,13 @@
 #include "realprune/nn.h"
 
 /* The per-channel sums below run in double, in eight independent lanes (an
- * inner loop GCC turns into four SSE2/AVX double vectors) summed in a fixed
- * order at the end: one dependent chain of double adds held the whole pass
- * to the add latency (about 4 cycles an element), and eight chains keep the
- * adders busy. The order is fixed, so the bits are the same on every run. */
+ * inner loop GCC turns into four SSE2/AVX double vectors) that run on over
+ * all of a channel's planes and are summed in a fixed order at its end: one
+ * dependent chain of double adds held the whole pass to the add latency
+ * (about 4 cycles an element), and eight chains keep the adders busy. The
+ * order is fixed, so the bits are the same on every run.  The forward pass
+ * reads the input once for the mean and the variance (sums shifted by the
+ * channel's first value) and once to normalize. */
 #define LANES 8
 
 static double lanes_total(const double acc[LANES])
@@ -17,41 +20,29 @@ static double lanes_total(const double acc[LANES])
     return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
-/* sum of x[0..n) */
-static double sum_of(const float *x, int64_t n)
+/* s1 += x[i] - shift, s2 += (x[i] - shift)^2 lane by lane (the lanes run on
+ * over a channel's planes and are added at its end) */
+static void sums_shifted(const float *x, int64_t n, double shift, double s1[LANES],
+                         double s2[LANES])
 {
-    double acc[LANES] = {0};
-    int64_t i = 0;
-    for (; i + LANES <= n; i += LANES)
-        for (int k = 0; k < LANES; k++)
-            acc[k] += (double)x[i + k];
-    for (int k = 0; i < n; i++, k++)
-        acc[k] += (double)x[i];
-    return lanes_total(acc);
-}
-
-/* sum of (x[i] - mean)^2 */
-static double sum_sq_dev(const float *x, int64_t n, double mean)
-{
-    double acc[LANES] = {0};
     int64_t i = 0;
     for (; i + LANES <= n; i += LANES)
         for (int k = 0; k < LANES; k++) {
-            double d = (double)x[i + k] - mean;
-            acc[k] += d * d;
+            double d = (double)x[i + k] - shift;
+            s1[k] += d;
+            s2[k] += d * d;
         }
     for (int k = 0; i < n; i++, k++) {
-        double d = (double)x[i] - mean;
-        acc[k] += d * d;
+        double d = (double)x[i] - shift;
+        s1[k] += d;
+        s2[k] += d * d;
     }
-    return lanes_total(acc);
 }
 
-/* sum of dy[i] into *sdy and of dy[i] * (x[i] - mean) * invstd into *sdyx */
+/* a += dy[i] and b += dy[i] * (x[i] - mean) * invstd, lane by lane */
 static void sums_dy(const float *dy, const float *x, int64_t n, float mean, float invstd,
-                    double *sdy, double *sdyx)
+                    double a[LANES], double b[LANES])
 {
-    double a[LANES] = {0}, b[LANES] = {0};
     int64_t i = 0;
     for (; i + LANES <= n; i += LANES)
         for (int k = 0; k < LANES; k++) {
@@ -62,8 +53,6 @@ static void sums_dy(const float *dy, const float *x, int64_t n, float mean, floa
         a[k] += (double)dy[i];
         b[k] += (double)dy[i] * ((x[i] - mean) * invstd);
     }
-    *sdy += lanes_total(a);
-    *sdyx += lanes_total(b);
 }
 
 static rp_status check(const char *fn, const struct rp_tensor *x, const struct rp_tensor *y,
@@ -106,13 +95,17 @@ rp_status rp_batchnorm2d_forward_train(struct rp_tensor *output, const struct rp
                         (long long)input->shape[3]);
 #pragma omp parallel for schedule(static) if (N * C * HW > (1 << 15))
     for (int64_t c = 0; c < C; c++) {
-        double s = 0.0;
+        /* one pass: sums of x - shift and its square, the shift (the channel's
+         * first value) keeping the squares' difference from cancelling */
+        double s1[LANES] = {0}, s2[LANES] = {0};
+        const double shift = input->data[c * HW];
         for (int64_t n = 0; n < N; n++)
-            s += sum_of(input->data + (n * C + c) * HW, HW);
-        double mean = s / (double)M, ss = 0.0;
-        for (int64_t n = 0; n < N; n++)
-            ss += sum_sq_dev(input->data + (n * C + c) * HW, HW, mean);
-        double var = ss / (double)M;
+            sums_shifted(input->data + (n * C + c) * HW, HW, shift, s1, s2);
+        double d1 = lanes_total(s1) / (double)M;
+        double ss = lanes_total(s2) - d1 * d1 * (double)M;
+        if (ss < 0.0)
+            ss = 0.0;
+        double mean = shift + d1, var = ss / (double)M;
         float invstd = (float)(1.0 / sqrt(var + eps));
         float g = gamma->data[c] * invstd, b = beta->data[c] - (float)mean * g;
         for (int64_t n = 0; n < N; n++) {
@@ -169,10 +162,11 @@ rp_status rp_batchnorm2d_backward(struct rp_tensor *grad_input, struct rp_tensor
 #pragma omp parallel for schedule(static) if (N * C * HW > (1 << 15))
     for (int64_t c = 0; c < C; c++) {
         float mean = save_mean->data[c], invstd = save_invstd->data[c];
-        double sdy = 0.0, sdyx = 0.0;
+        double la[LANES] = {0}, lb[LANES] = {0};
         for (int64_t n = 0; n < N; n++)
             sums_dy(grad_output->data + (n * C + c) * HW, input->data + (n * C + c) * HW, HW, mean,
-                    invstd, &sdy, &sdyx);
+                    invstd, la, lb);
+        double sdy = lanes_total(la), sdyx = lanes_total(lb);
         grad_gamma->data[c] += (float)sdyx;
         grad_beta->data[c] += (float)sdy;
         float k = gamma->data[c] * invstd;

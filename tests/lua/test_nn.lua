@@ -358,6 +358,24 @@ function TestPooling:test_maxpool_2x2_ties_and_nan_against_a_plain_loop()
   end
 end
 
+-- A channel whose values sit far from 0 (1e3 + noise of 0.1): the one-pass
+-- mean and variance must not cancel. The normalized output has mean 0 and
+-- variance 1, computed here in double from the output.
+function TestPooling:test_batchnorm_far_from_zero()
+  local x = T.randn({4, 2, 5, 5}, rp.generator(SEED)):mul(0.1):add(1e3)
+  local bn = nn.BatchNorm2d(2)
+  local y = bn:forward(x)
+  for c = 1, 2 do
+    local s, ss, n = 0, 0, 0
+    for i = 1, 4 do for h = 1, 5 do for w = 1, 5 do
+      local v = y[i][c][h][w]
+      s, ss, n = s + v, ss + v * v, n + 1
+    end end end
+    lu.assertAlmostEquals(s / n, 0, 2e-2)
+    lu.assertAlmostEquals(ss / n - (s / n) ^ 2, 1, 5e-2)
+  end
+end
+
 TestModels = {}
 
 function TestModels:test_zoo_shapes_and_names()
