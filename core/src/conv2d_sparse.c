@@ -55,8 +55,8 @@ static inline uint32_t fmix32(uint32_t h)
 /* Two 32-bit sums of hashes of the nonzeros' indices i0 .. i1-1: lanes
  * of 32-bit integers (vectorized), and integer sums, so the order in which
  * the threads' shares are added does not matter. */
-RP_VECTOR_CLONES static void digest_range(const float *mask, int64_t i0, int64_t i1,
-                                          uint32_t *sa, uint32_t *sb)
+RP_VECTOR_CLONES static void digest_range(const float *mask, int64_t i0, int64_t i1, uint32_t *sa,
+                                          uint32_t *sb)
 {
     uint32_t a = 0, b = 0;
     for (int64_t i = i0; i < i1; i++) {
