@@ -173,14 +173,18 @@ function TestGradcheck:test_cross_entropy()
   end
 end
 
--- sparse execution (docs/design.md): a column-pruned layer on the compacted kernels
+-- sparse execution (docs/design.md): column-pruned layers on the compacted kernels,
+-- stride 2 (im2col) and stride 1 (the direct kernels; a rectangular kernel, its own
+-- padding per side)
 function TestGradcheck:test_conv2d_sparse()
-  local c = nn.Conv2d(6, 5, 3, {padding = 1, stride = 2, algorithm = "sparse",
-    generator = rp.generator(2)})
-  rp.prune.apply(nn.Sequential{c}, {granularity = "column", amount = 0.6,
-    xbar = rp.xbar.config{rows = 8, cols = 8, weight_bits = 8, cell_bits = 4}})
-  gradcheck(c, {2, 6, 7, 7})
-  lu.assertEquals(c.runs, "sparse")
+  local xbar = rp.xbar.config{rows = 8, cols = 8, weight_bits = 8, cell_bits = 4}
+  for _, opts in ipairs{{k = 3, padding = 1, stride = 2}, {k = {3, 2}, padding = {1, 2}}} do
+    local c = nn.Conv2d(6, 5, opts.k, {padding = opts.padding, stride = opts.stride,
+      algorithm = "sparse", generator = rp.generator(2)})
+    rp.prune.apply(nn.Sequential{c}, {granularity = "column", amount = 0.6, xbar = xbar})
+    gradcheck(c, {2, 6, 7, 7})
+    lu.assertEquals(c.runs, "sparse")
+  end
 end
 
 os.exit(lu.LuaUnit.run())
