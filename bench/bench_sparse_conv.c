@@ -1,6 +1,7 @@
 /* bench_sparse_conv.c - one convolution's forward + backward step, dense
  * (auto: Winograd here; im2col) against the sparse kernels at several column
- * sparsities, as ratios measured within one run, with the kernel auto picks.
+ * and element sparsities, as ratios measured within one run, with the kernel
+ * auto picks.
  *   build/bench/bench_sparse_conv [N C H K reps]   (default 128 256 8 256 3) */
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,17 +59,22 @@ int main(int argc, char **argv)
         printf("%-22s %8.1f ms  %.2fx\n", names[algo], 1e3 * best, base / best);
         rp_tensor_free(ws);
     }
-    const double deads[] = {0.0, 0.5, 0.7, 0.9, 0.95};
-    for (int d = 0; d < 5; d++) {
+    /* column masks (128-row segments), then element masks with one block per
+     * output allowed */
+    const double deads[] = {0.0, 0.5, 0.7, 0.9, 0.95, 0.9, 0.95, 0.99};
+    for (int d = 0; d < 8; d++) {
+        int element = d >= 5;
+        int64_t seg = element ? 1 : 128;
         for (int64_t k = 0; k < K; k++)
-            for (int64_t r0 = 0; r0 < R; r0 += 128) {
+            for (int64_t r0 = 0; r0 < R; r0 += seg) {
                 float v = (rnd() + 1.0f) / 2.0f < deads[d] ? 0.0f : 1.0f;
-                for (int64_t r = r0; r < r0 + 128 && r < R; r++)
+                for (int64_t r = r0; r < r0 + seg && r < R; r++)
                     mask[k * R + r] = v;
             }
         struct rp_sparse_plan *sp;
         struct rp_conv2d_params p = {3, 3, 1, 1, 1, 1, RP_CONV_AUTO};
-        if (rp_sparse_plan_new(&sp, mask, R, K, 0) != RP_OK)
+        if (rp_sparse_plan_new(&sp, mask, R, K, element ? RP_SPARSE_ANY : RP_SPARSE_CHOOSE) !=
+            RP_OK)
             return 1;
         struct rp_sparse_info info;
         rp_sparse_plan_info(sp, &info);
@@ -83,10 +89,10 @@ int main(int argc, char **argv)
             best = t < best ? t : best;
         }
         int pick = rp_conv2d_choose(x->shape, K, &p, sp);
-        printf(
-            "sparse column %3.0f%%     %8.1f ms  %.2fx  (h %lld, %.2f of dense MACs; auto: %s)\n",
-            100 * deads[d], 1e3 * best, base / best, (long long)info.block_rows,
-            info.macs / info.macs_dense, pick == RP_CONV_SPARSE ? "sparse" : "dense");
+        printf("sparse %-7s %3.0f%%    %8.1f ms  %.2fx  (h %lld%s, %.2f of dense MACs; auto: %s)\n",
+               element ? "element" : "column", 100 * deads[d], 1e3 * best, base / best,
+               (long long)info.block_rows, info.by_output ? " by output" : "",
+               info.macs / info.macs_dense, pick == RP_CONV_SPARSE ? "sparse" : "dense");
         rp_tensor_free(ws);
         rp_sparse_plan_free(sp);
     }

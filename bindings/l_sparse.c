@@ -3,8 +3,9 @@
  * "Sparse execution"):
  *
  *   sparse_plan(mask, R, C[, block_rows]) -> a realprune.SparsePlan
+ *     (block_rows 0: chosen; -1: chosen, one block per output allowed)
  *   sparse_info(plan) -> {R=, C=, block_rows=, blocks=, rows_alive=, packed=,
- *                         macs=, macs_dense=, hash=}
+ *                         macs=, macs_dense=, hash=, by_output=}
  *   mask_hash(mask) -> integer (changes when which values are nonzero does)
  *   mask_digest(mask) -> integer (the same, faster; for a plan's cache)
  *   conv2d_choose(input, weight, kh, kw, sh, sw, ph, pw, plan|nil) -> algorithm name
@@ -80,6 +81,8 @@ static int l_sparse_info(lua_State *L)
     RPL_SET_INT("rows_alive", i.rows_alive);
     RPL_SET_INT("packed", i.packed);
     RPL_SET_INT("hash", i.hash);
+    lua_pushboolean(L, i.by_output);
+    lua_setfield(L, -2, "by_output");
     lua_pushnumber(L, i.macs);
     lua_setfield(L, -2, "macs");
     lua_pushnumber(L, i.macs_dense);

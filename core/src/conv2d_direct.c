@@ -207,6 +207,8 @@ static struct dshape shape_of(const struct splan *s, const struct rp_conv2d_para
 /* The transposed weights' size: per block, its input channels x its outputs x taps. */
 static int64_t transposed_size(const struct rp_sparse_plan *sp, int64_t taps)
 {
+    if (sp->by_output)
+        return sp->row_start[sp->blocks];
     int64_t n = 0;
     for (int64_t b = 0; b < sp->blocks; b++) {
         const int64_t *rows = sp->rows + sp->row_start[b];
@@ -386,65 +388,122 @@ static void unpad_chunk(float *out, const float *ys, int64_t n0, int64_t g, int6
     }
 }
 
-/* Run offsets (in units of g) of the forward rows and of the input-gradient
- * rows, the first input channel of each block and where its transposed
- * weights start; one allocation. */
+/* The input gradient runs on groups of input channels: each block's channels
+ * (a row range), or with one block per output each channel alone, holding the
+ * alive (output, tap) pairs that reach it.  Group q: channels c0[q] ..
+ * c0[q] + channels[q] - 1, ld[q] pairs per channel, their run offsets from
+ * bwd + off_start[q], their weights from wt_start[q] (channel-major). */
 struct offsets {
-    int64_t *fwd, *bwd, *bwd_start, *c0, *wt_start;
+    int64_t *fwd;                                       /* per forward row (units of g) */
+    int64_t *bwd;                                       /* per input-gradient pair */
+    int64_t *c0, *channels, *ld, *off_start, *wt_start; /* per group */
+    int64_t *src; /* by output: the packed weight of each pair */
+    int64_t groups;
     void *mem;
 };
+
+/* The run offset (units of g) of output k's gradient at tap t, for the input gradient. */
+static int64_t grad_offset(const struct dshape *d, int64_t k, int64_t t)
+{
+    int64_t ky = t / d->kw, kx = t % d->kw;
+    return (k * d->hq + d->ph - ky + d->kh - 1) * d->wq + d->pw - kx + d->kw - 1;
+}
 
 static rp_status offsets_of(struct offsets *o, const struct dshape *d,
                             const struct rp_sparse_plan *sp)
 {
-    int64_t rows = sp->row_start[sp->blocks], nb = sp->blocks, bwd = 0;
-    for (int64_t b = 0; b < nb; b++)
-        bwd += (sp->out_start[b + 1] - sp->out_start[b]) * d->taps;
-    o->mem = malloc(sizeof(int64_t) * (size_t)(rows + bwd + 3 * (nb + 1)));
+    int64_t rows = sp->row_start[sp->blocks], nb = sp->blocks, pairs = 0;
+    int64_t groups = sp->by_output ? d->C : nb;
+    if (sp->by_output)
+        pairs = rows;
+    else
+        for (int64_t b = 0; b < nb; b++)
+            pairs += (sp->out_start[b + 1] - sp->out_start[b]) * d->taps;
+    o->mem = malloc(sizeof(int64_t) * (size_t)(rows + 2 * pairs + 5 * (groups + 1)));
     if (!o->mem)
         return rp_error(RP_ENOMEM, "conv2d: out of memory for the sparse kernel's offsets");
     o->fwd = o->mem;
     o->bwd = o->fwd + rows;
-    o->bwd_start = o->bwd + bwd;
-    o->c0 = o->bwd_start + nb + 1;
-    o->wt_start = o->c0 + nb + 1;
+    o->src = o->bwd + pairs;
+    o->c0 = o->src + pairs;
+    o->channels = o->c0 + groups + 1;
+    o->ld = o->channels + groups + 1;
+    o->off_start = o->ld + groups + 1;
+    o->wt_start = o->off_start + groups + 1;
     for (int64_t j = 0; j < rows; j++) {
         int64_t r = sp->rows[j], c = r / d->taps, t = r % d->taps;
         o->fwd[j] = (c * d->hp + t / d->kw) * d->wp + t % d->kw;
     }
-    o->bwd_start[0] = 0;
-    o->wt_start[0] = 0;
+    o->groups = 0;
+    if (sp->by_output) {
+        /* pairs by input channel (counted, then placed in block order) */
+        int64_t *at = o->off_start; /* the next pair of each channel, while placing */
+        memset(o->ld, 0, sizeof(int64_t) * (size_t)(d->C + 1));
+        for (int64_t j = 0; j < rows; j++)
+            o->ld[sp->rows[j] / d->taps]++;
+        int64_t n = 0;
+        for (int64_t c = 0; c < d->C; c++) {
+            at[c] = n;
+            n += o->ld[c];
+        }
+        for (int64_t b = 0; b < nb; b++)
+            for (int64_t j = sp->row_start[b]; j < sp->row_start[b + 1]; j++) {
+                int64_t c = sp->rows[j] / d->taps, t = sp->rows[j] % d->taps, q = at[c]++;
+                o->bwd[q] = grad_offset(d, sp->outs[b], t);
+                o->src[q] = sp->w_start[b] + j - sp->row_start[b];
+            }
+        /* the channels with pairs become the groups (at[c] is now their end) */
+        for (int64_t c = 0; c < d->C; c++)
+            if (o->ld[c] > 0) {
+                int64_t q = o->groups++;
+                o->c0[q] = c;
+                o->channels[q] = 1;
+                o->ld[q] = o->ld[c];
+                o->off_start[q] = at[c] - o->ld[q];
+                o->wt_start[q] = o->off_start[q];
+            }
+        return RP_OK;
+    }
+    int64_t off = 0, wt = 0;
     for (int64_t b = 0; b < nb; b++) {
         const int64_t *rr = sp->rows + sp->row_start[b], *outs = sp->outs + sp->out_start[b];
         int64_t nr = sp->row_start[b + 1] - sp->row_start[b];
         int64_t no = sp->out_start[b + 1] - sp->out_start[b];
-        int64_t *off = o->bwd + o->bwd_start[b];
         for (int64_t i = 0; i < no; i++)
-            for (int64_t t = 0; t < d->taps; t++) {
-                int64_t ky = t / d->kw, kx = t % d->kw;
-                off[i * d->taps + t] =
-                    (outs[i] * d->hq + d->ph - ky + d->kh - 1) * d->wq + d->pw - kx + d->kw - 1;
-            }
-        o->bwd_start[b + 1] = o->bwd_start[b] + no * d->taps;
-        o->c0[b] = rr[0] / d->taps;
-        int64_t channels = rr[nr - 1] / d->taps - o->c0[b] + 1;
-        o->wt_start[b + 1] = o->wt_start[b] + channels * no * d->taps;
+            for (int64_t t = 0; t < d->taps; t++)
+                o->bwd[off + i * d->taps + t] = grad_offset(d, outs[i], t);
+        int64_t q = o->groups++;
+        o->c0[q] = rr[0] / d->taps;
+        o->channels[q] = rr[nr - 1] / d->taps - o->c0[q] + 1;
+        o->ld[q] = no * d->taps;
+        o->off_start[q] = off;
+        o->wt_start[q] = wt;
+        off += no * d->taps;
+        wt += o->channels[q] * no * d->taps;
     }
     return RP_OK;
 }
 
-/* Wt_b[c - c0][i*taps + t] = Wb[i, row (c, t)] of every block. */
+/* The input gradient's weights: per block Wt_b[c - c0][i*taps + t] = Wb[i, row
+ * (c, t)] (0 where the row is not in the block), or by output each pair's. */
 static void transpose_weights(float *wt, const float *packed, const struct offsets *o,
                               const struct dshape *d, const struct rp_sparse_plan *sp)
 {
-#pragma omp parallel for schedule(static) if (o->wt_start[sp->blocks] > (1 << 15))
+    if (sp->by_output) {
+        int64_t n = sp->row_start[sp->blocks];
+#pragma omp parallel for schedule(static) if (n > (1 << 15))
+        for (int64_t q = 0; q < n; q++)
+            wt[q] = packed[o->src[q]];
+        return;
+    }
+#pragma omp parallel for schedule(static) if (sp->w_start[sp->blocks] > (1 << 15))
     for (int64_t b = 0; b < sp->blocks; b++) {
         const int64_t *rows = sp->rows + sp->row_start[b];
         int64_t nr = sp->row_start[b + 1] - sp->row_start[b];
         int64_t no = sp->out_start[b + 1] - sp->out_start[b], ld = no * d->taps;
         const float *src = packed + sp->w_start[b];
         float *dst = wt + o->wt_start[b];
-        memset(dst, 0, sizeof(float) * (size_t)(o->wt_start[b + 1] - o->wt_start[b]));
+        memset(dst, 0, sizeof(float) * (size_t)(o->channels[b] * ld));
         for (int64_t i = 0; i < no; i++)
             for (int64_t j = 0; j < nr; j++) {
                 int64_t c = rows[j] / d->taps - o->c0[b], t = rows[j] % d->taps;
@@ -564,13 +623,11 @@ rp_status rp_direct_backward(float *grad_input, float *grad_weight, const float 
             if (grad_input) {
                 memset(dx, 0, sizeof(float) * (size_t)(d.C * d.H * Lb));
                 for (int64_t iy = 0; iy < d.H; iy++)
-                    for (int64_t b = 0; b < sp->blocks; b++) {
-                        int64_t no = sp->out_start[b + 1] - sp->out_start[b], ld = no * d.taps;
-                        int64_t channels = (o.wt_start[b + 1] - o.wt_start[b]) / ld;
-                        for (int64_t ci = 0; ci < channels; ci++)
-                            op[ci] = dx + ((o.c0[b] + ci) * d.H + iy) * Lb;
-                        kern.panel(channels, ld, wt + o.wt_start[b], ld, dyp + iy * d.wq * g,
-                                   o.bwd + o.bwd_start[b], g, op, Lb);
+                    for (int64_t q = 0; q < o.groups; q++) {
+                        for (int64_t ci = 0; ci < o.channels[q]; ci++)
+                            op[ci] = dx + ((o.c0[q] + ci) * d.H + iy) * Lb;
+                        kern.panel(o.channels[q], o.ld[q], wt + o.wt_start[q], o.ld[q],
+                                   dyp + iy * d.wq * g, o.bwd + o.off_start[q], g, op, Lb);
                     }
                 unpad_chunk(grad_input, dx, n0, g, d.C, d.H, d.W, Lb, NULL);
             }

@@ -32,6 +32,9 @@
 #define CHUNK_COLUMNS 256
 /* cost of gathering or scattering one value, in multiply-adds */
 #define MOVE_COST 2.0
+/* a multiply-add of a one-output block against one of a taller register tile
+ * (bench/bench_sparse_conv.c, element masks) */
+#define BY_OUTPUT_COST 1.6
 
 uint64_t rp_mask_hash(const float *mask, int64_t n)
 {
@@ -153,6 +156,72 @@ static double cut_blocks(struct rp_sparse_plan *sp, const float *mask, int64_t R
     return macs;
 }
 
+/* Per output position: the multiply-adds of one block per alive output. */
+static double by_output_cost(const float *mask, int64_t R, int64_t C)
+{
+    double macs = 0.0;
+    for (int64_t c = 0; c < C; c++) {
+        int64_t n = 0;
+        for (int64_t r = 0; r < R; r++)
+            n += mask[c * R + r] != 0.0f;
+        if (n)
+            macs += BY_OUTPUT_COST * (double)n + MOVE_COST;
+    }
+    return macs;
+}
+
+/* One block per alive output: its alive rows, itself. */
+static rp_status plan_by_output(struct rp_sparse_plan **out, const float *mask, int64_t R,
+                                int64_t C)
+{
+    int64_t nnz = 0;
+    for (int64_t i = 0; i < R * C; i++)
+        nnz += mask[i] != 0.0f;
+    struct rp_sparse_plan *sp = calloc(1, sizeof *sp);
+    if (sp) {
+        sp->row_start = malloc(sizeof(int64_t) * (size_t)(C + 1));
+        sp->out_start = malloc(sizeof(int64_t) * (size_t)(C + 1));
+        sp->w_start = malloc(sizeof(int64_t) * (size_t)(C + 1));
+        sp->rows = malloc(sizeof(int64_t) * (size_t)(nnz > 0 ? nnz : 1));
+        sp->outs = malloc(sizeof(int64_t) * (size_t)C);
+        sp->keep = malloc((size_t)(nnz > 0 ? nnz : 1));
+    }
+    if (!sp || !sp->row_start || !sp->out_start || !sp->w_start || !sp->rows || !sp->outs ||
+        !sp->keep) {
+        rp_sparse_plan_free(sp);
+        return rp_error(RP_ENOMEM, "sparse plan: out of memory for a %lldx%lld mask", (long long)R,
+                        (long long)C);
+    }
+    sp->R = R;
+    sp->C = C;
+    sp->h = 0;
+    sp->by_output = 1;
+    int64_t nb = 0, n = 0;
+    sp->row_start[0] = sp->out_start[0] = sp->w_start[0] = 0;
+    for (int64_t c = 0; c < C; c++) {
+        int64_t n0 = n;
+        for (int64_t r = 0; r < R; r++)
+            if (mask[c * R + r] != 0.0f)
+                sp->rows[n++] = r;
+        if (n == n0)
+            continue;
+        sp->outs[nb] = c;
+        nb++;
+        sp->row_start[nb] = n;
+        sp->out_start[nb] = nb;
+        sp->w_start[nb] = n;
+        sp->macs += BY_OUTPUT_COST * (double)(n - n0) + MOVE_COST;
+        if (n - n0 > sp->max_rows)
+            sp->max_rows = n - n0;
+        sp->max_out = 1;
+    }
+    sp->blocks = nb;
+    memset(sp->keep, 1, (size_t)(nnz > 0 ? nnz : 1));
+    sp->hash = rp_mask_hash(mask, R * C);
+    *out = sp;
+    return RP_OK;
+}
+
 rp_status rp_sparse_plan_new(struct rp_sparse_plan **out, const float *mask, int64_t R, int64_t C,
                              int64_t block_rows)
 {
@@ -162,8 +231,10 @@ rp_status rp_sparse_plan_new(struct rp_sparse_plan **out, const float *mask, int
                         "sparse plan: the matrix must be at least 1x1 (and countable), got "
                         "%lldx%lld",
                         (long long)R, (long long)C);
-    if (block_rows < 0)
-        return rp_error(RP_EINVAL, "sparse plan: block_rows must be >= 0 (0: chosen), got %lld",
+    if (block_rows < RP_SPARSE_ANY)
+        return rp_error(RP_EINVAL,
+                        "sparse plan: block_rows must be >= 0 (0: chosen) or -1 (chosen, "
+                        "one block per output allowed), got %lld",
                         (long long)block_rows);
     unsigned char *row_alive = malloc((size_t)R), *out_alive = malloc((size_t)C);
     struct rp_sparse_plan *sp = calloc(1, sizeof *sp);
@@ -175,7 +246,8 @@ rp_status rp_sparse_plan_new(struct rp_sparse_plan **out, const float *mask, int
                         (long long)C);
     }
     int64_t h = block_rows;
-    if (h == 0) {
+    double best_cost = -1.0;
+    if (h <= 0) {
         /* the block height with the fewest multiply-adds (ties: the taller) */
         static const int64_t heights[] = {16, 32, 64, 128, 256, 512};
         double best = -1.0;
@@ -188,8 +260,17 @@ rp_status rp_sparse_plan_new(struct rp_sparse_plan **out, const float *mask, int
             }
         }
         double whole = cut_blocks(NULL, mask, R, C, R, row_alive, out_alive);
-        if (whole <= best)
+        if (whole <= best) {
             h = R;
+            best = whole;
+        }
+        best_cost = best;
+    }
+    if (block_rows == RP_SPARSE_ANY && by_output_cost(mask, R, C) < best_cost) {
+        free(row_alive);
+        free(out_alive);
+        free(sp);
+        return plan_by_output(out, mask, R, C);
     }
     if (h > R)
         h = R;
@@ -245,6 +326,7 @@ void rp_sparse_plan_info(const struct rp_sparse_plan *sp, struct rp_sparse_info 
     info->macs = sp->macs;
     info->macs_dense = (double)sp->R * (double)sp->C;
     info->hash = sp->hash;
+    info->by_output = sp->by_output;
 }
 
 static rp_status splan_of(struct splan *s, const int64_t in[4], const struct rp_conv2d_params *p,
@@ -277,6 +359,11 @@ static rp_status splan_of(struct splan *s, const int64_t in[4], const struct rp_
     s->direct = 0;
     if (rp_direct_applies(p))
         rp_direct_splan(s, p, sp, threads);
+    else if (sp->by_output)
+        return rp_error(RP_EINVAL,
+                        "conv2d: a plan with one block per output needs stride 1, "
+                        "got stride %dx%d",
+                        p->sh, p->sw);
     return RP_OK;
 }
 

@@ -15,6 +15,7 @@ struct rp_sparse_plan {
     int64_t *w_start;    /* [blocks + 1]: offsets of the packed weights Wb[A_b, rows_b] */
     unsigned char *keep; /* per packed weight: alive in the mask (1) or not */
     int64_t max_out, max_rows;
+    int by_output; /* one block per alive output (rows_b: its alive rows) */
     uint64_t hash;
     double macs; /* per output position, including the moves */
 };

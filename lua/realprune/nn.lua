@@ -452,7 +452,10 @@ function Conv2d:sparse_plan()
   local digest = core.mask_digest(m)
   if not sp or sp.digest ~= digest or sp.masked ~= (self.mask ~= nil) then
     local C = self.weight:size(1)
-    local plan = core.sparse_plan(m, self.weight:numel() // C, C)
+    -- stride 1 runs the direct kernels, which also take one block per output
+    -- (unstructured masks); -1 lets the plan weigh that too
+    local any = self.sh == 1 and self.sw == 1
+    local plan = core.sparse_plan(m, self.weight:numel() // C, C, any and -1 or 0)
     local info = core.sparse_info(plan)
     sp = {plan = plan, hash = info.hash, digest = digest, info = info, masked = self.mask ~= nil}
     self.sparse_exec = sp

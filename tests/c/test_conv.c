@@ -226,6 +226,31 @@ static void sparse_case(int kind, double dead, int64_t block_rows, int64_t N, in
     rp_tensor_free(ws);
 }
 
+/* A 99%-dead element mask gets one block per alive output (only when asked
+ * for with RP_SPARSE_ANY), holding just that output's alive rows; the im2col
+ * kernels (stride 2) refuse such a plan. */
+static void by_output_plan(struct rp_conv2d_params p1, struct rp_conv2d_params p2)
+{
+    const int64_t K = 16, C = 32, R = C * 9;
+    float *mask = calloc((size_t)(K * R), sizeof(float));
+    mask[3 * R + 5] = mask[3 * R + 200] = mask[9 * R + 17] = 1.0f;
+    struct rp_sparse_plan *sp;
+    struct rp_sparse_info info;
+    CHECK_OK(rp_sparse_plan_new(&sp, mask, R, K, RP_SPARSE_CHOOSE));
+    rp_sparse_plan_info(sp, &info);
+    CHECK(!info.by_output);
+    rp_sparse_plan_free(sp);
+    CHECK_OK(rp_sparse_plan_new(&sp, mask, R, K, RP_SPARSE_ANY));
+    rp_sparse_plan_info(sp, &info);
+    CHECK(info.by_output && info.blocks == 2 && info.rows_alive == 3 && info.packed == 3);
+    struct rp_tensor *x = tensor(4, 2, C, 8, 8, 1);
+    CHECK(rp_conv2d_sparse_workspace_size(x, &p1, sp, 2) > 0);
+    CHECK(rp_conv2d_sparse_workspace_size(x, &p2, sp, 2) == 0);
+    rp_tensor_free(x);
+    rp_sparse_plan_free(sp);
+    free(mask);
+}
+
 /* The plan of a column mask with 16-row segments: blocks of 16 rows, work in
  * proportion to the alive segments. */
 static void sparse_plan_counts(void)
@@ -256,7 +281,7 @@ static void sparse_plan_counts(void)
     CHECK(info.block_rows == 16);
     rp_sparse_plan_free(sp);
     CHECK_FAILS(rp_sparse_plan_new(&sp, mask, 0, K, 16), RP_EINVAL, "at least 1x1");
-    CHECK_FAILS(rp_sparse_plan_new(&sp, mask, R, K, -1), RP_EINVAL, "block_rows");
+    CHECK_FAILS(rp_sparse_plan_new(&sp, mask, R, K, -2), RP_EINVAL, "block_rows");
 }
 
 /* The static cost model: sparse where the alive blocks are few, dense where
@@ -291,6 +316,7 @@ static void sparse_choice(void)
 int main(void)
 {
     struct rp_conv2d_params p3 = {3, 3, 1, 1, 1, 1, 0}, p3v = {3, 3, 1, 1, 0, 0, 0};
+    struct rp_conv2d_params s2 = {3, 3, 2, 2, 1, 1, 0};
     struct rp_conv2d_params rect = {2, 3, 2, 1, 1, 1, 0}, p5 = {5, 5, 2, 2, 2, 2, 0};
     /* im2col: any kernel, stride and padding */
     one_case(RP_CONV_IM2COL, 3, 4, 9, 7, 5, p3, 1e-5);
@@ -329,6 +355,13 @@ int main(void)
     sparse_case(COLUMN, 0.5, 0, 19, 12, 11, 11, 21, p3, 1e-5);
     sparse_case(ELEMENT, 0.3, 0, 17, 5, 9, 13, 7, r35, 1e-5);
     sparse_case(CHANNEL, 0.5, 16, 9, 10, 5, 8, 13, wide, 1e-5);
+    /* one block per output (element masks, stride 1): chosen where it is
+     * cheaper, forced through the same kernels elsewhere */
+    sparse_case(ELEMENT, 0.95, RP_SPARSE_ANY, 19, 24, 11, 11, 21, p3, 1e-5);
+    sparse_case(ELEMENT, 0.99, RP_SPARSE_ANY, 9, 40, 6, 9, 13, r35, 1e-5);
+    sparse_case(ELEMENT, 0.5, RP_SPARSE_ANY, 5, 12, 7, 7, 9, wide, 1e-5);
+    sparse_case(COLUMN, 0.9, RP_SPARSE_ANY, 5, 12, 7, 7, 9, p1, 1e-5);
+    by_output_plan(p3, s2);
     sparse_case(ALL_DEAD, 1.0, 0, 2, 20, 6, 6, 7, p3, 1e-5);
     sparse_case(NONE_DEAD, 0.0, 32, 2, 20, 6, 6, 7, p3v, 1e-5);
     sparse_plan_counts();

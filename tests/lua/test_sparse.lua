@@ -89,7 +89,7 @@ function TestSparse:test_all_dead_and_unmasked()
 end
 
 function TestSparse:test_auto_chooses_from_mask_and_shape()
-  -- a wide layer at 90% column sparsity runs sparse; at 0% and element masks, dense
+  -- a wide layer at 90% column sparsity runs sparse; at 0% and 50% element masks, dense
   local function choice(gran, amount)
     local conv = nn.Conv2d(64, 64, 3, {padding = 1, generator = rp.generator(3)})
     if amount > 0 then
@@ -102,7 +102,13 @@ function TestSparse:test_auto_chooses_from_mask_and_shape()
   lu.assertEquals(runs, "sparse")
   lu.assertStrContains(printed, "runs sparse")
   lu.assertEquals((choice("column", 0)), "winograd")
-  lu.assertEquals((choice("element", 0.9)), "winograd")
+  lu.assertEquals((choice("element", 0.5)), "winograd")
+  -- an unstructured mask at 95%: one block per output, on the direct kernels
+  local conv = nn.Conv2d(64, 64, 3, {padding = 1, generator = rp.generator(3)})
+  rp.prune.apply(nn.Sequential{conv}, {granularity = "element", amount = 0.95})
+  conv:forward(T.randn({2, 64, 8, 8}, rp.generator(4)))
+  lu.assertEquals(conv.runs, "sparse")
+  lu.assertTrue(conv:sparse_plan().info.by_output)
   lu.assertEquals((choice("filter", 0.95)), "sparse")
 end
 

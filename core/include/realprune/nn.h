@@ -88,10 +88,18 @@ struct rp_sparse_info {
     double macs;        /* multiply-adds per output position, with the outputs' moves */
     double macs_dense;  /* R * C */
     uint64_t hash;      /* rp_mask_hash of the mask the plan was built from */
+    int by_output;      /* one block per alive output, its alive rows (block_rows 0) */
 };
 
+/* rp_sparse_plan_new's block_rows: choose among the heights, or among the
+ * heights and one block per output (RP_SPARSE_ANY; stride-1 layers only). */
+#define RP_SPARSE_CHOOSE 0
+#define RP_SPARSE_ANY    (-1)
+
 /*** A plan for `mask` (R*C floats, nonzero = alive); block_rows 0 picks the
- * block height with the fewest multiply-adds among 16..512 and R.
+ * block height with the fewest multiply-adds among 16..512 and R;
+ * RP_SPARSE_ANY also weighs one block per alive output holding just its alive
+ * rows (unstructured masks; run by the direct kernels, stride 1 only).
  * @function rp_sparse_plan_new */
 rp_status rp_sparse_plan_new(struct rp_sparse_plan **out, const float *mask, int64_t R, int64_t C,
                              int64_t block_rows);
