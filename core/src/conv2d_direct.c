@@ -143,16 +143,18 @@ typedef void (*dw_fn)(int64_t no, int64_t nr, const float *const *d, int64_t ds,
 struct kernels {
     panel_fn panel;
     dw_fn dw;
+    int moves; /* AVX2 8x8 transposes into and out of the layout */
 };
 
 static struct kernels kernels_for_cpu(void)
 {
     const char *want = getenv("REALPRUNE_SIMD");
-    struct kernels k = {panel_base, dw_block_base};
+    struct kernels k = {panel_base, dw_block_base, 0};
     if (want && strcmp(want, "base") == 0)
         return k;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     __builtin_cpu_init();
+    k.moves = __builtin_cpu_supports("avx2");
     int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     if (__builtin_cpu_supports("avx512f") && !(want && strcmp(want, "avx2") == 0)) {
         k.panel = panel_avx512;
@@ -310,13 +312,6 @@ deinterleave8_avx2(float *const dst[8], const float *src, int64_t ld, int64_t n8
     }
 }
 
-/* AVX2 unless REALPRUNE_SIMD=base */
-static int have_avx2(void)
-{
-    const char *want = getenv("REALPRUNE_SIMD");
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && !(want && strcmp(want, "base") == 0);
-}
 #define SIMD_MOVES 1
 #else
 #define SIMD_MOVES 0
@@ -324,12 +319,10 @@ static int have_avx2(void)
 
 /* Images n0 .. n0+g-1 of x[N][C][H][W] into xp[C][hp][wp][g] (zero borders). */
 static void pad_chunk(float *xp, const float *x, int64_t n0, int64_t g, int64_t C, int64_t H,
-                      int64_t W, int64_t hp, int64_t wp, int64_t top, int64_t left)
+                      int64_t W, int64_t hp, int64_t wp, int64_t top, int64_t left, int simd)
 {
+    (void)simd; /* without SIMD_MOVES */
     const int64_t plane = hp * wp * g, run = W * g;
-#if SIMD_MOVES
-    const int simd = have_avx2();
-#endif
     for (int64_t c = 0; c < C; c++) {
         float *p = xp + c * plane;
         memset(p, 0, sizeof(float) * (size_t)(top * wp * g));
@@ -360,11 +353,9 @@ static void pad_chunk(float *xp, const float *x, int64_t n0, int64_t g, int64_t 
 
 /* Rows ys[C][Hs][L] (positions x*g + n) back into images n0.. of out[N][C][Hs][Ws], plus bias. */
 static void unpad_chunk(float *out, const float *ys, int64_t n0, int64_t g, int64_t C, int64_t Hs,
-                        int64_t Ws, int64_t L, const float *bias)
+                        int64_t Ws, int64_t L, const float *bias, int simd)
 {
-#if SIMD_MOVES
-    const int simd = have_avx2();
-#endif
+    (void)simd;
     for (int64_t c = 0; c < C; c++) {
         float bv = bias ? bias[c] : 0.0f;
         for (int64_t y = 0; y < Hs; y++) {
@@ -538,7 +529,7 @@ rp_status rp_direct_forward(float *output, const float *input, const float *weig
         for (int64_t c = t; c < s->chunks; c += team) {
             int64_t n0 = c * s->g, g = n0 + s->g <= s->N ? s->g : s->N - n0;
             int64_t Lf = round_up(d.Wo * g, QPAD);
-            pad_chunk(xp, input, n0, g, d.C, d.H, d.W, d.hp, d.wp, d.ph, d.pw);
+            pad_chunk(xp, input, n0, g, d.C, d.H, d.W, d.hp, d.wp, d.ph, d.pw, kern.moves);
             memset(y, 0, sizeof(float) * (size_t)(d.K * d.Ho * Lf));
             for (int64_t oy = 0; oy < d.Ho; oy++)
                 for (int64_t b = 0; b < sp->blocks; b++) {
@@ -550,7 +541,7 @@ rp_status rp_direct_forward(float *output, const float *input, const float *weig
                     kern.panel(no, nr, packed + sp->w_start[b], nr, xp + oy * d.wp * g, o.fwd + r0,
                                g, op, Lf);
                 }
-            unpad_chunk(output, y, n0, g, d.K, d.Ho, d.Wo, Lf, bias);
+            unpad_chunk(output, y, n0, g, d.K, d.Ho, d.Wo, Lf, bias, kern.moves);
         }
     }
     free(rowp);
@@ -559,9 +550,10 @@ rp_status rp_direct_forward(float *output, const float *input, const float *weig
 }
 
 /* dyp[k][hq][wq][g] from images n0.. of dy[N][K][Ho][Wo], placed at (kh-1, kw-1). */
-static void pad_grad(float *dyp, const float *dy, int64_t n0, int64_t g, const struct dshape *d)
+static void pad_grad(float *dyp, const float *dy, int64_t n0, int64_t g, const struct dshape *d,
+                     int simd)
 {
-    pad_chunk(dyp, dy, n0, g, d->K, d->Ho, d->Wo, d->hq, d->wq, d->kh - 1, d->kw - 1);
+    pad_chunk(dyp, dy, n0, g, d->K, d->Ho, d->Wo, d->hq, d->wq, d->kh - 1, d->kw - 1, simd);
 }
 
 /* dWb += dY[A_b] . (xp rows_b)^T over every output row of a chunk: runs
@@ -619,7 +611,7 @@ rp_status rp_direct_backward(float *grad_input, float *grad_weight, const float 
         for (int64_t c = t; c < s->chunks; c += team) {
             int64_t n0 = c * s->g, g = n0 + s->g <= s->N ? s->g : s->N - n0;
             int64_t Lb = round_up(d.W * g, QPAD);
-            pad_grad(dyp, grad_output, n0, g, &d);
+            pad_grad(dyp, grad_output, n0, g, &d, kern.moves);
             if (grad_input) {
                 memset(dx, 0, sizeof(float) * (size_t)(d.C * d.H * Lb));
                 for (int64_t iy = 0; iy < d.H; iy++)
@@ -629,10 +621,10 @@ rp_status rp_direct_backward(float *grad_input, float *grad_weight, const float 
                         kern.panel(o.channels[q], o.ld[q], wt + o.wt_start[q], o.ld[q],
                                    dyp + iy * d.wq * g, o.bwd + o.off_start[q], g, op, Lb);
                     }
-                unpad_chunk(grad_input, dx, n0, g, d.C, d.H, d.W, Lb, NULL);
+                unpad_chunk(grad_input, dx, n0, g, d.C, d.H, d.W, Lb, NULL, kern.moves);
             }
             if (grad_weight) {
-                pad_chunk(xp, input, n0, g, d.C, d.H, d.W, d.hp, d.wp, d.ph, d.pw);
+                pad_chunk(xp, input, n0, g, d.C, d.H, d.W, d.hp, d.wp, d.ph, d.pw, kern.moves);
                 weight_grad(partial, xp, dyp, g, (const float **)op,
                             (const float **)op + sp->max_out, kern.dw, &o, &d, sp);
             }

@@ -55,19 +55,21 @@ static inline uint32_t fmix32(uint32_t h)
     return h;
 }
 
-/* Two 32-bit sums of hashes of the nonzeros' indices i0 .. i1-1: lanes
- * of 32-bit integers (vectorized), and integer sums, so the order in which
- * the threads' shares are added does not matter. */
+/* Two 32-bit sums of hashes of the nonzeros' indices i0 .. i1-1: lanes of
+ * 32-bit integers (vectorized), integer sums, so the order in which the
+ * threads' shares are added does not matter.  Each index goes through the
+ * murmur3 finalizer (twice, differently, for the two sums): with a nearly
+ * linear hash, moves that keep the sum of the indices (two segments shifted
+ * by one filter in opposite directions) would cancel out. */
 RP_VECTOR_CLONES static void digest_range(const float *mask, int64_t i0, int64_t i1, uint32_t *sa,
                                           uint32_t *sb)
 {
     uint32_t a = 0, b = 0;
     for (int64_t i = i0; i < i1; i++) {
-        uint32_t h = (uint32_t)i * 0x9e3779b1u; /* a bijection of the index */
-        h ^= h >> 16;
+        uint32_t h = fmix32((uint32_t)i + 0x9e3779b9u * (uint32_t)((uint64_t)i >> 32));
         uint32_t nz = 0u - (uint32_t)(mask[i] != 0.0f);
         a += h & nz;
-        b += (h * 0x2c1b3c6du ^ (h >> 13)) & nz;
+        b += fmix32(h ^ 0x7f4a7c15u) & nz;
     }
     *sa = a;
     *sb = b;

@@ -79,9 +79,11 @@ __attribute__((target("avx2"))) static inline void split_pairs(const float *s, _
 
 /* pool2x2_tail's selects, 8 outputs at a time, then 4; returns the outputs done */
 __attribute__((target("avx2"))) static int64_t
-pool2x2_row_avx2(float *y, float *ix, const float *r0, int64_t Wo, int64_t W, float row0)
+pool2x2_row_avx2(float *y, float *ix, const float *r0, int64_t Wo, int64_t W, int64_t row0)
 {
-    const __m256 step = _mm256_setr_ps(0, 2, 4, 6, 8, 10, 12, 14);
+    /* the window's first index, converted from an integer as the scalar form does
+     * (planes under 2^31 values) */
+    const __m256i step = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
     const __m256 one = _mm256_set1_ps(1.0f), down = _mm256_set1_ps((float)W);
     const __m256 diag = _mm256_set1_ps((float)W + 1.0f);
     int64_t ox = 0;
@@ -89,7 +91,8 @@ pool2x2_row_avx2(float *y, float *ix, const float *r0, int64_t Wo, int64_t W, fl
         __m256 a, b, c, d;
         split_pairs(r0 + 2 * ox, &a, &b);
         split_pairs(r0 + W + 2 * ox, &c, &d);
-        __m256 base = _mm256_add_ps(_mm256_set1_ps(row0 + (float)(2 * ox)), step);
+        __m256 base =
+            _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_set1_epi32((int)(row0 + 2 * ox)), step));
         __m256 t = takes_over(b, a);
         __m256 m = _mm256_blendv_ps(a, b, t),
                i = _mm256_blendv_ps(base, _mm256_add_ps(base, one), t);
@@ -101,7 +104,8 @@ pool2x2_row_avx2(float *y, float *ix, const float *r0, int64_t Wo, int64_t W, fl
         _mm256_storeu_ps(ix + ox, _mm256_blendv_ps(i, _mm256_add_ps(base, diag), t));
     }
     /* then 4 at a time (planes 8 wide) */
-    const __m128 step4 = _mm_setr_ps(0, 2, 4, 6), one4 = _mm_set1_ps(1.0f);
+    const __m128i step4 = _mm_setr_epi32(0, 2, 4, 6);
+    const __m128 one4 = _mm_set1_ps(1.0f);
     const __m128 down4 = _mm_set1_ps((float)W), diag4 = _mm_set1_ps((float)W + 1.0f);
     for (; ox + 4 <= Wo; ox += 4) {
         const float *s0 = r0 + 2 * ox, *s1 = r0 + W + 2 * ox;
@@ -109,7 +113,7 @@ pool2x2_row_avx2(float *y, float *ix, const float *r0, int64_t Wo, int64_t W, fl
         __m128 l1 = _mm_loadu_ps(s1), h1 = _mm_loadu_ps(s1 + 4);
         __m128 a = _mm_shuffle_ps(l0, h0, 0x88), b = _mm_shuffle_ps(l0, h0, 0xdd);
         __m128 c = _mm_shuffle_ps(l1, h1, 0x88), d = _mm_shuffle_ps(l1, h1, 0xdd);
-        __m128 base = _mm_add_ps(_mm_set1_ps(row0 + (float)(2 * ox)), step4);
+        __m128 base = _mm_cvtepi32_ps(_mm_add_epi32(_mm_set1_epi32((int)(row0 + 2 * ox)), step4));
         __m128 t = takes_over4(b, a);
         __m128 m = _mm_blendv_ps(a, b, t), i = _mm_blendv_ps(base, _mm_add_ps(base, one4), t);
         t = takes_over4(c, m);
@@ -129,7 +133,7 @@ static int rp_pool_simd(void)
 }
 #else
 static int64_t pool2x2_row_avx2(float *y, float *ix, const float *r0, int64_t Wo, int64_t W,
-                                float row0)
+                                int64_t row0)
 {
     (void)y, (void)ix, (void)r0, (void)Wo, (void)W, (void)row0;
     return 0;
@@ -163,16 +167,15 @@ rp_status rp_maxpool2d_forward(struct rp_tensor *output, struct rp_tensor *indic
     int64_t Ho = os[2], Wo = os[3];
     if (p->kh == 2 && p->kw == 2 && p->sh == 2 && p->sw == 2 && p->ph == 0 && p->pw == 0) {
         /* the common 2x2 window: branch-free selects (ties and NaN as below) */
-        const int simd = rp_pool_simd();
+        const int simd = rp_pool_simd() && H * W < ((int64_t)1 << 31);
 #pragma omp parallel for schedule(static) if (planes * H * W > (1 << 15))
         for (int64_t pl = 0; pl < planes; pl++) {
             const float *x = input->data + pl * H * W;
             float *y = output->data + pl * Ho * Wo, *ix = indices->data + pl * Ho * Wo;
             for (int64_t oy = 0; oy < Ho; oy++) {
                 const float *r0 = x + 2 * oy * W;
-                int64_t ox = simd ? pool2x2_row_avx2(y + oy * Wo, ix + oy * Wo, r0, Wo, W,
-                                                     (float)(2 * oy * W))
-                                  : 0;
+                int64_t ox =
+                    simd ? pool2x2_row_avx2(y + oy * Wo, ix + oy * Wo, r0, Wo, W, 2 * oy * W) : 0;
                 pool2x2_tail(y + oy * Wo, ix + oy * Wo, r0, ox, Wo, W, 2 * oy * W);
             }
         }

@@ -154,6 +154,22 @@ function TestSparse:test_mask_digest()
     lu.assertNotEquals(rp.core.mask_digest(moved), d, "changed at " .. at)
   end
   lu.assertNotEquals(rp.core.mask_digest(T.zeros{n}), rp.core.mask_digest(T.zeros{n + 1}))
+  -- two 16-row segments moved by 4 filters in opposite directions keep the sum
+  -- of the alive indices; a nearly linear hash of the index gave these two masks
+  -- of a 512 x 4608 layer one digest
+  local R, K, D, L = 4608, 512, 4 * 4608, 16
+  local s1, s2 = 65664, 426928
+  local m1, m2 = T.zeros{R * K}, T.zeros{R * K}
+  for k = 0, R * K - 1, L do
+    if (k // L) % 3 ~= 0 then
+      for t = 1, L do m1[k + t], m2[k + t] = 1, 1 end
+    end
+  end
+  for t = 1, L do
+    m1[s1 + t], m1[s2 + D + t], m1[s1 + D + t], m1[s2 + t] = 1, 1, 0, 0
+    m2[s1 + t], m2[s2 + D + t], m2[s1 + D + t], m2[s2 + t] = 0, 0, 1, 1
+  end
+  lu.assertNotEquals(rp.core.mask_digest(m1), rp.core.mask_digest(m2))
 end
 
 function TestSparse:test_training_keeps_masked_weights_at_zero_and_is_deterministic()

@@ -110,9 +110,10 @@ void rp_sparse_plan_info(const struct rp_sparse_plan *sp, struct rp_sparse_info 
  * @function rp_mask_hash */
 uint64_t rp_mask_hash(const float *mask, int64_t n);
 /*** A faster check of which of n mask values are nonzero, vectorized and in
- * parallel: two 32-bit sums of hashes of the nonzeros' indices (a changed set
- * of nonzeros changes it but for a 2^-64-scale coincidence).  Not stored
- * anywhere; a plan's cache compares it between calls.
+ * parallel: two 32-bit sums of murmur3-mixed hashes of the nonzeros' indices.
+ * A changed set of nonzeros leaves it the same only when the two sums of the
+ * changed indices' hashes cancel exactly (about 2^-64 for a given change).  Not
+ * stored anywhere; a plan's cache compares it between calls.
  * @function rp_mask_digest */
 uint64_t rp_mask_digest(const float *mask, int64_t n);
 /*** Floats of workspace the sparse convolution needs with `threads` threads
