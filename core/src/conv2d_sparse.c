@@ -34,7 +34,7 @@
 #define MOVE_COST 2.0
 /* a multiply-add of a one-output block against one of a taller register tile
  * (bench/bench_sparse_conv.c, element masks) */
-#define BY_OUTPUT_COST 1.6
+#define BY_OUTPUT_COST 2.0
 
 uint64_t rp_mask_hash(const float *mask, int64_t n)
 {

@@ -226,14 +226,18 @@ static void sparse_case(int kind, double dead, int64_t block_rows, int64_t N, in
     rp_tensor_free(ws);
 }
 
-/* A 99%-dead element mask gets one block per alive output (only when asked
- * for with RP_SPARSE_ANY), holding just that output's alive rows; the im2col
- * kernels (stride 2) refuse such a plan. */
+/* A mask whose outputs share blocks but not rows gets one block per alive
+ * output (only when asked for with RP_SPARSE_ANY), holding just that
+ * output's alive rows; the im2col kernels (stride 2) refuse such a plan. */
 static void by_output_plan(struct rp_conv2d_params p1, struct rp_conv2d_params p2)
 {
     const int64_t K = 16, C = 32, R = C * 9;
     float *mask = calloc((size_t)(K * R), sizeof(float));
-    mask[3 * R + 5] = mask[3 * R + 200] = mask[9 * R + 17] = 1.0f;
+    /* four outputs, each with 8 rows no other output has, side by side in the
+     * same row blocks: every block holds all four outputs */
+    for (int64_t k = 0; k < 4; k++)
+        for (int64_t j = 0; j < 8; j++)
+            mask[k * R + k * 4 + 36 * j] = 1.0f;
     struct rp_sparse_plan *sp;
     struct rp_sparse_info info;
     CHECK_OK(rp_sparse_plan_new(&sp, mask, R, K, RP_SPARSE_CHOOSE));
@@ -242,7 +246,7 @@ static void by_output_plan(struct rp_conv2d_params p1, struct rp_conv2d_params p
     rp_sparse_plan_free(sp);
     CHECK_OK(rp_sparse_plan_new(&sp, mask, R, K, RP_SPARSE_ANY));
     rp_sparse_plan_info(sp, &info);
-    CHECK(info.by_output && info.blocks == 2 && info.rows_alive == 3 && info.packed == 3);
+    CHECK(info.by_output && info.blocks == 4 && info.rows_alive == 32 && info.packed == 32);
     struct rp_tensor *x = tensor(4, 2, C, 8, 8, 1);
     CHECK(rp_conv2d_sparse_workspace_size(x, &p1, sp, 2) > 0);
     CHECK(rp_conv2d_sparse_workspace_size(x, &p2, sp, 2) == 0);
