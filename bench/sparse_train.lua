@@ -11,6 +11,9 @@
 -- with sparse execution on (auto) and off (every layer dense).
 --
 --     build/realprune bench/sparse_train.lua [seconds] [torch_results_file] [--no-lth]
+--
+-- REALPRUNE_BENCH_GRANULARITIES (say "element") measures only the granularities it
+-- names.
 local rp = require "realprune"
 local T, nn = rp.tensor, rp.nn
 
@@ -72,6 +75,12 @@ local MODELS = {
   vgg_small = {build = function() return rp.models.vgg_small{} end, shape = {1, 28, 28}},
 }
 local torch = torch_rates()
+-- REALPRUNE_BENCH_GRANULARITIES="element tile" measures only those
+local granularities = {}
+local wanted = os.getenv("REALPRUNE_BENCH_GRANULARITIES") or "column tile filter element"
+for g in wanted:gmatch("%S+") do
+  granularities[#granularities + 1] = g
+end
 print(("sparse training, batch %d, %d threads, %s"):format(batch, rp.get_threads(),
   rp.core.blas_info()))
 for _, name in ipairs{"vgg11", "vgg_small"} do
@@ -83,7 +92,7 @@ for _, name in ipairs{"vgg11", "vgg_small"} do
     ("  (PyTorch with 90%% masked: %.1f)"):format(pt) or ""))
   print(("  %-8s %5s %10s %10s %8s %10s  %s"):format("masks", "pruned", "img/s",
     "masks-only", "vs dense", "vs PyTorch", "layers sparse"))
-  for _, gran in ipairs{"column", "tile", "filter", "element"} do
+  for _, gran in ipairs(granularities) do
     for _, amount in ipairs{0.5, 0.7, 0.9, 0.95} do
       rp.seed(1)
       local m = spec.build()
