@@ -66,7 +66,7 @@ mutate: build
 	./$(BUILD)/realprune tools/mutate.lua $(MUTANTS)
 
 bench: build
-	sh tools/install-deps.sh python3-torch
+	sh tools/install-deps.sh python3-torch time
 	sh bench/run.sh $(BUILD)
 
 # The API reference (LDoc, config.ld): build/docs/index.html.
