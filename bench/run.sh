@@ -27,6 +27,7 @@ if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
     cat "$torch_out"
 fi
 "$build"/realprune bench/sparse_train.lua "$secs" "$torch_out"
+"$build"/realprune bench/sparse_linear.lua
 # peak memory of pruned training on the sparse and on the dense kernels (Debian time)
 for mode in sparse dense; do
     /usr/bin/time -f "vgg11 90%% column, $mode kernels: peak %M KB" \

@@ -133,6 +133,37 @@ function TestSparse:test_plan_follows_the_mask()
   lu.assertEquals(conv.sparse_exec.info.packed, conv.mask:count_nonzero())
 end
 
+-- A masked Linear layer runs the sparse kernels as a 1x1 convolution when
+-- few blocks are alive, with the dense layer's results; else the dense product.
+function TestSparse:test_linear()
+  local l = nn.Linear(300, 40, {generator = rp.generator(8)})
+  rp.prune.apply(nn.Sequential{l}, {granularity = "column", amount = 0.95, xbar = XBAR})
+  local x = T.randn({37, 300}, rp.generator(9))
+  local gy = T.randn({37, 40}, rp.generator(10))
+  local function pass(on)
+    rp.nn.use_sparse(on)
+    local y = l:forward(x):clone()
+    l:zero_grad()
+    local gx = l:backward(x, gy):clone()
+    return y, gx, l.grad_weight:clone(), l.grad_bias:clone(), l.runs
+  end
+  local yd, gxd, gwd, gbd, rd = pass(false)
+  local ys, gxs, gws, gbs, rs = pass(true)
+  lu.assertEquals({rd, rs}, {"dense", "sparse"})
+  lu.assertTrue(gxd:abs():max() > 0)
+  lu.assertTrue(rel_err(ys, yd) < 1e-5, "output")
+  lu.assertTrue(rel_err(gxs, gxd) < 1e-5, "input gradient")
+  lu.assertTrue(rel_err(gws, gwd) < 1e-5, "weight gradient")
+  lu.assertTrue(rel_err(gbs, gbd) < 1e-5, "bias gradient")
+  local dead = T.ones(l.mask:shape()) - l.mask
+  lu.assertEquals((gws * dead):abs():max(), 0)
+  -- half pruned: the dense product
+  local half = nn.Linear(300, 40, {generator = rp.generator(8)})
+  rp.prune.apply(nn.Sequential{half}, {granularity = "column", amount = 0.5, xbar = XBAR})
+  half:forward(x)
+  lu.assertEquals(half.runs, "dense")
+end
+
 -- The plan cache's check: which values are nonzero, not their values; any
 -- one moved nonzero changes it; the same on 1 and 2 threads (integer sums).
 function TestSparse:test_mask_digest()
