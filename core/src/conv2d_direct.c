@@ -73,16 +73,6 @@ __attribute__((target("avx512f"))) static inline float hsum_avx512(__m512 v)
 #define KFMAV(acc, x, y) ((vec_avx512)_mm512_fmadd_ps((__m512)(x), (__m512)(y), (__m512)(acc)))
 #define KHSUM(v) hsum_avx512((__m512)(v))
 #include "direct_kernel.inc"
-#undef KN
-#undef KATTR
-#undef KVL
-#undef KMR
-#undef KNV
-#undef KDI
-#undef KDJ
-#undef KFMA
-#undef KFMAV
-#undef KHSUM
 
 #define KN(name) KCAT(name, _avx2)
 #define KATTR __attribute__((target("avx2,fma")))
@@ -95,16 +85,6 @@ __attribute__((target("avx512f"))) static inline float hsum_avx512(__m512 v)
 #define KFMAV(acc, x, y) ((vec_avx2)_mm256_fmadd_ps((__m256)(x), (__m256)(y), (__m256)(acc)))
 #define KHSUM(v) hsum_avx2((__m256)(v))
 #include "direct_kernel.inc"
-#undef KN
-#undef KATTR
-#undef KVL
-#undef KMR
-#undef KNV
-#undef KDI
-#undef KDJ
-#undef KFMA
-#undef KFMAV
-#undef KHSUM
 #endif
 
 /* baseline: plain vector arithmetic, lanes summed one by one */
@@ -119,16 +99,6 @@ __attribute__((target("avx512f"))) static inline float hsum_avx512(__m512 v)
 #define KFMAV(acc, x, y) ((acc) + (x) * (y))
 #define KHSUM(v) ((v)[0] + (v)[1] + (v)[2] + (v)[3])
 #include "direct_kernel.inc"
-#undef KN
-#undef KATTR
-#undef KVL
-#undef KMR
-#undef KNV
-#undef KDI
-#undef KDJ
-#undef KFMA
-#undef KFMAV
-#undef KHSUM
 /* clang-format on */
 
 typedef void (*panel_fn)(int64_t rows, int64_t kd, const float *a, int64_t lda, const float *base,
