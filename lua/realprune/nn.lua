@@ -609,11 +609,10 @@ function Linear:forward(x)
     self.sparse_refused, sp = true, nil
   end
   if sp then
-    local x4 = as_conv(x, N, fin)
-    local _, ws = core.conv2d_sparse_shapes(x4, as_conv(weight, fout, fin), 1, 1, 1, 1, 0, 0,
-      sp.plan)
-    core.conv2d_sparse_forward(as_conv(y, N, fout), x4, as_conv(weight, fout, fin), self.bias,
-      workspace(ws), 1, 1, 1, 1, 0, 0, sp.plan)
+    local x4, w4 = as_conv(x, N, fin), as_conv(weight, fout, fin)
+    local _, ws = core.conv2d_sparse_shapes(x4, w4, 1, 1, 1, 1, 0, 0, sp.plan)
+    core.conv2d_sparse_forward(as_conv(y, N, fout), x4, w4, self.bias, workspace(ws), 1, 1, 1,
+      1, 0, 0, sp.plan)
     self.runs, self.sparse_run, self.workspace_size = "sparse", sp, ws
     return y
   end
