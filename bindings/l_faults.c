@@ -7,6 +7,11 @@
  *   faults_info(f) -> {numel=, faulty=, cells=, sa0=, sa1=}
  *   faults_effective(out, weight, f): out = the weights the cells hold
  *   faults_bytes(f) -> string;  faults_from_bytes(string) -> fault layer
+ *   variation_new(mask|nil, R, C, rows, cols, weight_bits, cell_bits, signed,
+ *                 compact_rows, sigma_d2d, sigma_c2c, of_level, seed) -> variation layer
+ *   variation_info(v) -> {numel=, mapped=}
+ *   variation_support(mask, v): mask[i] = 1 at every mapped weight
+ *   cells_effective(out, weight, f|nil, v|nil, write): out = what the cells hold
  */
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +19,8 @@
 #include "lrp.h"
 #include "realprune/faults.h"
 
-#define FAULTS_META "realprune.fault_layer"
+#define FAULTS_META    "realprune.fault_layer"
+#define VARIATION_META "realprune.variation_layer"
 
 static struct rp_fault_layer *push_layer(lua_State *L)
 {
@@ -183,8 +189,83 @@ static int l_faults_from_bytes(lua_State *L)
     return 1;
 }
 
+static struct rp_variation_layer *check_variation(lua_State *L, int arg)
+{
+    return luaL_checkudata(L, arg, VARIATION_META);
+}
+
+static int l_variation_gc(lua_State *L)
+{
+    rp_variation_free(check_variation(L, 1));
+    return 0;
+}
+
+static int l_variation_new(lua_State *L)
+{
+    int64_t R = luaL_checkinteger(L, 2), C = luaL_checkinteger(L, 3);
+    const float *mask = rpl_xbar_mask(L, 1, R, C);
+    struct rp_xbar_config cfg = rpl_xbar_config(L, 4);
+    double sd = luaL_checknumber(L, 10), sc = luaL_checknumber(L, 11);
+    int of_level = lua_toboolean(L, 12);
+    uint64_t seed = (uint64_t)luaL_checkinteger(L, 13);
+    struct rp_variation_layer *v = lua_newuserdatauv(L, sizeof *v, 0);
+    memset(v, 0, sizeof *v);
+    luaL_setmetatable(L, VARIATION_META);
+    if (rp_variation_new(v, mask, R, C, &cfg, sd, sc, of_level, seed) != RP_OK)
+        return luaL_error(L, "%s", rp_last_error());
+    return 1;
+}
+
+static int l_variation_info(lua_State *L)
+{
+    struct rp_variation_layer *v = check_variation(L, 1);
+    lua_createtable(L, 0, 2);
+    lua_pushinteger(L, (lua_Integer)v->numel);
+    lua_setfield(L, -2, "numel");
+    lua_pushinteger(L, (lua_Integer)v->mapped_count);
+    lua_setfield(L, -2, "mapped");
+    return 1;
+}
+
+static int l_variation_support(lua_State *L)
+{
+    struct rp_tensor *m = rpl_check_tensor(L, 1);
+    struct rp_variation_layer *v = check_variation(L, 2);
+    if (m->numel != v->numel)
+        return luaL_error(L, "variation_support: the variation layer holds %d weights, the mask %d",
+                          (int)v->numel, (int)m->numel);
+    for (int64_t i = 0; i < v->numel; i++)
+        if ((v->mapped[i >> 6] >> (i & 63)) & 1)
+            m->data[i] = 1.0f;
+    return 0;
+}
+
+static int l_cells_effective(lua_State *L)
+{
+    struct rp_tensor *out = rpl_check_tensor(L, 1), *w = rpl_check_tensor(L, 2);
+    struct rp_fault_layer *f = lua_isnoneornil(L, 3) ? NULL : check_layer(L, 3);
+    struct rp_variation_layer *v = lua_isnoneornil(L, 4) ? NULL : check_variation(L, 4);
+    lua_Integer write = luaL_checkinteger(L, 5);
+    int64_t n = v ? v->numel : f ? f->numel : -1;
+    if (n < 0)
+        return luaL_error(L, "cells_effective: a fault layer or a variation layer expected");
+    if (out->numel != n || w->numel != n)
+        return luaL_error(L, "cells_effective: the layer holds %d weights, the tensors %d and %d",
+                          (int)n, (int)out->numel, (int)w->numel);
+    if (write < 0)
+        return luaL_error(L, "cells_effective: write must be >= 0, got %d", (int)write);
+    if (rp_cells_effective(out->data, w->data, f, v, (uint64_t)write) != RP_OK)
+        return luaL_error(L, "%s", rp_last_error());
+    return 0;
+}
+
 void rpl_open_faults(lua_State *L)
 {
+    if (luaL_newmetatable(L, VARIATION_META)) {
+        lua_pushcfunction(L, l_variation_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_pop(L, 1);
     if (luaL_newmetatable(L, FAULTS_META)) {
         lua_pushcfunction(L, l_gc);
         lua_setfield(L, -2, "__gc");
@@ -196,6 +277,10 @@ void rpl_open_faults(lua_State *L)
                                      {"faults_support", l_faults_support},
                                      {"faults_bytes", l_faults_bytes},
                                      {"faults_from_bytes", l_faults_from_bytes},
+                                     {"variation_new", l_variation_new},
+                                     {"variation_info", l_variation_info},
+                                     {"variation_support", l_variation_support},
+                                     {"cells_effective", l_cells_effective},
                                      {NULL, NULL}};
     luaL_setfuncs(L, funcs, 0);
 }

@@ -1,4 +1,5 @@
 /* faults.c - stuck-at faults of mapped ReRAM cells (realprune/faults.h). */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,39 @@ static uint64_t slice_bits(int k, int cell_bits, int weight_bits)
     return m;
 }
 
+/* The mapped column segments of an R x C matrix (mask may be NULL): block[r]
+ * is row r's row block (-1: a row compact_rows drops), seg[b*C + c] = 1 where
+ * block b x column c holds an alive weight. Frees nothing on failure. */
+static rp_status mapped_segments(const float *mask, int64_t R, int64_t C,
+                                 const struct rp_xbar_config *cfg, int64_t **block_out,
+                                 unsigned char **seg_out, const char *fn)
+{
+    int64_t rows = cfg->rows;
+    int64_t *block = malloc(sizeof(int64_t) * (size_t)R);
+    if (!block)
+        return rp_error(RP_ENOMEM, "%s: out of memory", fn);
+    int64_t kept = 0;
+    for (int64_t r = 0; r < R; r++) {
+        int alive = !mask || !cfg->compact_rows;
+        for (int64_t c = 0; c < C && !alive; c++)
+            alive = mask[c * R + r] != 0.0f;
+        block[r] = alive ? kept++ / rows : -1;
+    }
+    int64_t blocks = (kept + rows - 1) / rows;
+    unsigned char *seg = calloc((size_t)(blocks > 0 ? blocks * C : 1), 1);
+    if (!seg) {
+        free(block);
+        return rp_error(RP_ENOMEM, "%s: out of memory", fn);
+    }
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t r = 0; r < R; r++)
+            if (block[r] >= 0 && (!mask || mask[c * R + r] != 0.0f))
+                seg[block[r] * C + c] = 1;
+    *block_out = block;
+    *seg_out = seg;
+    return RP_OK;
+}
+
 rp_status rp_faults_sample(struct rp_fault_layer *out, const float *mask, int64_t R, int64_t C,
                            const struct rp_xbar_config *cfg, double sa0, double sa1,
                            struct rp_rng *rng)
@@ -45,36 +79,21 @@ rp_status rp_faults_sample(struct rp_fault_layer *out, const float *mask, int64_
         return rp_error(RP_EINVAL, "faults: an R x C matrix with R, C >= 1 expected");
     if (!rng)
         return rp_error(RP_EINVAL, "faults: a generator is needed");
-    int64_t rows = cfg->rows;
-    /* kept rows and their blocks */
-    int64_t *block = malloc(sizeof(int64_t) * (size_t)R);
-    if (!block)
-        return rp_error(RP_ENOMEM, "faults: out of memory");
-    int64_t kept = 0;
-    for (int64_t r = 0; r < R; r++) {
-        int alive = !mask || !cfg->compact_rows;
-        for (int64_t c = 0; c < C && !alive; c++)
-            alive = mask[c * R + r] != 0.0f;
-        block[r] = alive ? kept++ / rows : -1;
-    }
-    int64_t blocks = (kept + rows - 1) / rows;
-    unsigned char *seg = calloc((size_t)(blocks > 0 ? blocks * C : 1), 1);
+    int64_t *block;
+    unsigned char *seg;
+    if ((st = mapped_segments(mask, R, C, cfg, &block, &seg, "faults")) != RP_OK)
+        return st;
     int64_t cap = 1024;
     out->index = malloc(sizeof(int64_t) * (size_t)cap);
     out->clear_pos = malloc(sizeof(uint64_t) * (size_t)cap);
     out->set_pos = malloc(sizeof(uint64_t) * (size_t)cap);
     out->clear_neg = malloc(sizeof(uint64_t) * (size_t)cap);
     out->set_neg = malloc(sizeof(uint64_t) * (size_t)cap);
-    if (!seg || !out->index || !out->clear_pos || !out->set_pos || !out->clear_neg ||
-        !out->set_neg) {
+    if (!out->index || !out->clear_pos || !out->set_pos || !out->clear_neg || !out->set_neg) {
         free(block), free(seg);
         rp_faults_free(out);
         return rp_error(RP_ENOMEM, "faults: out of memory");
     }
-    for (int64_t c = 0; c < C; c++)
-        for (int64_t r = 0; r < R; r++)
-            if (block[r] >= 0 && (!mask || mask[c * R + r] != 0.0f))
-                seg[block[r] * C + c] = 1;
     out->numel = R * C;
     out->weight_bits = (int)cfg->weight_bits;
     out->cell_bits = (int)cfg->cell_bits;
@@ -134,6 +153,20 @@ rp_status rp_faults_sample(struct rp_fault_layer *out, const float *mask, int64_
     return RP_OK;
 }
 
+/* The layer's max |w| (codes are relative to it); 1 for an all-zero layer.
+ * Non-finite weights are skipped. */
+static double layer_scale(const float *weight, int64_t n)
+{
+    float s = 0.0f;
+#pragma omp parallel for reduction(max : s) schedule(static) if (n > (1 << 16))
+    for (int64_t i = 0; i < n; i++) {
+        float a = fabsf(weight[i]);
+        if (a > s && a <= FLT_MAX)
+            s = a;
+    }
+    return s > 0.0f ? (double)s : 1.0;
+}
+
 rp_status rp_faults_effective(float *out, const float *weight, const struct rp_fault_layer *f)
 {
     if (!f || f->numel < 0 || f->weight_bits < 1 || f->weight_bits > 32)
@@ -142,14 +175,7 @@ rp_status rp_faults_effective(float *out, const float *weight, const struct rp_f
         memcpy(out, weight, sizeof(float) * (size_t)f->numel);
     if (f->n == 0)
         return RP_OK;
-    double s = 0.0;
-    for (int64_t i = 0; i < f->numel; i++) {
-        double a = fabs((double)weight[i]);
-        if (a > s)
-            s = a;
-    }
-    if (s == 0.0)
-        s = 1.0; /* an all-zero layer: codes relative to 1 */
+    double s = layer_scale(weight, f->numel);
     double levels = (double)(((uint64_t)1 << f->weight_bits) - 1);
     for (int64_t k = 0; k < f->n; k++) {
         double w = (double)weight[f->index[k]], v;
@@ -170,6 +196,188 @@ rp_status rp_faults_effective(float *out, const float *weight, const struct rp_f
             v = ((double)cp - (double)cn) / levels * s;
         }
         out[f->index[k]] = (float)v;
+    }
+    return RP_OK;
+}
+
+/* ------------------------------------------------------------ variation -- */
+
+void rp_variation_free(struct rp_variation_layer *v)
+{
+    if (!v)
+        return;
+    free(v->mapped);
+    memset(v, 0, sizeof *v);
+}
+
+rp_status rp_variation_new(struct rp_variation_layer *out, const float *mask, int64_t R, int64_t C,
+                           const struct rp_xbar_config *cfg, double sigma_d2d, double sigma_c2c,
+                           int of_level, uint64_t seed)
+{
+    memset(out, 0, sizeof *out);
+    int slices, phys, L;
+    rp_status st = rp_xbar_config_check(cfg, &slices, &phys, &L);
+    if (st != RP_OK)
+        return st;
+    if (!(sigma_d2d >= 0.0) || !(sigma_c2c >= 0.0) || !isfinite(sigma_d2d) || !isfinite(sigma_c2c))
+        return rp_error(RP_EINVAL,
+                        "variation: sigma_d2d and sigma_c2c must be finite and >= 0, got %g "
+                        "and %g",
+                        sigma_d2d, sigma_c2c);
+    if (cfg->weight_bits > 32)
+        return rp_error(RP_EINVAL, "variation: weight_bits must be at most 32, got %lld",
+                        (long long)cfg->weight_bits);
+    if (R < 1 || C < 1)
+        return rp_error(RP_EINVAL, "variation: an R x C matrix with R, C >= 1 expected");
+    int64_t *block;
+    unsigned char *seg;
+    if ((st = mapped_segments(mask, R, C, cfg, &block, &seg, "variation")) != RP_OK)
+        return st;
+    int64_t n = R * C;
+    out->mapped = calloc((size_t)((n + 63) / 64), sizeof(uint64_t));
+    if (!out->mapped) {
+        free(block), free(seg);
+        return rp_error(RP_ENOMEM, "variation: out of memory");
+    }
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t r = 0; r < R; r++)
+            if (block[r] >= 0 && seg[block[r] * C + c]) {
+                int64_t i = c * R + r;
+                out->mapped[i >> 6] |= (uint64_t)1 << (i & 63);
+                out->mapped_count++;
+            }
+    free(block);
+    free(seg);
+    out->numel = n;
+    out->sigma_d2d = sigma_d2d;
+    out->sigma_c2c = sigma_c2c;
+    out->of_level = of_level != 0;
+    out->seed = seed;
+    out->weight_bits = (int)cfg->weight_bits;
+    out->cell_bits = (int)cfg->cell_bits;
+    out->differential = cfg->encoding == RP_ENCODING_DIFFERENTIAL;
+    return RP_OK;
+}
+
+/* splitmix64's finalizer */
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+/* A standard normal approximation from 64 random bits: the sum of four
+ * 16-bit uniforms (Irwin-Hall), centred and scaled to variance 1, so bounded
+ * by 2 sqrt(3) ~ 3.46 (a write-verify loop bounds its error too). */
+static double noise_of(uint64_t h)
+{
+    double u = (double)(h & 0xffff) + (double)((h >> 16) & 0xffff) + (double)((h >> 32) & 0xffff) +
+               (double)(h >> 48) + 2.0;
+    return (u / 65536.0 - 2.0) * 1.7320508075688772;
+}
+
+/* The analog value one array's cells hold for a code: sum over its slices of
+ * the level each cell reads, times 2^(slice * cell_bits). Stuck slices (whose
+ * digits `stuck` covers) read their forced digits exactly; the others read
+ * their digit d plus sigma_d2d z_d + sigma_c2c z_c times the cell's range
+ * (or times d, of_level), clamped to the range. Cells are numbered
+ * weight * phys + array * slices + slice. */
+static double cells_value(const struct rp_variation_layer *v, uint64_t code, uint64_t stuck,
+                          int64_t i, int array, int slices, int phys, uint64_t write)
+{
+    int cb = v->cell_bits, wb = v->weight_bits;
+    double q = 0.0;
+    for (int k = 0; k < slices; k++) {
+        int lo = k * cb, hi = lo + cb < wb ? lo + cb : wb;
+        uint64_t top = ((uint64_t)1 << (hi - lo)) - 1;
+        double d = (double)((code >> lo) & top), range = (double)top;
+        if (!((stuck >> lo) & top)) {
+            uint64_t cell = (uint64_t)i * (uint64_t)phys + (uint64_t)(array * slices + k);
+            double z = 0.0;
+            if (v->sigma_d2d > 0.0)
+                z += v->sigma_d2d * noise_of(mix64(v->seed ^ mix64(cell + 0x9e3779b97f4a7c15ULL)));
+            if (v->sigma_c2c > 0.0)
+                z += v->sigma_c2c *
+                     noise_of(mix64(v->seed ^ 0x632be59bd9b4e019ULL ^
+                                    mix64(cell * 0xd1b54a32d192ed03ULL ^ mix64(write + 1))));
+            d += z * (v->of_level ? d : range);
+            d = d < 0.0 ? 0.0 : d > range ? range : d;
+        }
+        q += d * (double)((uint64_t)1 << lo);
+    }
+    return q;
+}
+
+/* index of the first faulty weight at or after i */
+static int64_t first_fault(const struct rp_fault_layer *f, int64_t i)
+{
+    int64_t lo = 0, hi = f ? f->n : 0;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (f->index[mid] < i)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+rp_status rp_cells_effective(float *out, const float *weight, const struct rp_fault_layer *f,
+                             const struct rp_variation_layer *v, uint64_t write)
+{
+    if (!v)
+        return f ? rp_faults_effective(out, weight, f)
+                 : rp_error(RP_EINVAL, "cells: neither faults nor variation");
+    if (v->numel < 1 || v->weight_bits < 1 || v->weight_bits > 32 || !v->mapped)
+        return rp_error(RP_EINVAL, "cells: not a variation layer");
+    if (f && (f->numel != v->numel || f->weight_bits != v->weight_bits ||
+              f->cell_bits != v->cell_bits || f->differential != v->differential))
+        return rp_error(RP_EINVAL, "cells: the fault layer and the variation layer differ");
+    int64_t n = v->numel;
+    double s = layer_scale(weight, n);
+    double levels = (double)(((uint64_t)1 << v->weight_bits) - 1);
+    int slices = (v->weight_bits + v->cell_bits - 1) / v->cell_bits;
+    int phys = slices * (v->differential ? 2 : 1);
+    const int64_t chunk = 4096;
+#pragma omp parallel for schedule(static) if (n > (1 << 15))
+    for (int64_t a = 0; a < n; a += chunk) {
+        int64_t b = a + chunk < n ? a + chunk : n;
+        int64_t k = first_fault(f, a);
+        for (int64_t i = a; i < b; i++) {
+            uint64_t cp = 0, sp = 0, cn = 0, sn = 0;
+            if (f && k < f->n && f->index[k] == i) {
+                cp = f->clear_pos[k], sp = f->set_pos[k];
+                cn = f->clear_neg[k], sn = f->set_neg[k];
+                k++;
+            }
+            double w = (double)weight[i];
+            if (!((v->mapped[i >> 6] >> (i & 63)) & 1) || !isfinite(w)) {
+                out[i] = weight[i];
+                continue;
+            }
+            double val;
+            if (!v->differential) {
+                double q = nearbyint((w / s + 1.0) * 0.5 * levels);
+                q = q < 0 ? 0 : q > levels ? levels : q;
+                uint64_t code = ((uint64_t)q & ~cp) | sp;
+                val = (2.0 * cells_value(v, code, cp | sp, i, 0, slices, phys, write) / levels -
+                       1.0) *
+                      s;
+            } else {
+                double p = nearbyint((w > 0 ? w : 0) / s * levels);
+                double m = nearbyint((w < 0 ? -w : 0) / s * levels);
+                p = p > levels ? levels : p;
+                m = m > levels ? levels : m;
+                uint64_t pc = ((uint64_t)p & ~cp) | sp, nc = ((uint64_t)m & ~cn) | sn;
+                val = (cells_value(v, pc, cp | sp, i, 0, slices, phys, write) -
+                       cells_value(v, nc, cn | sn, i, 1, slices, phys, write)) /
+                      levels * s;
+            }
+            out[i] = (float)val;
+        }
     }
     return RP_OK;
 }

@@ -67,6 +67,17 @@ local function config_fields(cfg)
     cell_bits = cfg.cell_bits, signed = cfg.signed, compact_rows = cfg.compact_rows}
 end
 
+local SPEC_FIELDS = {sa0 = true, sa1 = true, seed = true, sigma_d2d = true, sigma_c2c = true,
+  sigma_of = true}
+
+local function check_sigma(v, name)
+  if v == nil then return 0 end
+  if type(v) ~= "number" or v ~= v or v < 0 or v == math.huge then
+    fail("sample", ("%s must be a finite number >= 0, got %s"):format(name, tostring(v)), 3)
+  end
+  return v
+end
+
 local function check_rate(v, name)
   if type(v) ~= "number" or v ~= v or v < 0 or v > 1 then
     fail("sample", ("%s must be a number in [0, 1], got %s"):format(name, tostring(v)), 3)
@@ -93,11 +104,18 @@ function M.sample(model, cfg, spec)
   end
   if type(spec) ~= "table" then fail("sample", "a spec {sa0 =, sa1 =, seed =} expected", 2) end
   for k in pairs(spec) do
-    if k ~= "sa0" and k ~= "sa1" and k ~= "seed" then
-      fail("sample", ("unknown spec field '%s' (sa0, sa1, seed)"):format(tostring(k)), 2)
+    if not SPEC_FIELDS[k] then
+      fail("sample", ("unknown spec field '%s' (sa0, sa1, seed, sigma_d2d, sigma_c2c, " ..
+        "sigma_of)"):format(tostring(k)), 2)
     end
   end
   local sa0, sa1 = check_rate(spec.sa0 or 0, "sa0"), check_rate(spec.sa1 or 0, "sa1")
+  local sd, sc = check_sigma(spec.sigma_d2d, "sigma_d2d"), check_sigma(spec.sigma_c2c, "sigma_c2c")
+  local sigma_of = spec.sigma_of or "range"
+  if sigma_of ~= "range" and sigma_of ~= "level" then
+    fail("sample", ("sigma_of must be \"range\" or \"level\", got %s"):format(tostring(sigma_of)),
+      2)
+  end
   if sa0 + sa1 > 1 then
     fail("sample", ("sa0 + sa1 must be at most 1, got %g + %g"):format(sa0, sa1), 2)
   end
@@ -110,6 +128,7 @@ function M.sample(model, cfg, spec)
   end
   local g = core.generator(seed)
   local map = setmetatable({config = config_fields(cfg), sa0 = sa0, sa1 = sa1, seed = seed,
+    sigma_d2d = sd, sigma_c2c = sc, sigma_of = sigma_of,
     layers = {}, total = {cells = 0, sa0 = 0, sa1 = 0, faulty = 0}}, FaultMap)
   for i, l in ipairs(model:prunable()) do
     local R, C = matrix_of(l)
@@ -170,15 +189,25 @@ function M.attach(model, map, cfg)
         "again (rp.faults.sample)"):format(l.name), 2)
     end
   end
+  local c = map.config
   for i, l in ipairs(layers) do
     local e = map.layers[i]
     l.faults = core.faults_info(e.data).faulty > 0 and e.data or nil
     l.fault_hash = e.hash
-    -- what a sparse plan must keep: the alive weights and the faulty ones
+    l.variation = nil
+    if (map.sigma_d2d or 0) > 0 or (map.sigma_c2c or 0) > 0 then
+      -- the cells' own noise: counter-based in (seed, layer, cell, write)
+      l.variation = core.variation_new(l.mask, e.rows, e.cols, c.rows, c.cols, c.weight_bits,
+        c.cell_bits, c.signed, c.compact_rows, map.sigma_d2d, map.sigma_c2c,
+        map.sigma_of == "level", (map.seed or 0) * 1000003 + i)
+    end
+    -- what a sparse plan must keep: the alive weights and those whose cells
+    -- can read nonzero (stuck cells; with variation every mapped weight)
     l.fault_support = nil
-    if l.faults and l.mask then
+    if (l.faults or l.variation) and l.mask then
       l.fault_support = l.mask:clone()
-      core.faults_support(l.fault_support, l.faults)
+      if l.faults then core.faults_support(l.fault_support, l.faults) end
+      if l.variation then core.variation_support(l.fault_support, l.variation) end
     end
   end
   model.fault_map = map
@@ -191,7 +220,7 @@ function M.detach(model)
     fail("detach", "a model expected", 2)
   end
   for _, l in ipairs(model:prunable()) do
-    l.faults, l.fault_hash, l.fault_support = nil, nil, nil
+    l.faults, l.fault_hash, l.fault_support, l.variation = nil, nil, nil, nil
   end
   model.fault_map = nil
   return model
@@ -202,7 +231,7 @@ end
 -- map was drawn for.
 function M.effective(l, out, where)
   M.check_mask(l, where, 1)
-  core.faults_effective(out, l.weight, l.faults)
+  core.cells_effective(out, l.weight, l.faults, l.variation, l.updates or 0)
   return out
 end
 
@@ -229,6 +258,7 @@ function M.serialize(map, model)
     end
   end
   local t = {config = map.config, sa0 = map.sa0, sa1 = map.sa1, seed = map.seed,
+    sigma_d2d = map.sigma_d2d, sigma_c2c = map.sigma_c2c, sigma_of = map.sigma_of,
     total = map.total, layers = {}}
   for i, e in ipairs(map.layers) do
     t.layers[i] = {name = e.name, rows = e.rows, cols = e.cols, hash = e.hash, cells = e.cells,
@@ -242,7 +272,18 @@ function M.deserialize(t)
   if type(t) ~= "table" or type(t.layers) ~= "table" then
     error("rp.faults.deserialize: a serialized fault map expected", 2)
   end
+  for _, k in ipairs{"sigma_d2d", "sigma_c2c"} do
+    local v = t[k]
+    if v ~= nil and (type(v) ~= "number" or v ~= v or v < 0 or v == math.huge) then
+      error(("rp.faults.deserialize: %s must be a finite number >= 0, got %s"):format(k,
+        tostring(v)), 2)
+    end
+  end
+  if t.sigma_of ~= nil and t.sigma_of ~= "range" and t.sigma_of ~= "level" then
+    error("rp.faults.deserialize: sigma_of must be \"range\" or \"level\"", 2)
+  end
   local map = setmetatable({config = t.config, sa0 = t.sa0, sa1 = t.sa1, seed = t.seed,
+    sigma_d2d = t.sigma_d2d or 0, sigma_c2c = t.sigma_c2c or 0, sigma_of = t.sigma_of or "range",
     total = t.total, layers = {}}, FaultMap)
   for i, e in ipairs(t.layers) do
     map.layers[i] = {name = e.name, rows = e.rows, cols = e.cols, hash = e.hash,

@@ -463,10 +463,11 @@ function Conv2d:sparse_plan()
   return sp
 end
 
--- The weights a layer computes with: its own, or with stuck-at faults
--- attached (rp.faults) the ones its cells hold, kept for the backward pass.
+-- The weights a layer computes with: its own, or with stuck-at faults or
+-- programming variation attached (rp.faults) the ones its cells hold, kept
+-- for the backward pass.
 local function used_weight(self, where)
-  if not self.faults then
+  if not self.faults and not self.variation then
     self.fault_used = nil
     -- a map with no stuck cell here still belongs to this mask
     if self.fault_hash ~= nil then require("realprune.faults").check_mask(self, where) end
@@ -603,7 +604,8 @@ function Linear:forward(x)
   local y = buffer(self, "output", {N, fout})
   -- a mask found too dense is not looked at again (no digest per batch) until
   -- it is set or pruned; an in-place edit then keeps the (correct) dense product
-  local sp = sparse_enabled and not self.faults and not self.sparse_refused and
+  local sp = sparse_enabled and not self.faults and not self.variation and
+    not self.sparse_refused and
     self:sparse_plan() or nil
   if sp and 1.15 * sp.info.macs > LINEAR_SPARSE_SHARE * sp.info.macs_dense then
     self.sparse_refused, sp = true, nil

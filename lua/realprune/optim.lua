@@ -32,6 +32,12 @@ local function mask_of(p)
   return p.key == "weight" and p.module and p.module.mask or nil
 end
 
+-- A layer counts the updates of its weights (`layer.updates`): the writes
+-- of its cells, for programming variation and endurance (rp.faults).
+local function written(p)
+  if p.key == "weight" and p.module then p.module.updates = (p.module.updates or 0) + 1 end
+end
+
 local function number_opt(opts, key, default, fn, min)
   local v = opts[key]
   if v == nil then return default end
@@ -132,6 +138,7 @@ function optim.SGD(params, opts)
       end
       core.sgd_step(p.value, p.grad, buf, mask_of(p), s.lr, s.momentum, s.weight_decay,
         s.nesterov)
+      written(p)
     end
   end
   return self
@@ -162,6 +169,7 @@ function optim.Adam(params, opts)
       end
       core.adam_step(p.value, p.grad, st.m, st.v, mask_of(p), s.lr, s.beta1, s.beta2, s.eps,
         s.weight_decay, s.steps)
+      written(p)
     end
   end
   return self

@@ -55,4 +55,38 @@ void rp_faults_free(struct rp_fault_layer *f);
  * @function rp_faults_effective */
 rp_status rp_faults_effective(float *out, const float *weight, const struct rp_fault_layer *f);
 
+/*** Programming variation of one layer's mapped cells (docs/design.md,
+ * "Device faults"). Every mapped weight is written as its code (as above)
+ * and each of its cells reads its digit d plus (sigma_d2d z_d + sigma_c2c z_c)
+ * times the cell's range 2^cell_bits - 1 (or times d with of_level), clamped
+ * to [0, range]: z_d is fixed per cell (device to device), z_c is drawn
+ * again at every write (cycle to cycle). Both are counter-based functions of
+ * (seed, cell, write), so they depend on neither the order nor the thread
+ * count. Stuck cells read their forced digits exactly. */
+struct rp_variation_layer {
+    int64_t numel;        /* the layer's R*C weights */
+    uint64_t *mapped;     /* bit i set: weight i has cells */
+    int64_t mapped_count; /* weights with cells */
+    double sigma_d2d, sigma_c2c;
+    int of_level; /* the spread is relative to the digit written, not the range */
+    uint64_t seed;
+    int weight_bits, cell_bits, differential;
+};
+
+/*** Marks the mapped weights under cfg (mask may be NULL) and keeps the
+ * spreads; sigma_d2d, sigma_c2c finite and >= 0.
+ * @function rp_variation_new */
+rp_status rp_variation_new(struct rp_variation_layer *out, const float *mask, int64_t R, int64_t C,
+                           const struct rp_xbar_config *cfg, double sigma_d2d, double sigma_c2c,
+                           int of_level, uint64_t seed);
+/*** Frees a variation layer's arrays.
+ * @function rp_variation_free */
+void rp_variation_free(struct rp_variation_layer *v);
+/*** out = the weights the cells hold after `write` writes: with v NULL as
+ * rp_faults_effective; with v every mapped weight re-quantized and read
+ * through its noisy cells (stuck ones forced, with f), the others copied.
+ * @function rp_cells_effective */
+rp_status rp_cells_effective(float *out, const float *weight, const struct rp_fault_layer *f,
+                             const struct rp_variation_layer *v, uint64_t write);
+
 #endif
