@@ -171,12 +171,17 @@ rp_status rp_faults_effective(float *out, const float *weight, const struct rp_f
 {
     if (!f || f->numel < 0 || f->weight_bits < 1 || f->weight_bits > 32)
         return rp_error(RP_EINVAL, "faults: not a fault layer");
-    if (out != weight)
-        memcpy(out, weight, sizeof(float) * (size_t)f->numel);
+    if (out != weight) {
+        int64_t n = f->numel;
+#pragma omp parallel for schedule(static) if (n > (1 << 18))
+        for (int64_t a = 0; a < n; a += 65536)
+            memcpy(out + a, weight + a, sizeof(float) * (size_t)(n - a < 65536 ? n - a : 65536));
+    }
     if (f->n == 0)
         return RP_OK;
     double s = layer_scale(weight, f->numel);
     double levels = (double)(((uint64_t)1 << f->weight_bits) - 1);
+#pragma omp parallel for schedule(static) if (f->n > 4096)
     for (int64_t k = 0; k < f->n; k++) {
         double w = (double)weight[f->index[k]], v;
         if (!isfinite(w))
@@ -284,25 +289,29 @@ static double noise_of(uint64_t h)
  * digits `stuck` covers) read their forced digits exactly; the others read
  * their digit d plus sigma_d2d z_d + sigma_c2c z_c times the cell's range
  * (or times d, of_level), clamped to the range. Cells are numbered
- * weight * phys + array * slices + slice. */
-static double cells_value(const struct rp_variation_layer *v, uint64_t code, uint64_t stuck,
-                          int64_t i, int array, int slices, int phys, uint64_t write)
+ * weight * phys + array * slices + slice; z_d and z_c are the cell's draws
+ * from two splitmix64 streams, keyed by the seed (z_c: and the write). */
+struct noise_keys {
+    uint64_t d2d, c2c;
+};
+
+static double cells_value(const struct rp_variation_layer *v, struct noise_keys keys, uint64_t code,
+                          uint64_t stuck, uint64_t first_cell, int slices)
 {
     int cb = v->cell_bits, wb = v->weight_bits;
+    double sd = v->sigma_d2d, sc = v->sigma_c2c;
     double q = 0.0;
     for (int k = 0; k < slices; k++) {
         int lo = k * cb, hi = lo + cb < wb ? lo + cb : wb;
         uint64_t top = ((uint64_t)1 << (hi - lo)) - 1;
         double d = (double)((code >> lo) & top), range = (double)top;
         if (!((stuck >> lo) & top)) {
-            uint64_t cell = (uint64_t)i * (uint64_t)phys + (uint64_t)(array * slices + k);
+            uint64_t step = (first_cell + (uint64_t)k) * 0x9e3779b97f4a7c15ULL;
             double z = 0.0;
-            if (v->sigma_d2d > 0.0)
-                z += v->sigma_d2d * noise_of(mix64(v->seed ^ mix64(cell + 0x9e3779b97f4a7c15ULL)));
-            if (v->sigma_c2c > 0.0)
-                z += v->sigma_c2c *
-                     noise_of(mix64(v->seed ^ 0x632be59bd9b4e019ULL ^
-                                    mix64(cell * 0xd1b54a32d192ed03ULL ^ mix64(write + 1))));
+            if (sd > 0.0)
+                z += sd * noise_of(mix64(keys.d2d + step));
+            if (sc > 0.0)
+                z += sc * noise_of(mix64(keys.c2c + step));
             d += z * (v->of_level ? d : range);
             d = d < 0.0 ? 0.0 : d > range ? range : d;
         }
@@ -341,6 +350,8 @@ rp_status rp_cells_effective(float *out, const float *weight, const struct rp_fa
     double levels = (double)(((uint64_t)1 << v->weight_bits) - 1);
     int slices = (v->weight_bits + v->cell_bits - 1) / v->cell_bits;
     int phys = slices * (v->differential ? 2 : 1);
+    struct noise_keys keys = {mix64(v->seed),
+                              mix64(v->seed ^ 0x632be59bd9b4e019ULL ^ mix64(write + 1))};
     const int64_t chunk = 4096;
 #pragma omp parallel for schedule(static) if (n > (1 << 15))
     for (int64_t a = 0; a < n; a += chunk) {
@@ -359,21 +370,20 @@ rp_status rp_cells_effective(float *out, const float *weight, const struct rp_fa
                 continue;
             }
             double val;
+            uint64_t cell = (uint64_t)i * (uint64_t)phys;
             if (!v->differential) {
                 double q = nearbyint((w / s + 1.0) * 0.5 * levels);
                 q = q < 0 ? 0 : q > levels ? levels : q;
                 uint64_t code = ((uint64_t)q & ~cp) | sp;
-                val = (2.0 * cells_value(v, code, cp | sp, i, 0, slices, phys, write) / levels -
-                       1.0) *
-                      s;
+                val = (2.0 * cells_value(v, keys, code, cp | sp, cell, slices) / levels - 1.0) * s;
             } else {
                 double p = nearbyint((w > 0 ? w : 0) / s * levels);
                 double m = nearbyint((w < 0 ? -w : 0) / s * levels);
                 p = p > levels ? levels : p;
                 m = m > levels ? levels : m;
                 uint64_t pc = ((uint64_t)p & ~cp) | sp, nc = ((uint64_t)m & ~cn) | sn;
-                val = (cells_value(v, pc, cp | sp, i, 0, slices, phys, write) -
-                       cells_value(v, nc, cn | sn, i, 1, slices, phys, write)) /
+                val = (cells_value(v, keys, pc, cp | sp, cell, slices) -
+                       cells_value(v, keys, nc, cn | sn, cell + (uint64_t)slices, slices)) /
                       levels * s;
             }
             out[i] = (float)val;

@@ -45,6 +45,25 @@ M.presets = {
       "commit 0bc06c47 (2019-10-22, \"Update SAF rate\"); the default until 2023"},
 }
 
+--- Programming-variation spreads with their sources (the sample spec's
+-- sigma_d2d, sigma_c2c, sigma_of).
+M.variation_presets = {
+  neurosim = {sigma_c2c = 0.035, sigma_of = "range",
+    source = "MLP_NeuroSim_V3.0 (github.com/neurosim/MLP_NeuroSim_V3.0), Cell.cpp line 318, " ..
+      "RealDevice: sigmaCtoC = 0.035*(maxConductance - minConductance), cycle-to-cycle, a " ..
+      "fraction of the conductance range; sigmaDtoD = 0 (line 312); commit cc138637"},
+  dnn_neurosim = {sigma_c2c = 0.003, sigma_of = "range",
+    source = "DNN_NeuroSim_V2.1 (github.com/neurosim/DNN_NeuroSim_V2.1), " ..
+      "Training_pytorch/train.py line 57: args.c2cVari = 0.003, cycle-to-cycle, added at " ..
+      "every update to weights in [-1, 1] scaled by 2 (utee/wage_quantizer.py): 0.3% of the " ..
+      "range; d2dVari = 0.0 (line 58); commit 18289cbb"},
+  mnsim2 = {sigma_d2d = 0.01, sigma_of = "level",
+    source = "MNSIM-2.0 (github.com/thu-nics/MNSIM-2.0), SimConfig.ini line 33: " ..
+      "Device_Variation = 1 (percent of the ideal resistance, drawn once at mapping: " ..
+      "Weight_update.py line 41); commit ca39ccb6. Assumption: dR/R read as dG/G (first " ..
+      "order) and drawn per cell, where MNSIM draws one offset per resistance level"},
+}
+
 local FaultMap = {}
 FaultMap.__index = FaultMap
 FaultMap.__name = "realprune.FaultMap"
@@ -194,6 +213,7 @@ function M.attach(model, map, cfg)
     local e = map.layers[i]
     l.faults = core.faults_info(e.data).faulty > 0 and e.data or nil
     l.fault_hash = e.hash
+    if e.updates then l.updates = e.updates end -- a saved model's write count
     l.variation = nil
     if (map.sigma_d2d or 0) > 0 or (map.sigma_c2c or 0) > 0 then
       -- the cells' own noise: counter-based in (seed, layer, cell, write)
@@ -260,9 +280,13 @@ function M.serialize(map, model)
   local t = {config = map.config, sa0 = map.sa0, sa1 = map.sa1, seed = map.seed,
     sigma_d2d = map.sigma_d2d, sigma_c2c = map.sigma_c2c, sigma_of = map.sigma_of,
     total = map.total, layers = {}}
+  local layers = model and model:prunable() or {}
   for i, e in ipairs(map.layers) do
+    -- the layer's write count too: it keys the cycle-to-cycle draws
+    local u = layers[i] and layers[i].updates
     t.layers[i] = {name = e.name, rows = e.rows, cols = e.cols, hash = e.hash, cells = e.cells,
-      sa0 = e.sa0, sa1 = e.sa1, faulty = e.faulty, bytes = core.faults_bytes(e.data)}
+      sa0 = e.sa0, sa1 = e.sa1, faulty = e.faulty, bytes = core.faults_bytes(e.data),
+      updates = u}
   end
   return t
 end
@@ -289,6 +313,12 @@ function M.deserialize(t)
     map.layers[i] = {name = e.name, rows = e.rows, cols = e.cols, hash = e.hash,
       cells = e.cells, sa0 = e.sa0, sa1 = e.sa1, faulty = e.faulty,
       data = core.faults_from_bytes(e.bytes)}
+    if e.updates ~= nil then
+      if math.type(e.updates) ~= "integer" or e.updates < 0 then
+        error("rp.faults.deserialize: a layer's updates must be an integer >= 0", 2)
+      end
+      map.layers[i].updates = e.updates
+    end
   end
   return map
 end

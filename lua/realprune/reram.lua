@@ -652,6 +652,20 @@ function reram.simulate(mapping, arch, workload)
         local _, cw = unit_writes(x, cfg)
         write_cells = write_cells + rx * cw
         group_need = group_need + rx * x.cost
+        -- endurance: a unit holding weights writes its cells once per batch
+        -- (the update, or its programming in a reprogrammed phase)
+        if x.holds then
+          l.cell_writes = l.cell_writes or {}
+          local w = l.cell_writes[x.holds] or {cells = 0, per_batch = 0}
+          w.cells = math.max(w.cells, rx * cw)
+          w.per_batch = w.per_batch + 1
+          l.cell_writes[x.holds] = w
+        elseif x.kind == "gradient" then
+          -- gradient arrays: one image's operand written per image, the
+          -- replicas taking turns over the batch
+          l.cell_writes = l.cell_writes or {}
+          l.cell_writes.gradient = {cells = rx * l.G_cells, per_batch = math.ceil(B / rx)}
+        end
       end
       if group_need > 0 then
         if count > 0 and size + group_need <= chip then size = size + group_need
@@ -689,6 +703,23 @@ function reram.simulate(mapping, arch, workload)
     l.replicas_of = nil
     r.replicas[l.name] = l.replicas
   end
+  -- writes per cell and batch: in-place updates apply P pulse trains per
+  -- image to every cell of the arrays they update
+  local worst, total = 0, 0
+  for _, l in ipairs(layers) do
+    local cw = l.cell_writes or {}
+    l.cell_writes = nil
+    if sc.in_place then
+      for _, w in pairs(cw) do w.per_batch = B * l.P end
+    end
+    l.writes = cw
+    for _, w in pairs(cw) do
+      worst = math.max(worst, w.per_batch)
+      total = total + w.cells * w.per_batch
+    end
+  end
+  r.cell_writes_per_batch = worst
+  r.writes_per_batch = total
   r.layers = layers
   r.batch_time = batch_time
   r.update_time = update_time
@@ -714,6 +745,72 @@ function reram.simulate(mapping, arch, workload)
     (arch.backward == "bidirectional" and arch.a_periph_backward or 0))
   return r
 end
+
+--- Write endurance of training `model` on `arch` (a preset table or name),
+-- counted as simulate() counts writes: the weight arrays and the transposed
+-- copy once per batch for each time the schedule writes them (per replica),
+-- in-place updates P pulse trains per image, gradient arrays once per image.
+-- `o`: limit (a cell's endurance in write cycles; default the low end of
+-- rp.reram.endurance_limits), updates (batches trained; default each layer's
+-- own count, `layer.updates`, which rp.optim keeps), batch (128), cfg (the
+-- preset's crossbar config), input_shape and replication (as for
+-- rp.xbar.map and simulate). Returns {limit, updates, worst (writes of the
+-- most-written cell), writes (cell writes in all), lifetime (updates until
+-- the most-written cell reaches the limit), runs (how many such trainings
+-- the limit allows), layers = {{name, updates, arrays = {kind -> {cells,
+-- per_batch}}, worst, writes, lifetime}}}.
+function reram.endurance(model, arch, o)
+  o = o or {}
+  if type(model) ~= "table" or type(model.prunable) ~= "function" then
+    error("rp.reram.endurance: a model expected", 2)
+  end
+  arch = check_arch(arch, "rp.reram.endurance")
+  local limit = o.limit or reram.endurance_limits.low
+  if type(limit) ~= "number" or not (limit > 0) or limit == math.huge then
+    error(("rp.reram.endurance: limit must be a positive number of write cycles, got %s")
+      :format(tostring(limit)), 2)
+  end
+  if o.updates ~= nil and (math.type(o.updates) ~= "integer" or o.updates < 0) then
+    error(("rp.reram.endurance: updates must be an integer >= 0, got %s"):format(
+      tostring(o.updates)), 2)
+  end
+  local cfg = o.cfg or reram.xbar_config(arch)
+  local sim = reram.simulate(xbar.map(model, cfg, {input_shape = o.input_shape}), arch,
+    {batch = o.batch or 128, replication = o.replication})
+  local prunable = model:prunable()
+  local r = {limit = limit, worst = 0, writes = 0, layers = {}, lifetime = math.huge}
+  local most = 0
+  for i, l in ipairs(sim.layers) do
+    local u = o.updates or (prunable[i] and prunable[i].updates) or 0
+    most = math.max(most, u)
+    local per = 0
+    local e = {name = l.name, updates = u, arrays = l.writes, writes = 0}
+    for _, w in pairs(l.writes) do
+      per = math.max(per, w.per_batch)
+      e.writes = e.writes + w.cells * w.per_batch * u
+    end
+    e.worst = per * u
+    e.lifetime = per > 0 and limit / per or math.huge
+    r.layers[i] = e
+    r.worst = math.max(r.worst, e.worst)
+    r.writes = r.writes + e.writes
+    r.lifetime = math.min(r.lifetime, e.lifetime)
+  end
+  r.updates = most
+  r.runs = r.worst > 0 and limit / r.worst or math.huge
+  return r
+end
+
+--- Endurance limits of ReRAM cells (write cycles before a cell degrades),
+-- the ends of a cited range.
+reram.endurance_limits = {
+  low = 1e4, high = 1e7,
+  source = "C. Lammie, M. Rahimi Azghadi, D. Ielmini, \"Empirical metal-oxide RRAM device " ..
+    "endurance and retention model for deep learning simulations\", Semicond. Sci. Technol. " ..
+    "2021: TiN/Hf(Al)O/Hf/TiN cells degrade after about 1e4 cycles at 10 nm and 1e7 at 20 nm " ..
+    "(github.com/coreylammie/SST-Reproducibility, plot_2A.py lines 35-36, lrs_threshold, " ..
+    "commit 4af11d65)",
+}
 
 --- Compares two mappings (a: the baseline, b: e.g. the pruned one) on one
 -- chip: speedup (a's batch time / b's), energy_saving (1 - b's energy per

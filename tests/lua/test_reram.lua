@@ -463,4 +463,76 @@ function TestReram:test_transposed_copy_of_column_pruned_layers_is_nearly_dense(
   lu.assertTrue(c.hardware_saving > 0)
 end
 
+-- Write endurance, by hand on the two-layer network (toy chip, batch 4, no
+-- replication; 16-bit weights in 2-bit cells: 8 cells per weight).
+--   conv:   18 weights, 144 cells written once a batch; no transposed copy
+--           (first layer); gradient arrays: the inputs, 16 x 9 x 8 = 1152
+--           cells, written once per image: 4 a batch.
+--   linear: 96 weights, 768 cells, and the transposed copy's 768, once a
+--           batch; gradient arrays 1 x 32 x 8 = 256 cells, 4 a batch.
+--   per batch: 144 + 4 x 1152 + 768 + 768 + 4 x 256 = 7312 cell writes; the
+--   most-written cell 4.
+function TestReram:test_endurance_by_hand()
+  local map, m = two_layers()
+  local r = rp.reram.simulate(map, toy{e_write_cell = 1}, {batch = 4, replication = false})
+  lu.assertEquals(r.layers[1].writes.forward, {cells = 144, per_batch = 1})
+  lu.assertNil(r.layers[1].writes.transposed)
+  lu.assertEquals(r.layers[1].writes.gradient, {cells = 1152, per_batch = 4})
+  lu.assertEquals(r.layers[2].writes.forward, {cells = 768, per_batch = 1})
+  lu.assertEquals(r.layers[2].writes.transposed, {cells = 768, per_batch = 1})
+  lu.assertEquals(r.layers[2].writes.gradient, {cells = 256, per_batch = 4})
+  lu.assertEquals({r.writes_per_batch, r.cell_writes_per_batch}, {7312, 4})
+  -- the write energy counts the same cells (e_write_cell = 1, J per image)
+  close(r.energy.write * 4, 7312)
+  local e = rp.reram.endurance(m, toy(), {batch = 4, replication = false,
+    input_shape = {1, 4, 4}, updates = 10, limit = 1000})
+  lu.assertEquals({e.updates, e.worst, e.writes, e.lifetime, e.runs}, {10, 40, 73120, 250, 25})
+  lu.assertEquals({e.layers[1].worst, e.layers[1].writes}, {40, (144 + 4 * 1152) * 10})
+  -- in-place updates (one 4-bit cell per weight): P pulse trains per image
+  -- on every cell, 4 x 16 = 64 a batch for the conv, 4 for the linear layer
+  local cfg = rp.xbar.config{weight_bits = 4, cell_bits = 4}
+  local op = toy{backward = "bidirectional", gradient = "outer_product", update_pulses = 2,
+    t_update_pulse = 0.25, e_update_cell = 0, xbar = {weight_bits = 4, cell_bits = 4}}
+  local o = rp.reram.simulate(two_layers(cfg), op, {batch = 4, replication = false})
+  lu.assertEquals(o.layers[1].writes.forward, {cells = 18, per_batch = 64})
+  lu.assertEquals(o.layers[2].writes.forward, {cells = 96, per_batch = 4})
+  lu.assertEquals(o.writes_per_batch, 18 * 64 + 96 * 4)
+end
+
+-- rp.optim counts every layer's updates; pruning lowers the weight arrays'
+-- cell writes
+function TestReram:test_endurance_counts_updates_of_training()
+  rp.seed(3)
+  local m = rp.models.vgg_small{width = 0.25}
+  local data = rp.data.fashion_mnist{split = "test"}:subset(96)
+  rp.train.fit(m, data:loader{batch_size = 32, shuffle = false},
+    {epochs = 2, progress = false, log = function() end})
+  for _, l in ipairs(m:prunable()) do lu.assertEquals(l.updates, 6, l.name) end
+  local dense = rp.reram.endurance(m, "pipelayer", {batch = 32})
+  lu.assertEquals(dense.updates, 6)
+  rp.prune.apply(m, {granularity = "column", amount = 0.8,
+    xbar = rp.reram.xbar_config("pipelayer")})
+  local pruned = rp.reram.endurance(m, "pipelayer", {batch = 32})
+  -- the weight arrays and their transposed copies shrink with the mask; the
+  -- gradient arrays (every image's inputs) far less
+  local function array_writes(e, kinds)
+    local n = 0
+    for _, l in ipairs(e.layers) do
+      for k, w in pairs(l.arrays) do if kinds[k] then n = n + w.cells * w.per_batch end end
+    end
+    return n
+  end
+  local weights = {forward = true, transposed = true}
+  lu.assertTrue(array_writes(pruned, weights) < 0.5 * array_writes(dense, weights))
+  lu.assertTrue(pruned.writes < dense.writes)
+  lu.assertEquals(pruned.limit, rp.reram.endurance_limits.low)
+  lu.assertStrContains(rp.reram.endurance_limits.source, "plot_2A.py")
+  lu.assertAlmostEquals(dense.runs, dense.limit / dense.worst, 1e-9 * dense.runs)
+  lu.assertErrorMsgContains("rp.reram.endurance: limit must be a positive number",
+    rp.reram.endurance, m, "pipelayer", {limit = 0})
+  lu.assertErrorMsgContains("rp.reram.endurance: updates must be an integer >= 0",
+    rp.reram.endurance, m, "pipelayer", {updates = -1})
+  lu.assertErrorMsgContains("rp.reram.endurance: a model expected", rp.reram.endurance, {}, "isaac")
+end
+
 os.exit(lu.LuaUnit.run())
