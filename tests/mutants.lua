@@ -253,7 +253,7 @@ return {
     to = "core.linear_backward_input(gx, gy, nil or", breaks = "the error pass on ideal weights",
     tests = "faults"},
   {file = "lua/realprune/faults.lua",
-    from = "      core.faults_support(l.fault_support, l.faults)\n", to = "",
+    from = "if l.faults then core.faults_support(l.fault_support, l.faults) end", to = "",
     breaks = "a sparse plan drops the masked weights that stuck cells make nonzero",
     tests = "faults"},
   -- programming variation and endurance ----------------------------------------
