@@ -213,7 +213,8 @@ function M.attach(model, map, cfg)
     local e = map.layers[i]
     l.faults = core.faults_info(e.data).faulty > 0 and e.data or nil
     l.fault_hash = e.hash
-    if e.updates then l.updates = e.updates end -- a saved model's write count
+    -- a loaded model's write count (a layer that counts already keeps its own)
+    if e.updates and l.updates == nil then l.updates = e.updates end
     l.variation = nil
     if (map.sigma_d2d or 0) > 0 or (map.sigma_c2c or 0) > 0 then
       -- the cells' own noise: counter-based in (seed, layer, cell, write)

@@ -654,17 +654,20 @@ function reram.simulate(mapping, arch, workload)
         group_need = group_need + rx * x.cost
         -- endurance: a unit holding weights writes its cells once per batch
         -- (the update, or its programming in a reprogrammed phase)
-        if x.holds then
+        -- (cells: the array's, with its replicas; written: cell writes a batch)
+        if x.holds and not (sc.in_place and x.holds == "forward") then
           l.cell_writes = l.cell_writes or {}
-          local w = l.cell_writes[x.holds] or {cells = 0, per_batch = 0}
+          local w = l.cell_writes[x.holds] or {cells = 0, per_batch = 0, written = 0}
           w.cells = math.max(w.cells, rx * cw)
           w.per_batch = w.per_batch + 1
+          w.written = w.written + rx * cw
           l.cell_writes[x.holds] = w
         elseif x.kind == "gradient" then
           -- gradient arrays: one image's operand written per image, the
           -- replicas taking turns over the batch
           l.cell_writes = l.cell_writes or {}
-          l.cell_writes.gradient = {cells = rx * l.G_cells, per_batch = math.ceil(B / rx)}
+          l.cell_writes.gradient = {cells = rx * l.G_cells, per_batch = math.ceil(B / rx),
+            written = B * l.G_cells}
         end
       end
       if group_need > 0 then
@@ -709,13 +712,20 @@ function reram.simulate(mapping, arch, workload)
   for _, l in ipairs(layers) do
     local cw = l.cell_writes or {}
     l.cell_writes = nil
-    if sc.in_place then
-      for _, w in pairs(cw) do w.per_batch = B * l.P end
+    if arch.gradient == "outer_product" and l.K > 0 then
+      -- every replica of the weight arrays takes every update in place
+      local rf = (l.replicas_of and (l.replicas_of.forward or l.replicas_of.weights)) or 1
+      local cells = rf * l.A * cfg.phys
+      local w = cw.forward or {cells = cells, per_batch = 0, written = 0}
+      w.cells = math.max(w.cells, cells)
+      w.per_batch = w.per_batch + B * l.P
+      w.written = w.written + B * l.P * cells
+      cw.forward = w
     end
     l.writes = cw
     for _, w in pairs(cw) do
       worst = math.max(worst, w.per_batch)
-      total = total + w.cells * w.per_batch
+      total = total + w.written
     end
   end
   r.cell_writes_per_batch = worst
@@ -787,7 +797,7 @@ function reram.endurance(model, arch, o)
     local e = {name = l.name, updates = u, arrays = l.writes, writes = 0}
     for _, w in pairs(l.writes) do
       per = math.max(per, w.per_batch)
-      e.writes = e.writes + w.cells * w.per_batch * u
+      e.writes = e.writes + w.written * u
     end
     e.worst = per * u
     e.lifetime = per > 0 and limit / per or math.huge

@@ -475,12 +475,12 @@ end
 function TestReram:test_endurance_by_hand()
   local map, m = two_layers()
   local r = rp.reram.simulate(map, toy{e_write_cell = 1}, {batch = 4, replication = false})
-  lu.assertEquals(r.layers[1].writes.forward, {cells = 144, per_batch = 1})
+  lu.assertEquals(r.layers[1].writes.forward, {cells = 144, per_batch = 1, written = 144})
   lu.assertNil(r.layers[1].writes.transposed)
-  lu.assertEquals(r.layers[1].writes.gradient, {cells = 1152, per_batch = 4})
-  lu.assertEquals(r.layers[2].writes.forward, {cells = 768, per_batch = 1})
-  lu.assertEquals(r.layers[2].writes.transposed, {cells = 768, per_batch = 1})
-  lu.assertEquals(r.layers[2].writes.gradient, {cells = 256, per_batch = 4})
+  lu.assertEquals(r.layers[1].writes.gradient, {cells = 1152, per_batch = 4, written = 4608})
+  lu.assertEquals(r.layers[2].writes.forward, {cells = 768, per_batch = 1, written = 768})
+  lu.assertEquals(r.layers[2].writes.transposed, {cells = 768, per_batch = 1, written = 768})
+  lu.assertEquals(r.layers[2].writes.gradient, {cells = 256, per_batch = 4, written = 1024})
   lu.assertEquals({r.writes_per_batch, r.cell_writes_per_batch}, {7312, 4})
   -- the write energy counts the same cells (e_write_cell = 1, J per image)
   close(r.energy.write * 4, 7312)
@@ -494,9 +494,16 @@ function TestReram:test_endurance_by_hand()
   local op = toy{backward = "bidirectional", gradient = "outer_product", update_pulses = 2,
     t_update_pulse = 0.25, e_update_cell = 0, xbar = {weight_bits = 4, cell_bits = 4}}
   local o = rp.reram.simulate(two_layers(cfg), op, {batch = 4, replication = false})
-  lu.assertEquals(o.layers[1].writes.forward, {cells = 18, per_batch = 64})
-  lu.assertEquals(o.layers[2].writes.forward, {cells = 96, per_batch = 4})
+  lu.assertEquals(o.layers[1].writes.forward, {cells = 18, per_batch = 64, written = 18 * 64})
+  lu.assertEquals(o.layers[2].writes.forward, {cells = 96, per_batch = 4, written = 96 * 4})
   lu.assertEquals(o.writes_per_batch, 18 * 64 + 96 * 4)
+  -- reprogrammed (a chip of one crossbar): the weights are programmed once
+  -- a pass (forward, backward) and still take the in-place pulses
+  local rp1 = rp.reram.simulate(two_layers(cfg), rp.reram.preset(op, {chip_crossbars = 1}),
+    {batch = 4, replication = false})
+  lu.assertFalse(rp1.resident)
+  lu.assertEquals(rp1.layers[1].writes.forward.per_batch, 64 + 2)
+  lu.assertEquals(rp1.layers[2].writes.forward.per_batch, 4 + 2)
 end
 
 -- rp.optim counts every layer's updates; pruning lowers the weight arrays'

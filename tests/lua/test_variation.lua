@@ -73,7 +73,11 @@ local function reference(w, i, s, o, write, stuck)
   end
   local p = math.min(levels, round(math.max(x, 0) / s * levels))
   local n = math.min(levels, round(math.max(-x, 0) / s * levels))
-  return (cells_value(p, 0, i, 0, o, write) - cells_value(n, 0, i, 1, o, write)) / levels * s
+  local cp, sp = stuck.clear or 0, stuck.set or 0
+  local cn, sn = stuck.clear_neg or 0, stuck.set_neg or 0
+  p, n = (p & ~cp) | sp, (n & ~cn) | sn
+  return (cells_value(p, cp | sp, i, 0, o, write) - cells_value(n, cn | sn, i, 1, o, write)) /
+    levels * s
 end
 
 local function linear_model(seed)
@@ -170,6 +174,49 @@ function TestVariation:test_stuck_cells_read_exactly_under_variation()
   for i, st in pairs(stuck) do if st.clear | st.set == 255 then all = i end end
   if all then
     lu.assertAlmostEquals(e[all + 1], (2 * stuck[all].set / 255 - 1) * s, 1e-6 * s)
+  end
+end
+
+-- 40,000 weights with stuck cells in many 4096-weight chunks, both
+-- encodings: every weight matches the reference at 1 and at 2 threads
+function TestVariation:test_large_layer_with_faults_threads_and_reference()
+  for _, c in ipairs{{CFG, false}, {DIFF, true}} do
+    rp.seed(12)
+    local lin = nn.Linear(400, 100, {bias = false})
+    local m = nn.Sequential{lin}
+    local map = rp.faults.sample(m, c[1], {sa0 = 0.02, sa1 = 0.02, sigma_d2d = 0.04,
+      sigma_c2c = 0.02, seed = 5})
+    rp.faults.attach(m, map)
+    lin.updates = 3
+    local bytes = rp.faults.serialize(map).layers[1].bytes
+    local n = string.unpack("<i8", bytes, 9)
+    local stuck = {}
+    for k = 0, n - 1 do
+      local i = string.unpack("<i8", bytes, 57 + 8 * k)
+      stuck[i] = {clear = string.unpack("<i8", bytes, 57 + 8 * (n + k)),
+        set = string.unpack("<i8", bytes, 57 + 8 * (2 * n + k)),
+        clear_neg = string.unpack("<i8", bytes, 57 + 8 * (3 * n + k)),
+        set_neg = string.unpack("<i8", bytes, 57 + 8 * (4 * n + k))}
+    end
+    lu.assertTrue(n > 1000)
+    local old = rp.get_threads()
+    rp.set_threads(1)
+    local e1 = rp.faults.effective(lin, T.zeros(lin.weight:shape()))
+    rp.set_threads(2)
+    local e2 = rp.faults.effective(lin, T.zeros(lin.weight:shape()))
+    rp.set_threads(old)
+    lu.assertEquals(e1:sub(e2):abs():max(), 0)
+    local w = lin.weight:reshape{-1}:totable()
+    local s = lin.weight:abs():max()
+    local e = e1:reshape{-1}:totable()
+    local o = {d2d = 0.04, c2c = 0.02, level = false, seed = 5 * 1000003 + 1,
+      differential = c[2]}
+    for i = 0, #w - 1 do
+      local want = reference(w, i, s, o, 3, stuck[i])
+      if math.abs(e[i + 1] - want) > 1e-6 * s then
+        lu.fail(("weight %d: %g, the reference %g"):format(i, e[i + 1], want))
+      end
+    end
   end
 end
 
