@@ -259,6 +259,54 @@ static int l_cells_effective(lua_State *L)
     return 0;
 }
 
+/* faults_restrict(f, mask|nil, R, C, rows, cols, weight_bits, cell_bits, signed,
+ * compact_rows) -> fault layer */
+static int l_faults_restrict(lua_State *L)
+{
+    struct rp_fault_layer *f = check_layer(L, 1);
+    int64_t R = luaL_checkinteger(L, 3), C = luaL_checkinteger(L, 4);
+    const float *mask = rpl_xbar_mask(L, 2, R, C);
+    struct rp_xbar_config cfg = rpl_xbar_config(L, 5);
+    struct rp_fault_layer *out = push_layer(L);
+    if (rp_faults_restrict(out, f, mask, R, C, &cfg) != RP_OK)
+        return luaL_error(L, "%s", rp_last_error());
+    return 1;
+}
+
+/* faults_remap(f, weight, mask|nil, R, C, rows, cols, weight_bits, cell_bits,
+ * signed, compact_rows) -> fault layer, moved */
+static int l_faults_remap(lua_State *L)
+{
+    struct rp_fault_layer *f = check_layer(L, 1);
+    struct rp_tensor *w = rpl_check_tensor(L, 2);
+    int64_t R = luaL_checkinteger(L, 4), C = luaL_checkinteger(L, 5);
+    const float *mask = rpl_xbar_mask(L, 3, R, C);
+    struct rp_xbar_config cfg = rpl_xbar_config(L, 6);
+    if (w->numel != R * C)
+        return luaL_error(L, "faults_remap: the weights hold %d values, not %d x %d", (int)w->numel,
+                          (int)R, (int)C);
+    struct rp_fault_layer *out = push_layer(L);
+    int64_t moved = 0;
+    if (rp_faults_remap(out, f, w->data, mask, R, C, &cfg, &moved) != RP_OK)
+        return luaL_error(L, "%s", rp_last_error());
+    lua_pushinteger(L, (lua_Integer)moved);
+    return 2;
+}
+
+/* faults_score(out, weight, f): fault-aware pruning scores */
+static int l_faults_score(lua_State *L)
+{
+    struct rp_tensor *out = rpl_check_tensor(L, 1), *w = rpl_check_tensor(L, 2);
+    struct rp_fault_layer *f = check_layer(L, 3);
+    if (out->numel != f->numel || w->numel != f->numel)
+        return luaL_error(L,
+                          "faults_score: the fault layer holds %d weights, the tensors %d and %d",
+                          (int)f->numel, (int)out->numel, (int)w->numel);
+    if (rp_faults_score(out->data, w->data, f) != RP_OK)
+        return luaL_error(L, "%s", rp_last_error());
+    return 0;
+}
+
 void rpl_open_faults(lua_State *L)
 {
     if (luaL_newmetatable(L, VARIATION_META)) {
@@ -271,16 +319,13 @@ void rpl_open_faults(lua_State *L)
         lua_setfield(L, -2, "__gc");
     }
     lua_pop(L, 1);
-    static const luaL_Reg funcs[] = {{"faults_sample", l_faults_sample},
-                                     {"faults_info", l_faults_info},
-                                     {"faults_effective", l_faults_effective},
-                                     {"faults_support", l_faults_support},
-                                     {"faults_bytes", l_faults_bytes},
-                                     {"faults_from_bytes", l_faults_from_bytes},
-                                     {"variation_new", l_variation_new},
-                                     {"variation_info", l_variation_info},
-                                     {"variation_support", l_variation_support},
-                                     {"cells_effective", l_cells_effective},
-                                     {NULL, NULL}};
+    static const luaL_Reg funcs[] = {
+        {"faults_sample", l_faults_sample},       {"faults_info", l_faults_info},
+        {"faults_effective", l_faults_effective}, {"faults_support", l_faults_support},
+        {"faults_bytes", l_faults_bytes},         {"faults_from_bytes", l_faults_from_bytes},
+        {"faults_restrict", l_faults_restrict},   {"faults_remap", l_faults_remap},
+        {"faults_score", l_faults_score},         {"variation_new", l_variation_new},
+        {"variation_info", l_variation_info},     {"variation_support", l_variation_support},
+        {"cells_effective", l_cells_effective},   {NULL, NULL}};
     luaL_setfuncs(L, funcs, 0);
 }

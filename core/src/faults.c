@@ -391,3 +391,247 @@ rp_status rp_cells_effective(float *out, const float *weight, const struct rp_fa
     }
     return RP_OK;
 }
+
+/* ------------------------------------------------- restrict and remap -- */
+
+/* stuck cells of one entry: SA0 and SA1 counts over its slices */
+static void count_stuck(const struct rp_fault_layer *f, int64_t k, int slices, int64_t *sa0,
+                        int64_t *sa1)
+{
+    const uint64_t *cl[2] = {f->clear_pos, f->clear_neg}, *se[2] = {f->set_pos, f->set_neg};
+    for (int a = 0; a < (f->differential ? 2 : 1); a++)
+        for (int s = 0; s < slices; s++) {
+            uint64_t bits = slice_bits(s, f->cell_bits, f->weight_bits);
+            if (cl[a][k] & bits)
+                (*sa0)++;
+            else if (se[a][k] & bits)
+                (*sa1)++;
+        }
+}
+
+static rp_status alloc_entries(struct rp_fault_layer *out, int64_t n)
+{
+    size_t m = (size_t)(n > 0 ? n : 1);
+    out->index = malloc(sizeof(int64_t) * m);
+    out->clear_pos = malloc(sizeof(uint64_t) * m);
+    out->set_pos = malloc(sizeof(uint64_t) * m);
+    out->clear_neg = malloc(sizeof(uint64_t) * m);
+    out->set_neg = malloc(sizeof(uint64_t) * m);
+    if (!out->index || !out->clear_pos || !out->set_pos || !out->clear_neg || !out->set_neg) {
+        rp_faults_free(out);
+        return rp_error(RP_ENOMEM, "faults: out of memory");
+    }
+    return RP_OK;
+}
+
+static void copy_entry(struct rp_fault_layer *out, int64_t j, const struct rp_fault_layer *f,
+                       int64_t k, int64_t index)
+{
+    out->index[j] = index;
+    out->clear_pos[j] = f->clear_pos[k];
+    out->set_pos[j] = f->set_pos[k];
+    out->clear_neg[j] = f->clear_neg[k];
+    out->set_neg[j] = f->set_neg[k];
+}
+
+static rp_status check_layer_cfg(const struct rp_fault_layer *f, int64_t R, int64_t C,
+                                 const struct rp_xbar_config *cfg, int *slices, int *phys, int *L,
+                                 const char *fn)
+{
+    rp_status st = rp_xbar_config_check(cfg, slices, phys, L);
+    if (st != RP_OK)
+        return st;
+    if (!f || R < 1 || C < 1 || f->numel != R * C)
+        return rp_error(RP_EINVAL, "%s: the fault layer does not hold an R x C matrix", fn);
+    if (f->weight_bits != (int)cfg->weight_bits || f->cell_bits != (int)cfg->cell_bits ||
+        f->differential != (cfg->encoding == RP_ENCODING_DIFFERENTIAL))
+        return rp_error(RP_EINVAL, "%s: the fault layer was drawn for another configuration", fn);
+    return RP_OK;
+}
+
+rp_status rp_faults_restrict(struct rp_fault_layer *out, const struct rp_fault_layer *f,
+                             const float *mask, int64_t R, int64_t C,
+                             const struct rp_xbar_config *cfg)
+{
+    memset(out, 0, sizeof *out);
+    int slices, phys, L;
+    rp_status st = check_layer_cfg(f, R, C, cfg, &slices, &phys, &L, "faults_restrict");
+    if (st != RP_OK)
+        return st;
+    if (cfg->compact_rows)
+        return rp_error(RP_EINVAL, "faults_restrict: a map drawn with compact_rows = false "
+                                   "expected (compacted rows move when the masks change)");
+    int64_t *block;
+    unsigned char *seg;
+    if ((st = mapped_segments(mask, R, C, cfg, &block, &seg, "faults_restrict")) != RP_OK)
+        return st;
+    if ((st = alloc_entries(out, f->n)) != RP_OK) {
+        free(block), free(seg);
+        return st;
+    }
+    out->numel = f->numel;
+    out->weight_bits = f->weight_bits;
+    out->cell_bits = f->cell_bits;
+    out->differential = f->differential;
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t r = 0; r < R; r++)
+            if (seg[block[r] * C + c])
+                out->cells += phys;
+    for (int64_t k = 0; k < f->n; k++) {
+        int64_t i = f->index[k], c = i / R, r = i % R;
+        if (!seg[block[r] * C + c])
+            continue;
+        copy_entry(out, out->n, f, k, i);
+        count_stuck(f, k, slices, &out->sa0, &out->sa1);
+        out->n++;
+    }
+    free(block);
+    free(seg);
+    return RP_OK;
+}
+
+/* The damage a faulty weight's stuck cells can do: the sum over its stuck
+ * slices of the slice's weight in the code, 2^lo (2^bits - 1), over levels
+ * (the fraction of the layer's range a slice spans). */
+static double entry_cost(const struct rp_fault_layer *f, int64_t k, int slices)
+{
+    double levels = (double)(((uint64_t)1 << f->weight_bits) - 1), cost = 0.0;
+    const uint64_t *cl[2] = {f->clear_pos, f->clear_neg}, *se[2] = {f->set_pos, f->set_neg};
+    for (int a = 0; a < (f->differential ? 2 : 1); a++)
+        for (int s = 0; s < slices; s++) {
+            uint64_t bits = slice_bits(s, f->cell_bits, f->weight_bits);
+            if ((cl[a][k] | se[a][k]) & bits)
+                cost += (double)bits / levels;
+        }
+    return cost;
+}
+
+struct slot_rank {
+    double key;
+    int64_t pos;
+};
+
+static int by_key(const void *a, const void *b)
+{
+    const struct slot_rank *x = a, *y = b;
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+rp_status rp_faults_remap(struct rp_fault_layer *out, const struct rp_fault_layer *f,
+                          const float *weight, const float *mask, int64_t R, int64_t C,
+                          const struct rp_xbar_config *cfg, int64_t *moved)
+{
+    memset(out, 0, sizeof *out);
+    int slices, phys, L;
+    rp_status st = check_layer_cfg(f, R, C, cfg, &slices, &phys, &L, "faults_remap");
+    if (st != RP_OK)
+        return st;
+    if (cfg->compact_rows)
+        return rp_error(RP_EINVAL, "faults_remap: a map drawn with compact_rows = false "
+                                   "expected (every row keeps its place)");
+    if (!weight)
+        return rp_error(RP_EINVAL, "faults_remap: the weights are needed");
+    int64_t *block;
+    unsigned char *seg;
+    if ((st = mapped_segments(mask, R, C, cfg, &block, &seg, "faults_remap")) != RP_OK)
+        return st;
+    int64_t blocks = 0;
+    for (int64_t r = 0; r < R; r++)
+        if (block[r] + 1 > blocks)
+            blocks = block[r] + 1;
+    size_t nb = (size_t)(blocks > 0 ? blocks * C : 1);
+    double *cost = calloc(nb, sizeof(double)), *value = calloc(nb, sizeof(double));
+    int64_t *slot = malloc(sizeof(int64_t) * nb);
+    struct slot_rank *a = malloc(sizeof(struct slot_rank) * (size_t)L);
+    struct slot_rank *b = malloc(sizeof(struct slot_rank) * (size_t)L);
+    if (!cost || !value || !slot || !a || !b || (st = alloc_entries(out, f->n)) != RP_OK) {
+        free(block), free(seg), free(cost), free(value), free(slot), free(a), free(b);
+        return st != RP_OK ? st : rp_error(RP_ENOMEM, "faults_remap: out of memory");
+    }
+    /* per segment: the damage its cells can do, and the alive weights' l1 */
+    for (int64_t k = 0; k < f->n; k++) {
+        int64_t i = f->index[k], c = i / R, r = i % R;
+        if (block[r] >= 0)
+            cost[block[r] * C + c] += entry_cost(f, k, slices);
+    }
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t r = 0; r < R; r++)
+            if (block[r] >= 0 && (!mask || mask[c * R + r] != 0.0f))
+                value[block[r] * C + c] += fabs((double)weight[c * R + r]);
+    /* per crossbar (row block x L columns): the most valuable mapped
+     * segments on the cheapest positions, the others after them */
+    *moved = 0;
+    for (int64_t bk = 0; bk < blocks; bk++)
+        for (int64_t t0 = 0; t0 < C; t0 += L) {
+            int64_t w = C - t0 < L ? C - t0 : L;
+            for (int64_t j = 0; j < w; j++) {
+                int64_t s = bk * C + t0 + j;
+                a[j].key = seg[s] ? -value[s] - 1.0 : 0.0; /* mapped first, by value */
+                a[j].pos = t0 + j;
+                b[j].key = cost[s];
+                b[j].pos = t0 + j;
+            }
+            qsort(a, (size_t)w, sizeof *a, by_key);
+            qsort(b, (size_t)w, sizeof *b, by_key);
+            /* among positions of equal cost, a segment whose own position is
+             * one of them keeps it (no move without a gain) */
+            for (int64_t j0 = 0; j0 < w;) {
+                int64_t j1 = j0 + 1;
+                while (j1 < w && b[j1].key == b[j0].key)
+                    j1++;
+                for (int64_t j = j0; j < j1; j++)
+                    for (int64_t q = j0; q < j1; q++)
+                        if (b[q].pos == a[j].pos && q != j) {
+                            /* swap positions q and j, if j's segment does not own j */
+                            if (b[j].pos != a[j].pos) {
+                                struct slot_rank t = b[q];
+                                b[q] = b[j];
+                                b[j] = t;
+                            }
+                            break;
+                        }
+                j0 = j1;
+            }
+            for (int64_t j = 0; j < w; j++) {
+                slot[bk * C + a[j].pos] = b[j].pos;
+                if (seg[bk * C + a[j].pos] && b[j].pos != a[j].pos)
+                    (*moved)++;
+            }
+        }
+    /* weight (r, c) reads the cells drawn at (r, slot) */
+    out->numel = f->numel;
+    out->weight_bits = f->weight_bits;
+    out->cell_bits = f->cell_bits;
+    out->differential = f->differential;
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t r = 0; r < R; r++) {
+            if (block[r] < 0 || !seg[block[r] * C + c])
+                continue;
+            out->cells += phys;
+            int64_t src = slot[block[r] * C + c] * R + r;
+            int64_t k = first_fault(f, src);
+            if (k < f->n && f->index[k] == src) {
+                copy_entry(out, out->n, f, k, c * R + r);
+                count_stuck(f, k, slices, &out->sa0, &out->sa1);
+                out->n++;
+            }
+        }
+    free(block), free(seg), free(cost), free(value), free(slot), free(a), free(b);
+    return RP_OK;
+}
+
+rp_status rp_faults_score(float *out, const float *weight, const struct rp_fault_layer *f)
+{
+    rp_status st = rp_faults_effective(out, weight, f);
+    if (st != RP_OK)
+        return st;
+    int64_t n = f->numel;
+#pragma omp parallel for schedule(static) if (n > (1 << 16))
+    for (int64_t i = 0; i < n; i++) {
+        float w = weight[i], v = fabsf(w) - fabsf(out[i] - w);
+        out[i] = v > 0.0f ? v : 0.0f;
+    }
+    return RP_OK;
+}

@@ -163,6 +163,112 @@ function M.sample(model, cfg, spec)
   return map
 end
 
+local function config_args(c)
+  return c.rows, c.cols, c.weight_bits, c.cell_bits, c.signed, c.compact_rows
+end
+
+local function phys_of(c)
+  local slices = (c.weight_bits + c.cell_bits - 1) // c.cell_bits
+  return slices * (c.signed == "differential" and 2 or 1)
+end
+
+-- A map of every cell of the model's crossbars (drawn for the dense layout
+-- with compact_rows off), checked against `model`; returns its layers.
+local function whole_chip(fn, map, model)
+  if not M.is_map(map) then fail(fn, "a fault map (rp.faults.sample) expected", 3) end
+  if type(model) ~= "table" or type(model.prunable) ~= "function" then
+    fail(fn, "a model expected as the second argument", 3)
+  end
+  if map.config.compact_rows ~= false then
+    fail(fn, "the map must be drawn with compact_rows = false (rp.xbar.config{compact_rows = " ..
+      "false}): compacted rows move when the masks change", 3)
+  end
+  local layers = model:prunable()
+  if #layers ~= #map.layers then
+    fail(fn, ("the fault map was drawn for another model (%d layers, this one has %d)"):format(
+      #map.layers, #layers), 3)
+  end
+  local phys = phys_of(map.config)
+  for i, l in ipairs(layers) do
+    local e = map.layers[i]
+    local R, C = matrix_of(l)
+    if e.name ~= l.name or e.rows ~= R or e.cols ~= C then
+      fail(fn, ("the fault map was drawn for another model (its layer %d is %s %dx%d, this " ..
+        "model's %s %dx%d)"):format(i, tostring(e.name), e.rows, e.cols, tostring(l.name), R, C),
+        3)
+    end
+    if e.cells ~= R * C * phys then
+      fail(fn, ("the fault map of layer %s holds %d cells, not all %d of its crossbars: draw " ..
+        "it for the dense network"):format(l.name, e.cells, R * C * phys), 3)
+    end
+  end
+  return layers
+end
+
+local function derived(map, layers, make)
+  local out = setmetatable({config = map.config, sa0 = map.sa0, sa1 = map.sa1, seed = map.seed,
+    sigma_d2d = map.sigma_d2d, sigma_c2c = map.sigma_c2c, sigma_of = map.sigma_of, layers = {},
+    total = {cells = 0, sa0 = 0, sa1 = 0, faulty = 0}}, FaultMap)
+  for i, l in ipairs(layers) do
+    local e = map.layers[i]
+    local data, extra = make(l, e)
+    local info = core.faults_info(data)
+    out.layers[i] = {name = e.name, rows = e.rows, cols = e.cols, hash = hash_of(l), data = data,
+      cells = info.cells, sa0 = info.sa0, sa1 = info.sa1, faulty = info.faulty, moved = extra}
+    for _, k in ipairs{"cells", "sa0", "sa1", "faulty"} do
+      out.total[k] = out.total[k] + info[k]
+    end
+  end
+  return out
+end
+
+--- The faults a pruned model meets on the chip a whole-chip map describes
+-- (one drawn for the dense network under a config with compact_rows =
+-- false, so that every row keeps its place): of each layer's stuck cells,
+-- those of the segments its mask still maps, each weight on its own cells.
+function M.restrict(map, model)
+  local layers = whole_chip("restrict", map, model)
+  local c = map.config
+  return derived(map, layers, function(l, e)
+    return core.faults_restrict(e.data, l.mask, e.rows, e.cols, config_args(c))
+  end)
+end
+
+--- Fault-aware remapping onto the chip a whole-chip map describes (as for
+-- restrict): in every crossbar (a row block x L output columns) the mapped
+-- column segments, most valuable first (the l1 of their alive weights), are
+-- placed on the column positions whose stuck cells can do the least damage,
+-- the unmapped positions taking the rest. Returns the map of the faults the
+-- weights then meet (for the model's current masks) with `moved` per layer
+-- and in `total` (segments placed away from their own position).
+function M.remap(map, model)
+  local layers = whole_chip("remap", map, model)
+  local c = map.config
+  local out = derived(map, layers, function(l, e)
+    return core.faults_remap(e.data, l.weight, l.mask, e.rows, e.cols, config_args(c))
+  end)
+  out.total.moved = 0
+  for _, e in ipairs(out.layers) do out.total.moved = out.total.moved + e.moved end
+  return out
+end
+
+--- Fault-aware pruning scores of layer `i` of `model` under `map` (drawn for
+-- the dense network or for the layer's mask), into a tensor of the layer's
+-- shape: max(0, |w| - |w' - w|), w' the weight its cells hold (rp.prune.apply's
+-- `faults` spec field uses them in place of the weights).
+function M.scores(map, model, i)
+  local l = model:prunable()[i]
+  local e = map.layers[i]
+  local R, C = matrix_of(l)
+  if not e or e.name ~= l.name or e.rows ~= R or e.cols ~= C then
+    fail("scores", ("the fault map was drawn for another model (layer %s)"):format(
+      tostring(l.name)), 2)
+  end
+  local out = l.weight:clone()
+  core.faults_score(out, l.weight, e.data)
+  return out
+end
+
 --- Whether `v` is a fault map.
 function M.is_map(v) return getmetatable(v) == FaultMap end
 

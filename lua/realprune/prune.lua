@@ -24,7 +24,11 @@
 -- exclude (layer names, a function(layer) -> true, or "first_last": the first
 -- conv and the last linear layer; none by default), align (column groups,
 -- layer scope: round each row block's kept segments to the nearest multiple of
--- L, so that no crossbar is left partly empty — the `aligned` strategy).
+-- L, so that no crossbar is left partly empty — the `aligned` strategy),
+-- faults (a fault map, rp.faults.sample: fault-aware pruning, l1 scores of
+-- max(0, |w| - |w' - w|), w' what a weight's cells hold, so that the groups
+-- whose stuck cells do the most damage go first; with no stuck cell the same
+-- as l1).
 --
 -- Guard: a step never removes a layer's last alive group, so no layer is ever
 -- cut off entirely (an amount of 1 leaves the best group of each layer).
@@ -38,6 +42,7 @@ local xbar = require "realprune.xbar"
 local prune = {}
 
 local SPEC_FIELDS = {granularity = true, amount = true, score = true, scope = true, xbar = true,
+  faults = true,
   block = true, seed = true, generator = true, amounts = true, exclude = true, align = true}
 
 local function fail(msg, level) error("rp.prune.apply: " .. msg, (level or 1) + 1) end
@@ -139,8 +144,18 @@ function prune.apply(model, spec)
       end
     end
   end
+  local faults = spec.faults
+  if faults ~= nil then
+    local rf = require "realprune.faults"
+    if not rf.is_map(faults) then fail("faults must be a fault map (rp.faults.sample)", 2) end
+    if score ~= "l1" then fail(("faults needs score \"l1\", got %s"):format(score), 2) end
+    if #faults.layers ~= #layers then
+      fail(("the fault map was drawn for another model (%d layers, this one has %d)"):format(
+        #faults.layers, #layers), 2)
+    end
+  end
   local items, order = {}, {}
-  for _, l in ipairs(layers) do
+  for li, l in ipairs(layers) do
     if not skip[l] then
       local a = amount
       if type(per_layer) == "table" then a = per_layer[l.name] or amount or 0
@@ -149,7 +164,14 @@ function prune.apply(model, spec)
       local C = l.weight:size(1)
       local R = l.weight:numel() // C
       local mask = l.mask and l.mask:clone() or T.ones(l.weight:shape())
-      items[#items + 1] = {weight = l.weight, mask = mask, R = R, C = C,
+      -- fault-aware: each weight's magnitude less the error its stuck cells make
+      local w = l.weight
+      if faults then
+        local ok, v = pcall(require("realprune.faults").scores, faults, model, li)
+        if not ok then fail(tostring(v):gsub("^rp%.faults%.scores: ", ""), 2) end
+        w = v
+      end
+      items[#items + 1] = {weight = w, mask = mask, R = R, C = C,
         channel_rows = l.kind == "conv" and l.kh * l.kw or 1, amount = a or 0}
       order[#order + 1] = l
     end

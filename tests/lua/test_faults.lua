@@ -295,4 +295,172 @@ function TestFaults:test_bad_input()
     weight_bits = 8, cell_bits = 2}, {sa0 = 0.5, seed = 1}).total.cells, 8 * 4)
 end
 
+-- ------------------------------------------------ fault-aware pruning --
+local FIXED = rp.xbar.config{rows = 8, cols = 16, weight_bits = 8, cell_bits = 2,
+  compact_rows = false} -- 4 slices, L = 4
+
+-- the stuck digits of a fault layer, from its bytes: index -> {masks...}
+local function entries(bytes)
+  local n = string.unpack("<i8", bytes, 9)
+  local t = {}
+  for k = 0, n - 1 do
+    local e = {}
+    for a, key in ipairs{"clear_pos", "set_pos", "clear_neg", "set_neg"} do
+      e[key] = string.unpack("<i8", bytes, 57 + 8 * (a * n + k))
+    end
+    t[string.unpack("<i8", bytes, 57 + 8 * k)] = e
+  end
+  return t, n
+end
+
+-- the map's per-layer entries
+local function map_entries(map, i) return entries(rp.faults.serialize(map).layers[i].bytes) end
+
+function TestFaults:test_restrict_keeps_the_mapped_segments_faults()
+  local m = small_model(11)
+  local chip = rp.faults.sample(m, FIXED, {sa0 = 0.1, sa1 = 0.05, seed = 3})
+  -- a dense model's restriction is the chip itself
+  local same = rp.faults.restrict(chip, m)
+  for i = 1, #chip.layers do
+    lu.assertEquals(rp.faults.serialize(same).layers[i].bytes,
+      rp.faults.serialize(chip).layers[i].bytes)
+  end
+  rp.prune.apply(m, {granularity = "column", amount = 0.5, xbar = FIXED})
+  local r = rp.faults.restrict(chip, m)
+  for i, l in ipairs(m:prunable()) do
+    lu.assertEquals(r.layers[i].cells, mapped_cells(l, FIXED), l.name)
+    local all, got = map_entries(chip, i), map_entries(r, i)
+    local C = l.weight:size(1)
+    local R = l.weight:numel() // C
+    local mask = l.mask:reshape{-1}:totable()
+    for idx, e in pairs(all) do
+      local c, row = idx // R, idx % R
+      local b = row // FIXED.rows
+      local mapped = false
+      for rr = b * FIXED.rows, math.min(R, (b + 1) * FIXED.rows) - 1 do
+        if mask[c * R + rr + 1] ~= 0 then mapped = true end
+      end
+      if mapped then lu.assertEquals(got[idx], e) else lu.assertNil(got[idx]) end
+    end
+    for idx in pairs(got) do lu.assertNotNil(all[idx]) end
+  end
+  -- attaching it works; the chip map itself no longer fits the masks
+  rp.faults.attach(m, r)
+  lu.assertErrorMsgContains("changed since the fault map was drawn", rp.faults.attach, m, chip)
+end
+
+-- one crossbar of a 4 x 2 linear layer (rows 4, L = 2): stuck cells on
+-- position 0 only. Alive column 0 with column 1 dead moves onto position 1
+-- and meets no fault; alive column 1 stays.
+function TestFaults:test_remap_by_hand()
+  local cfg = rp.xbar.config{rows = 4, cols = 8, weight_bits = 8, cell_bits = 2,
+    compact_rows = false}
+  local lin = nn.Linear(4, 2, {bias = false})
+  local m = nn.Sequential{lin}
+  local chip = rp.faults.sample(m, cfg, {sa0 = 0, seed = 1})
+  -- weights (r, c) at c * 4 + r: column 0 is 0..3; SA1 in the top slice of each
+  local e = {}
+  for r = 0, 3 do e[#e + 1] = {index = r, set_pos = 192} end
+  chip.layers[1].data = crafted(8, 8, 2, false, e)
+  chip.layers[1].cells = 8 * 4
+  lin:set_mask(T.from{{1, 1, 1, 1}, {0, 0, 0, 0}})
+  local mm = rp.faults.remap(chip, m)
+  lu.assertEquals({mm.total.moved, mm.total.faulty, mm.total.cells}, {1, 0, 16})
+  lin:set_mask(T.from{{0, 0, 0, 0}, {1, 1, 1, 1}})
+  local stay = rp.faults.remap(chip, m)
+  lu.assertEquals({stay.total.moved, stay.total.faulty}, {0, 0})
+  -- both alive: the more valuable (l1) column takes the clean position
+  lin:set_mask(T.from{{1, 1, 1, 1}, {1, 1, 1, 1}})
+  local full = rp.faults.remap(chip, m)
+  lin.weight:copy(T.from{{0.1, 0.1, 0.1, 0.1}, {0.5, 0.5, 0.5, 0.5}})
+  lu.assertEquals(rp.faults.remap(chip, m).total.moved, 0)
+  lin.weight:copy(T.from{{0.5, 0.5, 0.5, 0.5}, {0.1, 0.1, 0.1, 0.1}})
+  local swapped = rp.faults.remap(chip, m)
+  lu.assertEquals({swapped.total.moved, swapped.total.faulty, swapped.total.sa1}, {2, 4, 4})
+  lu.assertEquals(map_entries(swapped, 1)[4], {clear_pos = 0, set_pos = 192, clear_neg = 0,
+    set_neg = 0}) -- column 1 (index 4) now reads position 0's cells
+  lu.assertEquals(full.total.faulty, 4)
+end
+
+-- remapping never raises the damage the mapped weights' stuck cells can do
+-- (sum over stuck slices of 4^slice), moves nothing on a clean chip, and
+-- keeps the crossbars
+function TestFaults:test_remap_lowers_damage()
+  local function damage(map, i)
+    local d = 0
+    for _, e in pairs(map_entries(map, i)) do
+      for k = 0, 3 do
+        if (e.clear_pos | e.set_pos) >> (2 * k) & 3 ~= 0 then d = d + 4 ^ k end
+      end
+    end
+    return d
+  end
+  local m = small_model(12)
+  local chip = rp.faults.sample(m, FIXED, {sa0 = 0.05, sa1 = 0.02, seed = 4})
+  local clean = rp.faults.sample(m, FIXED, {sa0 = 0, seed = 4})
+  rp.prune.apply(m, {granularity = "column", amount = 0.6, xbar = FIXED})
+  local r, mm = rp.faults.restrict(chip, m), rp.faults.remap(chip, m)
+  local lower = false
+  for i = 1, #r.layers do
+    lu.assertTrue(damage(mm, i) <= damage(r, i), m:prunable()[i].name)
+    if damage(mm, i) < damage(r, i) then lower = true end
+    lu.assertEquals(mm.layers[i].cells, r.layers[i].cells)
+  end
+  lu.assertTrue(lower and mm.total.moved > 0)
+  lu.assertEquals(rp.faults.remap(clean, m).total.moved, 0)
+  rp.faults.attach(m, mm)
+  m:forward(T.randn({1, 2, 4, 4}))
+end
+
+function TestFaults:test_fault_aware_pruning()
+  -- no stuck cell: the same masks as plain l1
+  local a, b = small_model(13), small_model(13)
+  local clean = rp.faults.sample(b, FIXED, {sa0 = 0, seed = 1})
+  rp.prune.apply(a, {granularity = "column", amount = 0.5, xbar = FIXED})
+  rp.prune.apply(b, {granularity = "column", amount = 0.5, xbar = FIXED, faults = clean})
+  for i, l in ipairs(a:prunable()) do
+    lu.assertEquals(l.mask:sub(b:prunable()[i].mask):abs():max(), 0)
+  end
+  -- a linear layer 8 x 2 (one row block, two segments): column 0 larger, but
+  -- its weights' top slices stuck at LRS (offset: w' = +s or more), column 1
+  -- clean; fault-unaware pruning drops column 1, fault-aware column 0
+  local lin = nn.Linear(8, 2, {bias = false})
+  lin.weight:copy(T.from{{-0.9, -0.8, -0.9, -0.8, -0.9, -0.8, -0.9, -1.0},
+    {0.5, 0.4, 0.5, 0.4, 0.5, 0.4, 0.5, 0.4}})
+  local m = nn.Sequential{lin}
+  local chip = rp.faults.sample(m, FIXED, {sa0 = 0, seed = 1})
+  local e = {}
+  for r = 0, 7 do e[#e + 1] = {index = r, set_pos = 192} end
+  chip.layers[1].data = crafted(16, 8, 2, false, e)
+  local plain = m:clone()
+  rp.prune.apply(plain, {granularity = "column", amount = 0.5, xbar = FIXED})
+  lu.assertEquals(plain:prunable()[1].mask:get(1, 1), 1)
+  lu.assertEquals(plain:prunable()[1].mask:get(2, 1), 0)
+  rp.prune.apply(m, {granularity = "column", amount = 0.5, xbar = FIXED, faults = chip})
+  lu.assertEquals(lin.mask:get(1, 1), 0)
+  lu.assertEquals(lin.mask:get(2, 1), 1)
+  -- bad input
+  lu.assertErrorMsgContains("faults must be a fault map", rp.prune.apply, small_model(1),
+    {granularity = "column", amount = 0.5, faults = {}})
+  lu.assertErrorMsgContains("faults needs score \"l1\"", rp.prune.apply, small_model(1),
+    {granularity = "column", amount = 0.5, score = "l2", faults = clean})
+  lu.assertErrorMsgContains("drawn for another model", rp.prune.apply, nn.Sequential{
+    nn.Linear(3, 3)}, {granularity = "column", amount = 0.5, faults = clean})
+end
+
+function TestFaults:test_restrict_and_remap_bad_input()
+  local m = small_model(14)
+  local compact = rp.faults.sample(m, CFG, {sa0 = 0.1, seed = 1})
+  lu.assertErrorMsgContains("rp.faults.restrict: the map must be drawn with compact_rows = false",
+    rp.faults.restrict, compact, m)
+  lu.assertErrorMsgContains("rp.faults.remap: the map must be drawn with compact_rows = false",
+    rp.faults.remap, compact, m)
+  rp.prune.apply(m, {granularity = "column", amount = 0.5, xbar = FIXED})
+  local partial = rp.faults.sample(m, FIXED, {sa0 = 0.1, seed = 1})
+  lu.assertErrorMsgContains("draw it for the dense network", rp.faults.remap, partial, m)
+  lu.assertErrorMsgContains("a fault map (rp.faults.sample) expected", rp.faults.restrict, {}, m)
+  lu.assertErrorMsgContains("drawn for another model", rp.faults.restrict,
+    rp.faults.sample(small_model(1), FIXED, {sa0 = 0.1}), nn.Sequential{nn.Linear(2, 2)})
+end
+
 os.exit(lu.LuaUnit.run())

@@ -89,4 +89,31 @@ void rp_variation_free(struct rp_variation_layer *v);
 rp_status rp_cells_effective(float *out, const float *weight, const struct rp_fault_layer *f,
                              const struct rp_variation_layer *v, uint64_t write);
 
+/*** A fault layer for a smaller mapping of the same cells: of f (drawn with
+ * cfg, compact_rows off, so that every row keeps its place) the faulty weights
+ * whose segment `mask` still maps; counts recomputed.
+ * @function rp_faults_restrict */
+rp_status rp_faults_restrict(struct rp_fault_layer *out, const struct rp_fault_layer *f,
+                             const float *mask, int64_t R, int64_t C,
+                             const struct rp_xbar_config *cfg);
+/*** Fault-aware remapping. f holds the faults of every position of the
+ * layer's crossbars (drawn for the dense layout, compact_rows off); in every
+ * crossbar (a row block x L columns) the segments `mask` maps, most valuable
+ * first (the l1 of their alive weights), are placed on the positions whose
+ * stuck cells can do the least damage (the sum over stuck slices of the
+ * fraction of the range a slice spans), the unmapped ones on the rest. out:
+ * the faults each mapped weight then reads; *moved: the mapped segments
+ * placed elsewhere than their own position.
+ * @function rp_faults_remap */
+rp_status rp_faults_remap(struct rp_fault_layer *out, const struct rp_fault_layer *f,
+                          const float *weight, const float *mask, int64_t R, int64_t C,
+                          const struct rp_xbar_config *cfg, int64_t *moved);
+
+/*** Fault-aware pruning scores: out[i] = max(0, |w| - |w' - w|), w' what the
+ * cells hold (rp_faults_effective): a weight's magnitude less the error its
+ * stuck cells make, 0 where the error is larger. Mean over a group, as the l1
+ * score, it ranks first the groups whose faults do the most damage.
+ * @function rp_faults_score */
+rp_status rp_faults_score(float *out, const float *weight, const struct rp_fault_layer *f);
+
 #endif
