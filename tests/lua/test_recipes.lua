@@ -37,7 +37,7 @@ local TINY = {
     "--cell_bits 4",
   paper_study = "--train_images 200 --test_images 100 --rounds 1 --width 0.125 --method aligned",
   fault_study = "--train_images 200 --test_images 100 --rounds 1 --width 0.125 --epochs 1 " ..
-    "--methods dense,realprune --rates 0,0.05 --draws 1",
+    "--methods dense,realprune,aware --rates 0,0.05 --draws 1 --aware_rates 0.05",
 }
 
 -- recipes that model ReRAM training, and the plot each must write
@@ -126,6 +126,21 @@ function TestRecipes:test_every_recipe_runs_small()
         end
       end
       lu.assertStrContains(read(out .. "/config.json"), '"recipe":"' .. name .. '"')
+      if name == "fault_study" then
+        -- the fault-aware arms: remapping keeps the crossbars and moves segments;
+        -- every row has the training's cell writes and lifetime
+        local by = {}
+        for _, r in ipairs(rows) do
+          by[r.method] = r
+          lu.assertTrue(r.cell_writes > 0 and r.lifetime_trainings > 0, r.method)
+        end
+        for _, arm in ipairs{"realprune/fixed", "fault-aware"} do
+          lu.assertNotNil(by[arm], arm)
+          lu.assertEquals(by[arm .. "+remap"].crossbars, by[arm].crossbars)
+          lu.assertEquals(by[arm].moved, 0)
+          lu.assertTrue(by[arm .. "+remap"].moved > 0, arm)
+        end
+      end
       if MODELS_HARDWARE[name] then
         -- the report says which chip and backward mode it modeled, and why
         local report = read(out .. "/report.md")
