@@ -249,7 +249,8 @@ return {
   {file = "core/src/faults.c",
     from = "            if (block[r] < 0 || !seg[block[r] * C + c])\n                continue;\n" ..
       "            uint64_t m[4]",
-    to = "            if (block[r] < 0)\n                continue;\n            uint64_t m[4]", breaks = "cells drawn for unmapped segments",
+    to = "            if (block[r] < 0)\n                continue;\n            uint64_t m[4]",
+    breaks = "cells drawn for unmapped segments",
     tests = "faults"},
   {file = "lua/realprune/nn.lua", from = "core.linear_backward_input(gx, gy, self.fault_used or",
     to = "core.linear_backward_input(gx, gy, nil or", breaks = "the error pass on ideal weights",
@@ -282,7 +283,9 @@ return {
   {file = "core/src/faults.c", from = "float w = weight[i], v = fabsf(w) - fabsf(out[i] - w);",
     to = "float w = weight[i], v = fabsf(w);",
     breaks = "fault-aware scores ignore the faults", tests = "faults"},
-  {file = "core/src/faults.c", from = "        if (!seg[block[r] * C + c])\n            continue;\n        copy_entry(out, out->n, f, k, i);",
+  {file = "core/src/faults.c",
+    from = "        if (!seg[block[r] * C + c])\n            continue;\n" ..
+      "        copy_entry(out, out->n, f, k, i);",
     to = "        copy_entry(out, out->n, f, k, i);",
     breaks = "restrict keeps the faults of unmapped segments", tests = "faults"},
   {file = "core/src/faults.c", from = "            qsort(b, (size_t)w, sizeof *b, by_key);",
