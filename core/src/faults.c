@@ -207,11 +207,45 @@ rp_status rp_faults_effective(float *out, const float *weight, const struct rp_f
 
 /* ------------------------------------------------------------ variation -- */
 
+/* splitmix64's finalizer */
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+/* A standard normal approximation from 32 random bits: the sum of four
+ * 8-bit uniforms (Irwin-Hall), centred and scaled to variance 1, so bounded
+ * by 2 sqrt(3) ~ 3.46 (a write-verify loop bounds its error too). */
+static double noise_of(uint32_t h)
+{
+    int u = (int)(h & 0xff) + (int)((h >> 8) & 0xff) + (int)((h >> 16) & 0xff) + (int)(h >> 24);
+    return ((double)u + 2.0 - 512.0) * (1.7320508075688772 / 256.0);
+}
+
+/* Draw c of a stream keyed by `key`: half of the 64 bits of splitmix64's
+ * output number c / 2 (cells 2j and 2j + 1 share one). */
+static double draw(uint64_t key, uint64_t c)
+{
+    uint64_t h = mix64(key + (c >> 1) * 0x9e3779b97f4a7c15ULL);
+    return noise_of((uint32_t)(c & 1 ? h >> 32 : h));
+}
+
+/* z_d of every cell of the layer, as round(36 z_d) (|z_d| <= 3.47): drawn once */
+static int8_t d2d_code(uint64_t key, uint64_t c)
+{
+    return (int8_t)lrint(36.0 * draw(key, c));
+}
+
 void rp_variation_free(struct rp_variation_layer *v)
 {
     if (!v)
         return;
     free(v->mapped);
+    free(v->d2d);
     memset(v, 0, sizeof *v);
 }
 
@@ -253,6 +287,18 @@ rp_status rp_variation_new(struct rp_variation_layer *out, const float *mask, in
             }
     free(block);
     free(seg);
+    if (sigma_d2d > 0.0) {
+        int64_t cells = n * phys;
+        out->d2d = malloc((size_t)cells);
+        if (!out->d2d) {
+            rp_variation_free(out);
+            return rp_error(RP_ENOMEM, "variation: out of memory");
+        }
+        uint64_t key = mix64(seed);
+#pragma omp parallel for schedule(static) if (cells > (1 << 16))
+        for (int64_t c = 0; c < cells; c++)
+            out->d2d[c] = d2d_code(key, (uint64_t)c);
+    }
     out->numel = n;
     out->sigma_d2d = sigma_d2d;
     out->sigma_c2c = sigma_c2c;
@@ -264,54 +310,41 @@ rp_status rp_variation_new(struct rp_variation_layer *out, const float *mask, in
     return RP_OK;
 }
 
-/* splitmix64's finalizer */
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-
-/* A standard normal approximation from 64 random bits: the sum of four
- * 16-bit uniforms (Irwin-Hall), centred and scaled to variance 1, so bounded
- * by 2 sqrt(3) ~ 3.46 (a write-verify loop bounds its error too). */
-static double noise_of(uint64_t h)
-{
-    double u = (double)(h & 0xffff) + (double)((h >> 16) & 0xffff) + (double)((h >> 32) & 0xffff) +
-               (double)(h >> 48) + 2.0;
-    return (u / 65536.0 - 2.0) * 1.7320508075688772;
-}
-
 /* The analog value one array's cells hold for a code: sum over its slices of
  * the level each cell reads, times 2^(slice * cell_bits). Stuck slices (whose
  * digits `stuck` covers) read their forced digits exactly; the others read
- * their digit d plus sigma_d2d z_d + sigma_c2c z_c times the cell's range
+ * their digit d plus sigma_d2d z_d + sigma_c2c z_c times the slice's range
  * (or times d, of_level), clamped to the range. Cells are numbered
- * weight * phys + array * slices + slice; z_d and z_c are the cell's draws
- * from two splitmix64 streams, keyed by the seed (z_c: and the write). */
+ * weight * phys + array * slices + slice; z_d (kept per cell, to 1/36) and
+ * z_c are the cell's draws from two streams keyed by the seed (z_c: and the
+ * write). */
 struct noise_keys {
-    uint64_t d2d, c2c;
+    uint64_t c2c;
 };
 
 static double cells_value(const struct rp_variation_layer *v, struct noise_keys keys, uint64_t code,
                           uint64_t stuck, uint64_t first_cell, int slices)
 {
     int cb = v->cell_bits, wb = v->weight_bits;
-    double sd = v->sigma_d2d, sc = v->sigma_c2c;
+    double sd = v->sigma_d2d / 36.0, sc = v->sigma_c2c;
     double q = 0.0;
+    uint64_t pair = UINT64_MAX, h = 0;
     for (int k = 0; k < slices; k++) {
         int lo = k * cb, hi = lo + cb < wb ? lo + cb : wb;
         uint64_t top = ((uint64_t)1 << (hi - lo)) - 1;
         double d = (double)((code >> lo) & top), range = (double)top;
         if (!((stuck >> lo) & top)) {
-            uint64_t step = (first_cell + (uint64_t)k) * 0x9e3779b97f4a7c15ULL;
+            uint64_t c = first_cell + (uint64_t)k;
             double z = 0.0;
             if (sd > 0.0)
-                z += sd * noise_of(mix64(keys.d2d + step));
-            if (sc > 0.0)
-                z += sc * noise_of(mix64(keys.c2c + step));
+                z += sd * (double)v->d2d[c];
+            if (sc > 0.0) {
+                if (c >> 1 != pair) {
+                    pair = c >> 1;
+                    h = mix64(keys.c2c + pair * 0x9e3779b97f4a7c15ULL);
+                }
+                z += sc * noise_of((uint32_t)(c & 1 ? h >> 32 : h));
+            }
             d += z * (v->of_level ? d : range);
             d = d < 0.0 ? 0.0 : d > range ? range : d;
         }
@@ -350,8 +383,7 @@ rp_status rp_cells_effective(float *out, const float *weight, const struct rp_fa
     double levels = (double)(((uint64_t)1 << v->weight_bits) - 1);
     int slices = (v->weight_bits + v->cell_bits - 1) / v->cell_bits;
     int phys = slices * (v->differential ? 2 : 1);
-    struct noise_keys keys = {mix64(v->seed),
-                              mix64(v->seed ^ 0x632be59bd9b4e019ULL ^ mix64(write + 1))};
+    struct noise_keys keys = {mix64(v->seed ^ 0x632be59bd9b4e019ULL ^ mix64(write + 1))};
     const int64_t chunk = 4096;
 #pragma omp parallel for schedule(static) if (n > (1 << 15))
     for (int64_t a = 0; a < n; a += chunk) {

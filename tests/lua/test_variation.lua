@@ -24,9 +24,23 @@ local function mix64(x)
   return x ~ (x >> 31)
 end
 
+local function round(v) -- nearest, ties to even (as nearbyint)
+  local f = math.floor(v)
+  local r = v - f
+  if r > 0.5 or (r == 0.5 and f % 2 == 1) then f = f + 1 end
+  return f
+end
+
+-- a draw from 32 bits: four 8-bit lanes (Irwin-Hall), centred, variance 1
 local function normal(h)
-  local u = (h & 0xffff) + ((h >> 16) & 0xffff) + ((h >> 32) & 0xffff) + ((h >> 48) & 0xffff) + 2
-  return (u / 65536 - 2) * math.sqrt(3)
+  local u = (h & 0xff) + ((h >> 8) & 0xff) + ((h >> 16) & 0xff) + ((h >> 24) & 0xff)
+  return (u + 2 - 512) * math.sqrt(3) / 256
+end
+
+-- draw c of the stream keyed by `key`: half of splitmix64's output c // 2
+local function draw(key, c)
+  local h = mix64(key + (c >> 1) * 0x9e3779b97f4a7c15)
+  return normal(c & 1 == 1 and (h >> 32) or (h & 0xffffffff))
 end
 
 -- the value one array's cells hold: slices of 2 bits of an 8-bit code
@@ -39,11 +53,10 @@ local function cells_value(code, stuck, i, array, o, write)
     if (stuck >> lo) & top == 0 then
       local cell = i * phys + array * slices + k
       local z = 0
-      -- cell number `cell` of two splitmix64 streams
-      local step = cell * 0x9e3779b97f4a7c15
-      if o.d2d > 0 then z = z + o.d2d * normal(mix64(mix64(o.seed) + step)) end
+      -- cell number `cell` of two streams; z_d kept to 1/36
+      if o.d2d > 0 then z = z + o.d2d * round(36 * draw(mix64(o.seed), cell)) / 36 end
       if o.c2c > 0 then
-        z = z + o.c2c * normal(mix64(mix64(o.seed ~ 0x632be59bd9b4e019 ~ mix64(write + 1)) + step))
+        z = z + o.c2c * draw(mix64(o.seed ~ 0x632be59bd9b4e019 ~ mix64(write + 1)), cell)
       end
       d = d + z * (o.level and d or top)
       d = math.max(0, math.min(top, d))
@@ -53,12 +66,6 @@ local function cells_value(code, stuck, i, array, o, write)
   return q
 end
 
-local function round(v) -- nearest, ties to even (as nearbyint)
-  local f = math.floor(v)
-  local r = v - f
-  if r > 0.5 or (r == 0.5 and f % 2 == 1) then f = f + 1 end
-  return f
-end
 
 -- weight i (0-based) of `w` (a Lua array) with scale s
 local function reference(w, i, s, o, write, stuck)

@@ -59,13 +59,14 @@ rp_status rp_faults_effective(float *out, const float *weight, const struct rp_f
  * "Device faults"). Every mapped weight is written as its code (as above)
  * and each of its cells reads its digit d plus (sigma_d2d z_d + sigma_c2c z_c)
  * times the cell's range 2^cell_bits - 1 (or times d with of_level), clamped
- * to [0, range]: z_d is fixed per cell (device to device), z_c is drawn
- * again at every write (cycle to cycle). Both are counter-based functions of
- * (seed, cell, write), so they depend on neither the order nor the thread
- * count. Stuck cells read their forced digits exactly. */
+ * to [0, range]: z_d is fixed per cell (device to device; kept to 1/36), z_c
+ * is drawn again at every write (cycle to cycle). Both are counter-based
+ * functions of (seed, cell, write), so they depend on neither the order nor
+ * the thread count. Stuck cells read their forced digits exactly. */
 struct rp_variation_layer {
     int64_t numel;        /* the layer's R*C weights */
     uint64_t *mapped;     /* bit i set: weight i has cells */
+    int8_t *d2d;          /* round(36 z_d) per cell (weight * phys + k), with sigma_d2d > 0 */
     int64_t mapped_count; /* weights with cells */
     double sigma_d2d, sigma_c2c;
     int of_level; /* the spread is relative to the digit written, not the range */
