@@ -260,7 +260,7 @@ static int l_cells_effective(lua_State *L)
 }
 
 /* faults_restrict(f, mask|nil, R, C, rows, cols, weight_bits, cell_bits, signed,
- * compact_rows) -> fault layer */
+ * compact_rows, packed) -> fault layer */
 static int l_faults_restrict(lua_State *L)
 {
     struct rp_fault_layer *f = check_layer(L, 1);
@@ -268,13 +268,13 @@ static int l_faults_restrict(lua_State *L)
     const float *mask = rpl_xbar_mask(L, 2, R, C);
     struct rp_xbar_config cfg = rpl_xbar_config(L, 5);
     struct rp_fault_layer *out = push_layer(L);
-    if (rp_faults_restrict(out, f, mask, R, C, &cfg) != RP_OK)
+    if (rp_faults_restrict(out, f, mask, R, C, &cfg, lua_toboolean(L, 11)) != RP_OK)
         return luaL_error(L, "%s", rp_last_error());
     return 1;
 }
 
 /* faults_remap(f, weight, mask|nil, R, C, rows, cols, weight_bits, cell_bits,
- * signed, compact_rows) -> fault layer, moved */
+ * signed, compact_rows, packed) -> fault layer, moved */
 static int l_faults_remap(lua_State *L)
 {
     struct rp_fault_layer *f = check_layer(L, 1);
@@ -287,7 +287,7 @@ static int l_faults_remap(lua_State *L)
                           (int)R, (int)C);
     struct rp_fault_layer *out = push_layer(L);
     int64_t moved = 0;
-    if (rp_faults_remap(out, f, w->data, mask, R, C, &cfg, &moved) != RP_OK)
+    if (rp_faults_remap(out, f, w->data, mask, R, C, &cfg, lua_toboolean(L, 12), &moved) != RP_OK)
         return luaL_error(L, "%s", rp_last_error());
     lua_pushinteger(L, (lua_Integer)moved);
     return 2;
@@ -307,6 +307,20 @@ static int l_faults_score(lua_State *L)
     return 0;
 }
 
+/* faults_crossbars(mask|nil, R, C, rows, cols, weight_bits, cell_bits, signed,
+ * compact_rows, packed) -> count */
+static int l_faults_crossbars(lua_State *L)
+{
+    int64_t R = luaL_checkinteger(L, 2), C = luaL_checkinteger(L, 3);
+    const float *mask = rpl_xbar_mask(L, 1, R, C);
+    struct rp_xbar_config cfg = rpl_xbar_config(L, 4);
+    int64_t n = 0;
+    if (rp_faults_crossbars(mask, R, C, &cfg, lua_toboolean(L, 10), &n) != RP_OK)
+        return luaL_error(L, "%s", rp_last_error());
+    lua_pushinteger(L, (lua_Integer)n);
+    return 1;
+}
+
 void rpl_open_faults(lua_State *L)
 {
     if (luaL_newmetatable(L, VARIATION_META)) {
@@ -319,13 +333,20 @@ void rpl_open_faults(lua_State *L)
         lua_setfield(L, -2, "__gc");
     }
     lua_pop(L, 1);
-    static const luaL_Reg funcs[] = {
-        {"faults_sample", l_faults_sample},       {"faults_info", l_faults_info},
-        {"faults_effective", l_faults_effective}, {"faults_support", l_faults_support},
-        {"faults_bytes", l_faults_bytes},         {"faults_from_bytes", l_faults_from_bytes},
-        {"faults_restrict", l_faults_restrict},   {"faults_remap", l_faults_remap},
-        {"faults_score", l_faults_score},         {"variation_new", l_variation_new},
-        {"variation_info", l_variation_info},     {"variation_support", l_variation_support},
-        {"cells_effective", l_cells_effective},   {NULL, NULL}};
+    static const luaL_Reg funcs[] = {{"faults_sample", l_faults_sample},
+                                     {"faults_info", l_faults_info},
+                                     {"faults_effective", l_faults_effective},
+                                     {"faults_support", l_faults_support},
+                                     {"faults_bytes", l_faults_bytes},
+                                     {"faults_from_bytes", l_faults_from_bytes},
+                                     {"faults_restrict", l_faults_restrict},
+                                     {"faults_remap", l_faults_remap},
+                                     {"faults_score", l_faults_score},
+                                     {"faults_crossbars", l_faults_crossbars},
+                                     {"variation_new", l_variation_new},
+                                     {"variation_info", l_variation_info},
+                                     {"variation_support", l_variation_support},
+                                     {"cells_effective", l_cells_effective},
+                                     {NULL, NULL}};
     luaL_setfuncs(L, funcs, 0);
 }

@@ -9,16 +9,19 @@
 -- cells. Rows: method, rate, accuracy (mean over draws), cells, stuck cells,
 -- faulty weights. The figure: accuracy against the stuck-at rate per method.
 --
--- Method "aware" (fault-aware pruning and remapping, at equal crossbars): on
--- crossbars whose rows keep their place (compact_rows = false), a chip's fault
--- map is drawn for the dense network at each rate of `aware_rates`; realprune
--- runs fault-unaware once ("realprune/fixed") and fault-aware once per rate
--- (rp.prune.apply's `faults`: the segments whose stuck cells do the most damage
--- go first; "fault-aware"), and each pruned network meets the chip's faults on
--- its own columns (rp.faults.restrict) or remapped onto the least faulty ones
--- (rp.faults.remap; "+remap"). Rows add crossbars, moved (remapped segments)
--- and, per method, cell writes and the most-written cell's lifetime in
--- trainings (rp.reram.endurance on `arch`, against the low end of
+-- Method "aware" (fault-aware pruning and remapping): on crossbars whose rows
+-- keep their place (compact_rows = false), a chip's fault map is drawn for the
+-- dense network at each rate of `aware_rates` (rp.faults.sample; the same seed
+-- at every rate). realprune runs fault-unaware once and fault-aware once per
+-- rate (rp.prune.apply's `faults`: the segments whose stuck cells do the most
+-- damage go first). Each pruned network then meets the chip's faults
+-- (rp.faults.restrict) with its segments packed side by side, as ReaLPrune
+-- counts crossbars ("/packed"), or each on its own column ("/in-place", where
+-- fault-aware pruning's scores hold), and remapped onto the least faulty
+-- positions of the same crossbars (rp.faults.remap; "+remap"). Rows add
+-- crossbars, moved (remapped segments) and, for every method, the cell
+-- writes of its training and the most-written cell's lifetime in trainings
+-- (rp.reram.endurance on `arch`, against the low end of
 -- rp.reram.endurance_limits).
 --
 --     build/realprune sweep recipes/fault_study.lua --seeds 1,2,3     (mean ± std over seeds)
@@ -83,7 +86,7 @@ return {
       local fixed = rp.xbar.config{rows = cfg.rows, cols = cfg.cols, weight_bits = cfg.weight_bits,
         cell_bits = cfg.cell_bits, signed = cfg.signed, compact_rows = false}
       local base = new_model()
-      local base_rows = lth_run("realprune_fixed", base, fixed)
+      local base_rows = lth_run("realprune_rows_in_place", base, fixed)
       base:evaluate()
       local base_wear = wear(base)
       for ri, rate in ipairs(aware_rates) do
@@ -93,24 +96,30 @@ return {
         local model = new_model()
         local rows = lth_run("fault_aware_" .. ri, model, fixed, {faults = chip})
         model:evaluate()
-        for _, arm in ipairs{{"realprune/fixed", base, base_rows, base_wear},
-                             {"fault-aware", model, rows, wear(model)}} do
+        -- ReaLPrune's crossbars pack a row block's segments side by side
+        -- ("packed"); fault-aware pruning keeps each on its own cells ("in-place")
+        for _, arm in ipairs{{"realprune", base, base_rows, base_wear, {"packed", "in_place"}},
+                             {"fault-aware", model, rows, wear(model), {"in_place"}}} do
           local m, last = arm[2], arm[3][#arm[3]]
-          for _, how in ipairs{"", "+remap"} do
-            local f = how == "" and rp.faults.restrict(chip, m) or rp.faults.remap(chip, m)
-            rp.faults.attach(m, f)
-            local acc = rp.train.evaluate(m, loader).accuracy
-            rp.faults.detach(m)
-            local row = {method = arm[1] .. how, rate = rate, accuracy = acc,
-              ideal = last.accuracy, sparsity = last.sparsity,
-              crossbars = rp.xbar.map(m, fixed).total.crossbars, cells = f.total.cells,
-              stuck_cells = f.total.sa0 + f.total.sa1, faulty_weights = f.total.faulty,
-              moved = f.total.moved or 0}
-            for k, v in pairs(arm[4]) do row[k] = v end
-            ctx:record(row)
-            ctx:log("%s: stuck-at rate %g: accuracy %.2f%% (ideal cells %.2f%%), %d crossbars, " ..
-              "%d stuck cells, %d segments moved", row.method, rate, 100 * acc,
-              100 * last.accuracy, row.crossbars, row.stuck_cells, row.moved)
+          for _, placement in ipairs(arm[5]) do
+            for _, how in ipairs{"", "+remap"} do
+              local po = {placement = placement}
+              local f = how == "" and rp.faults.restrict(chip, m, po) or
+                rp.faults.remap(chip, m, po)
+              rp.faults.attach(m, f)
+              local acc = rp.train.evaluate(m, loader).accuracy
+              rp.faults.detach(m)
+              local row = {method = ("%s/%s%s"):format(arm[1], placement:gsub("_", "-"), how),
+                rate = rate, accuracy = acc, ideal = last.accuracy, sparsity = last.sparsity,
+                crossbars = f.total.crossbars, cells = f.total.cells,
+                stuck_cells = f.total.sa0 + f.total.sa1, faulty_weights = f.total.faulty,
+                moved = f.total.moved or 0}
+              for k, v in pairs(arm[4]) do row[k] = v end
+              ctx:record(row)
+              ctx:log("%s: stuck-at rate %g: accuracy %.2f%% (ideal cells %.2f%%), %d " ..
+                "crossbars, %d stuck cells, %d segments moved", row.method, rate, 100 * acc,
+                100 * last.accuracy, row.crossbars, row.stuck_cells, row.moved)
+            end
           end
         end
       end

@@ -22,7 +22,7 @@ local lines = {"| method | stuck-at rate | seeds | accuracy | crossbars | stuck 
   "cell writes | lifetime (trainings) |", "|---|---|---|---|---|---|---|---|"}
 for _, s in ipairs(g) do
   local m = s.keys.method
-  local pts = (m:find("/", 1, true) or m:find("fault-aware", 1, true)) and aware or main
+  local pts = m:find("/", 1, true) and aware or main
   pts[#pts + 1] = {method = m, rate = s.keys.rate, accuracy = s.mean.accuracy,
     err = s.std.accuracy}
   lines[#lines + 1] = ("| %s | %g | %d | %.2f ± %.2f%% | %.0f | %.0f | %.3g | %.3g |"):format(m,

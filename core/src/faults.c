@@ -481,168 +481,25 @@ static rp_status check_layer_cfg(const struct rp_fault_layer *f, int64_t R, int6
     return RP_OK;
 }
 
-rp_status rp_faults_restrict(struct rp_fault_layer *out, const struct rp_fault_layer *f,
-                             const float *mask, int64_t R, int64_t C,
-                             const struct rp_xbar_config *cfg)
+/* The faults each mapped weight reads when mapped segment (b, c) sits on
+ * column position pos[b*C + c] of row block b of the whole-chip layer f:
+ * weight (r, c) reads the cells drawn at (r, pos). Entries come out in
+ * index order. */
+static void place_faults(struct rp_fault_layer *out, const struct rp_fault_layer *f,
+                         const int64_t *block, const unsigned char *seg, const int64_t *pos,
+                         int64_t R, int64_t C, int slices, int phys)
 {
-    memset(out, 0, sizeof *out);
-    int slices, phys, L;
-    rp_status st = check_layer_cfg(f, R, C, cfg, &slices, &phys, &L, "faults_restrict");
-    if (st != RP_OK)
-        return st;
-    if (cfg->compact_rows)
-        return rp_error(RP_EINVAL, "faults_restrict: a map drawn with compact_rows = false "
-                                   "expected (compacted rows move when the masks change)");
-    int64_t *block;
-    unsigned char *seg;
-    if ((st = mapped_segments(mask, R, C, cfg, &block, &seg, "faults_restrict")) != RP_OK)
-        return st;
-    if ((st = alloc_entries(out, f->n)) != RP_OK) {
-        free(block), free(seg);
-        return st;
-    }
-    out->numel = f->numel;
-    out->weight_bits = f->weight_bits;
-    out->cell_bits = f->cell_bits;
-    out->differential = f->differential;
-    for (int64_t c = 0; c < C; c++)
-        for (int64_t r = 0; r < R; r++)
-            if (seg[block[r] * C + c])
-                out->cells += phys;
-    for (int64_t k = 0; k < f->n; k++) {
-        int64_t i = f->index[k], c = i / R, r = i % R;
-        if (!seg[block[r] * C + c])
-            continue;
-        copy_entry(out, out->n, f, k, i);
-        count_stuck(f, k, slices, &out->sa0, &out->sa1);
-        out->n++;
-    }
-    free(block);
-    free(seg);
-    return RP_OK;
-}
-
-/* The damage a faulty weight's stuck cells can do: the sum over its stuck
- * slices of the slice's weight in the code, 2^lo (2^bits - 1), over levels
- * (the fraction of the layer's range a slice spans). */
-static double entry_cost(const struct rp_fault_layer *f, int64_t k, int slices)
-{
-    double levels = (double)(((uint64_t)1 << f->weight_bits) - 1), cost = 0.0;
-    const uint64_t *cl[2] = {f->clear_pos, f->clear_neg}, *se[2] = {f->set_pos, f->set_neg};
-    for (int a = 0; a < (f->differential ? 2 : 1); a++)
-        for (int s = 0; s < slices; s++) {
-            uint64_t bits = slice_bits(s, f->cell_bits, f->weight_bits);
-            if ((cl[a][k] | se[a][k]) & bits)
-                cost += (double)bits / levels;
-        }
-    return cost;
-}
-
-struct slot_rank {
-    double key;
-    int64_t pos;
-};
-
-static int by_key(const void *a, const void *b)
-{
-    const struct slot_rank *x = a, *y = b;
-    if (x->key != y->key)
-        return x->key < y->key ? -1 : 1;
-    return x->pos < y->pos ? -1 : x->pos > y->pos;
-}
-
-rp_status rp_faults_remap(struct rp_fault_layer *out, const struct rp_fault_layer *f,
-                          const float *weight, const float *mask, int64_t R, int64_t C,
-                          const struct rp_xbar_config *cfg, int64_t *moved)
-{
-    memset(out, 0, sizeof *out);
-    int slices, phys, L;
-    rp_status st = check_layer_cfg(f, R, C, cfg, &slices, &phys, &L, "faults_remap");
-    if (st != RP_OK)
-        return st;
-    if (cfg->compact_rows)
-        return rp_error(RP_EINVAL, "faults_remap: a map drawn with compact_rows = false "
-                                   "expected (every row keeps its place)");
-    if (!weight)
-        return rp_error(RP_EINVAL, "faults_remap: the weights are needed");
-    int64_t *block;
-    unsigned char *seg;
-    if ((st = mapped_segments(mask, R, C, cfg, &block, &seg, "faults_remap")) != RP_OK)
-        return st;
-    int64_t blocks = 0;
-    for (int64_t r = 0; r < R; r++)
-        if (block[r] + 1 > blocks)
-            blocks = block[r] + 1;
-    size_t nb = (size_t)(blocks > 0 ? blocks * C : 1);
-    double *cost = calloc(nb, sizeof(double)), *value = calloc(nb, sizeof(double));
-    int64_t *slot = malloc(sizeof(int64_t) * nb);
-    struct slot_rank *a = malloc(sizeof(struct slot_rank) * (size_t)L);
-    struct slot_rank *b = malloc(sizeof(struct slot_rank) * (size_t)L);
-    if (!cost || !value || !slot || !a || !b || (st = alloc_entries(out, f->n)) != RP_OK) {
-        free(block), free(seg), free(cost), free(value), free(slot), free(a), free(b);
-        return st != RP_OK ? st : rp_error(RP_ENOMEM, "faults_remap: out of memory");
-    }
-    /* per segment: the damage its cells can do, and the alive weights' l1 */
-    for (int64_t k = 0; k < f->n; k++) {
-        int64_t i = f->index[k], c = i / R, r = i % R;
-        if (block[r] >= 0)
-            cost[block[r] * C + c] += entry_cost(f, k, slices);
-    }
-    for (int64_t c = 0; c < C; c++)
-        for (int64_t r = 0; r < R; r++)
-            if (block[r] >= 0 && (!mask || mask[c * R + r] != 0.0f))
-                value[block[r] * C + c] += fabs((double)weight[c * R + r]);
-    /* per crossbar (row block x L columns): the most valuable mapped
-     * segments on the cheapest positions, the others after them */
-    *moved = 0;
-    for (int64_t bk = 0; bk < blocks; bk++)
-        for (int64_t t0 = 0; t0 < C; t0 += L) {
-            int64_t w = C - t0 < L ? C - t0 : L;
-            for (int64_t j = 0; j < w; j++) {
-                int64_t s = bk * C + t0 + j;
-                a[j].key = seg[s] ? -value[s] - 1.0 : 0.0; /* mapped first, by value */
-                a[j].pos = t0 + j;
-                b[j].key = cost[s];
-                b[j].pos = t0 + j;
-            }
-            qsort(a, (size_t)w, sizeof *a, by_key);
-            qsort(b, (size_t)w, sizeof *b, by_key);
-            /* among positions of equal cost, a segment whose own position is
-             * one of them keeps it (no move without a gain) */
-            for (int64_t j0 = 0; j0 < w;) {
-                int64_t j1 = j0 + 1;
-                while (j1 < w && b[j1].key == b[j0].key)
-                    j1++;
-                for (int64_t j = j0; j < j1; j++)
-                    for (int64_t q = j0; q < j1; q++)
-                        if (b[q].pos == a[j].pos && q != j) {
-                            /* swap positions q and j, if j's segment does not own j */
-                            if (b[j].pos != a[j].pos) {
-                                struct slot_rank t = b[q];
-                                b[q] = b[j];
-                                b[j] = t;
-                            }
-                            break;
-                        }
-                j0 = j1;
-            }
-            for (int64_t j = 0; j < w; j++) {
-                slot[bk * C + a[j].pos] = b[j].pos;
-                if (seg[bk * C + a[j].pos] && b[j].pos != a[j].pos)
-                    (*moved)++;
-            }
-        }
-    /* weight (r, c) reads the cells drawn at (r, slot) */
     out->numel = f->numel;
     out->weight_bits = f->weight_bits;
     out->cell_bits = f->cell_bits;
     out->differential = f->differential;
     for (int64_t c = 0; c < C; c++)
         for (int64_t r = 0; r < R; r++) {
-            if (block[r] < 0 || !seg[block[r] * C + c])
+            int64_t s = block[r] * C + c;
+            if (!seg[s])
                 continue;
             out->cells += phys;
-            int64_t src = slot[block[r] * C + c] * R + r;
+            int64_t src = pos[s] * R + r;
             int64_t k = first_fault(f, src);
             if (k < f->n && f->index[k] == src) {
                 copy_entry(out, out->n, f, k, c * R + r);
@@ -650,12 +507,248 @@ rp_status rp_faults_remap(struct rp_fault_layer *out, const struct rp_fault_laye
                 out->n++;
             }
         }
-    free(block), free(seg), free(cost), free(value), free(slot), free(a), free(b);
+}
+
+/* What restrict and remap share: the checks, the mapped segments under the
+ * current mask (every row in its place) and their positions: packed (a
+ * block's mapped segments in column order on positions 0, 1, ...) or in
+ * place (each on its own column). */
+struct placement {
+    int slices, phys, L;
+    int64_t *block, *pos, blocks;
+    unsigned char *seg;
+};
+
+static void placement_free(struct placement *p)
+{
+    free(p->block), free(p->pos), free(p->seg);
+}
+
+static rp_status placement_new(struct placement *p, struct rp_fault_layer *out,
+                               const struct rp_fault_layer *f, const float *mask, int64_t R,
+                               int64_t C, const struct rp_xbar_config *cfg, int packed,
+                               const char *fn)
+{
+    memset(out, 0, sizeof *out);
+    memset(p, 0, sizeof *p);
+    rp_status st = check_layer_cfg(f, R, C, cfg, &p->slices, &p->phys, &p->L, fn);
+    if (st != RP_OK)
+        return st;
+    if (cfg->compact_rows)
+        return rp_error(RP_EINVAL,
+                        "%s: a map drawn with compact_rows = false expected (every row "
+                        "keeps its place)",
+                        fn);
+    if ((st = mapped_segments(mask, R, C, cfg, &p->block, &p->seg, fn)) != RP_OK)
+        return st;
+    p->blocks = R > 0 ? p->block[R - 1] + 1 : 0;
+    p->pos = malloc(sizeof(int64_t) * (size_t)(p->blocks > 0 ? p->blocks * C : 1));
+    if (!p->pos || (st = alloc_entries(out, f->n)) != RP_OK) {
+        placement_free(p);
+        return st != RP_OK ? st : rp_error(RP_ENOMEM, "%s: out of memory", fn);
+    }
+    for (int64_t bk = 0; bk < p->blocks; bk++) {
+        int64_t j = 0;
+        for (int64_t c = 0; c < C; c++)
+            p->pos[bk * C + c] = !p->seg[bk * C + c] ? -1 : packed ? j++ : c;
+    }
+    return RP_OK;
+}
+
+rp_status rp_faults_restrict(struct rp_fault_layer *out, const struct rp_fault_layer *f,
+                             const float *mask, int64_t R, int64_t C,
+                             const struct rp_xbar_config *cfg, int packed)
+{
+    struct placement p;
+    rp_status st = placement_new(&p, out, f, mask, R, C, cfg, packed, "faults_restrict");
+    if (st != RP_OK)
+        return st;
+    place_faults(out, f, p.block, p.seg, p.pos, R, C, p.slices, p.phys);
+    placement_free(&p);
+    return RP_OK;
+}
+
+/* The damage a faulty weight's stuck cells can do, in units of the code's
+ * least significant digit: the sum over its stuck slices of the digits the
+ * slice spans (an integer, so that equal faults tie exactly). */
+static uint64_t entry_cost(const struct rp_fault_layer *f, int64_t k, int slices)
+{
+    uint64_t cost = 0;
+    const uint64_t *cl[2] = {f->clear_pos, f->clear_neg}, *se[2] = {f->set_pos, f->set_neg};
+    for (int a = 0; a < (f->differential ? 2 : 1); a++)
+        for (int s = 0; s < slices; s++) {
+            uint64_t bits = slice_bits(s, f->cell_bits, f->weight_bits);
+            if ((cl[a][k] | se[a][k]) & bits)
+                cost += bits;
+        }
+    return cost;
+}
+
+struct rank {
+    double key;
+    int64_t pos;
+};
+
+static int by_key(const void *a, const void *b)
+{
+    const struct rank *x = a, *y = b;
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+/* Places the m segments segs[] (columns of one block; ps[c]: the position
+ * segment c sits on) on the np >= m candidate positions cand[]: most
+ * valuable first on the least damaged (cs: damage per position), a segment
+ * keeping its position among positions of equal damage; kept only when its
+ * damage weighted by the segments' values is below the placement it replaces. */
+static void assign_group(const int64_t *segs, int64_t m, const int64_t *cand, int64_t np,
+                         const uint64_t *cs, const double *value, int64_t *ps,
+                         struct rank *seg_rank, struct rank *pos_rank, int64_t *moved)
+{
+    if (m == 0)
+        return;
+    for (int64_t q = 0; q < np; q++) {
+        pos_rank[q].key = (double)cs[cand[q]];
+        pos_rank[q].pos = cand[q];
+    }
+    qsort(pos_rank, (size_t)np, sizeof *pos_rank, by_key);
+    for (int64_t j = 0; j < m; j++) {
+        seg_rank[j].key = -value[segs[j]];
+        seg_rank[j].pos = segs[j];
+    }
+    qsort(seg_rank, (size_t)m, sizeof *seg_rank, by_key);
+    for (int64_t j0 = 0; j0 < m;) {
+        int64_t j1 = j0 + 1;
+        while (j1 < m && pos_rank[j1].key == pos_rank[j0].key)
+            j1++;
+        for (int64_t j = j0; j < j1; j++)
+            for (int64_t q = j0; q < j1; q++)
+                if (pos_rank[q].pos == ps[seg_rank[j].pos] && q != j) {
+                    struct rank t = pos_rank[q];
+                    pos_rank[q] = pos_rank[j];
+                    pos_rank[j] = t;
+                    break;
+                }
+        j0 = j1;
+    }
+    /* the damage weighted by value: the pairing above minimizes it over the
+     * candidates (the rearrangement inequality) */
+    double before = 0.0, after = 0.0;
+    for (int64_t j = 0; j < m; j++) {
+        before += value[segs[j]] * (double)cs[ps[segs[j]]];
+        after += value[seg_rank[j].pos] * (double)cs[pos_rank[j].pos];
+    }
+    if (!(after < before))
+        return;
+    for (int64_t j = 0; j < m; j++) {
+        int64_t c = seg_rank[j].pos;
+        if (pos_rank[j].pos != ps[c])
+            (*moved)++;
+        ps[c] = pos_rank[j].pos;
+    }
+}
+
+rp_status rp_faults_remap(struct rp_fault_layer *out, const struct rp_fault_layer *f,
+                          const float *weight, const float *mask, int64_t R, int64_t C,
+                          const struct rp_xbar_config *cfg, int packed, int64_t *moved)
+{
+    *moved = 0;
+    if (!weight)
+        return rp_error(RP_EINVAL, "faults_remap: the weights are needed");
+    struct placement p;
+    rp_status st = placement_new(&p, out, f, mask, R, C, cfg, packed, "faults_remap");
+    if (st != RP_OK)
+        return st;
+    int64_t blocks = p.blocks, L = p.L, tiles = (C + L - 1) / L;
+    size_t nb = (size_t)(blocks > 0 ? blocks * C : 1);
+    uint64_t *cost = calloc(nb, sizeof(uint64_t));
+    double *value = calloc(nb, sizeof(double));
+    struct rank *seg_rank = malloc(sizeof(struct rank) * (size_t)C);
+    struct rank *pos_rank = malloc(sizeof(struct rank) * (size_t)C);
+    struct rank *tile_rank = malloc(sizeof(struct rank) * (size_t)tiles);
+    int64_t *segs = malloc(sizeof(int64_t) * (size_t)C);
+    int64_t *cand = malloc(sizeof(int64_t) * (size_t)C);
+    if (!cost || !value || !seg_rank || !pos_rank || !tile_rank || !segs || !cand) {
+        free(cost), free(value), free(seg_rank), free(pos_rank), free(tile_rank);
+        free(segs), free(cand);
+        placement_free(&p);
+        rp_faults_free(out);
+        return rp_error(RP_ENOMEM, "faults_remap: out of memory");
+    }
+    /* per position of a block: the damage its cells can do; per segment:
+     * the l1 of its alive (finite) weights */
+    for (int64_t k = 0; k < f->n; k++) {
+        int64_t i = f->index[k], c = i / R, r = i % R;
+        cost[p.block[r] * C + c] += entry_cost(f, k, p.slices);
+    }
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t r = 0; r < R; r++) {
+            double w = fabs((double)weight[c * R + r]);
+            if ((!mask || mask[c * R + r] != 0.0f) && isfinite(w))
+                value[p.block[r] * C + c] += w;
+        }
+    for (int64_t bk = 0; bk < blocks; bk++) {
+        const unsigned char *sg = p.seg + bk * C;
+        const uint64_t *cs = cost + bk * C;
+        const double *val = value + bk * C;
+        int64_t *ps = p.pos + bk * C;
+        if (!packed) {
+            /* each crossbar's segments among its own positions */
+            for (int64_t t0 = 0; t0 < C; t0 += L) {
+                int64_t end = t0 + L < C ? t0 + L : C, m = 0, np = 0;
+                for (int64_t c = t0; c < end; c++) {
+                    if (sg[c])
+                        segs[m++] = c;
+                    cand[np++] = c;
+                }
+                assign_group(segs, m, cand, np, cs, val, ps, seg_rank, pos_rank, moved);
+            }
+            continue;
+        }
+        int64_t m = 0;
+        for (int64_t c = 0; c < C; c++)
+            if (sg[c])
+                segs[m++] = c;
+        if (m == 0)
+            continue;
+        /* the ceil(m / L) crossbars whose min(m, L) least damaged positions
+         * do the least damage (ties: the lower tile) */
+        int64_t need = (m + L - 1) / L, fill = m < L ? m : L;
+        for (int64_t t = 0; t < tiles; t++) {
+            int64_t t0 = t * L, width = (t0 + L < C ? t0 + L : C) - t0;
+            for (int64_t q = 0; q < width; q++) {
+                pos_rank[q].key = (double)cs[t0 + q];
+                pos_rank[q].pos = q;
+            }
+            qsort(pos_rank, (size_t)width, sizeof *pos_rank, by_key);
+            double d = 0.0;
+            for (int64_t q = 0; q < fill && q < width; q++)
+                d += pos_rank[q].key;
+            /* a narrow last tile may not hold what a full one would */
+            tile_rank[t].key = width < fill ? INFINITY : d;
+            tile_rank[t].pos = t;
+        }
+        qsort(tile_rank, (size_t)tiles, sizeof *tile_rank, by_key);
+        int64_t np = 0;
+        for (int64_t t = 0; t < need && t < tiles; t++) {
+            int64_t t0 = tile_rank[t].pos * L, end = t0 + L < C ? t0 + L : C;
+            for (int64_t q = t0; q < end; q++)
+                cand[np++] = q;
+        }
+        assign_group(segs, m, cand, np, cs, val, ps, seg_rank, pos_rank, moved);
+    }
+    place_faults(out, f, p.block, p.seg, p.pos, R, C, p.slices, p.phys);
+    free(cost), free(value), free(seg_rank), free(pos_rank), free(tile_rank);
+    free(segs), free(cand);
+    placement_free(&p);
     return RP_OK;
 }
 
 rp_status rp_faults_score(float *out, const float *weight, const struct rp_fault_layer *f)
 {
+    if (out == weight)
+        return rp_error(RP_EINVAL, "faults_score: out must not be the weights");
     rp_status st = rp_faults_effective(out, weight, f);
     if (st != RP_OK)
         return st;
@@ -665,5 +758,41 @@ rp_status rp_faults_score(float *out, const float *weight, const struct rp_fault
         float w = weight[i], v = fabsf(w) - fabsf(out[i] - w);
         out[i] = v > 0.0f ? v : 0.0f;
     }
+    return RP_OK;
+}
+
+rp_status rp_faults_crossbars(const float *mask, int64_t R, int64_t C,
+                              const struct rp_xbar_config *cfg, int packed, int64_t *count)
+{
+    int slices, phys, L;
+    rp_status st = rp_xbar_config_check(cfg, &slices, &phys, &L);
+    if (st != RP_OK)
+        return st;
+    if (R < 1 || C < 1)
+        return rp_error(RP_EINVAL, "faults_crossbars: an R x C matrix with R, C >= 1 expected");
+    int64_t *block;
+    unsigned char *seg;
+    if ((st = mapped_segments(mask, R, C, cfg, &block, &seg, "faults_crossbars")) != RP_OK)
+        return st;
+    int64_t blocks = 0;
+    for (int64_t r = 0; r < R; r++)
+        if (block[r] + 1 > blocks)
+            blocks = block[r] + 1;
+    *count = 0;
+    for (int64_t bk = 0; bk < blocks; bk++) {
+        int64_t m = 0;
+        for (int64_t t0 = 0; t0 < C; t0 += L) {
+            int any = 0;
+            for (int64_t c = t0; c < C && c < t0 + L; c++)
+                if (seg[bk * C + c])
+                    m++, any = 1;
+            if (!packed && any)
+                (*count)++;
+        }
+        if (packed)
+            *count += (m + L - 1) / L;
+    }
+    free(block);
+    free(seg);
     return RP_OK;
 }

@@ -163,10 +163,6 @@ function M.sample(model, cfg, spec)
   return map
 end
 
-local function config_args(c)
-  return c.rows, c.cols, c.weight_bits, c.cell_bits, c.signed, c.compact_rows
-end
-
 local function phys_of(c)
   local slices = (c.weight_bits + c.cell_bits - 1) // c.cell_bits
   return slices * (c.signed == "differential" and 2 or 1)
@@ -205,18 +201,32 @@ local function whole_chip(fn, map, model)
   return layers
 end
 
-local function derived(map, layers, make)
+local function placement_of(fn, o)
+  if o ~= nil and type(o) ~= "table" then fail(fn, "options must be a table {placement =}", 3) end
+  local pl = o and o.placement or "packed"
+  if pl ~= "packed" and pl ~= "in_place" then
+    fail(fn, ("placement must be \"packed\" or \"in_place\", got %s"):format(tostring(pl)), 3)
+  end
+  return pl == "packed"
+end
+
+local function derived(map, layers, packed, make)
   local out = setmetatable({config = map.config, sa0 = map.sa0, sa1 = map.sa1, seed = map.seed,
     sigma_d2d = map.sigma_d2d, sigma_c2c = map.sigma_c2c, sigma_of = map.sigma_of, layers = {},
-    total = {cells = 0, sa0 = 0, sa1 = 0, faulty = 0}}, FaultMap)
+    placement = packed and "packed" or "in_place",
+    total = {cells = 0, sa0 = 0, sa1 = 0, faulty = 0, crossbars = 0}}, FaultMap)
+  local c = map.config
   for i, l in ipairs(layers) do
     local e = map.layers[i]
     local data, extra = make(l, e)
     local info = core.faults_info(data)
+    local xb = core.faults_crossbars(l.mask, e.rows, e.cols, c.rows, c.cols, c.weight_bits,
+      c.cell_bits, c.signed, c.compact_rows, packed)
     out.layers[i] = {name = e.name, rows = e.rows, cols = e.cols, hash = hash_of(l), data = data,
-      cells = info.cells, sa0 = info.sa0, sa1 = info.sa1, faulty = info.faulty, moved = extra}
-    for _, k in ipairs{"cells", "sa0", "sa1", "faulty"} do
-      out.total[k] = out.total[k] + info[k]
+      cells = info.cells, sa0 = info.sa0, sa1 = info.sa1, faulty = info.faulty, moved = extra,
+      crossbars = xb}
+    for _, k in ipairs{"cells", "sa0", "sa1", "faulty", "crossbars"} do
+      out.total[k] = out.total[k] + out.layers[i][k]
     end
   end
   return out
@@ -224,28 +234,36 @@ end
 
 --- The faults a pruned model meets on the chip a whole-chip map describes
 -- (one drawn for the dense network under a config with compact_rows =
--- false, so that every row keeps its place): of each layer's stuck cells,
--- those of the segments its mask still maps, each weight on its own cells.
-function M.restrict(map, model)
+-- false, so that every row keeps its place). `o.placement`: "packed" (the
+-- default: a row block's mapped segments side by side on its first column
+-- positions, the ceil(segments / L) crossbars rp.xbar.map counts) or
+-- "in_place" (each segment on its own column; a crossbar is saved only when
+-- all its segments are pruned). The map's total and layers hold the
+-- crossbars so used.
+function M.restrict(map, model, o)
   local layers = whole_chip("restrict", map, model)
+  local packed = placement_of("restrict", o)
   local c = map.config
-  return derived(map, layers, function(l, e)
-    return core.faults_restrict(e.data, l.mask, e.rows, e.cols, config_args(c))
+  return derived(map, layers, packed, function(l, e)
+    return core.faults_restrict(e.data, l.mask, e.rows, e.cols, c.rows, c.cols, c.weight_bits,
+      c.cell_bits, c.signed, c.compact_rows, packed)
   end)
 end
 
---- Fault-aware remapping onto the chip a whole-chip map describes (as for
--- restrict): in every crossbar (a row block x L output columns) the mapped
--- column segments, most valuable first (the l1 of their alive weights), are
--- placed on the column positions whose stuck cells can do the least damage,
--- the unmapped positions taking the rest. Returns the map of the faults the
--- weights then meet (for the model's current masks) with `moved` per layer
--- and in `total` (segments placed away from their own position).
-function M.remap(map, model)
+--- Fault-aware remapping onto the chip a whole-chip map describes, on the
+-- crossbars restrict uses (`o.placement` as there): the most valuable mapped
+-- segments (the l1 of their alive weights) on the column positions whose
+-- stuck cells can do the least damage (packed: in the row block's least
+-- damaged crossbars; in place: within each crossbar). Returns the map of the
+-- faults the weights then meet (for the model's current masks), with `moved`
+-- per layer and in `total` (segments placed elsewhere than restrict puts them).
+function M.remap(map, model, o)
   local layers = whole_chip("remap", map, model)
+  local packed = placement_of("remap", o)
   local c = map.config
-  local out = derived(map, layers, function(l, e)
-    return core.faults_remap(e.data, l.weight, l.mask, e.rows, e.cols, config_args(c))
+  local out = derived(map, layers, packed, function(l, e)
+    return core.faults_remap(e.data, l.weight, l.mask, e.rows, e.cols, c.rows, c.cols,
+      c.weight_bits, c.cell_bits, c.signed, c.compact_rows, packed)
   end)
   out.total.moved = 0
   for _, e in ipairs(out.layers) do out.total.moved = out.total.moved + e.moved end
@@ -263,6 +281,10 @@ function M.scores(map, model, i)
   if not e or e.name ~= l.name or e.rows ~= R or e.cols ~= C then
     fail("scores", ("the fault map was drawn for another model (layer %s)"):format(
       tostring(l.name)), 2)
+  end
+  if e.hash ~= hash_of(l) and e.cells ~= R * C * phys_of(map.config) then
+    fail("scores", ("the fault map was drawn for other masks of layer %s: draw it for the " ..
+      "dense network (every cell) or for the current masks"):format(l.name), 2)
   end
   local out = l.weight:clone()
   core.faults_score(out, l.weight, e.data)

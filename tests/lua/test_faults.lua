@@ -319,59 +319,87 @@ local function map_entries(map, i) return entries(rp.faults.serialize(map).layer
 function TestFaults:test_restrict_keeps_the_mapped_segments_faults()
   local m = small_model(11)
   local chip = rp.faults.sample(m, FIXED, {sa0 = 0.1, sa1 = 0.05, seed = 3})
-  -- a dense model's restriction is the chip itself
-  local same = rp.faults.restrict(chip, m)
-  for i = 1, #chip.layers do
-    lu.assertEquals(rp.faults.serialize(same).layers[i].bytes,
-      rp.faults.serialize(chip).layers[i].bytes)
+  -- a dense model's restriction is the chip itself, either way
+  for _, pl in ipairs{"packed", "in_place"} do
+    local same = rp.faults.restrict(chip, m, {placement = pl})
+    for i = 1, #chip.layers do
+      lu.assertEquals(rp.faults.serialize(same).layers[i].bytes,
+        rp.faults.serialize(chip).layers[i].bytes)
+    end
   end
   rp.prune.apply(m, {granularity = "column", amount = 0.5, xbar = FIXED})
-  local r = rp.faults.restrict(chip, m)
-  for i, l in ipairs(m:prunable()) do
-    lu.assertEquals(r.layers[i].cells, mapped_cells(l, FIXED), l.name)
-    local all, got = map_entries(chip, i), map_entries(r, i)
-    local C = l.weight:size(1)
-    local R = l.weight:numel() // C
-    local mask = l.mask:reshape{-1}:totable()
-    for idx, e in pairs(all) do
-      local c, row = idx // R, idx % R
-      local b = row // FIXED.rows
-      local mapped = false
-      for rr = b * FIXED.rows, math.min(R, (b + 1) * FIXED.rows) - 1 do
-        if mask[c * R + rr + 1] ~= 0 then mapped = true end
+  for _, pl in ipairs{"packed", "in_place"} do
+    local r = rp.faults.restrict(chip, m, {placement = pl})
+    local xbars = 0
+    for i, l in ipairs(m:prunable()) do
+      lu.assertEquals(r.layers[i].cells, mapped_cells(l, FIXED), l.name)
+      local all, got = map_entries(chip, i), map_entries(r, i)
+      local C = l.weight:size(1)
+      local R = l.weight:numel() // C
+      local mask = l.mask:reshape{-1}:totable()
+      -- every mapped weight reads the chip's cells at its segment's position:
+      -- packed, the block's j-th mapped segment on position j
+      local want = {}
+      for b = 0, (R - 1) // FIXED.rows do
+        local j, per_tile = 0, {}
+        for c = 0, C - 1 do
+          local mapped = false
+          for rr = b * FIXED.rows, math.min(R, (b + 1) * FIXED.rows) - 1 do
+            if mask[c * R + rr + 1] ~= 0 then mapped = true end
+          end
+          if mapped then
+            local pos = pl == "packed" and j or c
+            j = j + 1
+            per_tile[c // FIXED.L] = true
+            for rr = b * FIXED.rows, math.min(R, (b + 1) * FIXED.rows) - 1 do
+              want[c * R + rr] = all[pos * R + rr]
+            end
+          end
+        end
+        if pl == "packed" then xbars = xbars + (j + FIXED.L - 1) // FIXED.L
+        else for _ in pairs(per_tile) do xbars = xbars + 1 end end
       end
-      if mapped then lu.assertEquals(got[idx], e) else lu.assertNil(got[idx]) end
+      for idx, e in pairs(want) do lu.assertEquals(got[idx], e, pl .. " " .. idx) end
+      for idx in pairs(got) do lu.assertNotNil(want[idx], pl .. " " .. idx) end
     end
-    for idx in pairs(got) do lu.assertNotNil(all[idx]) end
+    lu.assertEquals(r.total.crossbars, xbars, pl)
+    if pl == "packed" then lu.assertEquals(xbars, rp.xbar.map(m, FIXED).total.crossbars) end
   end
   -- attaching it works; the chip map itself no longer fits the masks
+  local r = rp.faults.restrict(chip, m)
   rp.faults.attach(m, r)
   lu.assertErrorMsgContains("changed since the fault map was drawn", rp.faults.attach, m, chip)
 end
 
--- one crossbar of a 4 x 2 linear layer (rows 4, L = 2): stuck cells on
--- position 0 only. Alive column 0 with column 1 dead moves onto position 1
--- and meets no fault; alive column 1 stays.
-function TestFaults:test_remap_by_hand()
-  local cfg = rp.xbar.config{rows = 4, cols = 8, weight_bits = 8, cell_bits = 2,
+-- stuck cells on position 0 of one crossbar: a crafted whole-chip map of a
+-- linear layer with `cols` outputs, rows 4, L = cols
+local function one_crossbar(cols, faults)
+  local cfg = rp.xbar.config{rows = 4, cols = 4 * cols, weight_bits = 8, cell_bits = 2,
     compact_rows = false}
-  local lin = nn.Linear(4, 2, {bias = false})
+  local lin = nn.Linear(4, cols, {bias = false})
   local m = nn.Sequential{lin}
   local chip = rp.faults.sample(m, cfg, {sa0 = 0, seed = 1})
-  -- weights (r, c) at c * 4 + r: column 0 is 0..3; SA1 in the top slice of each
+  chip.layers[1].data = crafted(4 * cols, 8, 2, false, faults)
+  return m, lin, chip
+end
+
+-- positions 0 (stuck at LRS in the top slice) and 1 (clean)
+function TestFaults:test_remap_by_hand()
   local e = {}
   for r = 0, 3 do e[#e + 1] = {index = r, set_pos = 192} end
-  chip.layers[1].data = crafted(8, 8, 2, false, e)
-  chip.layers[1].cells = 8 * 4
-  lin:set_mask(T.from{{1, 1, 1, 1}, {0, 0, 0, 0}})
-  local mm = rp.faults.remap(chip, m)
-  lu.assertEquals({mm.total.moved, mm.total.faulty, mm.total.cells}, {1, 0, 16})
+  local m, lin, chip = one_crossbar(2, e)
+  -- only column 1 alive: packed it sits on position 0 and meets the faults;
+  -- remapped onto position 1 it meets none; in place it is on 1 already
   lin:set_mask(T.from{{0, 0, 0, 0}, {1, 1, 1, 1}})
-  local stay = rp.faults.remap(chip, m)
-  lu.assertEquals({stay.total.moved, stay.total.faulty}, {0, 0})
+  local r = rp.faults.restrict(chip, m)
+  lu.assertEquals({r.total.faulty, r.total.crossbars}, {4, 1})
+  local mm = rp.faults.remap(chip, m)
+  lu.assertEquals({mm.total.moved, mm.total.faulty, mm.total.cells, mm.total.crossbars},
+    {1, 0, 16, 1})
+  local ip = rp.faults.remap(chip, m, {placement = "in_place"})
+  lu.assertEquals({ip.total.moved, ip.total.faulty}, {0, 0})
   -- both alive: the more valuable (l1) column takes the clean position
   lin:set_mask(T.from{{1, 1, 1, 1}, {1, 1, 1, 1}})
-  local full = rp.faults.remap(chip, m)
   lin.weight:copy(T.from{{0.1, 0.1, 0.1, 0.1}, {0.5, 0.5, 0.5, 0.5}})
   lu.assertEquals(rp.faults.remap(chip, m).total.moved, 0)
   lin.weight:copy(T.from{{0.5, 0.5, 0.5, 0.5}, {0.1, 0.1, 0.1, 0.1}})
@@ -379,18 +407,53 @@ function TestFaults:test_remap_by_hand()
   lu.assertEquals({swapped.total.moved, swapped.total.faulty, swapped.total.sa1}, {2, 4, 4})
   lu.assertEquals(map_entries(swapped, 1)[4], {clear_pos = 0, set_pos = 192, clear_neg = 0,
     set_neg = 0}) -- column 1 (index 4) now reads position 0's cells
-  lu.assertEquals(full.total.faulty, 4)
 end
 
--- remapping never raises the damage the mapped weights' stuck cells can do
--- (sum over stuck slices of 4^slice), moves nothing on a clean chip, and
--- keeps the crossbars
+-- three positions: 0 heavily damaged (top slice), 1 lightly (bottom slice), 2
+-- clean; columns by value 0 > 2 > 1 go 0 -> 2, 2 -> 1, 1 -> 0 (a 3-cycle)
+function TestFaults:test_remap_three_cycle()
+  local e = {}
+  for r = 0, 3 do e[#e + 1] = {index = r, set_pos = 192} end
+  for r = 0, 3 do e[#e + 1] = {index = 4 + r, set_pos = 3} end
+  local m, lin, chip = one_crossbar(3, e)
+  lin.weight:copy(T.from{{0.9, 0.9, 0.9, 0.9}, {0.1, 0.1, 0.1, 0.1}, {0.5, 0.5, 0.5, 0.5}})
+  local mm = rp.faults.remap(chip, m, {placement = "in_place"})
+  lu.assertEquals(mm.total.moved, 3)
+  local got = map_entries(mm, 1)
+  for r = 0, 3 do
+    lu.assertNil(got[r])                                 -- column 0 on the clean position
+    lu.assertEquals(got[4 + r].set_pos, 192)             -- column 1 on position 0
+    lu.assertEquals(got[8 + r].set_pos, 3)               -- column 2 on position 1
+  end
+  -- the result is a fault map like any other: its bytes round-trip
+  local back = rp.faults.deserialize(rp.faults.serialize(mm))
+  lu.assertEquals(rp.faults.serialize(back).layers[1].bytes,
+    rp.faults.serialize(mm).layers[1].bytes)
+end
+
+-- remapping never raises the damage weighted by value (the sum over mapped
+-- segments of their alive weights' l1 times the digits their stuck cells
+-- span), moves nothing on a clean chip, and keeps the crossbars
 function TestFaults:test_remap_lowers_damage()
-  local function damage(map, i)
+  local function damage(map, m, i)
+    local l = m:prunable()[i]
+    local C = l.weight:size(1)
+    local R = l.weight:numel() // C
+    local w, mask = l.weight:reshape{-1}:totable(), l.mask:reshape{-1}:totable()
+    local value = {}
+    for c = 0, C - 1 do
+      for r = 0, R - 1 do
+        local s = (r // FIXED.rows) * C + c
+        value[s] = (value[s] or 0) + (mask[c * R + r + 1] ~= 0 and math.abs(w[c * R + r + 1]) or 0)
+      end
+    end
     local d = 0
-    for _, e in pairs(map_entries(map, i)) do
+    for idx, e in pairs(map_entries(map, i)) do
+      local c, r = idx // R, idx % R
       for k = 0, 3 do
-        if (e.clear_pos | e.set_pos) >> (2 * k) & 3 ~= 0 then d = d + 4 ^ k end
+        if (e.clear_pos | e.set_pos) >> (2 * k) & 3 ~= 0 then
+          d = d + 3 * 4 ^ k * value[(r // FIXED.rows) * C + c]
+        end
       end
     end
     return d
@@ -399,16 +462,21 @@ function TestFaults:test_remap_lowers_damage()
   local chip = rp.faults.sample(m, FIXED, {sa0 = 0.05, sa1 = 0.02, seed = 4})
   local clean = rp.faults.sample(m, FIXED, {sa0 = 0, seed = 4})
   rp.prune.apply(m, {granularity = "column", amount = 0.6, xbar = FIXED})
-  local r, mm = rp.faults.restrict(chip, m), rp.faults.remap(chip, m)
-  local lower = false
-  for i = 1, #r.layers do
-    lu.assertTrue(damage(mm, i) <= damage(r, i), m:prunable()[i].name)
-    if damage(mm, i) < damage(r, i) then lower = true end
-    lu.assertEquals(mm.layers[i].cells, r.layers[i].cells)
+  for _, pl in ipairs{"packed", "in_place"} do
+    local o = {placement = pl}
+    local r, mm = rp.faults.restrict(chip, m, o), rp.faults.remap(chip, m, o)
+    local lower = false
+    for i = 1, #r.layers do
+      local a, b = damage(mm, m, i), damage(r, m, i)
+      lu.assertTrue(a <= b * (1 + 1e-12), ("%s %s: %g > %g"):format(pl, m:prunable()[i].name, a, b))
+      if a < b then lower = true end
+      lu.assertEquals(mm.layers[i].cells, r.layers[i].cells)
+      lu.assertEquals(mm.layers[i].crossbars, r.layers[i].crossbars)
+    end
+    lu.assertTrue(lower and mm.total.moved > 0, pl)
+    lu.assertEquals(rp.faults.remap(clean, m, o).total.moved, 0)
   end
-  lu.assertTrue(lower and mm.total.moved > 0)
-  lu.assertEquals(rp.faults.remap(clean, m).total.moved, 0)
-  rp.faults.attach(m, mm)
+  rp.faults.attach(m, rp.faults.remap(chip, m))
   m:forward(T.randn({1, 2, 4, 4}))
 end
 
@@ -461,6 +529,14 @@ function TestFaults:test_restrict_and_remap_bad_input()
   lu.assertErrorMsgContains("a fault map (rp.faults.sample) expected", rp.faults.restrict, {}, m)
   lu.assertErrorMsgContains("drawn for another model", rp.faults.restrict,
     rp.faults.sample(small_model(1), FIXED, {sa0 = 0.1}), nn.Sequential{nn.Linear(2, 2)})
+  local whole = rp.faults.sample(small_model(14), FIXED, {sa0 = 0.1, seed = 1})
+  lu.assertErrorMsgContains("placement must be \"packed\" or \"in_place\"", rp.faults.remap,
+    whole, m, {placement = "spread"})
+  -- fault-aware scores from a map of other masks are refused
+  local stale = rp.faults.sample(m, CFG, {sa0 = 0.1, seed = 2})
+  rp.prune.apply(m, {granularity = "column", amount = 0.2, xbar = FIXED})
+  lu.assertErrorMsgContains("drawn for other masks", rp.prune.apply, m,
+    {granularity = "column", amount = 0.2, xbar = FIXED, faults = stale})
 end
 
 os.exit(lu.LuaUnit.run())

@@ -134,7 +134,7 @@ function TestRecipes:test_every_recipe_runs_small()
           by[r.method] = r
           lu.assertTrue(r.cell_writes > 0 and r.lifetime_trainings > 0, r.method)
         end
-        for _, arm in ipairs{"realprune/fixed", "fault-aware"} do
+        for _, arm in ipairs{"realprune/packed", "realprune/in-place", "fault-aware/in-place"} do
           lu.assertNotNil(by[arm], arm)
           lu.assertEquals(by[arm .. "+remap"].crossbars, by[arm].crossbars)
           lu.assertEquals(by[arm].moved, 0)

@@ -90,31 +90,46 @@ void rp_variation_free(struct rp_variation_layer *v);
 rp_status rp_cells_effective(float *out, const float *weight, const struct rp_fault_layer *f,
                              const struct rp_variation_layer *v, uint64_t write);
 
-/*** A fault layer for a smaller mapping of the same cells: of f (drawn with
- * cfg, compact_rows off, so that every row keeps its place) the faulty weights
- * whose segment `mask` still maps; counts recomputed.
+/*** The faults a pruned layer meets on a whole chip. f holds the faults of
+ * every cell of the layer's dense crossbars (drawn for the dense network
+ * with compact_rows off, so that every row keeps its place). With `packed`,
+ * a row block's mapped segments sit in column order on column positions 0,
+ * 1, ... (as rp_xbar_map counts ceil(segments / L) crossbars); otherwise each
+ * sits on its own column (a crossbar is saved only when all its segments
+ * are pruned). Weight (r, c) of the segment on position p reads the cells
+ * drawn at (r, p). Counts recomputed.
  * @function rp_faults_restrict */
 rp_status rp_faults_restrict(struct rp_fault_layer *out, const struct rp_fault_layer *f,
                              const float *mask, int64_t R, int64_t C,
-                             const struct rp_xbar_config *cfg);
-/*** Fault-aware remapping. f holds the faults of every position of the
- * layer's crossbars (drawn for the dense layout, compact_rows off); in every
- * crossbar (a row block x L columns) the segments `mask` maps, most valuable
- * first (the l1 of their alive weights), are placed on the positions whose
- * stuck cells can do the least damage (the sum over stuck slices of the
- * fraction of the range a slice spans), the unmapped ones on the rest. out:
- * the faults each mapped weight then reads; *moved: the mapped segments
- * placed elsewhere than their own position.
+                             const struct rp_xbar_config *cfg, int packed);
+/*** Fault-aware remapping onto the same crossbars as restrict's. A
+ * position's damage is the digits its stuck cells span. Packed: per row
+ * block with m mapped segments, the ceil(m / L) crossbars of the block whose
+ * min(m, L) least damaged positions do the least damage; in place: each
+ * crossbar's own positions. Within them the segments, most valuable first
+ * (the l1 of their alive weights), take the positions of least damage; among
+ * positions of equal damage a segment keeps its own; a group keeps
+ * restrict's placement unless the new one does less damage weighted by the
+ * segments' values (the sum of value x damage, which the pairing minimizes). *moved: segments
+ * placed elsewhere than restrict puts them.
  * @function rp_faults_remap */
 rp_status rp_faults_remap(struct rp_fault_layer *out, const struct rp_fault_layer *f,
                           const float *weight, const float *mask, int64_t R, int64_t C,
-                          const struct rp_xbar_config *cfg, int64_t *moved);
+                          const struct rp_xbar_config *cfg, int packed, int64_t *moved);
 
 /*** Fault-aware pruning scores: out[i] = max(0, |w| - |w' - w|), w' what the
  * cells hold (rp_faults_effective): a weight's magnitude less the error its
  * stuck cells make, 0 where the error is larger. Mean over a group, as the l1
- * score, it ranks first the groups whose faults do the most damage.
+ * score, it ranks first the groups whose faults do the most damage. out must
+ * not be weight.
  * @function rp_faults_score */
 rp_status rp_faults_score(float *out, const float *weight, const struct rp_fault_layer *f);
+
+/*** The crossbars a layer's mapped segments take, packed or in place (as
+ * rp_faults_restrict places them): per row block ceil(segments / L), or the
+ * crossbars of the dense layout that hold a mapped segment.
+ * @function rp_faults_crossbars */
+rp_status rp_faults_crossbars(const float *mask, int64_t R, int64_t C,
+                              const struct rp_xbar_config *cfg, int packed, int64_t *count);
 
 #endif
