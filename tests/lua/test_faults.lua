@@ -425,6 +425,15 @@ function TestFaults:test_remap_three_cycle()
     lu.assertEquals(got[4 + r].set_pos, 192)             -- column 1 on position 0
     lu.assertEquals(got[8 + r].set_pos, 3)               -- column 2 on position 1
   end
+  -- positions 1 and 2 clean (equal damage): column 1 keeps position 1, column 0
+  -- takes 2 and column 2 position 0 (two moves, not three)
+  local e2 = {}
+  for r = 0, 3 do e2[#e2 + 1] = {index = r, set_pos = 192} end
+  local m2, lin2, chip2 = one_crossbar(3, e2)
+  lin2.weight:copy(T.from{{0.9, 0.9, 0.9, 0.9}, {0.5, 0.5, 0.5, 0.5}, {0.1, 0.1, 0.1, 0.1}})
+  local kept = rp.faults.remap(chip2, m2, {placement = "in_place"})
+  lu.assertEquals(kept.total.moved, 2)
+  lu.assertEquals(map_entries(kept, 1)[8].set_pos, 192) -- column 2 on position 0
   -- the result is a fault map like any other: its bytes round-trip
   local back = rp.faults.deserialize(rp.faults.serialize(mm))
   lu.assertEquals(rp.faults.serialize(back).layers[1].bytes,
