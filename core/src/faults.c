@@ -58,6 +58,18 @@ static rp_status mapped_segments(const float *mask, int64_t R, int64_t C,
     return RP_OK;
 }
 
+/* The checks sampling and variation share: weight_bits at most 32, R, C >= 1. */
+static rp_status check_matrix(const struct rp_xbar_config *cfg, int64_t R, int64_t C,
+                              const char *fn)
+{
+    if (cfg->weight_bits > 32)
+        return rp_error(RP_EINVAL, "%s: weight_bits must be at most 32, got %lld", fn,
+                        (long long)cfg->weight_bits);
+    if (R < 1 || C < 1)
+        return rp_error(RP_EINVAL, "%s: an R x C matrix with R, C >= 1 expected", fn);
+    return RP_OK;
+}
+
 rp_status rp_faults_sample(struct rp_fault_layer *out, const float *mask, int64_t R, int64_t C,
                            const struct rp_xbar_config *cfg, double sa0, double sa1,
                            struct rp_rng *rng)
@@ -72,11 +84,8 @@ rp_status rp_faults_sample(struct rp_fault_layer *out, const float *mask, int64_
                         "faults: sa0 and sa1 must be in [0, 1] with sa0 + sa1 <= 1, "
                         "got %g and %g",
                         sa0, sa1);
-    if (cfg->weight_bits > 32)
-        return rp_error(RP_EINVAL, "faults: weight_bits must be at most 32, got %lld",
-                        (long long)cfg->weight_bits);
-    if (R < 1 || C < 1)
-        return rp_error(RP_EINVAL, "faults: an R x C matrix with R, C >= 1 expected");
+    if ((st = check_matrix(cfg, R, C, "faults")) != RP_OK)
+        return st;
     if (!rng)
         return rp_error(RP_EINVAL, "faults: a generator is needed");
     int64_t *block;
@@ -263,11 +272,8 @@ rp_status rp_variation_new(struct rp_variation_layer *out, const float *mask, in
                         "variation: sigma_d2d and sigma_c2c must be finite and >= 0, got %g "
                         "and %g",
                         sigma_d2d, sigma_c2c);
-    if (cfg->weight_bits > 32)
-        return rp_error(RP_EINVAL, "variation: weight_bits must be at most 32, got %lld",
-                        (long long)cfg->weight_bits);
-    if (R < 1 || C < 1)
-        return rp_error(RP_EINVAL, "variation: an R x C matrix with R, C >= 1 expected");
+    if ((st = check_matrix(cfg, R, C, "variation")) != RP_OK)
+        return st;
     int64_t *block;
     unsigned char *seg;
     if ((st = mapped_segments(mask, R, C, cfg, &block, &seg, "variation")) != RP_OK)

@@ -210,34 +210,8 @@ end
 -- The sparse kernels with faults attached keep the faulty weights (masked
 -- ones in mapped segments read their cells): the same as the dense kernels.
 function TestFaults:test_sparse_execution_with_faults_equals_dense()
-  rp.seed(8)
-  local conv = nn.Conv2d(16, 32, 3, {padding = 1, bias = false})
-  conv.algorithm = "sparse"
-  local m = nn.Sequential{conv}
-  local cfg = rp.xbar.config{rows = 32, cols = 16, weight_bits = 8, cell_bits = 2}
-  rp.prune.apply(m, {granularity = "column", amount = 0.7, xbar = cfg})
-  local mask = conv.mask:clone()
-  -- mask some weights inside alive segments: mapped, so they have cells
-  local flat = mask:reshape{-1}
-  local killed = 0
-  for i = 1, flat:numel(), 7 do if flat[i] == 1 then flat[i] = 0; killed = killed + 1 end end
-  conv:set_mask(mask)
-  rp.faults.attach(m, rp.faults.sample(m, cfg, {sa0 = 0.05, sa1 = 0.05, seed = 3}))
-  local x = T.randn({2, 16, 6, 6}, rp.generator(9))
-  local gy = T.randn({2, 32, 6, 6}, rp.generator(10))
-  local y1 = m:forward(x):clone()
-  lu.assertEquals(conv.runs, "sparse")
-  local g1 = m:backward(x, gy):clone()
-  conv.algorithm = "im2col"
-  local y2 = m:forward(x):clone()
-  local g2 = m:backward(x, gy):clone()
-  lu.assertTrue(killed > 0)
-  lu.assertTrue(y1:sub(y2):abs():max() <= 1e-4 * (y2:abs():max() + 1))
-  lu.assertTrue(g1:sub(g2):abs():max() <= 1e-4 * (g2:abs():max() + 1))
-  -- the faulty masked weights matter: without them the outputs differ
-  local plain = nn.Conv2d(16, 32, 3, {padding = 1, bias = false})
-  plain.weight:copy(conv.fault_used:mul(conv.mask))
-  lu.assertTrue(plain:forward(x):sub(y2):abs():max() > 1e-3)
+  require("tests.lua.helpers").sparse_equals_dense_with_cells(lu,
+    {sa0 = 0.05, sa1 = 0.05, seed = 3})
 end
 
 function TestFaults:test_save_keeps_the_map()
@@ -299,22 +273,7 @@ end
 local FIXED = rp.xbar.config{rows = 8, cols = 16, weight_bits = 8, cell_bits = 2,
   compact_rows = false} -- 4 slices, L = 4
 
--- the stuck digits of a fault layer, from its bytes: index -> {masks...}
-local function entries(bytes)
-  local n = string.unpack("<i8", bytes, 9)
-  local t = {}
-  for k = 0, n - 1 do
-    local e = {}
-    for a, key in ipairs{"clear_pos", "set_pos", "clear_neg", "set_neg"} do
-      e[key] = string.unpack("<i8", bytes, 57 + 8 * (a * n + k))
-    end
-    t[string.unpack("<i8", bytes, 57 + 8 * k)] = e
-  end
-  return t, n
-end
-
--- the map's per-layer entries
-local function map_entries(map, i) return entries(rp.faults.serialize(map).layers[i].bytes) end
+local map_entries = require("tests.lua.helpers").stuck_digits
 
 function TestFaults:test_restrict_keeps_the_mapped_segments_faults()
   local m = small_model(11)

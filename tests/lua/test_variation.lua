@@ -9,6 +9,7 @@
 -- the spreads; bad input.
 local lu = require "luaunit"
 local rp = require "realprune"
+local stuck_digits = require("tests.lua.helpers").stuck_digits
 local T, nn = rp.tensor, rp.nn
 
 local CFG = rp.xbar.config{rows = 8, cols = 16, weight_bits = 8, cell_bits = 2} -- 4 slices
@@ -74,13 +75,13 @@ local function reference(w, i, s, o, write, stuck)
   local x = w[i + 1]
   if not o.differential then
     local q = math.max(0, math.min(levels, round((x / s + 1) * 0.5 * levels)))
-    q = (q & ~(stuck.clear or 0)) | (stuck.set or 0)
-    local st = (stuck.clear or 0) | (stuck.set or 0)
+    q = (q & ~(stuck.clear_pos or 0)) | (stuck.set_pos or 0)
+    local st = (stuck.clear_pos or 0) | (stuck.set_pos or 0)
     return (2 * cells_value(q, st, i, 0, o, write) / levels - 1) * s
   end
   local p = math.min(levels, round(math.max(x, 0) / s * levels))
   local n = math.min(levels, round(math.max(-x, 0) / s * levels))
-  local cp, sp = stuck.clear or 0, stuck.set or 0
+  local cp, sp = stuck.clear_pos or 0, stuck.set_pos or 0
   local cn, sn = stuck.clear_neg or 0, stuck.set_neg or 0
   p, n = (p & ~cp) | sp, (n & ~cn) | sn
   return (cells_value(p, cp | sp, i, 0, o, write) - cells_value(n, cn | sn, i, 1, o, write)) /
@@ -153,21 +154,13 @@ function TestVariation:test_every_weight_matches_the_reference()
 end
 
 -- a stuck cell reads its forced digits exactly; the weight's other cells are
--- noisy. The stuck digits are read from the map's bytes (l_faults.c: a header
--- of 7 int64, the n indices, then the clear_pos and set_pos masks).
+-- noisy. The stuck digits are read from the map's bytes.
 function TestVariation:test_stuck_cells_read_exactly_under_variation()
   local m = linear_model(3)
   local l = m:prunable()[1]
   local map = rp.faults.sample(m, CFG, {sa0 = 0.2, sa1 = 0.2, sigma_d2d = 0.05, seed = 4})
   rp.faults.attach(m, map)
-  local bytes = rp.faults.serialize(map).layers[1].bytes
-  local n = string.unpack("<i8", bytes, 9)
-  local stuck = {}
-  for k = 0, n - 1 do
-    local i = string.unpack("<i8", bytes, 57 + 8 * k)
-    stuck[i] = {clear = string.unpack("<i8", bytes, 57 + 8 * (n + k)),
-      set = string.unpack("<i8", bytes, 57 + 8 * (2 * n + k))}
-  end
+  local stuck, n = stuck_digits(map, 1)
   lu.assertTrue(n > 3)
   local w = l.weight:reshape{-1}:totable()
   local s = l.weight:abs():max()
@@ -178,9 +171,9 @@ function TestVariation:test_stuck_cells_read_exactly_under_variation()
   end
   -- a weight whose every cell is stuck reads exactly its forced code
   local all
-  for i, st in pairs(stuck) do if st.clear | st.set == 255 then all = i end end
+  for i, st in pairs(stuck) do if st.clear_pos | st.set_pos == 255 then all = i end end
   if all then
-    lu.assertAlmostEquals(e[all + 1], (2 * stuck[all].set / 255 - 1) * s, 1e-6 * s)
+    lu.assertAlmostEquals(e[all + 1], (2 * stuck[all].set_pos / 255 - 1) * s, 1e-6 * s)
   end
 end
 
@@ -195,16 +188,7 @@ function TestVariation:test_large_layer_with_faults_threads_and_reference()
       sigma_c2c = 0.02, seed = 5})
     rp.faults.attach(m, map)
     lin.updates = 3
-    local bytes = rp.faults.serialize(map).layers[1].bytes
-    local n = string.unpack("<i8", bytes, 9)
-    local stuck = {}
-    for k = 0, n - 1 do
-      local i = string.unpack("<i8", bytes, 57 + 8 * k)
-      stuck[i] = {clear = string.unpack("<i8", bytes, 57 + 8 * (n + k)),
-        set = string.unpack("<i8", bytes, 57 + 8 * (2 * n + k)),
-        clear_neg = string.unpack("<i8", bytes, 57 + 8 * (3 * n + k)),
-        set_neg = string.unpack("<i8", bytes, 57 + 8 * (4 * n + k))}
-    end
+    local stuck, n = stuck_digits(map, 1)
     lu.assertTrue(n > 1000)
     local old = rp.get_threads()
     rp.set_threads(1)
@@ -284,30 +268,7 @@ end
 -- with variation every mapped weight can read nonzero (masked ones too): the
 -- sparse kernels keep them and equal the dense ones
 function TestVariation:test_sparse_execution_keeps_mapped_weights()
-  rp.seed(8)
-  local conv = nn.Conv2d(16, 32, 3, {padding = 1, bias = false})
-  conv.algorithm = "sparse"
-  local m = nn.Sequential{conv}
-  local cfg = rp.xbar.config{rows = 32, cols = 16, weight_bits = 8, cell_bits = 2}
-  rp.prune.apply(m, {granularity = "column", amount = 0.7, xbar = cfg})
-  local mask = conv.mask:clone()
-  local flat = mask:reshape{-1}
-  for i = 1, flat:numel(), 7 do if flat[i] == 1 then flat[i] = 0 end end
-  conv:set_mask(mask)
-  rp.faults.attach(m, rp.faults.sample(m, cfg, {sigma_d2d = 0.05, seed = 3}))
-  local x = T.randn({2, 16, 6, 6}, rp.generator(9))
-  local gy = T.randn({2, 32, 6, 6}, rp.generator(10))
-  local y1 = m:forward(x):clone()
-  lu.assertEquals(conv.runs, "sparse")
-  local g1 = m:backward(x, gy):clone()
-  conv.algorithm = "im2col"
-  local y2 = m:forward(x):clone()
-  local g2 = m:backward(x, gy):clone()
-  lu.assertTrue(y1:sub(y2):abs():max() <= 1e-4 * (y2:abs():max() + 1))
-  lu.assertTrue(g1:sub(g2):abs():max() <= 1e-4 * (g2:abs():max() + 1))
-  local plain = nn.Conv2d(16, 32, 3, {padding = 1, bias = false})
-  plain.weight:copy(conv.fault_used:mul(conv.mask))
-  lu.assertTrue(plain:forward(x):sub(y2):abs():max() > 1e-3)
+  require("tests.lua.helpers").sparse_equals_dense_with_cells(lu, {sigma_d2d = 0.05, seed = 3})
 end
 
 function TestVariation:test_save_keeps_the_spreads()
