@@ -22,6 +22,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "realprune/blas.h"
+
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
@@ -511,6 +513,13 @@ static int pmain(lua_State *L)
 
 int main(int argc, char **argv)
 {
+    /* OpenBLAS chose its kernel when it loaded, from the CPU model number; on
+     * a model newer than it knows that is an SSE3 kernel. Name the right one
+     * and start again (once: the variable is then set, and a user's setting
+     * is never overridden). */
+    const char *core = rp_blas_better_core();
+    if (core && setenv("OPENBLAS_CORETYPE", core, 1) == 0)
+        execv("/proc/self/exe", argv); /* returns only on failure: go on as we are */
     /* Tensors are large and short-lived: keep freed storage in the heap for
      * reuse instead of returning it to the kernel and faulting fresh zeroed
      * pages in for the next one (3-5x faster elementwise ops from Lua). */

@@ -57,6 +57,19 @@ static int l_blas_info(lua_State *L)
     return 1;
 }
 
+/*** blas_wanted_core() -> the OpenBLAS core this processor calls for
+ * ("SkylakeX" with AVX-512, "Haswell" with AVX2 and FMA), or nil
+ * @function blas_wanted_core */
+static int l_blas_wanted_core(lua_State *L)
+{
+    const char *want = rp_blas_wanted_core();
+    if (want)
+        lua_pushstring(L, want);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
 /* names: {conv2d_algorithm = {...}, granularity = ..., score = ..., scope = ...,
  * encoding = ...}, the core's name tables (realprune/names.h) as Lua lists */
 static void push_names(lua_State *L)
@@ -82,10 +95,20 @@ static void push_names(lua_State *L)
 
 int luaopen_realprune_core(lua_State *L)
 {
-    static const luaL_Reg funcs[] = {
-        {"clock", l_clock},         {"set_threads", l_set_threads}, {"get_threads", l_get_threads},
-        {"cpu_count", l_cpu_count}, {"blas_info", l_blas_info},     {NULL, NULL}};
+    static const luaL_Reg funcs[] = {{"clock", l_clock},
+                                     {"set_threads", l_set_threads},
+                                     {"get_threads", l_get_threads},
+                                     {"cpu_count", l_cpu_count},
+                                     {"blas_info", l_blas_info},
+                                     {"blas_wanted_core", l_blas_wanted_core},
+                                     {NULL, NULL}};
     luaL_newlib(L, funcs);
+    const char *core = rp_blas_better_core();
+    if (core) /* loaded by another interpreter: the kernel is already chosen */
+        fprintf(stderr,
+                "realprune: OpenBLAS runs its %s kernel; this processor can run %s, several "
+                "times faster: set OPENBLAS_CORETYPE=%s before starting\n",
+                rp_blas_info(), core, core);
     rpl_open_tensor(L);
     rpl_open_generator(L);
     rpl_open_nn(L);

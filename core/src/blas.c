@@ -9,6 +9,9 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 /* Declared by OpenBLAS's cblas.h on Debian; repeated here so that a cblas.h
@@ -135,4 +138,38 @@ const char *rp_blas_info(void)
 {
     const char *name = openblas_get_corename();
     return name ? name : "unknown";
+}
+
+/* cores whose sgemm uses AVX-512, and those using at least AVX2 and FMA */
+static int core_in(const char *name, const char *const *list)
+{
+    for (; *list; list++)
+        if (strcasecmp(name, *list) == 0)
+            return 1;
+    return 0;
+}
+
+const char *rp_blas_wanted_core(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
+        return "SkylakeX";
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return "Haswell";
+#endif
+    return NULL;
+}
+
+const char *rp_blas_better_core(void)
+{
+    static const char *const avx512[] = {"SkylakeX", "Cooperlake", "SapphireRapids", NULL};
+    static const char *const avx2[] = {"Haswell",        "Zen", "SkylakeX", "Cooperlake",
+                                       "SapphireRapids", NULL};
+    const char *forced = getenv("OPENBLAS_CORETYPE");
+    const char *want = rp_blas_wanted_core();
+    if ((forced && *forced) || !want)
+        return NULL;
+    return core_in(rp_blas_info(), strcmp(want, "SkylakeX") == 0 ? avx512 : avx2) ? NULL : want;
 }

@@ -161,6 +161,27 @@ function TestCli:test_threads_from_environment()
   lu.assertStrContains(out, 'REALPRUNE_THREADS must be a positive integer, got "zero"')
 end
 
+-- OpenBLAS picks its kernel from the CPU model number and falls back to SSE3
+-- on models it does not know; the executable runs the kernel the instruction
+-- sets call for, and a kernel named in OPENBLAS_CORETYPE stands.
+function TestCli:test_blas_kernel_matches_the_processor()
+  local show = " -e 'local c = require(\"realprune.core\") " ..
+    "print(c.blas_info(), c.blas_wanted_core() or \"none\")'"
+  local out, code = run("env -u OPENBLAS_CORETYPE " .. BIN .. show)
+  lu.assertEquals(code, 0)
+  local core, want = out:match("^(%S+)\t(%S+)\n$")
+  lu.assertNotNil(core, out)
+  local wide = {skylakex = 512, cooperlake = 512, sapphirerapids = 512, haswell = 256, zen = 256}
+  if want ~= "none" then
+    local need = want == "SkylakeX" and 512 or 256
+    lu.assertTrue((wide[core:lower()] or 0) >= need,
+      ("OpenBLAS runs %s on a processor calling for %s"):format(core, want))
+  end
+  out, code = run("OPENBLAS_CORETYPE=Prescott " .. BIN .. show)
+  lu.assertEquals(code, 0)
+  lu.assertStrMatches(out, "Prescott\t%S+\n")
+end
+
 function TestCli:test_no_globals_from_require()
   local out, code = run(BIN .. " -e " .. sh_quote(
     'local before = {} for k in pairs(_G) do before[k] = true end ' ..

@@ -38,5 +38,19 @@ int rp_cpu_count(void);
 /*** Name of the BLAS core in use (e.g. "Haswell").
  * @function rp_blas_info */
 const char *rp_blas_info(void);
+/*** The OpenBLAS core this processor's instruction sets call for: "SkylakeX"
+ * with AVX-512 (F, DQ, BW, VL), "Haswell" with AVX2 and FMA, else NULL.
+ * @function rp_blas_wanted_core */
+const char *rp_blas_wanted_core(void);
+/*** The OpenBLAS core this processor should run when the one in use leaves
+ * its vector units idle, else NULL. OpenBLAS picks its core from the CPU
+ * model number and falls back to an SSE3 kernel ("Prescott", 4-8x slower)
+ * on models newer than itself; this checks the instruction sets instead
+ * (rp_blas_wanted_core; a core of the same or a wider vector width is kept).
+ * NULL too when OPENBLAS_CORETYPE is set: the user's choice stands. The core
+ * can only be chosen before OpenBLAS loads (the executable sets
+ * OPENBLAS_CORETYPE and executes itself again).
+ * @function rp_blas_better_core */
+const char *rp_blas_better_core(void);
 
 #endif
