@@ -226,13 +226,23 @@ static uint64_t mix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
-/* A standard normal approximation from 32 random bits: the sum of four
- * 8-bit uniforms (Irwin-Hall), centred and scaled to variance 1, so bounded
- * by 2 sqrt(3) ~ 3.46 (a write-verify loop bounds its error too). */
-static double noise_of(uint32_t h)
+/* x < 2^52 as a double, exactly, in operations every vector unit has (AVX2
+ * converts no 64-bit integers): x's bits under the exponent of 2^52. */
+static inline double small_to_double(uint64_t x)
 {
-    int u = (int)(h & 0xff) + (int)((h >> 8) & 0xff) + (int)((h >> 16) & 0xff) + (int)(h >> 24);
-    return ((double)u + 2.0 - 512.0) * (1.7320508075688772 / 256.0);
+    uint64_t b = x | 0x4330000000000000ULL;
+    double r;
+    memcpy(&r, &b, sizeof r);
+    return r - 4503599627370496.0;
+}
+
+/* A standard normal approximation from 32 random bits (w < 2^32): the sum of
+ * its four 8-bit lanes (Irwin-Hall), centred and scaled to variance 1, so
+ * bounded by 2 sqrt(3) ~ 3.46 (a write-verify loop bounds its error too). */
+static inline double noise_of(uint64_t w)
+{
+    uint64_t u = (w & 0xff) + ((w >> 8) & 0xff) + ((w >> 16) & 0xff) + (w >> 24);
+    return (small_to_double(u) + 2.0 - 512.0) * (1.7320508075688772 / 256.0);
 }
 
 /* Draw c of a stream keyed by `key`: half of the 64 bits of splitmix64's
@@ -240,7 +250,7 @@ static double noise_of(uint32_t h)
 static double draw(uint64_t key, uint64_t c)
 {
     uint64_t h = mix64(key + (c >> 1) * 0x9e3779b97f4a7c15ULL);
-    return noise_of((uint32_t)(c & 1 ? h >> 32 : h));
+    return noise_of(c & 1 ? h >> 32 : h & 0xffffffffULL);
 }
 
 /* z_d of every cell of the layer, as round(36 z_d) (|z_d| <= 3.47): drawn once */
@@ -301,9 +311,11 @@ rp_status rp_variation_new(struct rp_variation_layer *out, const float *mask, in
             return rp_error(RP_ENOMEM, "variation: out of memory");
         }
         uint64_t key = mix64(seed);
+        /* kept slice-major (cell k of weight i at k * n + i) for the reads */
 #pragma omp parallel for schedule(static) if (cells > (1 << 16))
-        for (int64_t c = 0; c < cells; c++)
-            out->d2d[c] = d2d_code(key, (uint64_t)c);
+        for (int64_t i = 0; i < n; i++)
+            for (int k = 0; k < phys; k++)
+                out->d2d[(int64_t)k * n + i] = d2d_code(key, (uint64_t)(i * phys + k));
     }
     out->numel = n;
     out->sigma_d2d = sigma_d2d;
@@ -316,47 +328,113 @@ rp_status rp_variation_new(struct rp_variation_layer *out, const float *mask, in
     return RP_OK;
 }
 
-/* The analog value one array's cells hold for a code: sum over its slices of
- * the level each cell reads, times 2^(slice * cell_bits). Stuck slices (whose
- * digits `stuck` covers) read their forced digits exactly; the others read
- * their digit d plus sigma_d2d z_d + sigma_c2c z_c times the slice's range
- * (or times d, of_level), clamped to the range. Cells are numbered
- * weight * phys + array * slices + slice; z_d (kept per cell, to 1/36) and
- * z_c are the cell's draws from two streams keyed by the seed (z_c: and the
- * write). */
-struct noise_keys {
-    uint64_t c2c;
+/* What the cells hold. Cells are numbered weight * phys + array * slices +
+ * slice; z_d (kept per cell, to 1/36) and z_c are the cell's draws from two
+ * streams keyed by the seed (z_c: and the write). A slice's cell reads its
+ * digit d plus (sigma_d2d z_d + sigma_c2c z_c) times the slice's range (or
+ * times d, of_level), clamped to the range; a stuck slice (whose digits the
+ * fault entry covers) reads its forced digits exactly. An array's analog
+ * value is the sum over its slices of the level read times 2^(slice *
+ * cell_bits), summed in slice order.
+ *
+ * Work goes a run of up to CELLS_RUN weights at a time, one cell position
+ * (array, slice) across the run per pass, so that the draws and the
+ * arithmetic of one pass are the same operations on independent lanes; the
+ * passes are compiled for AVX-512, AVX2 and plain x86-64 and chosen at run
+ * time. Every lane does exactly the scalar operations in the same order and
+ * the file is compiled without contraction into FMA, so all three give the
+ * same bits. */
+#define CELLS_RUN 256
+
+struct cells_pass {
+    double *acc;                 /* [CELLS_RUN] the array's value so far */
+    const uint64_t *code;        /* [CELLS_RUN] digits written */
+    const uint64_t *stuck;       /* [CELLS_RUN] digits forced */
+    const int8_t *d2d;           /* this cell position's z_d codes, from the run's first weight */
+    int64_t m;                   /* weights in the run */
+    uint64_t first, phys;        /* the run's first weight's cell number here, cells a weight */
+    uint64_t key;                /* the write's c2c stream */
+    int lo;                      /* the slice's first digit */
+    uint64_t top;                /* its largest digit */
+    double range, scale, sd, sc; /* top, 2^lo, sigma_d2d / 36, sigma_c2c */
 };
 
-static double cells_value(const struct rp_variation_layer *v, struct noise_keys keys, uint64_t code,
-                          uint64_t stuck, uint64_t first_cell, int slices)
+static inline __attribute__((always_inline)) void
+cells_lanes(const struct cells_pass *p, int use_d2d, int use_c2c, int of_level)
 {
-    int cb = v->cell_bits, wb = v->weight_bits;
-    double sd = v->sigma_d2d / 36.0, sc = v->sigma_c2c;
-    double q = 0.0;
-    uint64_t pair = UINT64_MAX, h = 0;
-    for (int k = 0; k < slices; k++) {
-        int lo = k * cb, hi = lo + cb < wb ? lo + cb : wb;
-        uint64_t top = ((uint64_t)1 << (hi - lo)) - 1;
-        double d = (double)((code >> lo) & top), range = (double)top;
-        if (!((stuck >> lo) & top)) {
-            uint64_t c = first_cell + (uint64_t)k;
-            double z = 0.0;
-            if (sd > 0.0)
-                z += sd * (double)v->d2d[c];
-            if (sc > 0.0) {
-                if (c >> 1 != pair) {
-                    pair = c >> 1;
-                    h = mix64(keys.c2c + pair * 0x9e3779b97f4a7c15ULL);
-                }
-                z += sc * noise_of((uint32_t)(c & 1 ? h >> 32 : h));
-            }
-            d += z * (v->of_level ? d : range);
-            d = d < 0.0 ? 0.0 : d > range ? range : d;
+    double *restrict acc = p->acc;
+    const uint64_t *restrict code = p->code, *restrict stuck = p->stuck;
+    const int8_t *restrict d2d = p->d2d;
+    const int lo = p->lo;
+    const uint64_t top = p->top, first = p->first, phys = p->phys, key = p->key;
+    const double range = p->range, scale = p->scale, sd = p->sd, sc = p->sc;
+    for (int64_t j = 0; j < p->m; j++) {
+        double d = small_to_double((code[j] >> lo) & top), z = 0.0;
+        if (use_d2d)
+            z += sd * (double)d2d[j];
+        if (use_c2c) {
+            uint64_t c = first + (uint64_t)j * phys;
+            uint64_t h = mix64(key + (c >> 1) * 0x9e3779b97f4a7c15ULL);
+            z += sc * noise_of(c & 1 ? h >> 32 : h & 0xffffffffULL);
         }
-        q += d * (double)((uint64_t)1 << lo);
+        double r = d + z * (of_level ? d : range);
+        r = r < 0.0 ? 0.0 : r;
+        r = r > range ? range : r;
+        acc[j] += (((stuck[j] >> lo) & top) ? d : r) * scale;
     }
-    return q;
+}
+
+#define CELLS_PASS_BODY(p)                                                                         \
+    do {                                                                                           \
+        int d_ = (p)->sd > 0.0, c_ = (p)->sc > 0.0;                                                \
+        if (lvl) {                                                                                 \
+            if (d_ && c_)                                                                          \
+                cells_lanes(p, 1, 1, 1);                                                           \
+            else if (d_)                                                                           \
+                cells_lanes(p, 1, 0, 1);                                                           \
+            else                                                                                   \
+                cells_lanes(p, 0, 1, 1);                                                           \
+        } else {                                                                                   \
+            if (d_ && c_)                                                                          \
+                cells_lanes(p, 1, 1, 0);                                                           \
+            else if (d_)                                                                           \
+                cells_lanes(p, 1, 0, 0);                                                           \
+            else                                                                                   \
+                cells_lanes(p, 0, 1, 0);                                                           \
+        }                                                                                          \
+    } while (0)
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx512f,avx512dq,avx512bw,avx512vl"))) static void
+cells_pass_avx512(const struct cells_pass *p, int lvl)
+{
+    CELLS_PASS_BODY(p);
+}
+__attribute__((target("avx2"))) static void cells_pass_avx2(const struct cells_pass *p, int lvl)
+{
+    CELLS_PASS_BODY(p);
+}
+#endif
+static void cells_pass_plain(const struct cells_pass *p, int lvl)
+{
+    CELLS_PASS_BODY(p);
+}
+
+typedef void (*cells_pass_fn)(const struct cells_pass *, int);
+
+static cells_pass_fn cells_pass_choose(void)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    const char *want = getenv("REALPRUNE_SIMD"); /* avx2 or base: a narrower one, for tests */
+    int any = !want || strcmp(want, "base") != 0;
+    int wide = !want || strcmp(want, "avx2") != 0;
+    if (any && wide && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
+        return cells_pass_avx512;
+    if (any && __builtin_cpu_supports("avx2"))
+        return cells_pass_avx2;
+#endif
+    return cells_pass_plain;
 }
 
 /* index of the first faulty weight at or after i */
@@ -387,44 +465,78 @@ rp_status rp_cells_effective(float *out, const float *weight, const struct rp_fa
     int64_t n = v->numel;
     double s = layer_scale(weight, n);
     double levels = (double)(((uint64_t)1 << v->weight_bits) - 1);
-    int slices = (v->weight_bits + v->cell_bits - 1) / v->cell_bits;
-    int phys = slices * (v->differential ? 2 : 1);
-    struct noise_keys keys = {mix64(v->seed ^ 0x632be59bd9b4e019ULL ^ mix64(write + 1))};
+    int cb = v->cell_bits, wb = v->weight_bits;
+    int slices = (wb + cb - 1) / cb;
+    int arrays = v->differential ? 2 : 1, phys = slices * arrays;
+    uint64_t key = mix64(v->seed ^ 0x632be59bd9b4e019ULL ^ mix64(write + 1));
+    cells_pass_fn pass = cells_pass_choose();
     const int64_t chunk = 4096;
 #pragma omp parallel for schedule(static) if (n > (1 << 15))
-    for (int64_t a = 0; a < n; a += chunk) {
-        int64_t b = a + chunk < n ? a + chunk : n;
-        int64_t k = first_fault(f, a);
-        for (int64_t i = a; i < b; i++) {
-            uint64_t cp = 0, sp = 0, cn = 0, sn = 0;
-            if (f && k < f->n && f->index[k] == i) {
-                cp = f->clear_pos[k], sp = f->set_pos[k];
-                cn = f->clear_neg[k], sn = f->set_neg[k];
-                k++;
+    for (int64_t a0 = 0; a0 < n; a0 += chunk) {
+        uint64_t code[2][CELLS_RUN], stuck[2][CELLS_RUN];
+        double acc[2][CELLS_RUN];
+        int64_t b0 = a0 + chunk < n ? a0 + chunk : n;
+        int64_t k = first_fault(f, a0);
+        for (int64_t a = a0; a < b0; a += CELLS_RUN) {
+            int64_t m = b0 - a < CELLS_RUN ? b0 - a : CELLS_RUN;
+            /* the codes written and the digits forced, per weight */
+            for (int64_t j = 0; j < m; j++) {
+                int64_t i = a + j;
+                uint64_t cp = 0, sp = 0, cn = 0, sn = 0;
+                if (f && k < f->n && f->index[k] == i) {
+                    cp = f->clear_pos[k], sp = f->set_pos[k];
+                    cn = f->clear_neg[k], sn = f->set_neg[k];
+                    k++;
+                }
+                double w = (double)weight[i];
+                w = isfinite(w) ? w : 0.0; /* copied as it is below */
+                if (!v->differential) {
+                    double q = nearbyint((w / s + 1.0) * 0.5 * levels);
+                    q = q < 0 ? 0 : q > levels ? levels : q;
+                    code[0][j] = ((uint64_t)q & ~cp) | sp;
+                } else {
+                    double p = nearbyint((w > 0 ? w : 0) / s * levels);
+                    double q = nearbyint((w < 0 ? -w : 0) / s * levels);
+                    p = p > levels ? levels : p;
+                    q = q > levels ? levels : q;
+                    code[0][j] = ((uint64_t)p & ~cp) | sp;
+                    code[1][j] = ((uint64_t)q & ~cn) | sn;
+                    stuck[1][j] = cn | sn;
+                }
+                stuck[0][j] = cp | sp;
+                acc[0][j] = acc[1][j] = 0.0;
             }
-            double w = (double)weight[i];
-            if (!((v->mapped[i >> 6] >> (i & 63)) & 1) || !isfinite(w)) {
-                out[i] = weight[i];
-                continue;
+            for (int arr = 0; arr < arrays; arr++)
+                for (int sl = 0; sl < slices; sl++) {
+                    int kk = arr * slices + sl, lo = sl * cb, hi = lo + cb < wb ? lo + cb : wb;
+                    uint64_t top = ((uint64_t)1 << (hi - lo)) - 1;
+                    struct cells_pass p = {
+                        .acc = acc[arr],
+                        .code = code[arr],
+                        .stuck = stuck[arr],
+                        .d2d = v->d2d ? v->d2d + (int64_t)kk * n + a : NULL,
+                        .m = m,
+                        .first = (uint64_t)a * (uint64_t)phys + (uint64_t)kk,
+                        .phys = (uint64_t)phys,
+                        .key = key,
+                        .lo = lo,
+                        .top = top,
+                        .range = (double)top,
+                        .scale = (double)((uint64_t)1 << lo),
+                        .sd = v->d2d ? v->sigma_d2d / 36.0 : 0.0,
+                        .sc = v->sigma_c2c,
+                    };
+                    pass(&p, v->of_level);
+                }
+            for (int64_t j = 0; j < m; j++) {
+                int64_t i = a + j;
+                if (!((v->mapped[i >> 6] >> (i & 63)) & 1) || !isfinite(weight[i]))
+                    out[i] = weight[i];
+                else if (!v->differential)
+                    out[i] = (float)((2.0 * acc[0][j] / levels - 1.0) * s);
+                else
+                    out[i] = (float)((acc[0][j] - acc[1][j]) / levels * s);
             }
-            double val;
-            uint64_t cell = (uint64_t)i * (uint64_t)phys;
-            if (!v->differential) {
-                double q = nearbyint((w / s + 1.0) * 0.5 * levels);
-                q = q < 0 ? 0 : q > levels ? levels : q;
-                uint64_t code = ((uint64_t)q & ~cp) | sp;
-                val = (2.0 * cells_value(v, keys, code, cp | sp, cell, slices) / levels - 1.0) * s;
-            } else {
-                double p = nearbyint((w > 0 ? w : 0) / s * levels);
-                double m = nearbyint((w < 0 ? -w : 0) / s * levels);
-                p = p > levels ? levels : p;
-                m = m > levels ? levels : m;
-                uint64_t pc = ((uint64_t)p & ~cp) | sp, nc = ((uint64_t)m & ~cn) | sn;
-                val = (cells_value(v, keys, pc, cp | sp, cell, slices) -
-                       cells_value(v, keys, nc, cn | sn, cell + (uint64_t)slices, slices)) /
-                      levels * s;
-            }
-            out[i] = (float)val;
         }
     }
     return RP_OK;
