@@ -384,25 +384,28 @@ cells_lanes(const struct cells_pass *p, int use_d2d, int use_c2c, int of_level)
     }
 }
 
+/* the pass with the spreads it has (neither: z = 0, as the c2c form gives) */
 #define CELLS_PASS_BODY(p)                                                                         \
-    do {                                                                                           \
-        int d_ = (p)->sd > 0.0, c_ = (p)->sc > 0.0;                                                \
-        if (lvl) {                                                                                 \
-            if (d_ && c_)                                                                          \
-                cells_lanes(p, 1, 1, 1);                                                           \
-            else if (d_)                                                                           \
-                cells_lanes(p, 1, 0, 1);                                                           \
-            else                                                                                   \
-                cells_lanes(p, 0, 1, 1);                                                           \
-        } else {                                                                                   \
-            if (d_ && c_)                                                                          \
-                cells_lanes(p, 1, 1, 0);                                                           \
-            else if (d_)                                                                           \
-                cells_lanes(p, 1, 0, 0);                                                           \
-            else                                                                                   \
-                cells_lanes(p, 0, 1, 0);                                                           \
-        }                                                                                          \
-    } while (0)
+    switch (((p)->sd > 0.0) * 4 + ((p)->sc > 0.0) * 2 + (lvl != 0)) {                              \
+    case 7:                                                                                        \
+        cells_lanes(p, 1, 1, 1);                                                                   \
+        break;                                                                                     \
+    case 6:                                                                                        \
+        cells_lanes(p, 1, 1, 0);                                                                   \
+        break;                                                                                     \
+    case 5:                                                                                        \
+        cells_lanes(p, 1, 0, 1);                                                                   \
+        break;                                                                                     \
+    case 4:                                                                                        \
+        cells_lanes(p, 1, 0, 0);                                                                   \
+        break;                                                                                     \
+    case 3:                                                                                        \
+    case 1:                                                                                        \
+        cells_lanes(p, 0, 1, 1);                                                                   \
+        break;                                                                                     \
+    default:                                                                                       \
+        cells_lanes(p, 0, 1, 0);                                                                   \
+    }
 
 #if defined(__x86_64__) && defined(__GNUC__)
 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl"))) static void
