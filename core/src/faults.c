@@ -346,84 +346,97 @@ rp_status rp_variation_new(struct rp_variation_layer *out, const float *mask, in
  * same bits. */
 #define CELLS_RUN 256
 
-struct cells_pass {
-    double *acc;                 /* [CELLS_RUN] the array's value so far */
-    const uint64_t *code;        /* [CELLS_RUN] digits written */
-    const uint64_t *stuck;       /* [CELLS_RUN] digits forced */
-    const int8_t *d2d;           /* this cell position's z_d codes, from the run's first weight */
-    int64_t m;                   /* weights in the run */
-    uint64_t first, phys;        /* the run's first weight's cell number here, cells a weight */
-    uint64_t key;                /* the write's c2c stream */
-    int lo;                      /* the slice's first digit */
-    uint64_t top;                /* its largest digit */
-    double range, scale, sd, sc; /* top, 2^lo, sigma_d2d / 36, sigma_c2c */
+/* one cell position (slice) of the run's weights in one array */
+struct cells_pos {
+    const int8_t *d2d;   /* this position's z_d codes, from the run's first weight */
+    int lo;              /* the slice's first digit */
+    uint64_t top;        /* its largest digit */
+    double range, scale; /* top, 2^lo */
 };
 
+/* A pass: one position of an array, or two (cells c and c + 1 of the same
+ * array for even c, which share a draw of the c2c stream). */
+struct cells_pass {
+    double *acc;           /* [CELLS_RUN] the array's value so far */
+    const uint64_t *code;  /* [CELLS_RUN] digits written */
+    const uint64_t *stuck; /* [CELLS_RUN] digits forced */
+    struct cells_pos at[2];
+    int64_t m;            /* weights in the run */
+    uint64_t first, phys; /* the run's first weight's cell number at at[0], cells a weight */
+    uint64_t key;         /* the write's c2c stream */
+    double sd, sc;        /* sigma_d2d / 36, sigma_c2c */
+};
+
+/* what one cell adds to its array's value */
+static inline __attribute__((always_inline)) double
+cell_read(const struct cells_pos *p, int64_t j, uint64_t code, uint64_t stuck, uint64_t bits,
+          double sd, double sc, int use_d2d, int use_c2c, int of_level)
+{
+    double d = small_to_double((code >> p->lo) & p->top), z = 0.0;
+    if (use_d2d)
+        z += sd * (double)p->d2d[j];
+    if (use_c2c)
+        z += sc * noise_of(bits);
+    double r = d + z * (of_level ? d : p->range);
+    r = r < 0.0 ? 0.0 : r;
+    r = r > p->range ? p->range : r;
+    return (((stuck >> p->lo) & p->top) ? d : r) * p->scale;
+}
+
 static inline __attribute__((always_inline)) void
-cells_lanes(const struct cells_pass *p, int use_d2d, int use_c2c, int of_level)
+cells_lanes(const struct cells_pass *p, int use_d2d, int use_c2c, int of_level, int two)
 {
     double *restrict acc = p->acc;
     const uint64_t *restrict code = p->code, *restrict stuck = p->stuck;
-    const int8_t *restrict d2d = p->d2d;
-    const int lo = p->lo;
-    const uint64_t top = p->top, first = p->first, phys = p->phys, key = p->key;
-    const double range = p->range, scale = p->scale, sd = p->sd, sc = p->sc;
+    struct cells_pos a = p->at[0], b = p->at[1];
+    const uint64_t first = p->first, phys = p->phys, key = p->key;
+    const double sd = p->sd, sc = p->sc;
     for (int64_t j = 0; j < p->m; j++) {
-        double d = small_to_double((code[j] >> lo) & top), z = 0.0;
-        if (use_d2d)
-            z += sd * (double)d2d[j];
-        if (use_c2c) {
-            uint64_t c = first + (uint64_t)j * phys;
-            uint64_t h = mix64(key + (c >> 1) * 0x9e3779b97f4a7c15ULL);
-            z += sc * noise_of(c & 1 ? h >> 32 : h & 0xffffffffULL);
-        }
-        double r = d + z * (of_level ? d : range);
-        r = r < 0.0 ? 0.0 : r;
-        r = r > range ? range : r;
-        acc[j] += (((stuck[j] >> lo) & top) ? d : r) * scale;
+        uint64_t c = first + (uint64_t)j * phys, h = 0;
+        if (use_c2c)
+            h = mix64(key + (c >> 1) * 0x9e3779b97f4a7c15ULL);
+        double q =
+            acc[j] + cell_read(&a, j, code[j], stuck[j], (c & 1) ? h >> 32 : h & 0xffffffffULL, sd,
+                               sc, use_d2d, use_c2c, of_level);
+        if (two)
+            q += cell_read(&b, j, code[j], stuck[j], h >> 32, sd, sc, use_d2d, use_c2c, of_level);
+        acc[j] = q;
     }
 }
 
-/* the pass with the spreads it has (neither: z = 0, as the c2c form gives) */
-#define CELLS_PASS_BODY(p)                                                                         \
-    switch (((p)->sd > 0.0) * 4 + ((p)->sc > 0.0) * 2 + (lvl != 0)) {                              \
-    case 7:                                                                                        \
-        cells_lanes(p, 1, 1, 1);                                                                   \
-        break;                                                                                     \
-    case 6:                                                                                        \
-        cells_lanes(p, 1, 1, 0);                                                                   \
-        break;                                                                                     \
-    case 5:                                                                                        \
-        cells_lanes(p, 1, 0, 1);                                                                   \
-        break;                                                                                     \
-    case 4:                                                                                        \
-        cells_lanes(p, 1, 0, 0);                                                                   \
-        break;                                                                                     \
-    case 3:                                                                                        \
-    case 1:                                                                                        \
-        cells_lanes(p, 0, 1, 1);                                                                   \
-        break;                                                                                     \
-    default:                                                                                       \
-        cells_lanes(p, 0, 1, 0);                                                                   \
+/* the pass with the spreads it has (neither: z = 0) */
+#define CELLS_CASE(k)                                                                              \
+    case k:                                                                                        \
+        cells_lanes(p, (k) >> 3 & 1, (k) >> 2 & 1, (k) >> 1 & 1, (k)&1);                           \
+        break;
+/* clang-format off */
+#define CELLS_PASS_BODY(p)                                                                  \
+    switch (((p)->sd > 0.0) * 8 + ((p)->sc > 0.0) * 4 + (lvl != 0) * 2 + (two != 0)) {      \
+        CELLS_CASE(0) CELLS_CASE(1) CELLS_CASE(2) CELLS_CASE(3)                             \
+        CELLS_CASE(4) CELLS_CASE(5) CELLS_CASE(6) CELLS_CASE(7)                             \
+        CELLS_CASE(8) CELLS_CASE(9) CELLS_CASE(10) CELLS_CASE(11)                           \
+        CELLS_CASE(12) CELLS_CASE(13) CELLS_CASE(14) CELLS_CASE(15)                         \
     }
+/* clang-format on */
 
 #if defined(__x86_64__) && defined(__GNUC__)
 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl"))) static void
-cells_pass_avx512(const struct cells_pass *p, int lvl)
+cells_pass_avx512(const struct cells_pass *p, int lvl, int two)
 {
     CELLS_PASS_BODY(p);
 }
-__attribute__((target("avx2"))) static void cells_pass_avx2(const struct cells_pass *p, int lvl)
+__attribute__((target("avx2"))) static void cells_pass_avx2(const struct cells_pass *p, int lvl,
+                                                            int two)
 {
     CELLS_PASS_BODY(p);
 }
 #endif
-static void cells_pass_plain(const struct cells_pass *p, int lvl)
+static void cells_pass_plain(const struct cells_pass *p, int lvl, int two)
 {
     CELLS_PASS_BODY(p);
 }
 
-typedef void (*cells_pass_fn)(const struct cells_pass *, int);
+typedef void (*cells_pass_fn)(const struct cells_pass *, int, int);
 
 static cells_pass_fn cells_pass_choose(void)
 {
@@ -509,28 +522,35 @@ rp_status rp_cells_effective(float *out, const float *weight, const struct rp_fa
                 stuck[0][j] = cp | sp;
                 acc[0][j] = acc[1][j] = 0.0;
             }
-            for (int arr = 0; arr < arrays; arr++)
-                for (int sl = 0; sl < slices; sl++) {
-                    int kk = arr * slices + sl, lo = sl * cb, hi = lo + cb < wb ? lo + cb : wb;
+            /* cell positions kk = array * slices + slice, two at a time where
+             * cells kk (even) and kk + 1 of a weight share a draw and an array */
+            for (int kk = 0; kk < phys;) {
+                int arr = kk / slices;
+                int two = phys % 2 == 0 && kk % 2 == 0 && (kk + 1) / slices == arr;
+                struct cells_pass p = {
+                    .acc = acc[arr],
+                    .code = code[arr],
+                    .stuck = stuck[arr],
+                    .m = m,
+                    .first = (uint64_t)a * (uint64_t)phys + (uint64_t)kk,
+                    .phys = (uint64_t)phys,
+                    .key = key,
+                    .sd = v->d2d ? v->sigma_d2d / 36.0 : 0.0,
+                    .sc = v->sigma_c2c,
+                };
+                for (int t = 0; t <= two; t++, kk++) {
+                    int lo = (kk % slices) * cb, hi = lo + cb < wb ? lo + cb : wb;
                     uint64_t top = ((uint64_t)1 << (hi - lo)) - 1;
-                    struct cells_pass p = {
-                        .acc = acc[arr],
-                        .code = code[arr],
-                        .stuck = stuck[arr],
+                    p.at[t] = (struct cells_pos){
                         .d2d = v->d2d ? v->d2d + (int64_t)kk * n + a : NULL,
-                        .m = m,
-                        .first = (uint64_t)a * (uint64_t)phys + (uint64_t)kk,
-                        .phys = (uint64_t)phys,
-                        .key = key,
                         .lo = lo,
                         .top = top,
                         .range = (double)top,
                         .scale = (double)((uint64_t)1 << lo),
-                        .sd = v->d2d ? v->sigma_d2d / 36.0 : 0.0,
-                        .sc = v->sigma_c2c,
                     };
-                    pass(&p, v->of_level);
                 }
+                pass(&p, v->of_level, two);
+            }
             for (int64_t j = 0; j < m; j++) {
                 int64_t i = a + j;
                 if (!((v->mapped[i >> 6] >> (i & 63)) & 1) || !isfinite(weight[i]))
