@@ -97,9 +97,9 @@ local function check_sigma(v, name)
   return v
 end
 
-local function check_rate(v, name)
+local function check_rate(v, name, fn)
   if type(v) ~= "number" or v ~= v or v < 0 or v > 1 then
-    fail("sample", ("%s must be a number in [0, 1], got %s"):format(name, tostring(v)), 3)
+    fail(fn, ("%s must be a number in [0, 1], got %s"):format(name, tostring(v)), 4)
   end
   return v
 end
@@ -109,48 +109,37 @@ end
 -- seed = integer (default 0)}. Returns a fault map: {config =, sa0 =, sa1 =,
 -- seed =, layers = {{name =, rows =, cols =, cells =, sa0 =, sa1 =, faulty =
 -- (weights with a stuck cell)}}, total = {cells =, sa0 =, sa1 =, faulty =}}.
-function M.sample(model, cfg, spec)
+-- the model and the crossbar config (a table of rp.xbar.config's fields)
+local function model_and_config(fn, model, cfg)
   if type(model) ~= "table" or type(model.prunable) ~= "function" then
-    fail("sample", "a model expected", 2)
+    fail(fn, "a model expected", 3)
   end
   if type(cfg) ~= "table" then
-    fail("sample", "a crossbar config (rp.xbar.config{...}) expected as the second argument", 2)
+    fail(fn, "a crossbar config (rp.xbar.config{...}) expected as the second argument", 3)
   end
   if not cfg.L then
     local ok, c = pcall(xbar.config, cfg)
-    if not ok then fail("sample", tostring(c), 2) end
+    if not ok then fail(fn, tostring(c), 3) end
     cfg = c
   end
-  if type(spec) ~= "table" then fail("sample", "a spec {sa0 =, sa1 =, seed =} expected", 2) end
-  for k in pairs(spec) do
-    if not SPEC_FIELDS[k] then
-      fail("sample", ("unknown spec field '%s' (sa0, sa1, seed, sigma_d2d, sigma_c2c, " ..
-        "sigma_of)"):format(tostring(k)), 2)
-    end
-  end
-  local sa0, sa1 = check_rate(spec.sa0 or 0, "sa0"), check_rate(spec.sa1 or 0, "sa1")
-  local sd, sc = check_sigma(spec.sigma_d2d, "sigma_d2d"), check_sigma(spec.sigma_c2c, "sigma_c2c")
-  local sigma_of = spec.sigma_of or "range"
-  if sigma_of ~= "range" and sigma_of ~= "level" then
-    fail("sample", ("sigma_of must be \"range\" or \"level\", got %s"):format(tostring(sigma_of)),
-      2)
-  end
-  if sa0 + sa1 > 1 then
-    fail("sample", ("sa0 + sa1 must be at most 1, got %g + %g"):format(sa0, sa1), 2)
-  end
-  local seed = spec.seed or 0
-  if math.type(seed) ~= "integer" then
-    fail("sample", ("seed must be an integer, got %s"):format(tostring(seed)), 2)
-  end
   if cfg.weight_bits > 32 then
-    fail("sample", ("weight_bits must be at most 32, got %d"):format(cfg.weight_bits), 2)
+    fail(fn, ("weight_bits must be at most 32, got %d"):format(cfg.weight_bits), 3)
   end
-  local g = core.generator(seed)
-  local map = setmetatable({config = config_fields(cfg), sa0 = sa0, sa1 = sa1, seed = seed,
-    sigma_d2d = sd, sigma_c2c = sc, sigma_of = sigma_of,
-    layers = {}, total = {cells = 0, sa0 = 0, sa1 = 0, faulty = 0}}, FaultMap)
+  return cfg
+end
+
+-- A map of stuck cells drawn with layer i's rates rates(i) -> sa0, sa1: one
+-- uniform u per cell from the seed's generator, layer after layer; SA0 if u <
+-- sa0, else SA1 if u < sa0 + sa1.
+local function draw_map(model, cfg, fields)
+  local g = core.generator(fields.seed)
+  local map = setmetatable(fields, FaultMap)
+  map.config, map.layers = config_fields(cfg), {}
+  map.total = {cells = 0, sa0 = 0, sa1 = 0, faulty = 0}
   for i, l in ipairs(model:prunable()) do
     local R, C = matrix_of(l)
+    local sa0, sa1 = fields.sa0, fields.sa1
+    if fields.rates then sa0, sa1 = fields.rates(i) end
     local data = core.faults_sample(l.mask, R, C, cfg.rows, cfg.cols, cfg.weight_bits,
       cfg.cell_bits, cfg.signed, cfg.compact_rows, sa0, sa1, g)
     local info = core.faults_info(data)
@@ -160,6 +149,121 @@ function M.sample(model, cfg, spec)
       map.total[k] = map.total[k] + info[k]
     end
   end
+  map.rates = nil
+  return map
+end
+
+-- an error naming the first field of `t` that `allowed` lacks
+local function known_fields(fn, t, allowed, what, list)
+  for k in pairs(t) do
+    if not allowed[k] then
+      fail(fn, ("unknown %s '%s' (%s)"):format(what, tostring(k), list), 3)
+    end
+  end
+end
+
+-- t.sa0, t.sa1 (rates in [0, 1], summing to at most 1) and t.seed (an integer)
+local function rates_and_seed(fn, t)
+  local sa0, sa1 = check_rate(t.sa0 or 0, "sa0", fn), check_rate(t.sa1 or 0, "sa1", fn)
+  if sa0 + sa1 > 1 then
+    fail(fn, ("sa0 + sa1 must be at most 1, got %g + %g"):format(sa0, sa1), 3)
+  end
+  local seed = t.seed or 0
+  if math.type(seed) ~= "integer" then
+    fail(fn, ("seed must be an integer, got %s"):format(tostring(seed)), 3)
+  end
+  return sa0, sa1, seed
+end
+
+function M.sample(model, cfg, spec)
+  cfg = model_and_config("sample", model, cfg)
+  if type(spec) ~= "table" then fail("sample", "a spec {sa0 =, sa1 =, seed =} expected", 2) end
+  known_fields("sample", spec, SPEC_FIELDS, "spec field",
+    "sa0, sa1, seed, sigma_d2d, sigma_c2c, sigma_of")
+  local sa0, sa1, seed = rates_and_seed("sample", spec)
+  local sd, sc = check_sigma(spec.sigma_d2d, "sigma_d2d"), check_sigma(spec.sigma_c2c, "sigma_c2c")
+  local sigma_of = spec.sigma_of or "range"
+  if sigma_of ~= "range" and sigma_of ~= "level" then
+    fail("sample", ("sigma_of must be \"range\" or \"level\", got %s"):format(tostring(sigma_of)),
+      2)
+  end
+  return draw_map(model, cfg, {sa0 = sa0, sa1 = sa1, seed = seed, sigma_d2d = sd,
+    sigma_c2c = sc, sigma_of = sigma_of})
+end
+
+-- the standard normal distribution function (erfc by W. J. Cody's rational
+-- approximations in Numerical Recipes' form: relative error below 1.2e-7)
+local function normal_cdf(x)
+  local z = math.abs(x) / math.sqrt(2)
+  local t = 1 / (1 + 0.5 * z)
+  local r = t * math.exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t *
+    (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 +
+    t * (-0.82215223 + t * 0.17087277)))))))))
+  return x >= 0 and 1 - r / 2 or r / 2
+end
+
+local WEAR_FIELDS = {arch = true, limit = true, spread = true, kind = true, sa0 = true,
+  sa1 = true, seed = true, batch = true, updates = true, replication = true, input_shape = true}
+
+--- Cells worn out by training. Each weight cell of the forward arrays has an
+-- endurance of limit * 10^(spread * z) write cycles (z standard normal, per
+-- cell); after the writes its layer's training made (rp.reram.endurance on
+-- `o.arch` and its own crossbars: writes per cell a batch, for the schedule
+-- the preset runs, times the layer's updates) the cells
+-- whose endurance is spent are stuck, at `kind` ("sa1", the low-resistance
+-- state, by default; or "sa0"): a fraction p = Phi(log10(writes / limit) /
+-- spread) of the layer's cells (with spread 0, all of them once writes reach
+-- the limit). On top, the chip's own stuck cells at rates o.sa0, o.sa1 (default
+-- 0), drawn from the same uniforms: a cell is SA0 if u < sa0, SA1 if u < sa0 +
+-- sa1, worn if u < sa0 + sa1 + (1 - sa0 - sa1) p. So with kind "sa1" more wear
+-- only adds stuck cells to the same seed's map. `o`: arch (a preset table or
+-- name), limit (default rp.reram.endurance_limits.low), spread (decades,
+-- default 0), kind, sa0, sa1, seed (0), and batch, updates, replication,
+-- input_shape as for rp.reram.endurance. Returns a fault map with `wear =
+-- {limit =, spread =, kind =, layers = {{writes =, worn = p}}}`.
+function M.wear(model, cfg, o)
+  cfg = model_and_config("wear", model, cfg)
+  if type(o) ~= "table" then
+    fail("wear", "options {arch =, limit =, spread =, ...} expected", 2)
+  end
+  known_fields("wear", o, WEAR_FIELDS, "option",
+    "arch, limit, spread, kind, sa0, sa1, seed, batch, updates, replication, input_shape")
+  if o.arch == nil then fail("wear", "option arch (a ReRAM preset or its name) expected", 2) end
+  local reram = require "realprune.reram"
+  local limit = o.limit or reram.endurance_limits.low
+  local spread = o.spread or 0
+  if type(spread) ~= "number" or spread ~= spread or spread < 0 or spread == math.huge then
+    fail("wear", ("spread must be a finite number >= 0 (decades), got %s"):format(
+      tostring(spread)), 2)
+  end
+  local kind = o.kind or "sa1"
+  if kind ~= "sa0" and kind ~= "sa1" then
+    fail("wear", ("kind must be \"sa0\" or \"sa1\", got %s"):format(tostring(kind)), 2)
+  end
+  local sa0, sa1, seed = rates_and_seed("wear", o)
+  -- writes per cell as the preset's own crossbars train (the schedule it runs)
+  local ok, e = pcall(reram.endurance, model, o.arch, {limit = limit, updates = o.updates,
+    batch = o.batch, replication = o.replication, input_shape = o.input_shape})
+  if not ok then
+    fail("wear", (tostring(e):gsub("^[^:]*:%d+: ", ""):gsub("^rp%.reram%.endurance: ", "")), 2)
+  end
+  local wear = {limit = limit, spread = spread, kind = kind, layers = {}}
+  for i, l in ipairs(e.layers) do
+    local fwd = l.arrays.forward
+    local writes = fwd and fwd.per_batch * l.updates or 0
+    local p = 0
+    if writes > 0 then
+      p = spread > 0 and normal_cdf(math.log(writes / limit, 10) / spread)
+        or (writes >= limit and 1 or 0)
+    end
+    wear.layers[i] = {name = l.name, writes = writes, worn = p}
+  end
+  local map = draw_map(model, cfg, {sa0 = sa0, sa1 = sa1, seed = seed, rates = function(i)
+    local w = (1 - sa0 - sa1) * wear.layers[i].worn
+    if kind == "sa0" then return math.min(1 - sa1, sa0 + w), sa1 end
+    return sa0, math.min(1 - sa0, sa1 + w)
+  end})
+  map.wear = wear
   return map
 end
 

@@ -105,6 +105,113 @@ function TestFaults:test_cells_and_rates_and_seeds()
   lu.assertEquals(rp.faults.sample(dm, d, {sa0 = 0.1}).total.cells, 30 * 8)
 end
 
+-- Wear-out (rp.faults.wear): on ISAAC the forward arrays are written once a
+-- batch, so a layer trained for u updates has written each cell u times; with
+-- endurance limit * 10^(spread z), a fraction Phi(log10(u / limit) / spread)
+-- is worn (values from Python's math.erfc: Phi(log10(0.5) / 0.3) =
+-- 0.1578259174, Phi(log10(3) / 0.5) = 0.8300195493).
+function TestFaults:test_wear_out_by_hand()
+  local m = small_model(3)
+  local ls = m:prunable()
+  ls[1].updates, ls[2].updates = 5000, 30000
+  local e = rp.reram.endurance(m, "isaac", {input_shape = {2, 4, 4}})
+  lu.assertEquals(e.layers[1].arrays.forward.per_batch, 1)
+  local function worn(spread, o)
+    o = o or {}
+    o.arch, o.limit, o.spread, o.seed = "isaac", 1e4, spread, o.seed or 5
+    o.input_shape = {2, 4, 4}
+    return rp.faults.wear(m, CFG, o)
+  end
+  local w = worn(0.3)
+  lu.assertEquals(w.wear.layers[1].writes, 5000)
+  lu.assertAlmostEquals(w.wear.layers[1].worn, 0.1578259174, 1e-6)
+  local w2 = worn(0.5)
+  lu.assertAlmostEquals(w2.wear.layers[2].worn, 0.8300195493, 1e-6)
+  -- the drawn counts follow the fractions (4 standard deviations); all SA1
+  for i, l in ipairs(w2.layers) do
+    local n, p = l.cells, w2.wear.layers[i].worn
+    lu.assertTrue(math.abs(l.sa1 - n * p) < 4 * math.sqrt(n * p * (1 - p)) + 1,
+      ("%s: %d of %d cells worn"):format(l.name, l.sa1, n))
+    lu.assertEquals(l.sa0, 0)
+  end
+  -- with the chip's own SA0 cells, the worn fraction is of the others
+  local both = worn(0.5, {sa0 = 0.3})
+  for i, l in ipairs(both.layers) do
+    local n, p = l.cells, 0.7 * both.wear.layers[i].worn
+    lu.assertTrue(math.abs(l.sa1 - n * p) < 4 * math.sqrt(n * p * (1 - p)) + 1,
+      ("%s: %d of %d cells worn beside %d stuck at HRS"):format(l.name, l.sa1, n, l.sa0))
+  end
+  -- no spread: every cell of a layer past the limit, none before it
+  local cliff = worn(0)
+  lu.assertEquals({cliff.layers[1].sa1, cliff.layers[2].sa1}, {0, cliff.layers[2].cells})
+  -- no training, no wear: the chip's own faults only, as rp.faults.sample draws them
+  ls[1].updates, ls[2].updates = 0, 0
+  local fresh = rp.faults.serialize(worn(0.5, {sa0 = 0.05, sa1 = 0.02}))
+  local chip = rp.faults.serialize(rp.faults.sample(m, CFG, {sa0 = 0.05, sa1 = 0.02, seed = 5}))
+  for i = 1, #chip.layers do lu.assertEquals(fresh.layers[i].bytes, chip.layers[i].bytes) end
+  lu.assertEquals(worn(0.5).total.faulty, 0)
+  -- RPU updates in place: a batch of 16 applies B * P = 16 * 16 pulse trains
+  -- to the 3x3 convolution's cells (4x4 output positions), so 3 updates write
+  -- each 768 times: Phi(log10(0.768) / 0.2) = 0.2832567071
+  ls[1].updates = 3
+  local r = rp.faults.wear(m, CFG, {arch = "rpu", batch = 16, limit = 1000, spread = 0.2,
+    input_shape = {2, 4, 4}})
+  lu.assertEquals(r.wear.layers[1].writes, 768)
+  lu.assertAlmostEquals(r.wear.layers[1].worn, 0.2832567071, 1e-6)
+end
+
+-- More wear only adds stuck cells: a cell stuck after u updates is stuck the
+-- same way after more, and the chip's own SA0 cells stay as they are.
+function TestFaults:test_wear_grows_monotonically()
+  local m = small_model(4)
+  local stuck_digits = require("tests.lua.helpers").stuck_digits
+  local before
+  for _, u in ipairs{2000, 6000, 20000} do
+    for _, l in ipairs(m:prunable()) do l.updates = u end
+    local w = rp.faults.wear(m, CFG, {arch = "isaac", limit = 1e4, spread = 0.4, seed = 9,
+      sa0 = 0.02, input_shape = {2, 4, 4}})
+    local now = {}
+    for i = 1, #w.layers do now[i] = stuck_digits(w, i) end
+    if before then
+      for i, t in ipairs(before) do
+        local kept, grew = 0, 0
+        for index, e in pairs(t) do
+          local f = now[i][index]
+          lu.assertNotNil(f, ("layer %d weight %d lost its stuck cells"):format(i, index))
+          -- every digit forced before is forced the same way now
+          lu.assertEquals(f.clear_pos & e.clear_pos, e.clear_pos)
+          lu.assertEquals(f.set_pos & e.set_pos, e.set_pos)
+          kept = kept + 1
+        end
+        for _ in pairs(now[i]) do grew = grew + 1 end
+        lu.assertTrue(grew > kept, "more wear added no stuck weight")
+      end
+    end
+    before = now
+  end
+end
+
+function TestFaults:test_wear_bad_input()
+  local m = small_model(1)
+  for _, c in ipairs{
+    {{input_shape = {2, 4, 4}}, "option arch (a ReRAM preset or its name) expected"},
+    {{arch = "nope"}, 'no ReRAM preset named "nope"'},
+    {{arch = "isaac", spread = -1}, "spread must be a finite number >= 0 (decades), got -1"},
+    {{arch = "isaac", kind = "lrs"}, 'kind must be "sa0" or "sa1", got lrs'},
+    {{arch = "isaac", sa0 = 0.7, sa1 = 0.5}, "sa0 + sa1 must be at most 1"},
+    {{arch = "isaac", sa1 = -0.1}, "rp.faults.wear: sa1 must be a number in [0, 1]"},
+    {{arch = "isaac", limit = 0}, "limit must be a positive number of write cycles, got 0"},
+    {{arch = "isaac", seed = 1.5}, "seed must be an integer, got 1.5"},
+    {{arch = "isaac", lifetime = 3}, "unknown option 'lifetime'"},
+  } do
+    local ok, err = pcall(rp.faults.wear, m, CFG, c[1])
+    lu.assertFalse(ok)
+    lu.assertStrContains(err, "rp.faults.wear: ")
+    lu.assertStrContains(err, c[2])
+  end
+  lu.assertErrorMsgContains("a model expected", rp.faults.wear, {}, CFG, {arch = "isaac"})
+end
+
 -- A fault layer with chosen stuck cells, built from its bytes (l_faults.c):
 -- header numel, n, cells, sa0, sa1, weight_bits, cell_bits | differential << 8,
 -- then the indices and the four masks.
