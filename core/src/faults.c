@@ -170,10 +170,35 @@ static double layer_scale(const float *weight, int64_t n)
 #pragma omp parallel for reduction(max : s) schedule(static) if (n > (1 << 16))
     for (int64_t i = 0; i < n; i++) {
         float a = fabsf(weight[i]);
-        if (a > s && a <= FLT_MAX)
-            s = a;
+        a = a <= FLT_MAX ? a : 0.0f; /* NaN and infinities count as 0 */
+        s = s > a ? s : a;
     }
     return s > 0.0f ? (double)s : 1.0;
+}
+
+/* nearbyint(x) for |x| < 2^51 in the default rounding mode (to nearest, ties
+ * to even), inline: 1.5 * 2^52 + x rounds x to an integer. */
+static inline double round_even(double x)
+{
+    return (x + 6755399441055744.0) - 6755399441055744.0;
+}
+
+/* A finite weight's codes (levels = 2^weight_bits - 1, s = the layer's max
+ * |w|): offset, q = round((w/s + 1)/2 levels) in *pos; differential, the
+ * codes of w's positive and negative parts in *pos and *neg. */
+static inline void weight_codes(double w, double s, double levels, int differential, uint64_t *pos,
+                                uint64_t *neg)
+{
+    if (!differential) {
+        double q = round_even((w / s + 1.0) * 0.5 * levels);
+        q = q < 0 ? 0 : q > levels ? levels : q;
+        *pos = (uint64_t)q, *neg = 0;
+    } else {
+        double p = round_even((w > 0 ? w : 0) / s * levels);
+        double n = round_even((w < 0 ? -w : 0) / s * levels);
+        *pos = (uint64_t)(p > levels ? levels : p);
+        *neg = (uint64_t)(n > levels ? levels : n);
+    }
 }
 
 rp_status rp_faults_effective(float *out, const float *weight, const struct rp_fault_layer *f)
@@ -195,18 +220,14 @@ rp_status rp_faults_effective(float *out, const float *weight, const struct rp_f
         double w = (double)weight[f->index[k]], v;
         if (!isfinite(w))
             continue; /* a diverged weight stays as it is (and visible) */
+        uint64_t p, n;
+        weight_codes(w, s, levels, f->differential, &p, &n);
         if (!f->differential) {
-            double q = nearbyint((w / s + 1.0) * 0.5 * levels);
-            q = q < 0 ? 0 : q > levels ? levels : q;
-            uint64_t code = ((uint64_t)q & ~f->clear_pos[k]) | f->set_pos[k];
+            uint64_t code = (p & ~f->clear_pos[k]) | f->set_pos[k];
             v = (2.0 * (double)code / levels - 1.0) * s;
         } else {
-            double p = nearbyint((w > 0 ? w : 0) / s * levels);
-            double n = nearbyint((w < 0 ? -w : 0) / s * levels);
-            p = p > levels ? levels : p;
-            n = n > levels ? levels : n;
-            uint64_t cp = ((uint64_t)p & ~f->clear_pos[k]) | f->set_pos[k];
-            uint64_t cn = ((uint64_t)n & ~f->clear_neg[k]) | f->set_neg[k];
+            uint64_t cp = (p & ~f->clear_pos[k]) | f->set_pos[k];
+            uint64_t cn = (n & ~f->clear_neg[k]) | f->set_neg[k];
             v = ((double)cp - (double)cn) / levels * s;
         }
         out[f->index[k]] = (float)v;
@@ -506,20 +527,12 @@ rp_status rp_cells_effective(float *out, const float *weight, const struct rp_fa
                 }
                 double w = (double)weight[i];
                 w = isfinite(w) ? w : 0.0; /* copied as it is below */
-                if (!v->differential) {
-                    double q = nearbyint((w / s + 1.0) * 0.5 * levels);
-                    q = q < 0 ? 0 : q > levels ? levels : q;
-                    code[0][j] = ((uint64_t)q & ~cp) | sp;
-                } else {
-                    double p = nearbyint((w > 0 ? w : 0) / s * levels);
-                    double q = nearbyint((w < 0 ? -w : 0) / s * levels);
-                    p = p > levels ? levels : p;
-                    q = q > levels ? levels : q;
-                    code[0][j] = ((uint64_t)p & ~cp) | sp;
-                    code[1][j] = ((uint64_t)q & ~cn) | sn;
-                    stuck[1][j] = cn | sn;
-                }
+                uint64_t pos, neg;
+                weight_codes(w, s, levels, v->differential, &pos, &neg);
+                code[0][j] = (pos & ~cp) | sp;
+                code[1][j] = (neg & ~cn) | sn;
                 stuck[0][j] = cp | sp;
+                stuck[1][j] = cn | sn;
                 acc[0][j] = acc[1][j] = 0.0;
             }
             /* cell positions kk = array * slices + slice, two at a time where

@@ -180,6 +180,15 @@ function TestCli:test_blas_kernel_matches_the_processor()
   out, code = run("OPENBLAS_CORETYPE=Prescott " .. BIN .. show)
   lu.assertEquals(code, 0)
   lu.assertStrMatches(out, "Prescott\t%S+\n")
+  -- the choice is not handed down (a Slurm job chooses for its own node), and the
+  -- process keeps its name
+  out, code = run("env -u OPENBLAS_CORETYPE " .. BIN .. " -e " .. sh_quote(
+    'print(os.getenv("OPENBLAS_CORETYPE"), os.getenv("REALPRUNE_SET_CORETYPE"))'))
+  lu.assertEquals(code, 0)
+  lu.assertEquals(out, "nil\tnil\n")
+  out = run("env -u OPENBLAS_CORETYPE " .. BIN .. " -e " .. sh_quote(
+    'os.execute("cat /proc/$PPID/comm")'))
+  lu.assertEquals(out, "realprune\n")
 end
 
 function TestCli:test_no_globals_from_require()
