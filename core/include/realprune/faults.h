@@ -64,9 +64,9 @@ rp_status rp_faults_effective(float *out, const float *weight, const struct rp_f
  * functions of (seed, cell, write), so they depend on neither the order nor
  * the thread count. Stuck cells read their forced digits exactly. */
 struct rp_variation_layer {
-    int64_t numel;        /* the layer's R*C weights */
-    uint64_t *mapped;     /* bit i set: weight i has cells */
-    int8_t *d2d; /* round(36 z_d) per cell, slice-major (k * numel + weight), sigma_d2d > 0 */
+    int64_t numel;    /* the layer's R*C weights */
+    uint64_t *mapped; /* bit i set: weight i has cells */
+    int8_t *d2d;      /* round(36 z_d) per cell, slice-major (k * numel + weight), sigma_d2d > 0 */
     int64_t mapped_count; /* weights with cells */
     double sigma_d2d, sigma_c2c;
     int of_level; /* the spread is relative to the digit written, not the range */
