@@ -205,32 +205,52 @@ rp_status rp_faults_effective(float *out, const float *weight, const struct rp_f
 {
     if (!f || f->numel < 0 || f->weight_bits < 1 || f->weight_bits > 32)
         return rp_error(RP_EINVAL, "faults: not a fault layer");
-    if (out != weight) {
-        int64_t n = f->numel;
+    int64_t n = f->numel;
+    const int64_t chunk = 16384;
+    if (f->n == 0) {
+        if (out != weight)
 #pragma omp parallel for schedule(static) if (n > (1 << 18))
-        for (int64_t a = 0; a < n; a += 65536)
-            memcpy(out + a, weight + a, sizeof(float) * (size_t)(n - a < 65536 ? n - a : 65536));
-    }
-    if (f->n == 0)
+            for (int64_t a = 0; a < n; a += chunk)
+                memcpy(out + a, weight + a,
+                       sizeof(float) * (size_t)(n - a < chunk ? n - a : chunk));
         return RP_OK;
-    double s = layer_scale(weight, f->numel);
+    }
     double levels = (double)(((uint64_t)1 << f->weight_bits) - 1);
-#pragma omp parallel for schedule(static) if (f->n > 4096)
-    for (int64_t k = 0; k < f->n; k++) {
-        double w = (double)weight[f->index[k]], v;
-        if (!isfinite(w))
-            continue; /* a diverged weight stays as it is (and visible) */
-        uint64_t p, n;
-        weight_codes(w, s, levels, f->differential, &p, &n);
-        if (!f->differential) {
-            uint64_t code = (p & ~f->clear_pos[k]) | f->set_pos[k];
-            v = (2.0 * (double)code / levels - 1.0) * s;
-        } else {
-            uint64_t cp = (p & ~f->clear_pos[k]) | f->set_pos[k];
-            uint64_t cn = (n & ~f->clear_neg[k]) | f->set_neg[k];
-            v = ((double)cp - (double)cn) / levels * s;
+    float smax = 0.0f;
+    /* one parallel region: the copy with the layer's max |w| (as layer_scale),
+     * then the faulty weights */
+#pragma omp parallel if (n > (1 << 16) || f->n > 4096)
+    {
+#pragma omp for schedule(static) reduction(max : smax)
+        for (int64_t a = 0; a < n; a += chunk) {
+            int64_t b = a + chunk < n ? a + chunk : n;
+            if (out != weight)
+                memcpy(out + a, weight + a, sizeof(float) * (size_t)(b - a));
+            for (int64_t i = a; i < b; i++) {
+                float x = fabsf(weight[i]);
+                x = x <= FLT_MAX ? x : 0.0f;
+                smax = smax > x ? smax : x;
+            }
         }
-        out[f->index[k]] = (float)v;
+        /* the reduction is complete after the loop's barrier */
+        double s = smax > 0.0f ? (double)smax : 1.0;
+#pragma omp for schedule(static)
+        for (int64_t k = 0; k < f->n; k++) {
+            double w = (double)weight[f->index[k]], v;
+            if (!isfinite(w))
+                continue; /* a diverged weight stays as it is (and visible) */
+            uint64_t p, q;
+            weight_codes(w, s, levels, f->differential, &p, &q);
+            if (!f->differential) {
+                uint64_t code = (p & ~f->clear_pos[k]) | f->set_pos[k];
+                v = (2.0 * (double)code / levels - 1.0) * s;
+            } else {
+                uint64_t cp = (p & ~f->clear_pos[k]) | f->set_pos[k];
+                uint64_t cn = (q & ~f->clear_neg[k]) | f->set_neg[k];
+                v = ((double)cp - (double)cn) / levels * s;
+            }
+            out[f->index[k]] = (float)v;
+        }
     }
     return RP_OK;
 }
