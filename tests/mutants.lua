@@ -276,6 +276,10 @@ return {
     to = "q += cell_read(&b, j, code[j], stuck[j], h & 0xffffffffULL,",
     breaks = "variation: a cell pair's second cell reads the first one's draw",
     tests = "variation"},
+  {file = "core/src/faults.c",
+    from = "                if (out != weight)\n                    memcpy(out + a, weight + a, " ..
+      "sizeof(float) * (size_t)m);\n", to = "",
+    breaks = "variation: a run without cells is not copied", tests = "variation"},
   {file = "lua/realprune/faults.lua",
     from = "local writes = fwd and fwd.per_batch * l.updates or 0",
     to = "local writes = fwd and l.updates or 0",

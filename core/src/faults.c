@@ -536,6 +536,17 @@ rp_status rp_cells_effective(float *out, const float *weight, const struct rp_fa
         int64_t k = first_fault(f, a0);
         for (int64_t a = a0; a < b0; a += CELLS_RUN) {
             int64_t m = b0 - a < CELLS_RUN ? b0 - a : CELLS_RUN;
+            /* a run without cells (a pruned segment) is copied as it is */
+            uint64_t any = 0;
+            for (int64_t w = a >> 6; w <= (a + m - 1) >> 6; w++)
+                any |= v->mapped[w];
+            if (!any) {
+                if (out != weight)
+                    memcpy(out + a, weight + a, sizeof(float) * (size_t)m);
+                while (f && k < f->n && f->index[k] < a + m)
+                    k++;
+                continue;
+            }
             /* the codes written and the digits forced, per weight */
             for (int64_t j = 0; j < m; j++) {
                 int64_t i = a + j;
