@@ -280,6 +280,10 @@ return {
     from = "                if (out != weight)\n                    memcpy(out + a, weight + a, " ..
       "sizeof(float) * (size_t)m);\n", to = "",
     breaks = "variation: a run without cells is not copied", tests = "variation"},
+  {file = "lua/realprune/faults.lua", from = "if digest == l.fault_digest then return end",
+    to = "if l.fault_digest then return end",
+    breaks = "faults: a mask changed after its first check is never checked again",
+    tests = "faults"},
   {file = "lua/realprune/faults.lua",
     from = "local writes = fwd and fwd.per_batch * l.updates or 0",
     to = "local writes = fwd and l.updates or 0",

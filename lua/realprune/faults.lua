@@ -444,7 +444,7 @@ function M.attach(model, map, cfg)
   for i, l in ipairs(layers) do
     local e = map.layers[i]
     l.faults = core.faults_info(e.data).faulty > 0 and e.data or nil
-    l.fault_hash = e.hash
+    l.fault_hash, l.fault_digest = e.hash, nil
     -- a loaded model's write count (a layer that counts already keeps its own)
     if e.updates and l.updates == nil then l.updates = e.updates end
     l.variation = nil
@@ -474,6 +474,7 @@ function M.detach(model)
   end
   for _, l in ipairs(model:prunable()) do
     l.faults, l.fault_hash, l.fault_support, l.variation = nil, nil, nil, nil
+    l.fault_digest = nil
   end
   model.fault_map = nil
   return model
@@ -491,10 +492,15 @@ end
 --- An error (named `where`) if layer `l`'s mask is no longer the one its
 -- attached fault map was drawn for.
 function M.check_mask(l, where, depth)
+  -- the mask's fast digest (as sparse plans keep) since it last matched the
+  -- map's hash: the full hash only when the mask may have changed
+  local digest = l.mask and core.mask_digest(l.mask) or 0
+  if digest == l.fault_digest then return end
   if hash_of(l) ~= l.fault_hash then
     error(("%s: the mask changed since the fault map was attached: draw again " ..
       "(rp.faults.sample) and attach it"):format(where or "rp.faults"), 4 + (depth or 0))
   end
+  l.fault_digest = digest
 end
 
 --- A plain table of a fault map (strings and numbers: what rp.save writes).

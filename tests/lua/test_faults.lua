@@ -360,6 +360,7 @@ function TestFaults:test_bad_input()
   lu.assertErrorMsgContains("another crossbar configuration", rp.faults.attach, m, f,
     rp.xbar.config{rows = 16, cols = 16, weight_bits = 8, cell_bits = 2})
   rp.faults.attach(m, f)
+  m:forward(T.randn({1, 2, 4, 4})) -- checked once: later passes check again
   rp.prune.apply(m, {granularity = "element", amount = 0.3})
   lu.assertErrorMsgContains("the mask changed since the fault map was attached", m.forward, m,
     T.randn({1, 2, 4, 4}))
@@ -368,8 +369,20 @@ function TestFaults:test_bad_input()
   -- a map with no stuck cell still belongs to its masks
   local z = small_model(7)
   rp.faults.attach(z, rp.faults.sample(z, CFG, {sa0 = 0, seed = 1}))
+  z:forward(T.randn({1, 2, 4, 4}))
   rp.prune.apply(z, {granularity = "element", amount = 0.3})
   lu.assertErrorMsgContains("the mask changed since the fault map was attached", z.forward, z,
+    T.randn({1, 2, 4, 4}))
+  -- a mask changed behind the layer's back (copied into) after a checked pass
+  local y = small_model(8)
+  rp.prune.apply(y, {granularity = "element", amount = 0.2})
+  rp.faults.attach(y, rp.faults.sample(y, CFG, {sa0 = 0.1, seed = 2}))
+  y:forward(T.randn({1, 2, 4, 4}))
+  local lin = y:prunable()[2]
+  local mask = lin.mask:clone()
+  mask:reshape{-1}[1] = 1 - mask:reshape{-1}[1]
+  lin.mask:copy(mask)
+  lu.assertErrorMsgContains("the mask changed since the fault map was attached", y.forward, y,
     T.randn({1, 2, 4, 4}))
   -- plain config tables are configs too
   lu.assertEquals(rp.faults.sample(nn.Sequential{nn.Linear(4, 2)}, {rows = 8, cols = 16,
