@@ -3,12 +3,15 @@
 -- 2 threads), dense and 90% column-pruned, with a fault map of MNSIM-2.0's
 -- 2019 rates (9% SA0, 1% SA1) attached or not, and with programming
 -- variation too (MNSIM-2.0's 1% device to device, NeuroSim's 3.5%-of-range
--- cycle to cycle), measured alternately in one run.
+-- cycle to cycle), measured alternately in one run: `rounds` pairs of
+-- `seconds` each, the best of each side (a busy or shared machine slows some
+-- rounds; more rounds find its quiet moments).
 --
---     build/realprune bench/faults_step.lua [seconds]
+--     build/realprune bench/faults_step.lua [seconds] [rounds]
 local rp = require "realprune"
 local T, nn = rp.tensor, rp.nn
-local seconds = tonumber(arg and arg[1] or "") or 3
+local seconds = tonumber(arg and arg[1] or "") or 1
+local rounds = math.tointeger(tonumber(arg and arg[2] or "")) or 6
 rp.set_threads(2)
 local cfg = rp.reram.xbar_config(rp.reram.presets.isaac)
 
@@ -45,7 +48,7 @@ for _, pruned in ipairs{0, 0.9} do
   }
   for _, e in ipairs(maps) do
     local best_plain, best_faulty = math.huge, math.huge
-    for _ = 1, 3 do
+    for _ = 1, rounds do
       rp.faults.detach(m)
       best_plain = math.min(best_plain, rate(m))
       rp.faults.attach(m, e[2])
