@@ -531,16 +531,20 @@ static void choose_blas_kernel(char **argv)
     if (!core)
         return;
     char self[PATH_MAX];
-    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (len <= 0)
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self);
+    if (len <= 0 || len >= (ssize_t)sizeof self) /* none, or cut short */
         return;
     self[len] = '\0';
     const char *base = strrchr(self, '/');
     base = base ? base + 1 : self;
     if (strncmp(base, "ld-", 3) == 0) /* started through the dynamic loader */
         return;
-    if (setenv("OPENBLAS_CORETYPE", core, 1) != 0 || setenv("REALPRUNE_SET_CORETYPE", core, 1) != 0)
+    if (setenv("OPENBLAS_CORETYPE", core, 1) != 0 ||
+        setenv("REALPRUNE_SET_CORETYPE", core, 1) != 0) {
+        unsetenv("OPENBLAS_CORETYPE");
+        unsetenv("REALPRUNE_SET_CORETYPE");
         return;
+    }
     execv(self, argv);
     /* returns only on failure: go on with the kernel loaded (and the warning) */
     unsetenv("OPENBLAS_CORETYPE");

@@ -3,7 +3,7 @@
  * userdata, and their bytes (so that rp.save keeps them).
  *
  *   faults_sample(mask|nil, R, C, rows, cols, weight_bits, cell_bits, signed,
- *                 compact_rows, sa0, sa1, generator) -> fault layer
+ *                 compact_rows, sa0, sa1, generator [, worn [, worn_at_sa0]]) -> fault layer
  *   faults_info(f) -> {numel=, faulty=, cells=, sa0=, sa1=}
  *   faults_effective(out, weight, f): out = the weights the cells hold
  *   faults_bytes(f) -> string;  faults_from_bytes(string) -> fault layer
@@ -48,8 +48,10 @@ static int l_faults_sample(lua_State *L)
     struct rp_xbar_config cfg = rpl_xbar_config(L, 4);
     double sa0 = luaL_checknumber(L, 10), sa1 = luaL_checknumber(L, 11);
     struct rp_rng *rng = rpl_check_generator(L, 12);
+    double worn = luaL_optnumber(L, 13, 0.0);
+    int worn_sa1 = !lua_toboolean(L, 14); /* true: worn cells stuck at SA0 */
     struct rp_fault_layer *f = push_layer(L);
-    if (rp_faults_sample(f, mask, R, C, &cfg, sa0, sa1, rng) != RP_OK)
+    if (rp_faults_sample_worn(f, mask, R, C, &cfg, sa0, sa1, worn, worn_sa1, rng) != RP_OK)
         return luaL_error(L, "%s", rp_last_error());
     return 1;
 }

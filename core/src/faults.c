@@ -74,6 +74,13 @@ rp_status rp_faults_sample(struct rp_fault_layer *out, const float *mask, int64_
                            const struct rp_xbar_config *cfg, double sa0, double sa1,
                            struct rp_rng *rng)
 {
+    return rp_faults_sample_worn(out, mask, R, C, cfg, sa0, sa1, 0.0, 1, rng);
+}
+
+rp_status rp_faults_sample_worn(struct rp_fault_layer *out, const float *mask, int64_t R, int64_t C,
+                                const struct rp_xbar_config *cfg, double sa0, double sa1,
+                                double worn, int worn_sa1, struct rp_rng *rng)
+{
     memset(out, 0, sizeof *out);
     int slices, phys, L;
     rp_status st = rp_xbar_config_check(cfg, &slices, &phys, &L);
@@ -84,6 +91,12 @@ rp_status rp_faults_sample(struct rp_fault_layer *out, const float *mask, int64_
                         "faults: sa0 and sa1 must be in [0, 1] with sa0 + sa1 <= 1, "
                         "got %g and %g",
                         sa0, sa1);
+    if (!(worn >= 0.0) || sa0 + sa1 + worn > 1.0 + 1e-12)
+        return rp_error(RP_EINVAL,
+                        "faults: the worn fraction must be >= 0 with sa0 + sa1 + worn <= 1, "
+                        "got %g",
+                        worn);
+    double stuck = sa0 + sa1 + worn;
     if ((st = check_matrix(cfg, R, C, "faults")) != RP_OK)
         return st;
     if (!rng)
@@ -115,11 +128,11 @@ rp_status rp_faults_sample(struct rp_fault_layer *out, const float *mask, int64_
             for (int k = 0; k < phys; k++) {
                 double u = rp_rng_uniform(rng);
                 out->cells++;
-                if (u >= sa0 + sa1)
+                if (u >= stuck)
                     continue;
                 int neg = k >= slices, sl = neg ? k - slices : k;
                 uint64_t bits = slice_bits(sl, out->cell_bits, out->weight_bits);
-                if (u < sa0) {
+                if (u < sa0 || (u >= sa0 + sa1 && !worn_sa1)) {
                     m[2 * neg] |= bits;
                     out->sa0++;
                 } else {

@@ -128,9 +128,10 @@ local function model_and_config(fn, model, cfg)
   return cfg
 end
 
--- A map of stuck cells drawn with layer i's rates rates(i) -> sa0, sa1: one
--- uniform u per cell from the seed's generator, layer after layer; SA0 if u <
--- sa0, else SA1 if u < sa0 + sa1.
+-- A map of stuck cells: one uniform u per cell from the seed's generator,
+-- layer after layer; SA0 if u < sa0, else SA1 if u < sa0 + sa1, else (with
+-- fields.worn(i), layer i's worn fraction of all cells) worn if u < sa0 + sa1 +
+-- worn, stuck at fields.kind.
 local function draw_map(model, cfg, fields)
   local g = core.generator(fields.seed)
   local map = setmetatable(fields, FaultMap)
@@ -138,10 +139,10 @@ local function draw_map(model, cfg, fields)
   map.total = {cells = 0, sa0 = 0, sa1 = 0, faulty = 0}
   for i, l in ipairs(model:prunable()) do
     local R, C = matrix_of(l)
-    local sa0, sa1 = fields.sa0, fields.sa1
-    if fields.rates then sa0, sa1 = fields.rates(i) end
+    local worn = fields.worn and fields.worn(i) or 0
     local data = core.faults_sample(l.mask, R, C, cfg.rows, cfg.cols, cfg.weight_bits,
-      cfg.cell_bits, cfg.signed, cfg.compact_rows, sa0, sa1, g)
+      cfg.cell_bits, cfg.signed, cfg.compact_rows, fields.sa0, fields.sa1, g, worn,
+      fields.kind == "sa0")
     local info = core.faults_info(data)
     map.layers[i] = {name = l.name, rows = R, cols = C, hash = hash_of(l), data = data,
       cells = info.cells, sa0 = info.sa0, sa1 = info.sa1, faulty = info.faulty}
@@ -149,7 +150,7 @@ local function draw_map(model, cfg, fields)
       map.total[k] = map.total[k] + info[k]
     end
   end
-  map.rates = nil
+  map.worn, map.kind = nil, nil
   return map
 end
 
@@ -191,8 +192,8 @@ function M.sample(model, cfg, spec)
     sigma_c2c = sc, sigma_of = sigma_of})
 end
 
--- the standard normal distribution function (erfc by W. J. Cody's rational
--- approximations in Numerical Recipes' form: relative error below 1.2e-7)
+-- the standard normal distribution function (erfc by Numerical Recipes'
+-- erfcc, a Chebyshev fit: fractional error below 1.2e-7)
 local function normal_cdf(x)
   local z = math.abs(x) / math.sqrt(2)
   local t = 1 / (1 + 0.5 * z)
@@ -209,18 +210,18 @@ local WEAR_FIELDS = {arch = true, limit = true, spread = true, kind = true, sa0 
 -- endurance of limit * 10^(spread * z) write cycles (z standard normal, per
 -- cell); after the writes its layer's training made (rp.reram.endurance on
 -- `o.arch` and its own crossbars: writes per cell a batch, for the schedule
--- the preset runs, times the layer's updates) the cells
--- whose endurance is spent are stuck, at `kind` ("sa1", the low-resistance
--- state, by default; or "sa0"): a fraction p = Phi(log10(writes / limit) /
--- spread) of the layer's cells (with spread 0, all of them once writes reach
--- the limit). On top, the chip's own stuck cells at rates o.sa0, o.sa1 (default
--- 0), drawn from the same uniforms: a cell is SA0 if u < sa0, SA1 if u < sa0 +
--- sa1, worn if u < sa0 + sa1 + (1 - sa0 - sa1) p. So with kind "sa1" more wear
--- only adds stuck cells to the same seed's map. `o`: arch (a preset table or
--- name), limit (default rp.reram.endurance_limits.low), spread (decades,
--- default 0), kind, sa0, sa1, seed (0), and batch, updates, replication,
--- input_shape as for rp.reram.endurance. Returns a fault map with `wear =
--- {limit =, spread =, kind =, layers = {{writes =, worn = p}}}`.
+-- the preset runs, times the layer's updates) the cells whose endurance is
+-- spent are stuck, at `kind` ("sa1", the low-resistance state, by default; or
+-- "sa0"): a fraction p = Phi(log10(writes / limit) / spread) of the layer's
+-- cells (with spread 0, all of them once writes reach the limit). On top, the
+-- chip's own stuck cells at rates o.sa0, o.sa1 (default 0), drawn from the
+-- same uniforms: a cell is SA0 if u < sa0, SA1 if u < sa0 + sa1, worn if u <
+-- sa0 + sa1 + (1 - sa0 - sa1) p. So more wear only adds stuck cells to the
+-- same seed's map. rp.save keeps the stuck cells, not `wear`. `o`: arch (a
+-- preset table or name), limit (default rp.reram.endurance_limits.low), spread
+-- (decades, default 0), kind, sa0, sa1, seed (0), and batch, updates,
+-- replication, input_shape as for rp.reram.endurance. Returns a fault map with
+-- `wear = {limit =, spread =, kind =, layers = {{writes =, worn = p}}}`.
 function M.wear(model, cfg, o)
   cfg = model_and_config("wear", model, cfg)
   if type(o) ~= "table" then
@@ -258,11 +259,8 @@ function M.wear(model, cfg, o)
     end
     wear.layers[i] = {name = l.name, writes = writes, worn = p}
   end
-  local map = draw_map(model, cfg, {sa0 = sa0, sa1 = sa1, seed = seed, rates = function(i)
-    local w = (1 - sa0 - sa1) * wear.layers[i].worn
-    if kind == "sa0" then return math.min(1 - sa1, sa0 + w), sa1 end
-    return sa0, math.min(1 - sa0, sa1 + w)
-  end})
+  local map = draw_map(model, cfg, {sa0 = sa0, sa1 = sa1, seed = seed, kind = kind,
+    worn = function(i) return (1 - sa0 - sa1) * wear.layers[i].worn end})
   map.wear = wear
   return map
 end

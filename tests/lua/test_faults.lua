@@ -134,6 +134,11 @@ function TestFaults:test_wear_out_by_hand()
       ("%s: %d of %d cells worn"):format(l.name, l.sa1, n))
     lu.assertEquals(l.sa0, 0)
   end
+  -- worn cells at HRS instead: the same cells, the other state
+  local hrs = worn(0.5, {kind = "sa0"})
+  for i, l in ipairs(hrs.layers) do
+    lu.assertEquals({l.sa0, l.sa1}, {w2.layers[i].sa1, 0})
+  end
   -- with the chip's own SA0 cells, the worn fraction is of the others
   local both = worn(0.5, {sa0 = 0.3})
   for i, l in ipairs(both.layers) do
@@ -148,7 +153,11 @@ function TestFaults:test_wear_out_by_hand()
   ls[1].updates, ls[2].updates = 0, 0
   local fresh = rp.faults.serialize(worn(0.5, {sa0 = 0.05, sa1 = 0.02}))
   local chip = rp.faults.serialize(rp.faults.sample(m, CFG, {sa0 = 0.05, sa1 = 0.02, seed = 5}))
-  for i = 1, #chip.layers do lu.assertEquals(fresh.layers[i].bytes, chip.layers[i].bytes) end
+  local fresh0 = rp.faults.serialize(worn(0.5, {sa0 = 0.05, sa1 = 0.02, kind = "sa0"}))
+  for i = 1, #chip.layers do
+    lu.assertEquals(fresh.layers[i].bytes, chip.layers[i].bytes)
+    lu.assertEquals(fresh0.layers[i].bytes, chip.layers[i].bytes)
+  end
   lu.assertEquals(worn(0.5).total.faulty, 0)
   -- RPU updates in place: a batch of 16 applies B * P = 16 * 16 pulse trains
   -- to the 3x3 convolution's cells (4x4 output positions), so 3 updates write
@@ -161,15 +170,20 @@ function TestFaults:test_wear_out_by_hand()
 end
 
 -- More wear only adds stuck cells: a cell stuck after u updates is stuck the
--- same way after more, and the chip's own SA0 cells stay as they are.
+-- same way after more, and the chip's own SA0 and SA1 cells stay as they are,
+-- whichever state worn cells take.
 function TestFaults:test_wear_grows_monotonically()
+  for _, kind in ipairs{"sa1", "sa0"} do self:check_wear_growth(kind) end
+end
+
+function TestFaults:check_wear_growth(kind)
   local m = small_model(4)
   local stuck_digits = require("tests.lua.helpers").stuck_digits
   local before
   for _, u in ipairs{2000, 6000, 20000} do
     for _, l in ipairs(m:prunable()) do l.updates = u end
     local w = rp.faults.wear(m, CFG, {arch = "isaac", limit = 1e4, spread = 0.4, seed = 9,
-      sa0 = 0.02, input_shape = {2, 4, 4}})
+      sa0 = 0.02, sa1 = 0.03, kind = kind, input_shape = {2, 4, 4}})
     local now = {}
     for i = 1, #w.layers do now[i] = stuck_digits(w, i) end
     if before then

@@ -47,6 +47,14 @@ struct rp_fault_layer {
 rp_status rp_faults_sample(struct rp_fault_layer *out, const float *mask, int64_t R, int64_t C,
                            const struct rp_xbar_config *cfg, double sa0, double sa1,
                            struct rp_rng *rng);
+/*** rp_faults_sample with a third band of worn cells: one uniform u per cell,
+ * SA0 if u < sa0, SA1 if u < sa0 + sa1, and if u < sa0 + sa1 + worn stuck at
+ * SA1 (worn_sa1) or SA0; sa0 + sa1 + worn <= 1. worn = 0 draws what
+ * rp_faults_sample draws, bit for bit.
+ * @function rp_faults_sample_worn */
+rp_status rp_faults_sample_worn(struct rp_fault_layer *out, const float *mask, int64_t R, int64_t C,
+                                const struct rp_xbar_config *cfg, double sa0, double sa1,
+                                double worn, int worn_sa1, struct rp_rng *rng);
 /*** Frees a fault layer's arrays.
  * @function rp_faults_free */
 void rp_faults_free(struct rp_fault_layer *f);
