@@ -278,7 +278,7 @@ return {
     breaks = "variation: a cell pair's second cell reads the first one's draw",
     tests = "variation"},
   {file = "core/src/faults.c",
-    from = "                if (out != weight)\n                    memcpy(out + a, weight + a, " ..
+    from = "            if (out != weight)\n                memcpy(out + a, weight + a, " ..
       "sizeof(float) * (size_t)m);\n", to = "",
     breaks = "variation: a run without cells is not copied", tests = "variation"},
   {file = "lua/realprune/faults.lua", from = "if digest == l.fault_digest then return end",

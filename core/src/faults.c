@@ -189,6 +189,25 @@ static double layer_scale(const float *weight, int64_t n)
     return s > 0.0f ? (double)s : 1.0;
 }
 
+/* x < 2^52 as a double, exactly, in operations every vector unit has (AVX2
+ * converts no 64-bit integers): x's bits under the exponent of 2^52. */
+static inline double small_to_double(uint64_t x)
+{
+    uint64_t b = x | 0x4330000000000000ULL;
+    double r;
+    memcpy(&r, &b, sizeof r);
+    return r - 4503599627370496.0;
+}
+
+/* an integral x in [0, 2^52) as an integer, exactly, the same way */
+static inline uint64_t small_of_double(double x)
+{
+    double t = x + 4503599627370496.0;
+    uint64_t b;
+    memcpy(&b, &t, sizeof b);
+    return b & 0xfffffffffffffULL;
+}
+
 /* nearbyint(x) for |x| < 2^51 in the default rounding mode (to nearest, ties
  * to even), inline: 1.5 * 2^52 + x rounds x to an integer. */
 static inline double round_even(double x)
@@ -205,12 +224,12 @@ static inline void weight_codes(double w, double s, double levels, int different
     if (!differential) {
         double q = round_even((w / s + 1.0) * 0.5 * levels);
         q = q < 0 ? 0 : q > levels ? levels : q;
-        *pos = (uint64_t)q, *neg = 0;
+        *pos = small_of_double(q), *neg = 0;
     } else {
         double p = round_even((w > 0 ? w : 0) / s * levels);
         double n = round_even((w < 0 ? -w : 0) / s * levels);
-        *pos = (uint64_t)(p > levels ? levels : p);
-        *neg = (uint64_t)(n > levels ? levels : n);
+        *pos = small_of_double(p > levels ? levels : p);
+        *neg = small_of_double(n > levels ? levels : n);
     }
 }
 
@@ -278,16 +297,6 @@ static uint64_t mix64(uint64_t x)
     x ^= x >> 27;
     x *= 0x94d049bb133111ebULL;
     return x ^ (x >> 31);
-}
-
-/* x < 2^52 as a double, exactly, in operations every vector unit has (AVX2
- * converts no 64-bit integers): x's bits under the exponent of 2^52. */
-static inline double small_to_double(uint64_t x)
-{
-    uint64_t b = x | 0x4330000000000000ULL;
-    double r;
-    memcpy(&r, &b, sizeof r);
-    return r - 4503599627370496.0;
 }
 
 /* A standard normal approximation from 32 random bits (w < 2^32): the sum of
@@ -473,40 +482,6 @@ cells_lanes(const struct cells_pass *p, int use_d2d, int use_c2c, int of_level, 
     }
 /* clang-format on */
 
-#if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target("avx512f,avx512dq,avx512bw,avx512vl"))) static void
-cells_pass_avx512(const struct cells_pass *p, int lvl, int two)
-{
-    CELLS_PASS_BODY(p);
-}
-__attribute__((target("avx2"))) static void cells_pass_avx2(const struct cells_pass *p, int lvl,
-                                                            int two)
-{
-    CELLS_PASS_BODY(p);
-}
-#endif
-static void cells_pass_plain(const struct cells_pass *p, int lvl, int two)
-{
-    CELLS_PASS_BODY(p);
-}
-
-typedef void (*cells_pass_fn)(const struct cells_pass *, int, int);
-
-static cells_pass_fn cells_pass_choose(void)
-{
-#if defined(__x86_64__) && defined(__GNUC__)
-    const char *want = getenv("REALPRUNE_SIMD"); /* avx2 or base: a narrower one, for tests */
-    int any = !want || strcmp(want, "base") != 0;
-    int wide = !want || strcmp(want, "avx2") != 0;
-    if (any && wide && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
-        return cells_pass_avx512;
-    if (any && __builtin_cpu_supports("avx2"))
-        return cells_pass_avx2;
-#endif
-    return cells_pass_plain;
-}
-
 /* index of the first faulty weight at or after i */
 static int64_t first_fault(const struct rp_fault_layer *f, int64_t i)
 {
@@ -521,6 +496,146 @@ static int64_t first_fault(const struct rp_fault_layer *f, int64_t i)
     return lo;
 }
 
+/* one layer's reads: what every chunk needs */
+struct cells_job {
+    float *out;
+    const float *weight;
+    const struct rp_fault_layer *f; /* or NULL */
+    const struct rp_variation_layer *v;
+    double s, levels; /* the layer's max |w|, 2^weight_bits - 1 */
+    int slices, phys, cb, wb;
+    uint64_t key; /* the write's c2c stream */
+};
+
+static inline __attribute__((always_inline)) void cells_pass(const struct cells_pass *p, int lvl,
+                                                             int two)
+{
+    CELLS_PASS_BODY(p);
+}
+
+/* Weights a0 .. b0-1, a run at a time: the codes written (every weight, as
+ * lanes), the faulty weights' forced digits, the passes over cell positions,
+ * the decoded values (as lanes), then the weights without cells or with a
+ * non-finite value copied as they are. */
+static inline __attribute__((always_inline)) void cells_chunk(const struct cells_job *J, int64_t a0,
+                                                              int64_t b0)
+{
+    const struct rp_variation_layer *v = J->v;
+    const struct rp_fault_layer *f = J->f;
+    const float *restrict weight = J->weight;
+    float *out = J->out;
+    const double s = J->s, levels = J->levels;
+    const int slices = J->slices, phys = J->phys, cb = J->cb, wb = J->wb;
+    const int differential = v->differential;
+    uint64_t code[2][CELLS_RUN], stuck[2][CELLS_RUN];
+    double acc[2][CELLS_RUN];
+    int64_t k = first_fault(f, a0);
+    for (int64_t a = a0; a < b0; a += CELLS_RUN) {
+        int64_t m = b0 - a < CELLS_RUN ? b0 - a : CELLS_RUN;
+        /* a run without cells (a pruned segment) is copied as it is */
+        uint64_t any = 0;
+        for (int64_t w = a >> 6; w <= (a + m - 1) >> 6; w++)
+            any |= v->mapped[w];
+        if (!any) {
+            if (out != weight)
+                memcpy(out + a, weight + a, sizeof(float) * (size_t)m);
+            while (f && k < f->n && f->index[k] < a + m)
+                k++;
+            continue;
+        }
+        for (int64_t j = 0; j < m; j++) {
+            double w = (double)weight[a + j];
+            w = isfinite(w) ? w : 0.0; /* copied as it is below */
+            uint64_t pos, neg;
+            weight_codes(w, s, levels, differential, &pos, &neg);
+            code[0][j] = pos, code[1][j] = neg;
+            stuck[0][j] = stuck[1][j] = 0;
+            acc[0][j] = acc[1][j] = 0.0;
+        }
+        for (; f && k < f->n && f->index[k] < a + m; k++) {
+            int64_t j = f->index[k] - a;
+            code[0][j] = (code[0][j] & ~f->clear_pos[k]) | f->set_pos[k];
+            code[1][j] = (code[1][j] & ~f->clear_neg[k]) | f->set_neg[k];
+            stuck[0][j] = f->clear_pos[k] | f->set_pos[k];
+            stuck[1][j] = f->clear_neg[k] | f->set_neg[k];
+        }
+        /* cell positions kk = array * slices + slice, two at a time where
+         * cells kk (even) and kk + 1 of a weight share a draw and an array */
+        for (int kk = 0; kk < phys;) {
+            int arr = kk / slices;
+            int two = phys % 2 == 0 && kk % 2 == 0 && (kk + 1) / slices == arr;
+            struct cells_pass p = {
+                .acc = acc[arr],
+                .code = code[arr],
+                .stuck = stuck[arr],
+                .m = m,
+                .first = (uint64_t)a * (uint64_t)phys + (uint64_t)kk,
+                .phys = (uint64_t)phys,
+                .key = J->key,
+                .sd = v->d2d ? v->sigma_d2d / 36.0 : 0.0,
+                .sc = v->sigma_c2c,
+            };
+            for (int t = 0; t <= two; t++, kk++) {
+                int lo = (kk % slices) * cb, hi = lo + cb < wb ? lo + cb : wb;
+                uint64_t top = ((uint64_t)1 << (hi - lo)) - 1;
+                p.at[t] = (struct cells_pos){
+                    .d2d = v->d2d ? v->d2d + (int64_t)kk * v->numel + a : NULL,
+                    .lo = lo,
+                    .top = top,
+                    .range = (double)top,
+                    .scale = (double)((uint64_t)1 << lo),
+                };
+            }
+            cells_pass(&p, v->of_level, two);
+        }
+        if (!differential)
+            for (int64_t j = 0; j < m; j++)
+                out[a + j] = (float)((2.0 * acc[0][j] / levels - 1.0) * s);
+        else
+            for (int64_t j = 0; j < m; j++)
+                out[a + j] = (float)((acc[0][j] - acc[1][j]) / levels * s);
+        for (int64_t j = 0; j < m; j++) {
+            int64_t i = a + j;
+            if (!((v->mapped[i >> 6] >> (i & 63)) & 1) || !isfinite(weight[i]))
+                out[i] = weight[i];
+        }
+    }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx512f,avx512dq,avx512bw,avx512vl"))) static void
+cells_chunk_avx512(const struct cells_job *J, int64_t a0, int64_t b0)
+{
+    cells_chunk(J, a0, b0);
+}
+__attribute__((target("avx2"))) static void cells_chunk_avx2(const struct cells_job *J, int64_t a0,
+                                                             int64_t b0)
+{
+    cells_chunk(J, a0, b0);
+}
+#endif
+static void cells_chunk_plain(const struct cells_job *J, int64_t a0, int64_t b0)
+{
+    cells_chunk(J, a0, b0);
+}
+
+typedef void (*cells_chunk_fn)(const struct cells_job *, int64_t, int64_t);
+
+static cells_chunk_fn cells_chunk_choose(void)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    const char *want = getenv("REALPRUNE_SIMD"); /* avx2 or base: a narrower one, for tests */
+    int any = !want || strcmp(want, "base") != 0;
+    int wide = !want || strcmp(want, "avx2") != 0;
+    if (any && wide && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
+        return cells_chunk_avx512;
+    if (any && __builtin_cpu_supports("avx2"))
+        return cells_chunk_avx2;
+#endif
+    return cells_chunk_plain;
+}
+
 rp_status rp_cells_effective(float *out, const float *weight, const struct rp_fault_layer *f,
                              const struct rp_variation_layer *v, uint64_t write)
 {
@@ -533,92 +648,24 @@ rp_status rp_cells_effective(float *out, const float *weight, const struct rp_fa
               f->cell_bits != v->cell_bits || f->differential != v->differential))
         return rp_error(RP_EINVAL, "cells: the fault layer and the variation layer differ");
     int64_t n = v->numel;
-    double s = layer_scale(weight, n);
-    double levels = (double)(((uint64_t)1 << v->weight_bits) - 1);
-    int cb = v->cell_bits, wb = v->weight_bits;
-    int slices = (wb + cb - 1) / cb;
-    int arrays = v->differential ? 2 : 1, phys = slices * arrays;
-    uint64_t key = mix64(v->seed ^ 0x632be59bd9b4e019ULL ^ mix64(write + 1));
-    cells_pass_fn pass = cells_pass_choose();
+    struct cells_job job = {
+        .out = out,
+        .weight = weight,
+        .f = f,
+        .v = v,
+        .s = layer_scale(weight, n),
+        .levels = (double)(((uint64_t)1 << v->weight_bits) - 1),
+        .cb = v->cell_bits,
+        .wb = v->weight_bits,
+        .key = mix64(v->seed ^ 0x632be59bd9b4e019ULL ^ mix64(write + 1)),
+    };
+    job.slices = (job.wb + job.cb - 1) / job.cb;
+    job.phys = job.slices * (v->differential ? 2 : 1);
+    cells_chunk_fn chunk_fn = cells_chunk_choose();
     const int64_t chunk = 4096;
 #pragma omp parallel for schedule(static) if (n > (1 << 15))
-    for (int64_t a0 = 0; a0 < n; a0 += chunk) {
-        uint64_t code[2][CELLS_RUN], stuck[2][CELLS_RUN];
-        double acc[2][CELLS_RUN];
-        int64_t b0 = a0 + chunk < n ? a0 + chunk : n;
-        int64_t k = first_fault(f, a0);
-        for (int64_t a = a0; a < b0; a += CELLS_RUN) {
-            int64_t m = b0 - a < CELLS_RUN ? b0 - a : CELLS_RUN;
-            /* a run without cells (a pruned segment) is copied as it is */
-            uint64_t any = 0;
-            for (int64_t w = a >> 6; w <= (a + m - 1) >> 6; w++)
-                any |= v->mapped[w];
-            if (!any) {
-                if (out != weight)
-                    memcpy(out + a, weight + a, sizeof(float) * (size_t)m);
-                while (f && k < f->n && f->index[k] < a + m)
-                    k++;
-                continue;
-            }
-            /* the codes written and the digits forced, per weight */
-            for (int64_t j = 0; j < m; j++) {
-                int64_t i = a + j;
-                uint64_t cp = 0, sp = 0, cn = 0, sn = 0;
-                if (f && k < f->n && f->index[k] == i) {
-                    cp = f->clear_pos[k], sp = f->set_pos[k];
-                    cn = f->clear_neg[k], sn = f->set_neg[k];
-                    k++;
-                }
-                double w = (double)weight[i];
-                w = isfinite(w) ? w : 0.0; /* copied as it is below */
-                uint64_t pos, neg;
-                weight_codes(w, s, levels, v->differential, &pos, &neg);
-                code[0][j] = (pos & ~cp) | sp;
-                code[1][j] = (neg & ~cn) | sn;
-                stuck[0][j] = cp | sp;
-                stuck[1][j] = cn | sn;
-                acc[0][j] = acc[1][j] = 0.0;
-            }
-            /* cell positions kk = array * slices + slice, two at a time where
-             * cells kk (even) and kk + 1 of a weight share a draw and an array */
-            for (int kk = 0; kk < phys;) {
-                int arr = kk / slices;
-                int two = phys % 2 == 0 && kk % 2 == 0 && (kk + 1) / slices == arr;
-                struct cells_pass p = {
-                    .acc = acc[arr],
-                    .code = code[arr],
-                    .stuck = stuck[arr],
-                    .m = m,
-                    .first = (uint64_t)a * (uint64_t)phys + (uint64_t)kk,
-                    .phys = (uint64_t)phys,
-                    .key = key,
-                    .sd = v->d2d ? v->sigma_d2d / 36.0 : 0.0,
-                    .sc = v->sigma_c2c,
-                };
-                for (int t = 0; t <= two; t++, kk++) {
-                    int lo = (kk % slices) * cb, hi = lo + cb < wb ? lo + cb : wb;
-                    uint64_t top = ((uint64_t)1 << (hi - lo)) - 1;
-                    p.at[t] = (struct cells_pos){
-                        .d2d = v->d2d ? v->d2d + (int64_t)kk * n + a : NULL,
-                        .lo = lo,
-                        .top = top,
-                        .range = (double)top,
-                        .scale = (double)((uint64_t)1 << lo),
-                    };
-                }
-                pass(&p, v->of_level, two);
-            }
-            for (int64_t j = 0; j < m; j++) {
-                int64_t i = a + j;
-                if (!((v->mapped[i >> 6] >> (i & 63)) & 1) || !isfinite(weight[i]))
-                    out[i] = weight[i];
-                else if (!v->differential)
-                    out[i] = (float)((2.0 * acc[0][j] / levels - 1.0) * s);
-                else
-                    out[i] = (float)((acc[0][j] - acc[1][j]) / levels * s);
-            }
-        }
-    }
+    for (int64_t a0 = 0; a0 < n; a0 += chunk)
+        chunk_fn(&job, a0, a0 + chunk < n ? a0 + chunk : n);
     return RP_OK;
 }
 
