@@ -402,9 +402,9 @@ rp_status rp_variation_new(struct rp_variation_layer *out, const float *mask, in
  *
  * Work goes a run of up to CELLS_RUN weights at a time, one cell position
  * (array, slice) across the run per pass, so that the draws and the
- * arithmetic of one pass are the same operations on independent lanes; the
- * passes are compiled for AVX-512, AVX2 and plain x86-64 and chosen at run
- * time. Every lane does exactly the scalar operations in the same order and
+ * arithmetic of one pass are the same operations on independent lanes; whole
+ * chunks of runs are compiled for AVX-512, AVX2 and plain x86-64 and chosen
+ * at run time. Every lane does exactly the scalar operations in the same order and
  * the file is compiled without contraction into FMA, so all three give the
  * same bits. */
 #define CELLS_RUN 256
@@ -507,8 +507,9 @@ struct cells_job {
     uint64_t key; /* the write's c2c stream */
 };
 
-static inline __attribute__((always_inline)) void cells_pass(const struct cells_pass *p, int lvl,
-                                                             int two)
+/* one pass, in the form its spreads, lvl (of_level) and two call for */
+static inline __attribute__((always_inline)) void run_pass(const struct cells_pass *p, int lvl,
+                                                           int two)
 {
     CELLS_PASS_BODY(p);
 }
@@ -522,7 +523,7 @@ static inline __attribute__((always_inline)) void cells_chunk(const struct cells
 {
     const struct rp_variation_layer *v = J->v;
     const struct rp_fault_layer *f = J->f;
-    const float *restrict weight = J->weight;
+    const float *weight = J->weight; /* may be out */
     float *out = J->out;
     const double s = J->s, levels = J->levels;
     const int slices = J->slices, phys = J->phys, cb = J->cb, wb = J->wb;
@@ -586,18 +587,16 @@ static inline __attribute__((always_inline)) void cells_chunk(const struct cells
                     .scale = (double)((uint64_t)1 << lo),
                 };
             }
-            cells_pass(&p, v->of_level, two);
+            run_pass(&p, v->of_level, two);
         }
-        if (!differential)
-            for (int64_t j = 0; j < m; j++)
-                out[a + j] = (float)((2.0 * acc[0][j] / levels - 1.0) * s);
-        else
-            for (int64_t j = 0; j < m; j++)
-                out[a + j] = (float)((acc[0][j] - acc[1][j]) / levels * s);
+        /* decided per weight before its output is written (out may be weight) */
         for (int64_t j = 0; j < m; j++) {
             int64_t i = a + j;
-            if (!((v->mapped[i >> 6] >> (i & 63)) & 1) || !isfinite(weight[i]))
-                out[i] = weight[i];
+            float x = weight[i];
+            double val = !differential ? (2.0 * acc[0][j] / levels - 1.0) * s
+                                       : (acc[0][j] - acc[1][j]) / levels * s;
+            int keep = !((v->mapped[i >> 6] >> (i & 63)) & 1) || !isfinite(x);
+            out[i] = keep ? x : (float)val;
         }
     }
 }

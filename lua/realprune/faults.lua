@@ -260,7 +260,8 @@ function M.wear(model, cfg, o)
     wear.layers[i] = {name = l.name, writes = writes, worn = p}
   end
   local map = draw_map(model, cfg, {sa0 = sa0, sa1 = sa1, seed = seed, kind = kind,
-    worn = function(i) return (1 - sa0 - sa1) * wear.layers[i].worn end})
+    -- (1 - sa0 - sa1 may round below 0 when they sum to 1)
+    worn = function(i) return math.max(0, (1 - sa0 - sa1) * wear.layers[i].worn) end})
   map.wear = wear
   return map
 end

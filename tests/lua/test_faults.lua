@@ -159,6 +159,10 @@ function TestFaults:test_wear_out_by_hand()
     lu.assertEquals(fresh0.layers[i].bytes, chip.layers[i].bytes)
   end
   lu.assertEquals(worn(0.5).total.faulty, 0)
+  -- the chip's own rates summing to 1 (1 - sa0 - sa1 rounds below 0)
+  ls[1].updates = 20000
+  lu.assertEquals(worn(0.5, {sa0 = 0.064, sa1 = 0.936}).total.sa1 +
+    worn(0.5, {sa0 = 0.064, sa1 = 0.936}).total.sa0, worn(0.5).total.cells)
   -- RPU updates in place: a batch of 16 applies B * P = 16 * 16 pulse trains
   -- to the 3x3 convolution's cells (4x4 output positions), so 3 updates write
   -- each 768 times: Phi(log10(0.768) / 0.2) = 0.2832567071

@@ -176,6 +176,44 @@ function TestVariation:test_every_vector_form_gives_the_same_bits()
   lu.assertEquals(n, 4 * 37 * 29 + 600 * 40)
 end
 
+-- The reads may be computed in place (out = weight): the same values,
+-- unmapped weights and a diverged (NaN) one kept as they are.
+function TestVariation:test_in_place_reads()
+  rp.seed(5)
+  local m = nn.Sequential{nn.Linear(600, 40, {bias = false})}
+  local cfg = rp.xbar.config{rows = 128, cols = 16, weight_bits = 16, cell_bits = 2}
+  rp.prune.apply(m, {granularity = "column", amount = 0.7, xbar = cfg})
+  local l = m:prunable()[1]
+  local flat = l.weight:reshape{-1}
+  local mask = l.mask:reshape{-1}
+  local alive
+  for i = 1, flat:numel() do if mask[i] ~= 0 then alive = i break end end
+  flat[alive] = 0 / 0
+  rp.faults.attach(m, rp.faults.sample(m, cfg, {sa0 = 0.05, sa1 = 0.02, seed = 3,
+    sigma_d2d = 0.05, sigma_c2c = 0.035}))
+  l.updates = 4
+  local core = require "realprune.core"
+  local apart = T.zeros(l.weight:shape())
+  core.cells_effective(apart, l.weight, l.faults, l.variation, 4)
+  local inplace = l.weight:clone()
+  core.cells_effective(inplace, inplace, l.faults, l.variation, 4)
+  local a, b, w = apart:reshape{-1}:totable(), inplace:reshape{-1}:totable(), flat:totable()
+  for i = 1, #a do
+    if i == alive then
+      lu.assertTrue(b[i] ~= b[i], "the NaN weight was overwritten")
+    else
+      lu.assertEquals(b[i], a[i], ("weight %d"):format(i))
+      if mask[i] == 0 and a[i] ~= w[i] then
+        -- a masked weight reads its cells only inside a mapped segment
+        lu.assertTrue(math.abs(a[i]) > 0, ("weight %d"):format(i))
+      end
+    end
+  end
+  local unmapped = 0
+  for i = 1, #a do if mask[i] == 0 and b[i] == 0 then unmapped = unmapped + 1 end end
+  lu.assertTrue(unmapped > 10000, "too few unmapped weights kept at 0")
+end
+
 -- a stuck cell reads its forced digits exactly; the weight's other cells are
 -- noisy. The stuck digits are read from the map's bytes.
 function TestVariation:test_stuck_cells_read_exactly_under_variation()
