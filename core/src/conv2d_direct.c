@@ -118,15 +118,15 @@ struct kernels {
 
 static struct kernels kernels_for_cpu(void)
 {
-    const char *want = getenv("REALPRUNE_SIMD");
+    int allowed = rp_simd_allowed();
     struct kernels k = {panel_base, dw_block_base, 0};
-    if (want && strcmp(want, "base") == 0)
+    if (allowed == 0)
         return k;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     __builtin_cpu_init();
     k.moves = __builtin_cpu_supports("avx2");
     int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    if (__builtin_cpu_supports("avx512f") && !(want && strcmp(want, "avx2") == 0)) {
+    if (__builtin_cpu_supports("avx512f") && allowed == 2) {
         k.panel = panel_avx512;
         k.dw = dw_block_avx512;
     } else if (avx2) {

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernel.h"
 #include "realprune/faults.h"
 
 void rp_faults_free(struct rp_fault_layer *f)
@@ -177,15 +178,23 @@ rp_status rp_faults_sample_worn(struct rp_fault_layer *out, const float *mask, i
 
 /* The layer's max |w| (codes are relative to it); 1 for an all-zero layer.
  * Non-finite weights are skipped. */
+/* max(s, |w|) over w[a..b), NaN and infinities counted as 0 */
+static inline float max_abs_finite(const float *w, int64_t a, int64_t b, float s)
+{
+    for (int64_t i = a; i < b; i++) {
+        float x = fabsf(w[i]);
+        x = x <= FLT_MAX ? x : 0.0f;
+        s = s > x ? s : x;
+    }
+    return s;
+}
+
 static double layer_scale(const float *weight, int64_t n)
 {
     float s = 0.0f;
 #pragma omp parallel for reduction(max : s) schedule(static) if (n > (1 << 16))
-    for (int64_t i = 0; i < n; i++) {
-        float a = fabsf(weight[i]);
-        a = a <= FLT_MAX ? a : 0.0f; /* NaN and infinities count as 0 */
-        s = s > a ? s : a;
-    }
+    for (int64_t a = 0; a < n; a += 16384)
+        s = max_abs_finite(weight, a, a + 16384 < n ? a + 16384 : n, s);
     return s > 0.0f ? (double)s : 1.0;
 }
 
@@ -258,11 +267,7 @@ rp_status rp_faults_effective(float *out, const float *weight, const struct rp_f
             int64_t b = a + chunk < n ? a + chunk : n;
             if (out != weight)
                 memcpy(out + a, weight + a, sizeof(float) * (size_t)(b - a));
-            for (int64_t i = a; i < b; i++) {
-                float x = fabsf(weight[i]);
-                x = x <= FLT_MAX ? x : 0.0f;
-                smax = smax > x ? smax : x;
-            }
+            smax = max_abs_finite(weight, a, b, smax);
         }
         /* the reduction is complete after the loop's barrier */
         double s = smax > 0.0f ? (double)smax : 1.0;
@@ -467,21 +472,6 @@ cells_lanes(const struct cells_pass *p, int use_d2d, int use_c2c, int of_level, 
     }
 }
 
-/* the pass with the spreads it has (neither: z = 0) */
-#define CELLS_CASE(k)                                                                              \
-    case k:                                                                                        \
-        cells_lanes(p, (k) >> 3 & 1, (k) >> 2 & 1, (k) >> 1 & 1, (k)&1);                           \
-        break;
-/* clang-format off */
-#define CELLS_PASS_BODY(p)                                                                  \
-    switch (((p)->sd > 0.0) * 8 + ((p)->sc > 0.0) * 4 + (lvl != 0) * 2 + (two != 0)) {      \
-        CELLS_CASE(0) CELLS_CASE(1) CELLS_CASE(2) CELLS_CASE(3)                             \
-        CELLS_CASE(4) CELLS_CASE(5) CELLS_CASE(6) CELLS_CASE(7)                             \
-        CELLS_CASE(8) CELLS_CASE(9) CELLS_CASE(10) CELLS_CASE(11)                           \
-        CELLS_CASE(12) CELLS_CASE(13) CELLS_CASE(14) CELLS_CASE(15)                         \
-    }
-/* clang-format on */
-
 /* index of the first faulty weight at or after i */
 static int64_t first_fault(const struct rp_fault_layer *f, int64_t i)
 {
@@ -507,12 +497,25 @@ struct cells_job {
     uint64_t key; /* the write's c2c stream */
 };
 
-/* one pass, in the form its spreads, lvl (of_level) and two call for */
+/* one pass, in the form its spreads (neither: z = 0), lvl (of_level) and two
+ * call for: every form a loop of its own */
+#define CELLS_CASE(k)                                                                              \
+    case k:                                                                                        \
+        cells_lanes(p, (k) >> 3 & 1, (k) >> 2 & 1, (k) >> 1 & 1, (k)&1);                           \
+        break;
 static inline __attribute__((always_inline)) void run_pass(const struct cells_pass *p, int lvl,
                                                            int two)
 {
-    CELLS_PASS_BODY(p);
+    /* clang-format off */
+    switch ((p->sd > 0.0) * 8 + (p->sc > 0.0) * 4 + (lvl != 0) * 2 + (two != 0)) {
+        CELLS_CASE(0) CELLS_CASE(1) CELLS_CASE(2) CELLS_CASE(3)
+        CELLS_CASE(4) CELLS_CASE(5) CELLS_CASE(6) CELLS_CASE(7)
+        CELLS_CASE(8) CELLS_CASE(9) CELLS_CASE(10) CELLS_CASE(11)
+        CELLS_CASE(12) CELLS_CASE(13) CELLS_CASE(14) CELLS_CASE(15)
+    }
+    /* clang-format on */
 }
+#undef CELLS_CASE
 
 /* Weights a0 .. b0-1, a run at a time: the codes written (every weight, as
  * lanes), the faulty weights' forced digits, the passes over cell positions,
@@ -623,13 +626,11 @@ typedef void (*cells_chunk_fn)(const struct cells_job *, int64_t, int64_t);
 static cells_chunk_fn cells_chunk_choose(void)
 {
 #if defined(__x86_64__) && defined(__GNUC__)
-    const char *want = getenv("REALPRUNE_SIMD"); /* avx2 or base: a narrower one, for tests */
-    int any = !want || strcmp(want, "base") != 0;
-    int wide = !want || strcmp(want, "avx2") != 0;
-    if (any && wide && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+    int allowed = rp_simd_allowed();
+    if (allowed == 2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
         return cells_chunk_avx512;
-    if (any && __builtin_cpu_supports("avx2"))
+    if (allowed >= 1 && __builtin_cpu_supports("avx2"))
         return cells_chunk_avx2;
 #endif
     return cells_chunk_plain;

@@ -3,6 +3,8 @@
 #define REALPRUNE_KERNEL_H
 
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -29,6 +31,17 @@ static inline int rp_team_size(void)
 #else
     return 1;
 #endif
+}
+
+/* The widest form of the run-time-chosen SIMD kernels that REALPRUNE_SIMD
+ * allows (for tests of every form on one machine): "base" 0 (plain x86-64),
+ * "avx2" 1, unset or anything else 2 (whatever the CPU runs). */
+static inline int rp_simd_allowed(void)
+{
+    const char *want = getenv("REALPRUNE_SIMD");
+    if (want && strcmp(want, "base") == 0)
+        return 0;
+    return want && strcmp(want, "avx2") == 0 ? 1 : 2;
 }
 
 /* Hot elementwise loops are compiled twice, for AVX2 and for the baseline

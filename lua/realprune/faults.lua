@@ -104,11 +104,6 @@ local function check_rate(v, name, fn)
   return v
 end
 
---- Draws stuck-at faults for every conv and linear layer of `model` under
--- crossbar config `cfg` (rp.xbar.config). `spec`: {sa0 = rate, sa1 = rate,
--- seed = integer (default 0)}. Returns a fault map: {config =, sa0 =, sa1 =,
--- seed =, layers = {{name =, rows =, cols =, cells =, sa0 =, sa1 =, faulty =
--- (weights with a stuck cell)}}, total = {cells =, sa0 =, sa1 =, faulty =}}.
 -- the model and the crossbar config (a table of rp.xbar.config's fields)
 local function model_and_config(fn, model, cfg)
   if type(model) ~= "table" or type(model.prunable) ~= "function" then
@@ -176,6 +171,11 @@ local function rates_and_seed(fn, t)
   return sa0, sa1, seed
 end
 
+--- Draws stuck-at faults for every conv and linear layer of `model` under
+-- crossbar config `cfg` (rp.xbar.config). `spec`: {sa0 = rate, sa1 = rate,
+-- seed = integer (default 0)}. Returns a fault map: {config =, sa0 =, sa1 =,
+-- seed =, layers = {{name =, rows =, cols =, cells =, sa0 =, sa1 =, faulty =
+-- (weights with a stuck cell)}}, total = {cells =, sa0 =, sa1 =, faulty =}}.
 function M.sample(model, cfg, spec)
   cfg = model_and_config("sample", model, cfg)
   if type(spec) ~= "table" then fail("sample", "a spec {sa0 =, sa1 =, seed =} expected", 2) end
