@@ -511,49 +511,9 @@ static int pmain(lua_State *L)
     return 1;
 }
 
-/* OpenBLAS chose its kernel when it loaded, from the CPU model number; on a
- * model newer than it knows that is an SSE3 kernel. Name the right one and
- * execute this program again, once: the re-executed process finds the marker
- * and removes both variables (OpenBLAS has read its own by then), so that
- * programs it starts - sweep workers, Slurm jobs on other machines - choose
- * for their own processor. A user's OPENBLAS_CORETYPE is never overridden. */
-static void choose_blas_kernel(char **argv)
-{
-    const char *marker = getenv("REALPRUNE_SET_CORETYPE");
-    if (marker) {
-        const char *set = getenv("OPENBLAS_CORETYPE");
-        if (set && strcmp(set, marker) == 0)
-            unsetenv("OPENBLAS_CORETYPE");
-        unsetenv("REALPRUNE_SET_CORETYPE");
-        return;
-    }
-    const char *core = rp_blas_better_core();
-    if (!core)
-        return;
-    char self[PATH_MAX];
-    ssize_t len = readlink("/proc/self/exe", self, sizeof self);
-    if (len <= 0 || len >= (ssize_t)sizeof self) /* none, or cut short */
-        return;
-    self[len] = '\0';
-    const char *base = strrchr(self, '/');
-    base = base ? base + 1 : self;
-    if (strncmp(base, "ld-", 3) == 0) /* started through the dynamic loader */
-        return;
-    if (setenv("OPENBLAS_CORETYPE", core, 1) != 0 ||
-        setenv("REALPRUNE_SET_CORETYPE", core, 1) != 0) {
-        unsetenv("OPENBLAS_CORETYPE");
-        unsetenv("REALPRUNE_SET_CORETYPE");
-        return;
-    }
-    execv(self, argv);
-    /* returns only on failure: go on with the kernel loaded (and the warning) */
-    unsetenv("OPENBLAS_CORETYPE");
-    unsetenv("REALPRUNE_SET_CORETYPE");
-}
-
 int main(int argc, char **argv)
 {
-    choose_blas_kernel(argv);
+    rp_blas_choose_core(argv);
     /* Tensors are large and short-lived: keep freed storage in the heap for
      * reuse instead of returning it to the kernel and faulting fresh zeroed
      * pages in for the next one (3-5x faster elementwise ops from Lua). */

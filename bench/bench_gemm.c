@@ -35,6 +35,7 @@ static double bench(int ta, int tb, int64_t m, int64_t n, int64_t k, int ref)
 
 int main(int argc, char **argv)
 {
+    rp_blas_choose_core(argv); /* the OpenBLAS kernel realprune runs */
     if (argc > 1)
         rp_blas_set_threads(atoi(argv[1]));
     printf("bench_gemm: OpenBLAS %s core, %d threads\n", rp_blas_info(), rp_blas_get_threads());

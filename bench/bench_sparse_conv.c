@@ -29,6 +29,7 @@ static struct rp_tensor *tensor(int nd, const int64_t *shape)
 
 int main(int argc, char **argv)
 {
+    rp_blas_choose_core(argv); /* the OpenBLAS kernel realprune runs */
     int64_t N = argc > 1 ? atoll(argv[1]) : 128, C = argc > 2 ? atoll(argv[2]) : 256;
     int64_t H = argc > 3 ? atoll(argv[3]) : 8, K = argc > 4 ? atoll(argv[4]) : 256;
     int reps = argc > 5 ? atoi(argv[5]) : 3;
@@ -61,9 +62,10 @@ int main(int argc, char **argv)
     }
     /* column masks (128-row segments), then element masks with one block per
      * output allowed */
-    const double deads[] = {0.0, 0.5, 0.7, 0.9, 0.95, 0.9, 0.95, 0.99};
-    for (int d = 0; d < 8; d++) {
-        int element = d >= 5;
+    const double deads[] = {0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.7, 0.8, 0.9, 0.95, 0.99};
+    const int ndeads = (int)(sizeof deads / sizeof deads[0]), first_element = 8;
+    for (int d = 0; d < ndeads; d++) {
+        int element = d >= first_element;
         int64_t seg = element ? 1 : 128;
         for (int64_t k = 0; k < K; k++)
             for (int64_t r0 = 0; r0 < R; r0 += seg) {

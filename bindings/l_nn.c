@@ -233,39 +233,51 @@ static int l_avgpool2d_backward(lua_State *L)
 }
 
 /* batchnorm2d_forward_train(output, input, gamma, beta, running_mean, running_var,
- *                           save_mean, save_invstd, momentum, eps) */
+ *                           save_mean, save_invstd, momentum, eps[, relu]) */
 static int l_batchnorm2d_forward_train(lua_State *L)
 {
     struct rp_tensor *t[8];
     for (int i = 0; i < 8; i++)
         t[i] = rpl_check_tensor(L, i + 1);
     float momentum = (float)luaL_checknumber(L, 9), eps = (float)luaL_checknumber(L, 10);
-    if (rp_batchnorm2d_forward_train(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], momentum,
-                                     eps) != RP_OK)
+    rp_status st = lua_toboolean(L, 11)
+                       ? rp_batchnorm2d_relu_forward_train(t[0], t[1], t[2], t[3], t[4], t[5], t[6],
+                                                           t[7], momentum, eps)
+                       : rp_batchnorm2d_forward_train(t[0], t[1], t[2], t[3], t[4], t[5], t[6],
+                                                      t[7], momentum, eps);
+    if (st != RP_OK)
         return fail(L);
     return 0;
 }
 
-/* batchnorm2d_forward_eval(output, input, gamma, beta, running_mean, running_var, eps) */
+/* batchnorm2d_forward_eval(output, input, gamma, beta, running_mean, running_var, eps[, relu]) */
 static int l_batchnorm2d_forward_eval(lua_State *L)
 {
     struct rp_tensor *t[6];
     for (int i = 0; i < 6; i++)
         t[i] = rpl_check_tensor(L, i + 1);
-    if (rp_batchnorm2d_forward_eval(t[0], t[1], t[2], t[3], t[4], t[5],
-                                    (float)luaL_checknumber(L, 7)) != RP_OK)
+    float eps = (float)luaL_checknumber(L, 7);
+    rp_status st = lua_toboolean(L, 8)
+                       ? rp_batchnorm2d_relu_forward_eval(t[0], t[1], t[2], t[3], t[4], t[5], eps)
+                       : rp_batchnorm2d_forward_eval(t[0], t[1], t[2], t[3], t[4], t[5], eps);
+    if (st != RP_OK)
         return fail(L);
     return 0;
 }
 
 /* batchnorm2d_backward(grad_input, grad_gamma, grad_beta, grad_output, input, gamma,
- *                      save_mean, save_invstd) */
+ *                      save_mean, save_invstd[, beta]): with beta, the backward pass of
+ * the normalization followed by a ReLU (batchnorm2d_forward_train's relu) */
 static int l_batchnorm2d_backward(lua_State *L)
 {
     struct rp_tensor *t[8];
     for (int i = 0; i < 8; i++)
         t[i] = rpl_check_tensor(L, i + 1);
-    if (rp_batchnorm2d_backward(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7]) != RP_OK)
+    rp_status st = lua_isnoneornil(L, 9)
+                       ? rp_batchnorm2d_backward(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7])
+                       : rp_batchnorm2d_relu_backward(t[0], t[1], t[2], t[3], t[4], t[5],
+                                                      rpl_check_tensor(L, 9), t[6], t[7]);
+    if (st != RP_OK)
         return fail(L);
     return 0;
 }

@@ -39,20 +39,46 @@ static void sums_shifted(const float *x, int64_t n, double shift, double s1[LANE
     }
 }
 
-/* a += dy[i] and b += dy[i] * (x[i] - mean) * invstd, lane by lane */
-static void sums_dy(const float *dy, const float *x, int64_t n, float mean, float invstd,
-                    double a[LANES], double b[LANES])
+/* The output gradient a ReLU after the normalization passes on: dy where
+ * x * g + b (the normalized value, computed as the forward pass computes it)
+ * is positive, else 0; without the ReLU (relu = 0) dy itself.  The file is
+ * compiled without contraction into FMA, so that x * g + b rounds here as in
+ * normalize below. */
+static inline float relu_passed(float dy, float x, int relu, float g, float b)
+{
+    return !relu || x * g + b > 0.0f ? dy : 0.0f;
+}
+
+/* a += dy[i] and b += dy[i] * (x[i] - mean) * invstd, lane by lane (dy
+ * through the ReLU when relu is set) */
+static void sums_dy(const float *dy, const float *x, int64_t n, float mean, float invstd, int relu,
+                    float g, float b0, double a[LANES], double b[LANES])
 {
     int64_t i = 0;
     for (; i + LANES <= n; i += LANES)
         for (int k = 0; k < LANES; k++) {
-            a[k] += (double)dy[i + k];
-            b[k] += (double)dy[i + k] * ((x[i + k] - mean) * invstd);
+            double d = (double)relu_passed(dy[i + k], x[i + k], relu, g, b0);
+            a[k] += d;
+            b[k] += d * ((x[i + k] - mean) * invstd);
         }
     for (int k = 0; i < n; i++, k++) {
-        a[k] += (double)dy[i];
-        b[k] += (double)dy[i] * ((x[i] - mean) * invstd);
+        double d = (double)relu_passed(dy[i], x[i], relu, g, b0);
+        a[k] += d;
+        b[k] += d * ((x[i] - mean) * invstd);
     }
+}
+
+/* y = x * g + b, or its ReLU */
+static void normalize(float *y, const float *x, int64_t n, float g, float b, int relu)
+{
+    if (relu)
+        for (int64_t i = 0; i < n; i++) {
+            float t = x[i] * g + b;
+            y[i] = t > 0.0f ? t : 0.0f;
+        }
+    else
+        for (int64_t i = 0; i < n; i++)
+            y[i] = x[i] * g + b;
 }
 
 static rp_status check(const char *fn, const struct rp_tensor *x, const struct rp_tensor *y,
@@ -75,11 +101,11 @@ static rp_status check(const char *fn, const struct rp_tensor *x, const struct r
     return RP_OK;
 }
 
-rp_status rp_batchnorm2d_forward_train(struct rp_tensor *output, const struct rp_tensor *input,
-                                       const struct rp_tensor *gamma, const struct rp_tensor *beta,
-                                       struct rp_tensor *running_mean,
-                                       struct rp_tensor *running_var, struct rp_tensor *save_mean,
-                                       struct rp_tensor *save_invstd, float momentum, float eps)
+static rp_status forward_train(struct rp_tensor *output, const struct rp_tensor *input,
+                               const struct rp_tensor *gamma, const struct rp_tensor *beta,
+                               struct rp_tensor *running_mean, struct rp_tensor *running_var,
+                               struct rp_tensor *save_mean, struct rp_tensor *save_invstd,
+                               float momentum, float eps, int relu)
 {
     const struct rp_tensor *pc[] = {gamma, beta, running_mean, running_var, save_mean, save_invstd};
     rp_status st = check("batchnorm2d", input, output, pc, 6);
@@ -108,12 +134,9 @@ rp_status rp_batchnorm2d_forward_train(struct rp_tensor *output, const struct rp
         double mean = shift + d1, var = ss / (double)M;
         float invstd = (float)(1.0 / sqrt(var + eps));
         float g = gamma->data[c] * invstd, b = beta->data[c] - (float)mean * g;
-        for (int64_t n = 0; n < N; n++) {
-            const float *x = input->data + (n * C + c) * HW;
-            float *y = output->data + (n * C + c) * HW;
-            for (int64_t i = 0; i < HW; i++)
-                y[i] = x[i] * g + b;
-        }
+        for (int64_t n = 0; n < N; n++)
+            normalize(output->data + (n * C + c) * HW, input->data + (n * C + c) * HW, HW, g, b,
+                      relu);
         save_mean->data[c] = (float)mean;
         save_invstd->data[c] = invstd;
         running_mean->data[c] = (1.0f - momentum) * running_mean->data[c] + momentum * (float)mean;
@@ -123,10 +146,10 @@ rp_status rp_batchnorm2d_forward_train(struct rp_tensor *output, const struct rp
     return RP_OK;
 }
 
-rp_status rp_batchnorm2d_forward_eval(struct rp_tensor *output, const struct rp_tensor *input,
-                                      const struct rp_tensor *gamma, const struct rp_tensor *beta,
-                                      const struct rp_tensor *running_mean,
-                                      const struct rp_tensor *running_var, float eps)
+static rp_status forward_eval(struct rp_tensor *output, const struct rp_tensor *input,
+                              const struct rp_tensor *gamma, const struct rp_tensor *beta,
+                              const struct rp_tensor *running_mean,
+                              const struct rp_tensor *running_var, float eps, int relu)
 {
     const struct rp_tensor *pc[] = {gamma, beta, running_mean, running_var};
     rp_status st = check("batchnorm2d", input, output, pc, 4);
@@ -137,24 +160,22 @@ rp_status rp_batchnorm2d_forward_eval(struct rp_tensor *output, const struct rp_
     for (int64_t c = 0; c < C; c++) {
         float invstd = (float)(1.0 / sqrt((double)running_var->data[c] + eps));
         float g = gamma->data[c] * invstd, b = beta->data[c] - running_mean->data[c] * g;
-        for (int64_t n = 0; n < N; n++) {
-            const float *x = input->data + (n * C + c) * HW;
-            float *y = output->data + (n * C + c) * HW;
-            for (int64_t i = 0; i < HW; i++)
-                y[i] = x[i] * g + b;
-        }
+        for (int64_t n = 0; n < N; n++)
+            normalize(output->data + (n * C + c) * HW, input->data + (n * C + c) * HW, HW, g, b,
+                      relu);
     }
     return RP_OK;
 }
 
-rp_status rp_batchnorm2d_backward(struct rp_tensor *grad_input, struct rp_tensor *grad_gamma,
-                                  struct rp_tensor *grad_beta, const struct rp_tensor *grad_output,
-                                  const struct rp_tensor *input, const struct rp_tensor *gamma,
-                                  const struct rp_tensor *save_mean,
-                                  const struct rp_tensor *save_invstd)
+static rp_status backward(struct rp_tensor *grad_input, struct rp_tensor *grad_gamma,
+                          struct rp_tensor *grad_beta, const struct rp_tensor *grad_output,
+                          const struct rp_tensor *input, const struct rp_tensor *gamma,
+                          const struct rp_tensor *beta, const struct rp_tensor *save_mean,
+                          const struct rp_tensor *save_invstd)
 {
-    const struct rp_tensor *pc[] = {grad_gamma, grad_beta, gamma, save_mean, save_invstd};
-    rp_status st = check("batchnorm2d", input, grad_output, pc, 5);
+    const struct rp_tensor *pc[] = {grad_gamma, grad_beta, gamma, save_mean, save_invstd, beta};
+    const int relu = beta != NULL;
+    rp_status st = check("batchnorm2d", input, grad_output, pc, relu ? 6 : 5);
     if (st != RP_OK || (st = check("batchnorm2d", input, grad_input, pc, 0)) != RP_OK)
         return st;
     int64_t N = input->shape[0], C = input->shape[1], HW = input->shape[2] * input->shape[3];
@@ -162,10 +183,13 @@ rp_status rp_batchnorm2d_backward(struct rp_tensor *grad_input, struct rp_tensor
 #pragma omp parallel for schedule(static) if (N * C * HW > (1 << 15))
     for (int64_t c = 0; c < C; c++) {
         float mean = save_mean->data[c], invstd = save_invstd->data[c];
+        /* the forward pass's scale and shift, for the ReLU's mask */
+        float rg = relu ? gamma->data[c] * invstd : 0.0f;
+        float rb = relu ? beta->data[c] - mean * rg : 0.0f;
         double la[LANES] = {0}, lb[LANES] = {0};
         for (int64_t n = 0; n < N; n++)
             sums_dy(grad_output->data + (n * C + c) * HW, input->data + (n * C + c) * HW, HW, mean,
-                    invstd, la, lb);
+                    invstd, relu, rg, rb, la, lb);
         double sdy = lanes_total(la), sdyx = lanes_total(lb);
         grad_gamma->data[c] += (float)sdyx;
         grad_beta->data[c] += (float)sdy;
@@ -177,9 +201,69 @@ rp_status rp_batchnorm2d_backward(struct rp_tensor *grad_input, struct rp_tensor
             float *dx = grad_input->data + (n * C + c) * HW;
             for (int64_t i = 0; i < HW; i++) {
                 float xhat = (x[i] - mean) * invstd;
-                dx[i] = k * (dy[i] - a - xhat * b);
+                dx[i] = k * (relu_passed(dy[i], x[i], relu, rg, rb) - a - xhat * b);
             }
         }
     }
     return RP_OK;
+}
+
+rp_status rp_batchnorm2d_forward_train(struct rp_tensor *output, const struct rp_tensor *input,
+                                       const struct rp_tensor *gamma, const struct rp_tensor *beta,
+                                       struct rp_tensor *running_mean,
+                                       struct rp_tensor *running_var, struct rp_tensor *save_mean,
+                                       struct rp_tensor *save_invstd, float momentum, float eps)
+{
+    return forward_train(output, input, gamma, beta, running_mean, running_var, save_mean,
+                         save_invstd, momentum, eps, 0);
+}
+
+rp_status rp_batchnorm2d_relu_forward_train(
+    struct rp_tensor *output, const struct rp_tensor *input, const struct rp_tensor *gamma,
+    const struct rp_tensor *beta, struct rp_tensor *running_mean, struct rp_tensor *running_var,
+    struct rp_tensor *save_mean, struct rp_tensor *save_invstd, float momentum, float eps)
+{
+    return forward_train(output, input, gamma, beta, running_mean, running_var, save_mean,
+                         save_invstd, momentum, eps, 1);
+}
+
+rp_status rp_batchnorm2d_forward_eval(struct rp_tensor *output, const struct rp_tensor *input,
+                                      const struct rp_tensor *gamma, const struct rp_tensor *beta,
+                                      const struct rp_tensor *running_mean,
+                                      const struct rp_tensor *running_var, float eps)
+{
+    return forward_eval(output, input, gamma, beta, running_mean, running_var, eps, 0);
+}
+
+rp_status rp_batchnorm2d_relu_forward_eval(struct rp_tensor *output, const struct rp_tensor *input,
+                                           const struct rp_tensor *gamma,
+                                           const struct rp_tensor *beta,
+                                           const struct rp_tensor *running_mean,
+                                           const struct rp_tensor *running_var, float eps)
+{
+    return forward_eval(output, input, gamma, beta, running_mean, running_var, eps, 1);
+}
+
+rp_status rp_batchnorm2d_backward(struct rp_tensor *grad_input, struct rp_tensor *grad_gamma,
+                                  struct rp_tensor *grad_beta, const struct rp_tensor *grad_output,
+                                  const struct rp_tensor *input, const struct rp_tensor *gamma,
+                                  const struct rp_tensor *save_mean,
+                                  const struct rp_tensor *save_invstd)
+{
+    return backward(grad_input, grad_gamma, grad_beta, grad_output, input, gamma, NULL, save_mean,
+                    save_invstd);
+}
+
+rp_status rp_batchnorm2d_relu_backward(struct rp_tensor *grad_input, struct rp_tensor *grad_gamma,
+                                       struct rp_tensor *grad_beta,
+                                       const struct rp_tensor *grad_output,
+                                       const struct rp_tensor *input, const struct rp_tensor *gamma,
+                                       const struct rp_tensor *beta,
+                                       const struct rp_tensor *save_mean,
+                                       const struct rp_tensor *save_invstd)
+{
+    if (!beta)
+        return rp_error(RP_EINVAL, "batchnorm2d: the ReLU's backward pass needs beta");
+    return backward(grad_input, grad_gamma, grad_beta, grad_output, input, gamma, beta, save_mean,
+                    save_invstd);
 }

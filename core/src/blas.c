@@ -9,6 +9,7 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -172,4 +173,44 @@ const char *rp_blas_better_core(void)
     if ((forced && *forced) || !want)
         return NULL;
     return core_in(rp_blas_info(), strcmp(want, "SkylakeX") == 0 ? avx512 : avx2) ? NULL : want;
+}
+
+/* OpenBLAS chose its kernel when it loaded, from the CPU model number; on a
+ * model newer than it knows that is an SSE3 kernel. Name the right one and
+ * execute the program again, once: the re-executed process finds the marker
+ * and removes both variables (OpenBLAS has read its own by then), so that
+ * programs it starts - sweep workers, Slurm jobs on other machines - choose
+ * for their own processor. A user's OPENBLAS_CORETYPE is never overridden. */
+void rp_blas_choose_core(char *const *argv)
+{
+    const char *marker = getenv("REALPRUNE_SET_CORETYPE");
+    if (marker) {
+        const char *set = getenv("OPENBLAS_CORETYPE");
+        if (set && strcmp(set, marker) == 0)
+            unsetenv("OPENBLAS_CORETYPE");
+        unsetenv("REALPRUNE_SET_CORETYPE");
+        return;
+    }
+    const char *core = rp_blas_better_core();
+    if (!core)
+        return;
+    char self[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self);
+    if (len <= 0 || len >= (ssize_t)sizeof self) /* none, or cut short */
+        return;
+    self[len] = '\0';
+    const char *base = strrchr(self, '/');
+    base = base ? base + 1 : self;
+    if (strncmp(base, "ld-", 3) == 0) /* started through the dynamic loader */
+        return;
+    if (setenv("OPENBLAS_CORETYPE", core, 1) != 0 ||
+        setenv("REALPRUNE_SET_CORETYPE", core, 1) != 0) {
+        unsetenv("OPENBLAS_CORETYPE");
+        unsetenv("REALPRUNE_SET_CORETYPE");
+        return;
+    }
+    execv(self, argv);
+    /* returns only on failure: go on with the kernel loaded (and the warning) */
+    unsetenv("OPENBLAS_CORETYPE");
+    unsetenv("REALPRUNE_SET_CORETYPE");
 }

@@ -74,18 +74,26 @@ static int winograd_tile(const struct rp_conv2d_params *p, const int64_t in[4], 
 /* Per output position: multiply-adds of im2col's product, Winograd's share of
  * them, the cost of moving one alive row (im2col, col2im; short rows cost
  * more per value), and how much cheaper sparse must be.  Measured with
- * bench/bench_sparse_conv.c (2 threads, AVX2): Winograd took 0.42-0.49 of
- * im2col's time, and the sparse kernels' fixed cost fit 20 + 600 / P
+ * bench/bench_sparse_conv.c (2 threads): Winograd took 0.42-0.49 of im2col's
+ * time on an AMD EPYC (AVX2 kernel), and on an Intel Xeon (AVX-512, SkylakeX
+ * kernel) 0.46-0.62 between layers of more than 192 channels together
+ * (vgg11's 128->256 to 512->512) and 0.67-0.77 between narrower ones
+ * (vgg_small's 32->32 to 64->64, vgg11's 64->128), whose products are too
+ * small for its GEMMs; the sparse kernels' fixed cost fit 20 + 600 / P
  * multiply-adds per alive row. */
-#define WINOGRAD_SHARE 0.45
-#define SPARSE_MARGIN  0.9
+#define WINOGRAD_SHARE        0.5
+#define WINOGRAD_SHARE_NARROW 0.65
+#define NARROW_CHANNELS       192
+#define SPARSE_MARGIN         0.9
 /* The direct sparse kernels of stride-1 layers (conv2d_direct.c) against
- * im2col's product: 1.15 per multiply-add (their register tiles) and
+ * im2col's product: 1.3 per multiply-add (their register tiles) and
  * 40 (1 + 16 / P) per input and output channel (the moves into and out of
  * their layout, dearer per value on small planes); fit to
- * bench/bench_sparse_conv.c on 32x28x28, 256x8x8 and 512x2x2 layers at 0, 70
- * and 90% column sparsity (2 threads, AVX-512). */
-#define DIRECT_MAC   1.15
+ * bench/bench_sparse_conv.c on vgg11's and vgg_small's layer shapes at 0-95%
+ * column and 70-99% element sparsity (2 threads, AVX-512, Intel Xeon): with
+ * these, no choice of sparse was slower than dense by more than 5% there, and
+ * the dense choices gave up at most 1.28x (layers near 60% column sparsity). */
+#define DIRECT_MAC   1.3
 #define DIRECT_MOVES 40.0
 
 int rp_conv2d_choose(const int64_t in[4], int64_t cout, const struct rp_conv2d_params *p,
@@ -104,7 +112,8 @@ int rp_conv2d_choose(const int64_t in[4], int64_t cout, const struct rp_conv2d_p
             wo = (in[3] + 2 * p->pw - p->kw) / p->sw + 1;
     double P = ho * wo > 0 ? (double)(ho * wo) : 1.0, row = 20.0 + 600.0 / P;
     double im2col = info.macs_dense + row * (double)info.R;
-    double cost_dense = tile ? WINOGRAD_SHARE * im2col : im2col;
+    double share = in[1] + cout <= NARROW_CHANNELS ? WINOGRAD_SHARE_NARROW : WINOGRAD_SHARE;
+    double cost_dense = tile ? share * im2col : im2col;
     double cost_sparse =
         p->sh == 1 && p->sw == 1
             ? DIRECT_MAC * info.macs + DIRECT_MOVES * (1.0 + 16.0 / P) * (double)(in[1] + cout)

@@ -668,11 +668,13 @@ function ReLU:forward(x)
   check_tensor(x, "rp.nn.ReLU:forward", "input")
   local y = self.inplace and x or buffer(self, "output", x:shape())
   core.relu_forward(y, x)
-  self.output = y
+  self.output, self.fused = y, nil
   return y
 end
 
 function ReLU:backward(_, gy)
+  -- fused into the batch norm before it (Sequential): that one applies the mask
+  if self.fused then return gy end
   local gx = self.inplace and gy or buffer(self, "grad_input", gy:shape())
   core.relu_backward(gx, gy, self.output)
   return gx
@@ -803,27 +805,34 @@ function BatchNorm2d:own_parameters()
           {value = self.bias, grad = self.grad_bias, module = self, key = "bias"}}
 end
 
-function BatchNorm2d:forward(x)
+-- `relu` (Sequential's fusion of a BatchNorm2d and the in-place ReLU after
+-- it): the output is max(0, normalized), in the same pass, and the backward
+-- pass takes the ReLU output's gradient.
+function BatchNorm2d:forward(x, relu)
   check_tensor(x, "rp.nn.BatchNorm2d:forward", "input")
   if x:dim() ~= 4 or x:size(2) ~= self.channels then
     error(("rp.nn.BatchNorm2d:forward: input must be N x %d x H x W, got %s"):format(self.channels,
       shape_str(x)), 2)
   end
   local y = buffer(self, "output", x:shape())
+  relu = relu == true
   if self.training then
     core.batchnorm2d_forward_train(y, x, self.weight, self.bias, self.running_mean,
-      self.running_var, self.save_mean, self.save_invstd, self.momentum, self.eps)
+      self.running_var, self.save_mean, self.save_invstd, self.momentum, self.eps, relu)
   else
     core.batchnorm2d_forward_eval(y, x, self.weight, self.bias, self.running_mean,
-      self.running_var, self.eps)
+      self.running_var, self.eps, relu)
   end
+  self.relu_fused = relu and self.training or nil
   return y
 end
 
 function BatchNorm2d:backward(x, gy)
   local gx = buffer(self, "grad_input", x:shape())
+  -- fused with a ReLU: its mask comes from x, the parameters and the saved
+  -- statistics, as the forward pass computed them
   core.batchnorm2d_backward(gx, self.grad_weight, self.grad_bias, gy, x, self.weight,
-    self.save_mean, self.save_invstd)
+    self.save_mean, self.save_invstd, self.relu_fused and self.bias or nil)
   return gx
 end
 
@@ -932,11 +941,30 @@ function Sequential:output_shape(s)
   return s
 end
 
+-- A BatchNorm2d followed by an in-place ReLU runs as one pass (the same bits
+-- as the two one after the other, one read and write of the activations
+-- fewer each way): the ReLU is told, and its backward pass hands the
+-- gradient on to the batch norm's, which applies the mask.
+local function fuses(m, nxt)
+  return nxt ~= nil and m.forward == BatchNorm2d.forward and nxt.forward == ReLU.forward and
+    nxt.backward == ReLU.backward and nxt.inplace == true
+end
+
 function Sequential:forward(x)
   self.inputs = self.inputs or {}
-  for i, m in ipairs(self.modules) do
+  local mods, i = self.modules, 1
+  while mods[i] do
+    local m, nxt = mods[i], mods[i + 1]
     self.inputs[i] = x
-    x = m:forward(x)
+    if fuses(m, nxt) then
+      x = m:forward(x, true)
+      self.inputs[i + 1] = x
+      nxt.output, nxt.fused = x, m.relu_fused
+      i = i + 2
+    else
+      x = m:forward(x)
+      i = i + 1
+    end
   end
   self.output = x
   return x

@@ -430,6 +430,85 @@ function TestModels:test_inplace_relu_gives_the_same_gradients()
   end
 end
 
+-- Sequential runs a BatchNorm2d and the in-place ReLU after it as one pass;
+-- the modules called one by one are the reference, bit for bit: outputs,
+-- every gradient, the running statistics, in training and in evaluation.
+-- One channel has gamma = beta = 0 (every normalized value exactly 0, which
+-- the ReLU stops), another a negative gamma.
+function TestModels:test_fused_batchnorm_relu_gives_the_same_bits()
+  rp.seed(SEED)
+  local function net()
+    local g = rp.generator(5)
+    return nn.Sequential{nn.Conv2d(2, 4, 3, {padding = 1, generator = g}), nn.BatchNorm2d(4),
+      nn.ReLU{inplace = true}, nn.MaxPool2d(2), nn.Conv2d(4, 3, 3, {padding = 1, generator = g}),
+      nn.BatchNorm2d(3), nn.ReLU{inplace = true}, nn.Flatten(), nn.Linear(3 * 3 * 3, 5,
+        {generator = g})}
+  end
+  local a, b = net(), net()
+  for _, m in ipairs{a, b} do
+    m.modules[2].weight:copy(T.from({0.5, 0, -1.25, 2}))
+    m.modules[2].bias:copy(T.from({0.1, 0, 0.3, -0.2}))
+  end
+  local x = T.randn{6, 2, 6, 6}
+  local labels = {1, 2, 3, 4, 5, 1}
+  local crit = nn.CrossEntropyLoss()
+  local function one_by_one(m, input)
+    local inputs, h = {}, input
+    for i, mod in ipairs(m.modules) do inputs[i] = h; h = mod:forward(h) end
+    return h, inputs
+  end
+  for round = 1, 2 do
+    local ya = a:forward(x)
+    local yb, inputs = one_by_one(b, x)
+    lu.assertTrue(a.modules[3].fused, "the ReLU was not fused")
+    lu.assertNil(b.modules[3].fused)
+    lu.assertEquals(rp.core.tensor_bytes(ya), rp.core.tensor_bytes(yb), "output, round " .. round)
+    crit:forward(ya, labels)
+    local g = crit:backward():clone()
+    a:zero_grad(); b:zero_grad()
+    local ga = a:backward(x, g)
+    local gb = g
+    for i = #b.modules, 1, -1 do gb = b.modules[i]:backward(inputs[i], gb) end
+    lu.assertEquals(rp.core.tensor_bytes(ga), rp.core.tensor_bytes(gb), "input gradient")
+    local pa, pb = a:parameters(), b:parameters()
+    for i = 1, #pa do
+      lu.assertEquals(rp.core.tensor_bytes(pa[i].grad), rp.core.tensor_bytes(pb[i].grad),
+        pa[i].name .. ", round " .. round)
+    end
+    for _, k in ipairs{"running_mean", "running_var"} do
+      local ra, rb = a.modules[2][k], b.modules[2][k]
+      lu.assertEquals(rp.core.tensor_bytes(ra), rp.core.tensor_bytes(rb), k)
+    end
+    -- the stopped channel passes no gradient to gamma's sum through the ReLU
+    lu.assertEquals(a.modules[2].grad_bias[2], 0)
+    for _, m in ipairs{a, b} do
+      rp.optim.SGD(m:parameters(), {lr = 0.1}):step()
+    end
+  end
+  a:evaluate(); b:evaluate()
+  local ya = a:forward(x)
+  lu.assertNil(a.modules[3].fused, "fused in evaluation: nothing to hand back")
+  lu.assertEquals(rp.core.tensor_bytes(ya), rp.core.tensor_bytes((one_by_one(b, x))), "evaluation")
+  -- a ReLU that is not in place, or called alone, is not fused
+  a:train()
+  a.modules[3].inplace = false
+  a:forward(x)
+  lu.assertNil(a.modules[3].fused)
+  lu.assertNil(a.modules[2].relu_fused)
+end
+
+function TestModels:test_fused_batchnorm_backward_bad_beta()
+  local bn = nn.BatchNorm2d(2)
+  local x = T.randn{3, 2, 2, 2}
+  bn:forward(x, true)
+  local gx = T.zeros{3, 2, 2, 2}
+  local ok, err = pcall(rp.core.batchnorm2d_backward, gx, bn.grad_weight, bn.grad_bias,
+    T.ones{3, 2, 2, 2}, x, bn.weight, bn.save_mean, bn.save_invstd, T.zeros{3})
+  lu.assertFalse(ok)
+  lu.assertStrContains(err, "batchnorm2d")
+  lu.assertStrContains(err, "2 values")
+end
+
 function TestModels:test_clone_is_independent()
   local m = rp.models.lenet5{}
   local c = m:clone()

@@ -52,5 +52,13 @@ const char *rp_blas_wanted_core(void);
  * OPENBLAS_CORETYPE and executes itself again).
  * @function rp_blas_better_core */
 const char *rp_blas_better_core(void);
+/*** Called first in main(argc, argv) of a program linked with OpenBLAS: when
+ * rp_blas_better_core names a core, sets OPENBLAS_CORETYPE and executes the
+ * program again (by /proc/self/exe, once; a start through ld.so is left
+ * alone); the restarted process removes the variable again, so programs it
+ * starts choose for their own processor. Returns when nothing is to be done
+ * or the exec failed.
+ * @function rp_blas_choose_core */
+void rp_blas_choose_core(char *const *argv);
 
 #endif

@@ -206,6 +206,30 @@ rp_status rp_batchnorm2d_backward(struct rp_tensor *grad_input, struct rp_tensor
                                   const struct rp_tensor *input, const struct rp_tensor *gamma,
                                   const struct rp_tensor *save_mean,
                                   const struct rp_tensor *save_invstd);
+/*** BatchNorm2d followed by ReLU in one pass: output = max(0, normalized);
+ * the same bits as rp_batchnorm2d_forward_* then rp_relu_forward (in place).
+ * @function rp_batchnorm2d_relu_forward_train */
+rp_status rp_batchnorm2d_relu_forward_train(
+    struct rp_tensor *output, const struct rp_tensor *input, const struct rp_tensor *gamma,
+    const struct rp_tensor *beta, struct rp_tensor *running_mean, struct rp_tensor *running_var,
+    struct rp_tensor *save_mean, struct rp_tensor *save_invstd, float momentum, float eps);
+rp_status rp_batchnorm2d_relu_forward_eval(struct rp_tensor *output, const struct rp_tensor *input,
+                                           const struct rp_tensor *gamma,
+                                           const struct rp_tensor *beta,
+                                           const struct rp_tensor *running_mean,
+                                           const struct rp_tensor *running_var, float eps);
+/*** The backward pass of rp_batchnorm2d_relu_forward_train, grad_output being
+ * the gradient of its (ReLU) output: the ReLU's mask is recomputed from the
+ * input, gamma, beta and the saved statistics (which must be the forward
+ * pass's); the same bits as rp_relu_backward then rp_batchnorm2d_backward.
+ * @function rp_batchnorm2d_relu_backward */
+rp_status rp_batchnorm2d_relu_backward(struct rp_tensor *grad_input, struct rp_tensor *grad_gamma,
+                                       struct rp_tensor *grad_beta,
+                                       const struct rp_tensor *grad_output,
+                                       const struct rp_tensor *input, const struct rp_tensor *gamma,
+                                       const struct rp_tensor *beta,
+                                       const struct rp_tensor *save_mean,
+                                       const struct rp_tensor *save_invstd);
 
 /*** ---- Dropout (inverted: kept values scaled by 1/(1-p)) ----
  * @function rp_dropout_forward */
