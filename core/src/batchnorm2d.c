@@ -15,6 +15,16 @@
  * channel's first value) and once to normalize. */
 #define LANES 8
 
+/* The loops below are compiled for AVX-512, AVX2 and the baseline x86-64 and
+ * the loader picks one by the CPU: the file is compiled without contraction
+ * into FMA, so all three do the same IEEE operations (lane for lane) and give
+ * the same bits. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define BN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define BN_CLONES
+#endif
+
 static double lanes_total(const double acc[LANES])
 {
     return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
@@ -22,8 +32,8 @@ static double lanes_total(const double acc[LANES])
 
 /* s1 += x[i] - shift, s2 += (x[i] - shift)^2 lane by lane (the lanes run on
  * over a channel's planes and are added at its end) */
-static void sums_shifted(const float *x, int64_t n, double shift, double s1[LANES],
-                         double s2[LANES])
+BN_CLONES static void sums_shifted(const float *x, int64_t n, double shift, double s1[LANES],
+                                   double s2[LANES])
 {
     int64_t i = 0;
     for (; i + LANES <= n; i += LANES)
@@ -51,8 +61,8 @@ static inline float relu_passed(float dy, float x, int relu, float g, float b)
 
 /* a += dy[i] and b += dy[i] * (x[i] - mean) * invstd, lane by lane (dy
  * through the ReLU when relu is set) */
-static void sums_dy(const float *dy, const float *x, int64_t n, float mean, float invstd, int relu,
-                    float g, float b0, double a[LANES], double b[LANES])
+BN_CLONES static void sums_dy(const float *dy, const float *x, int64_t n, float mean, float invstd,
+                              int relu, float g, float b0, double a[LANES], double b[LANES])
 {
     int64_t i = 0;
     for (; i + LANES <= n; i += LANES)
@@ -69,7 +79,7 @@ static void sums_dy(const float *dy, const float *x, int64_t n, float mean, floa
 }
 
 /* y = x * g + b, or its ReLU */
-static void normalize(float *y, const float *x, int64_t n, float g, float b, int relu)
+BN_CLONES static void normalize(float *y, const float *x, int64_t n, float g, float b, int relu)
 {
     if (relu)
         for (int64_t i = 0; i < n; i++) {
@@ -79,6 +89,18 @@ static void normalize(float *y, const float *x, int64_t n, float g, float b, int
     else
         for (int64_t i = 0; i < n; i++)
             y[i] = x[i] * g + b;
+}
+
+/* dx = k (dy - a - xhat b), xhat = (x - mean) invstd (dy through the ReLU
+ * when relu is set) */
+BN_CLONES static void grad_row(float *dx, const float *dy, const float *x, int64_t n, float mean,
+                               float invstd, float k, float a, float b, int relu, float rg,
+                               float rb)
+{
+    for (int64_t i = 0; i < n; i++) {
+        float xhat = (x[i] - mean) * invstd;
+        dx[i] = k * (relu_passed(dy[i], x[i], relu, rg, rb) - a - xhat * b);
+    }
 }
 
 static rp_status check(const char *fn, const struct rp_tensor *x, const struct rp_tensor *y,
@@ -199,10 +221,7 @@ static rp_status backward(struct rp_tensor *grad_input, struct rp_tensor *grad_g
             const float *x = input->data + (n * C + c) * HW;
             const float *dy = grad_output->data + (n * C + c) * HW;
             float *dx = grad_input->data + (n * C + c) * HW;
-            for (int64_t i = 0; i < HW; i++) {
-                float xhat = (x[i] - mean) * invstd;
-                dx[i] = k * (relu_passed(dy[i], x[i], relu, rg, rb) - a - xhat * b);
-            }
+            grad_row(dx, dy, x, HW, mean, invstd, k, a, b, relu, rg, rb);
         }
     }
     return RP_OK;

@@ -485,6 +485,17 @@ local function used_weight(self, where)
   return w
 end
 
+-- The masked entries of a layer's weight gradient are 0 after its backward
+-- pass: the dense kernels' gradient is masked; the sparse kernels, on the plan
+-- of the mask itself, write the plan's weights only and leave the masked
+-- entries as zero_grad and earlier passes left them (with faults attached the
+-- plan holds faulty masked weights too, and the mask is applied).
+local function mask_grad(self, sp)
+  if self.mask and not (sp and sp.masked and sp.support == nil) then
+    core.apply_mask(self.grad_weight, self.mask)
+  end
+end
+
 function Conv2d:forward(x)
   check_tensor(x, "rp.nn.Conv2d:forward", "input")
   if self.mask then core.apply_mask(self.weight, self.mask) end
@@ -533,7 +544,7 @@ function Conv2d:backward(x, gy)
       workspace(self.workspace_size), self.kh, self.kw, self.sh, self.sw, self.ph, self.pw, 1,
       self.dense_algo or self.algorithm)
   end
-  if self.mask then core.apply_mask(self.grad_weight, self.mask) end
+  mask_grad(self, sp)
   return gx
 end
 
@@ -644,7 +655,7 @@ function Linear:backward(x, gy)
     end
     core.linear_backward_params(self.grad_weight, self.grad_bias, gy, x)
   end
-  if self.mask then core.apply_mask(self.grad_weight, self.mask) end
+  mask_grad(self, sp)
   return gx
 end
 
