@@ -2,6 +2,7 @@
  * with PyTorch's semantics (biased variance to normalize, unbiased variance
  * in the running estimate, running = (1 - momentum) running + momentum batch). */
 #include <math.h>
+#include <string.h>
 
 #include "realprune/nn.h"
 
@@ -32,16 +33,32 @@ static double lanes_total(const double acc[LANES])
 
 /* s1 += x[i] - shift, s2 += (x[i] - shift)^2 lane by lane (the lanes run on
  * over a channel's planes and are added at its end) */
+/* Eight floats and eight doubles as one value each (GCC vector extensions:
+ * one AVX-512 register, two AVX2 ones, four SSE2 ones in the clones), so
+ * that the lanes below are vector lanes whatever the compiler's vectorizer
+ * decides; each lane's arithmetic is the scalar tail's. */
+typedef float vf8 __attribute__((vector_size(8 * sizeof(float))));
+typedef double vd8 __attribute__((vector_size(8 * sizeof(double))));
+typedef int vi8 __attribute__((vector_size(8 * sizeof(int))));
+
+#define LOAD8(v, p) memcpy(&(v), (p), sizeof(v))
+
 BN_CLONES static void sums_shifted(const float *x, int64_t n, double shift, double s1[LANES],
                                    double s2[LANES])
 {
+    vd8 a, b;
+    memcpy(&a, s1, sizeof a);
+    memcpy(&b, s2, sizeof b);
     int64_t i = 0;
-    for (; i + LANES <= n; i += LANES)
-        for (int k = 0; k < LANES; k++) {
-            double d = (double)x[i + k] - shift;
-            s1[k] += d;
-            s2[k] += d * d;
-        }
+    for (; i + LANES <= n; i += LANES) {
+        vf8 xv;
+        LOAD8(xv, x + i);
+        vd8 d = __builtin_convertvector(xv, vd8) - shift;
+        a += d;
+        b += d * d;
+    }
+    memcpy(s1, &a, sizeof a);
+    memcpy(s2, &b, sizeof b);
     for (int k = 0; i < n; i++, k++) {
         double d = (double)x[i] - shift;
         s1[k] += d;
@@ -53,29 +70,59 @@ BN_CLONES static void sums_shifted(const float *x, int64_t n, double shift, doub
  * x * g + b (the normalized value, computed as the forward pass computes it)
  * is positive, else 0; without the ReLU (relu = 0) dy itself.  The file is
  * compiled without contraction into FMA, so that x * g + b rounds here as in
- * normalize below. */
-static inline float relu_passed(float dy, float x, int relu, float g, float b)
+ * normalize below.  relu is a constant where this is inlined, and dy is
+ * loaded either way, so the choice is a vector select, not a branch. */
+static inline __attribute__((always_inline)) float relu_passed(float dy, float x, const int relu,
+                                                               float g, float b)
 {
-    return !relu || x * g + b > 0.0f ? dy : 0.0f;
+    if (!relu)
+        return dy;
+    float t = x * g + b;
+    return t > 0.0f ? dy : 0.0f;
 }
 
 /* a += dy[i] and b += dy[i] * (x[i] - mean) * invstd, lane by lane (dy
  * through the ReLU when relu is set) */
-BN_CLONES static void sums_dy(const float *dy, const float *x, int64_t n, float mean, float invstd,
-                              int relu, float g, float b0, double a[LANES], double b[LANES])
+static inline __attribute__((always_inline)) void sums_dy_of(const float *dy, const float *x,
+                                                             int64_t n, float mean, float invstd,
+                                                             const int relu, float g, float b0,
+                                                             double a[LANES], double b[LANES])
 {
+    vd8 la, lb;
+    memcpy(&la, a, sizeof la);
+    memcpy(&lb, b, sizeof lb);
     int64_t i = 0;
-    for (; i + LANES <= n; i += LANES)
-        for (int k = 0; k < LANES; k++) {
-            double d = (double)relu_passed(dy[i + k], x[i + k], relu, g, b0);
-            a[k] += d;
-            b[k] += d * ((x[i + k] - mean) * invstd);
+    for (; i + LANES <= n; i += LANES) {
+        vf8 xv, dv;
+        LOAD8(xv, x + i);
+        LOAD8(dv, dy + i);
+        if (relu) { /* relu_passed, lane by lane: dy where x * g + b > 0 */
+            vi8 on = xv * g + b0 > 0.0f;
+            vi8 bits;
+            memcpy(&bits, &dv, sizeof bits);
+            bits &= on;
+            memcpy(&dv, &bits, sizeof dv);
         }
+        vd8 d = __builtin_convertvector(dv, vd8);
+        la += d;
+        lb += d * __builtin_convertvector((xv - mean) * invstd, vd8);
+    }
+    memcpy(a, &la, sizeof la);
+    memcpy(b, &lb, sizeof lb);
     for (int k = 0; i < n; i++, k++) {
         double d = (double)relu_passed(dy[i], x[i], relu, g, b0);
         a[k] += d;
         b[k] += d * ((x[i] - mean) * invstd);
     }
+}
+
+BN_CLONES static void sums_dy(const float *dy, const float *x, int64_t n, float mean, float invstd,
+                              int relu, float g, float b0, double a[LANES], double b[LANES])
+{
+    if (relu)
+        sums_dy_of(dy, x, n, mean, invstd, 1, g, b0, a, b);
+    else
+        sums_dy_of(dy, x, n, mean, invstd, 0, g, b0, a, b);
 }
 
 /* y = x * g + b, or its ReLU */
@@ -93,14 +140,24 @@ BN_CLONES static void normalize(float *y, const float *x, int64_t n, float g, fl
 
 /* dx = k (dy - a - xhat b), xhat = (x - mean) invstd (dy through the ReLU
  * when relu is set) */
-BN_CLONES static void grad_row(float *dx, const float *dy, const float *x, int64_t n, float mean,
-                               float invstd, float k, float a, float b, int relu, float rg,
-                               float rb)
+static inline __attribute__((always_inline)) void
+grad_row_of(float *dx, const float *dy, const float *x, int64_t n, float mean, float invstd,
+            float k, float a, float b, const int relu, float rg, float rb)
 {
     for (int64_t i = 0; i < n; i++) {
         float xhat = (x[i] - mean) * invstd;
         dx[i] = k * (relu_passed(dy[i], x[i], relu, rg, rb) - a - xhat * b);
     }
+}
+
+BN_CLONES static void grad_row(float *dx, const float *dy, const float *x, int64_t n, float mean,
+                               float invstd, float k, float a, float b, int relu, float rg,
+                               float rb)
+{
+    if (relu)
+        grad_row_of(dx, dy, x, n, mean, invstd, k, a, b, 1, rg, rb);
+    else
+        grad_row_of(dx, dy, x, n, mean, invstd, k, a, b, 0, rg, rb);
 }
 
 static rp_status check(const char *fn, const struct rp_tensor *x, const struct rp_tensor *y,
