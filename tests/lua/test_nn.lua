@@ -69,6 +69,32 @@ function TestMasks:test_update_kernels_skip_masked_entries()
   lu.assertTrue(m:get(1) ~= 0)
 end
 
+-- SGD with momentum over more values than one vector holds (the lanes and the
+-- tail): the masked step keeps masked weights and momenta bit for bit, gives
+-- the unmasked step's bits elsewhere, and both follow the formula
+-- b = 0.9 b + (g + 0.01 w), w = w - 0.1 b (a plain Lua loop, in doubles).
+function TestMasks:test_sgd_momentum_lanes_against_a_plain_loop()
+  local core, n = rp.core, 37
+  local gen = rp.generator(3)
+  local w0, g, b0 = T.randn({n}, gen), T.randn({n}, gen), T.randn({n}, gen)
+  local mask = T.zeros{n}
+  for i = 1, n do if (i * 7) % 3 ~= 0 then mask[i] = 1 end end
+  local wm, bm, wu, bu = w0:clone(), b0:clone(), w0:clone(), b0:clone()
+  core.sgd_step(wm, g, bm, mask, 0.1, 0.9, 0.01, false)
+  core.sgd_step(wu, g, bu, nil, 0.1, 0.9, 0.01, false)
+  for i = 1, n do
+    local nb = 0.9 * b0[i] + (g[i] + 0.01 * w0[i])
+    local nw = w0[i] - 0.1 * nb
+    lu.assertAlmostEquals(bu[i], nb, 1e-5 * math.max(1, math.abs(nb)))
+    lu.assertAlmostEquals(wu[i], nw, 1e-5 * math.max(1, math.abs(nw)))
+    if mask[i] ~= 0 then
+      lu.assertEquals({wm[i], bm[i]}, {wu[i], bu[i]}, "entry " .. i)
+    else
+      lu.assertEquals({wm[i], bm[i]}, {w0[i], b0[i]}, "masked entry " .. i)
+    end
+  end
+end
+
 -- Batch norm normalizes by sqrt(var + 1e-5) (PyTorch's eps), checked by hand on
 -- a channel whose variance is near eps, where eps matters.
 function TestMasks:test_batch_norm_epsilon()
