@@ -253,32 +253,79 @@ __attribute__((target("avx2"))) static inline void transpose8(__m256 r[8])
     }
 }
 
-/* dst[x*ld + i] = src[i][x] for 8 images i, x < n8 (a multiple of 8) */
-__attribute__((target("avx2"))) static void interleave8_avx2(float *dst, int64_t ld,
-                                                             const float *const src[8], int64_t n8)
+/* A position q = (c*H + y)*W + x of an image's planes [C][H][W], stepped
+ * through them in order. */
+struct walk {
+    int64_t c, y, x;
+};
+
+static inline void walk_next(struct walk *w, int64_t H, int64_t W)
 {
-    for (int64_t x = 0; x < n8; x += 8) {
-        __m256 r[8];
-        for (int i = 0; i < 8; i++)
-            r[i] = _mm256_loadu_ps(src[i] + x);
-        transpose8(r);
-        for (int j = 0; j < 8; j++)
-            _mm256_storeu_ps(dst + (x + j) * ld, r[j]);
+    if (++w->x == W) {
+        w->x = 0;
+        if (++w->y == H) {
+            w->y = 0;
+            w->c++;
+        }
     }
 }
 
-/* dst[i][x] = src[x*ld + i] + bias for 8 images i, x < n8 (a multiple of 8) */
-__attribute__((target("avx2"))) static void
-deinterleave8_avx2(float *const dst[8], const float *src, int64_t ld, int64_t n8, float bias)
+/* Images src[0..7] ([C][H][W] each, n = C*H*W values) into the padded layout:
+ * value q of image i to xp[((c*hp + top + y)*wp + left + x)*g + i].  Eight
+ * positions of the eight images at a time through an 8x8 transpose: each
+ * image is read as one contiguous run whatever its plane's width. */
+__attribute__((target("avx2"))) static void pad_images8(float *xp, const float *const src[8],
+                                                        int64_t n, int64_t H, int64_t W, int64_t hp,
+                                                        int64_t wp, int64_t top, int64_t left,
+                                                        int64_t g)
 {
-    const __m256 b = _mm256_set1_ps(bias);
-    for (int64_t x = 0; x < n8; x += 8) {
+    struct walk w = {0, 0, 0};
+    int64_t q = 0;
+    for (; q + 8 <= n; q += 8) {
         __m256 r[8];
-        for (int j = 0; j < 8; j++)
-            r[j] = _mm256_loadu_ps(src + (x + j) * ld);
-        transpose8(r);
         for (int i = 0; i < 8; i++)
-            _mm256_storeu_ps(dst[i] + x, _mm256_add_ps(r[i], b));
+            r[i] = _mm256_loadu_ps(src[i] + q);
+        transpose8(r); /* r[j]: position q + j of the eight images */
+        for (int j = 0; j < 8; j++) {
+            _mm256_storeu_ps(xp + ((w.c * hp + top + w.y) * wp + left + w.x) * g, r[j]);
+            walk_next(&w, H, W);
+        }
+    }
+    for (; q < n; q++) {
+        float *dst = xp + ((w.c * hp + top + w.y) * wp + left + w.x) * g;
+        for (int i = 0; i < 8; i++)
+            dst[i] = src[i][q];
+        walk_next(&w, H, W);
+    }
+}
+
+/* The reverse, plus each channel's bias: dst[i][q] = ys[(c*Hs + y)*L + x*g + i]
+ * + bias[c] for the eight images i, n = C*Hs*Ws. */
+__attribute__((target("avx2"))) static void unpad_images8(float *const dst[8], const float *ys,
+                                                          int64_t n, int64_t Hs, int64_t Ws,
+                                                          int64_t L, int64_t g, const float *bias)
+{
+    struct walk w = {0, 0, 0};
+    int64_t q = 0;
+    for (; q + 8 <= n; q += 8) {
+        __m256 r[8];
+        float bq[8];
+        for (int j = 0; j < 8; j++) {
+            r[j] = _mm256_loadu_ps(ys + (w.c * Hs + w.y) * L + w.x * g);
+            bq[j] = bias ? bias[w.c] : 0.0f;
+            walk_next(&w, Hs, Ws);
+        }
+        transpose8(r); /* r[i]: positions q .. q+7 of image i */
+        const __m256 b = _mm256_loadu_ps(bq);
+        for (int i = 0; i < 8; i++)
+            _mm256_storeu_ps(dst[i] + q, _mm256_add_ps(r[i], b));
+    }
+    for (; q < n; q++) {
+        const float *src = ys + (w.c * Hs + w.y) * L + w.x * g;
+        float bv = bias ? bias[w.c] : 0.0f;
+        for (int i = 0; i < 8; i++)
+            dst[i][q] = src[i] + bv;
+        walk_next(&w, Hs, Ws);
     }
 }
 
@@ -292,32 +339,39 @@ static void pad_chunk(float *xp, const float *x, int64_t n0, int64_t g, int64_t 
                       int64_t W, int64_t hp, int64_t wp, int64_t top, int64_t left, int simd)
 {
     (void)simd; /* without SIMD_MOVES */
-    const int64_t plane = hp * wp * g, run = W * g;
-    for (int64_t c = 0; c < C; c++) {
-        float *p = xp + c * plane;
-        memset(p, 0, sizeof(float) * (size_t)(top * wp * g));
-        memset(p + (top + H) * wp * g, 0, sizeof(float) * (size_t)((hp - top - H) * wp * g));
-        for (int64_t y = 0; y < H; y++) {
-            float *row = p + (top + y) * wp * g;
-            memset(row, 0, sizeof(float) * (size_t)(left * g));
-            memset(row + left * g + run, 0, sizeof(float) * (size_t)((wp - left - W) * g));
-            float *dst = row + left * g;
-            for (int64_t nb = 0; nb < g; nb += IMAGE_BLOCK) {
-                int64_t m = g - nb < IMAGE_BLOCK ? g - nb : IMAGE_BLOCK, x0 = 0;
-                const float *src[IMAGE_BLOCK];
-                for (int64_t i = 0; i < m; i++)
-                    src[i] = x + ((n0 + nb + i) * C + c) * H * W + y * W;
-#if SIMD_MOVES
-                if (simd && m == IMAGE_BLOCK) {
-                    x0 = W / 8 * 8;
-                    interleave8_avx2(dst + nb, g, src, x0);
-                }
-#endif
-                for (int64_t xx = x0; xx < W; xx++)
-                    for (int64_t i = 0; i < m; i++)
-                        dst[xx * g + nb + i] = src[i][xx];
+    const int64_t plane = hp * wp * g, run = W * g, img = C * H * W;
+    if (W < 8) { /* narrow planes are mostly border: zero them whole */
+        memset(xp, 0, sizeof(float) * (size_t)(C * plane));
+    } else {
+        for (int64_t c = 0; c < C; c++) {
+            float *p = xp + c * plane;
+            memset(p, 0, sizeof(float) * (size_t)(top * wp * g));
+            memset(p + (top + H) * wp * g, 0, sizeof(float) * (size_t)((hp - top - H) * wp * g));
+            for (int64_t y = 0; y < H; y++) {
+                float *row = p + (top + y) * wp * g;
+                memset(row, 0, sizeof(float) * (size_t)(left * g));
+                memset(row + left * g + run, 0, sizeof(float) * (size_t)((wp - left - W) * g));
             }
         }
+    }
+    for (int64_t nb = 0; nb < g; nb += IMAGE_BLOCK) {
+        int64_t m = g - nb < IMAGE_BLOCK ? g - nb : IMAGE_BLOCK;
+        const float *src[IMAGE_BLOCK];
+        for (int64_t i = 0; i < m; i++)
+            src[i] = x + (n0 + nb + i) * img;
+#if SIMD_MOVES
+        if (simd && m == IMAGE_BLOCK) {
+            pad_images8(xp + nb, src, img, H, W, hp, wp, top, left, g);
+            continue;
+        }
+#endif
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t y = 0; y < H; y++) {
+                float *dst = xp + c * plane + ((top + y) * wp + left) * g + nb;
+                for (int64_t xx = 0; xx < W; xx++)
+                    for (int64_t i = 0; i < m; i++)
+                        dst[xx * g + i] = src[i][(c * H + y) * W + xx];
+            }
     }
 }
 
@@ -326,24 +380,25 @@ static void unpad_chunk(float *out, const float *ys, int64_t n0, int64_t g, int6
                         int64_t Ws, int64_t L, const float *bias, int simd)
 {
     (void)simd;
-    for (int64_t c = 0; c < C; c++) {
-        float bv = bias ? bias[c] : 0.0f;
-        for (int64_t y = 0; y < Hs; y++) {
-            const float *src = ys + (c * Hs + y) * L;
-            for (int64_t nb = 0; nb < g; nb += IMAGE_BLOCK) {
-                int64_t m = g - nb < IMAGE_BLOCK ? g - nb : IMAGE_BLOCK, x0 = 0;
-                float *dst[IMAGE_BLOCK];
-                for (int64_t i = 0; i < m; i++)
-                    dst[i] = out + ((n0 + nb + i) * C + c) * Hs * Ws + y * Ws;
+    const int64_t img = C * Hs * Ws;
+    for (int64_t nb = 0; nb < g; nb += IMAGE_BLOCK) {
+        int64_t m = g - nb < IMAGE_BLOCK ? g - nb : IMAGE_BLOCK;
+        float *dst[IMAGE_BLOCK];
+        for (int64_t i = 0; i < m; i++)
+            dst[i] = out + (n0 + nb + i) * img;
 #if SIMD_MOVES
-                if (simd && m == IMAGE_BLOCK) {
-                    x0 = Ws / 8 * 8;
-                    deinterleave8_avx2(dst, src + nb, g, x0, bv);
-                }
+        if (simd && m == IMAGE_BLOCK) {
+            unpad_images8(dst, ys + nb, img, Hs, Ws, L, g, bias);
+            continue;
+        }
 #endif
-                for (int64_t xx = x0; xx < Ws; xx++)
+        for (int64_t c = 0; c < C; c++) {
+            float bv = bias ? bias[c] : 0.0f;
+            for (int64_t y = 0; y < Hs; y++) {
+                const float *src = ys + (c * Hs + y) * L + nb;
+                for (int64_t xx = 0; xx < Ws; xx++)
                     for (int64_t i = 0; i < m; i++)
-                        dst[i][xx] = src[xx * g + nb + i] + bv;
+                        dst[i][(c * Hs + y) * Ws + xx] = src[xx * g + i] + bv;
             }
         }
     }

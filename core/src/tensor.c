@@ -1,5 +1,7 @@
 /* tensor.c - float32 tensors: storage, views, elementwise ops, reductions. */
+#define _DEFAULT_SOURCE /* madvise(MADV_HUGEPAGE) */
 #include "realprune/tensor.h"
+#include <sys/mman.h>
 
 #include <limits.h>
 #include <math.h>
@@ -85,6 +87,9 @@ static struct rp_tensor *handle_new(struct rp_storage *s, float *data, int ndim,
     return t;
 }
 
+#define HUGE_PAGE ((size_t)2 << 20)
+#define HUGE_FROM ((size_t)8 << 20)
+
 /* A new tensor; its elements are zeroed only if `zero` (callers that write
  * every element skip the extra pass). */
 static rp_status tensor_alloc(struct rp_tensor **out, int ndim, const int64_t *shape, int zero)
@@ -95,7 +100,20 @@ static rp_status tensor_alloc(struct rp_tensor **out, int ndim, const int64_t *s
         return st;
     size_t bytes = ((size_t)(numel > 0 ? numel : 1) * sizeof(float) + 63) & ~(size_t)63;
     struct rp_storage *s = malloc(sizeof *s);
-    float *data = s ? aligned_alloc(64, bytes) : NULL;
+    float *data = NULL;
+    if (s && bytes >= HUGE_FROM) {
+        /* whole 2 MB pages, offered to the kernel as huge pages: the layer
+         * kernels' strided passes over activations and workspaces miss the
+         * TLB far less */
+        bytes = (bytes + HUGE_PAGE - 1) & ~(size_t)(HUGE_PAGE - 1);
+        data = aligned_alloc(HUGE_PAGE, bytes);
+#ifdef MADV_HUGEPAGE
+        if (data)
+            madvise(data, bytes, MADV_HUGEPAGE);
+#endif
+    } else if (s) {
+        data = aligned_alloc(64, bytes);
+    }
     struct rp_tensor *t = data ? handle_new(s, data, ndim, shape, numel) : NULL;
     if (!t) {
         free(data);
