@@ -112,6 +112,26 @@ function TestSparse:test_auto_chooses_from_mask_and_shape()
   lu.assertEquals((choice("filter", 0.95)), "sparse")
 end
 
+-- The crossovers bench/bench_sparse_conv measured (docs/design.md, "The
+-- choice"): a narrow layer (32 -> 32 channels on 28x28) with 55% of its column
+-- segments pruned ran 1.33x faster on the sparse kernels, so auto picks them;
+-- a wide one (256 -> 256 on 8x8) at 50% ran 0.85x, so auto keeps Winograd.
+function TestSparse:test_auto_follows_the_measured_crossovers()
+  local function choice(cin, cout, hw, amount)
+    local conv = nn.Conv2d(cin, cout, 3, {padding = 1, generator = rp.generator(3)})
+    rp.prune.apply(nn.Sequential{conv}, {granularity = "column", amount = amount})
+    conv:forward(T.randn({2, cin, hw, hw}, rp.generator(4)))
+    local info = conv:sparse_plan().info
+    return conv.runs, info.macs / info.macs_dense
+  end
+  local runs, share = choice(32, 32, 28, 0.55)
+  lu.assertTrue(share > 0.4 and share < 0.5, "multiply-adds left: " .. share)
+  lu.assertEquals(runs, "sparse")
+  runs, share = choice(256, 256, 8, 0.5)
+  lu.assertTrue(share > 0.45 and share < 0.55, "multiply-adds left: " .. share)
+  lu.assertEquals(runs, "winograd4")
+end
+
 function TestSparse:test_plan_follows_the_mask()
   local conv = nn.Conv2d(6, 8, 3, {padding = 1, algorithm = "sparse",
     generator = rp.generator(5)})
