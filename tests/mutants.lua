@@ -353,7 +353,8 @@ return {
     to = "nxt.backward == ReLU.backward",
     breaks = "a ReLU that is not in place fused into the batch norm", tests = "nn"},
   {file = "lua/realprune/nn.lua",
-    from = "if self.mask and not (sp and sp.masked and sp.support == nil) then",
+    from = "if self.mask and not (sp and sp.masked and sp.support == nil and " ..
+      "sp == self.sparse_exec) then",
     to = "if self.mask and not sp then",
     breaks = "weight gradient of faulty masked weights left unmasked", tests = "faults|sparse"},
   {file = "lua/realprune/reram.lua", from = "per_batch = math.ceil(B / rx),",

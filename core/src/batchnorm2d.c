@@ -6,8 +6,8 @@
 
 #include "realprune/nn.h"
 
-/* The per-channel sums below run in double, in eight independent lanes (an
- * inner loop GCC turns into four SSE2/AVX double vectors) that run on over
+/* The per-channel sums below run in double, in eight independent lanes (GCC
+ * vector types: one AVX-512 register, two AVX2 or four SSE2 ones) that run on over
  * all of a channel's planes and are summed in a fixed order at its end: one
  * dependent chain of double adds held the whole pass to the add latency
  * (about 4 cycles an element), and eight chains keep the adders busy. The

@@ -63,6 +63,16 @@ function TestMasks:test_update_kernels_skip_masked_entries()
   core.sgd_step(w, g, buf, mask, 0.1, 0.9, 0.01, false)
   lu.assertEquals({w:get(2), w:get(4), buf:get(2), buf:get(4)}, {2, 4, 0.25, 0.25})
   lu.assertTrue(w:get(1) ~= 1 and buf:get(1) ~= 0)
+  -- without momentum and with Nesterov's: the general loop, weight decay by hand
+  w = T.from{1, 2, 3, 4}
+  core.sgd_step(w, g, nil, mask, 0.1, 0, 0.01, false)
+  lu.assertEquals({w:get(2), w:get(4)}, {2, 4})
+  lu.assertAlmostEquals(w:get(1), 1 - 0.1 * (0.5 + 0.01 * 1), 1e-6)
+  w, buf = T.from{1, 2, 3, 4}, T.from{0, 0.25, 0, 0.25}
+  core.sgd_step(w, g, buf, mask, 0.1, 0.9, 0.01, true)
+  lu.assertEquals({w:get(2), w:get(4), buf:get(2), buf:get(4)}, {2, 4, 0.25, 0.25})
+  local d = 0.5 + 0.01 * 3 -- b = 0.9 * 0 + d; Nesterov: w -= lr (d + 0.9 b)
+  lu.assertAlmostEquals(w:get(3), 3 - 0.1 * (d + 0.9 * d), 1e-6)
   local m, v = T.zeros{4}, T.zeros{4}
   core.adam_step(w, g, m, v, mask, 0.1, 0.9, 0.999, 1e-8, 0.01, 1)
   lu.assertEquals({w:get(2), m:get(2), v:get(4)}, {2, 0, 0})
@@ -505,7 +515,7 @@ function TestModels:test_fused_batchnorm_relu_gives_the_same_bits()
       local ra, rb = a.modules[2][k], b.modules[2][k]
       lu.assertEquals(rp.core.tensor_bytes(ra), rp.core.tensor_bytes(rb), k)
     end
-    -- the stopped channel passes no gradient to gamma's sum through the ReLU
+    -- the stopped channel passes no gradient to beta through the ReLU
     lu.assertEquals(a.modules[2].grad_bias[2], 0)
     for _, m in ipairs{a, b} do
       rp.optim.SGD(m:parameters(), {lr = 0.1}):step()

@@ -151,6 +151,15 @@ function TestSparse:test_plan_follows_the_mask()
   -- a pruning step rebuilds it at once
   rp.prune.apply(nn.Sequential{conv}, {granularity = "filter", amount = 0.5, xbar = XBAR})
   lu.assertEquals(conv.sparse_exec.info.packed, conv.mask:count_nonzero())
+  -- pruned between the forward and the backward pass: the gradient the
+  -- forward's plan computes is masked with the new mask
+  conv:forward(x)
+  rp.prune.apply(nn.Sequential{conv}, {granularity = "element", amount = 0.5, xbar = XBAR})
+  conv:zero_grad()
+  conv:backward(x, T.randn(conv.output:shape(), rp.generator(7)))
+  local dead = T.ones(conv.mask:shape()) - conv.mask
+  lu.assertEquals((conv.grad_weight * dead):abs():max(), 0)
+  lu.assertTrue(conv.grad_weight:abs():max() > 0)
 end
 
 -- A masked Linear layer runs the sparse kernels as a 1x1 convolution when
