@@ -13,7 +13,7 @@
 --     build/realprune bench/sparse_train.lua [seconds] [torch_results_file] [--no-lth]
 --
 -- REALPRUNE_BENCH_GRANULARITIES (say "element") measures only the granularities it
--- names.
+-- names; REALPRUNE_BENCH_ROUNDS sets the alternations per row (5).
 local rp = require "realprune"
 local T, nn = rp.tensor, rp.nn
 
@@ -47,11 +47,12 @@ local function step_rate(model, shape)
 end
 
 -- The masks-only (dense kernels) and sparse rates of one model, measured
--- alternately three times each (the best of each), so that a neighbour's load
--- on a shared machine hits both alike.
+-- alternately `rounds` times each (the best of each; REALPRUNE_BENCH_ROUNDS,
+-- 5 by default), so that a neighbour's load on a shared machine hits both alike.
+local rounds = tonumber(os.getenv("REALPRUNE_BENCH_ROUNDS") or "") or 5
 local function paired_rates(model, shape)
   local best_dense, best_sparse = 0, 0
-  for _ = 1, 3 do
+  for _ = 1, rounds do
     rp.nn.use_sparse(false)
     best_dense = math.max(best_dense, step_rate(model, shape))
     rp.nn.use_sparse(true)
