@@ -95,6 +95,8 @@ static int winograd_tile(const struct rp_conv2d_params *p, const int64_t in[4], 
  * the dense choices gave up at most 1.28x (layers near 60% column sparsity). */
 #define DIRECT_MAC   1.3
 #define DIRECT_MOVES 40.0
+/* tools/sparse_choice.lua repeats the formula below to check it against
+ * measured times (docs/results/sparse-choice-2026-12): change both. */
 
 int rp_conv2d_choose(const int64_t in[4], int64_t cout, const struct rp_conv2d_params *p,
                      const struct rp_sparse_plan *sp)

@@ -1,0 +1,100 @@
+--- Checks auto's cost model (rp_conv2d_choose, core/src/conv2d.c) against
+-- measured times: reads the output of build/bench/bench_sparse_conv (one or
+-- more layer shapes), applies the model's formula with its constants and
+-- prints, per measured mask, the measured speed-up of the sparse kernels over
+-- dense auto, the model's predicted one and its pick, marking picks of sparse
+-- that ran more than 5% slower (SLOWER) and picks of dense that gave up more
+-- than 10% (MISSED). With --fit, searches a grid of constants for the fewest
+-- SLOWER (weighted 3) and MISSED picks.
+--
+--     build/realprune tools/sparse_choice.lua FILE [--fit]
+--
+-- docs/results/sparse-choice-2026-12/ holds the measurements the constants
+-- were fit to and the command that made them.
+local path, fit = arg and arg[1], false
+for i = 2, arg and #arg or 0 do if arg[i] == "--fit" then fit = true end end
+if not path then
+  io.stderr:write("usage: tools/sparse_choice.lua BENCH_SPARSE_CONV_OUTPUT [--fit]\n")
+  os.exit(2)
+end
+local f = io.open(path)
+if not f then
+  io.stderr:write(("tools/sparse_choice.lua: cannot read %s\n"):format(path))
+  os.exit(2)
+end
+local rows, cur = {}, nil
+for line in f:lines() do
+  local N, C, H, K = line:match("^conv (%d+)x(%d+)x(%d+)x%d+ %-> (%d+)")
+  if N then cur = {N = tonumber(N), C = tonumber(C), H = tonumber(H), K = tonumber(K)} end
+  local d = line:match("^dense auto%s+([%d.]+) ms")
+  if d and cur then cur.dense = tonumber(d) end
+  local kind, pct, t, share =
+    line:match("^sparse (%a+)%s+(%d+)%%%s+([%d.]+) ms.-([%d.]+) of dense MACs")
+  if kind and cur and cur.dense then
+    rows[#rows + 1] = {C = cur.C, H = cur.H, K = cur.K, dense = cur.dense, kind = kind,
+      pct = tonumber(pct), t = tonumber(t), share = tonumber(share)}
+  end
+end
+f:close()
+if #rows == 0 then
+  io.stderr:write(("tools/sparse_choice.lua: no bench_sparse_conv rows in %s\n"):format(path))
+  os.exit(2)
+end
+
+-- the model (conv2d.c): per output position, im2col R*K + (20 + 600/P) R;
+-- Winograd `wide` or `narrow` (Cin + Cout <= cut) of that; the direct kernels
+-- mac * plan + moves * (1 + 16/P) (Cin + Cout); sparse when at most 0.9 of dense
+local C0 = {wide = 0.5, narrow = 0.65, cut = 192, mac = 1.3, moves = 40}
+local function judge(c, r)
+  local P, R = r.H * r.H, r.C * 9
+  local im2col = R * r.K + (20 + 600 / P) * R
+  local dense = (r.C + r.K <= c.cut and c.narrow or c.wide) * im2col
+  local sparse = c.mac * r.share * R * r.K + c.moves * (1 + 16 / P) * (r.C + r.K)
+  local pick = sparse <= 0.9 * dense
+  local measured = r.dense / r.t
+  local flag = pick and measured < 0.95 and "SLOWER" or not pick and measured > 1.1 and "MISSED"
+    or ""
+  return pick, measured, dense / sparse, flag
+end
+
+local function score(c)
+  local slower, missed = 0, 0
+  for _, r in ipairs(rows) do
+    local _, _, _, flag = judge(c, r)
+    if flag == "SLOWER" then
+      slower = slower + 1
+    elseif flag == "MISSED" then
+      missed = missed + 1
+    end
+  end
+  return slower, missed
+end
+
+local c = C0
+if fit then
+  local best, best_score
+  for _, wide in ipairs{0.45, 0.5, 0.55, 0.6} do
+    for _, narrow in ipairs{0.65, 0.7, 0.75, 0.8} do
+      for _, mac in ipairs{0.9, 1.0, 1.15, 1.3} do
+        for _, moves in ipairs{20, 40, 80} do
+          local cand = {wide = wide, narrow = narrow, cut = 192, mac = mac, moves = moves}
+          local s, m = score(cand)
+          if not best_score or 3 * s + m < best_score then best, best_score = cand, 3 * s + m end
+        end
+      end
+    end
+  end
+  c = best
+  print(("fit: Winograd %.2f (narrow %.2f), direct %.2f per multiply-add, moves %g"):format(
+    c.wide, c.narrow, c.mac, c.moves))
+end
+print(("%-16s %-8s %5s %8s %8s  %-6s"):format("layer", "mask", "dead", "measured", "model",
+  "pick"))
+for _, r in ipairs(rows) do
+  local pick, measured, predicted, flag = judge(c, r)
+  print(("%4dx%-2d -> %-5d %-8s %4d%% %7.2fx %7.2fx  %-6s %s"):format(r.C, r.H, r.K, r.kind,
+    r.pct, measured, predicted, pick and "sparse" or "dense", flag))
+end
+local s, m = score(c)
+print(("%d rows: %d sparse picks slower than dense by over 5%%, %d dense picks giving up " ..
+  "over 10%%"):format(#rows, s, m))
