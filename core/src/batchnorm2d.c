@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "kernel.h"
 #include "realprune/nn.h"
 
 /* The per-channel sums below run in double, in eight independent lanes (GCC
@@ -17,15 +18,9 @@
 #define LANES 8
 
 /* The loops below are compiled for AVX-512, AVX2 and the baseline x86-64 and
- * the loader picks one by the CPU: the file is compiled without contraction
- * into FMA, so all three do the same IEEE operations (lane for lane) and give
- * the same bits. */
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define BN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define BN_CLONES
-#endif
-
+ * the loader picks one by the CPU (RP_WIDE_CLONES): the file is compiled
+ * without contraction into FMA, so all three do the same IEEE operations
+ * (lane for lane) and give the same bits. */
 static double lanes_total(const double acc[LANES])
 {
     return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
@@ -33,27 +28,21 @@ static double lanes_total(const double acc[LANES])
 
 /* s1 += x[i] - shift, s2 += (x[i] - shift)^2 lane by lane (the lanes run on
  * over a channel's planes and are added at its end) */
-/* Eight floats and eight doubles as one value each (GCC vector extensions:
- * one AVX-512 register, two AVX2 ones, four SSE2 ones in the clones), so
- * that the lanes below are vector lanes whatever the compiler's vectorizer
- * decides; each lane's arithmetic is the scalar tail's. */
-typedef float vf8 __attribute__((vector_size(8 * sizeof(float))));
-typedef double vd8 __attribute__((vector_size(8 * sizeof(double))));
-typedef int vi8 __attribute__((vector_size(8 * sizeof(int))));
-
+/* The lanes are rp_vf8 / rp_vd8 values (kernel.h); each lane's arithmetic
+ * is the scalar tail's. */
 #define LOAD8(v, p) memcpy(&(v), (p), sizeof(v))
 
-BN_CLONES static void sums_shifted(const float *x, int64_t n, double shift, double s1[LANES],
-                                   double s2[LANES])
+RP_WIDE_CLONES static void sums_shifted(const float *x, int64_t n, double shift, double s1[LANES],
+                                        double s2[LANES])
 {
-    vd8 a, b;
+    rp_vd8 a, b;
     memcpy(&a, s1, sizeof a);
     memcpy(&b, s2, sizeof b);
     int64_t i = 0;
     for (; i + LANES <= n; i += LANES) {
-        vf8 xv;
+        rp_vf8 xv;
         LOAD8(xv, x + i);
-        vd8 d = __builtin_convertvector(xv, vd8) - shift;
+        rp_vd8 d = __builtin_convertvector(xv, rp_vd8) - shift;
         a += d;
         b += d * d;
     }
@@ -72,8 +61,7 @@ BN_CLONES static void sums_shifted(const float *x, int64_t n, double shift, doub
  * compiled without contraction into FMA, so that x * g + b rounds here as in
  * normalize below.  relu is a constant where this is inlined, and dy is
  * loaded either way, so the choice is a vector select, not a branch. */
-static inline __attribute__((always_inline)) float relu_passed(float dy, float x, const int relu,
-                                                               float g, float b)
+RP_ALWAYS_INLINE float relu_passed(float dy, float x, const int relu, float g, float b)
 {
     if (!relu)
         return dy;
@@ -83,29 +71,25 @@ static inline __attribute__((always_inline)) float relu_passed(float dy, float x
 
 /* a += dy[i] and b += dy[i] * (x[i] - mean) * invstd, lane by lane (dy
  * through the ReLU when relu is set) */
-static inline __attribute__((always_inline)) void sums_dy_of(const float *dy, const float *x,
-                                                             int64_t n, float mean, float invstd,
-                                                             const int relu, float g, float b0,
-                                                             double a[LANES], double b[LANES])
+RP_ALWAYS_INLINE void sums_dy_of(const float *dy, const float *x, int64_t n, float mean,
+                                 float invstd, const int relu, float g, float b0, double a[LANES],
+                                 double b[LANES])
 {
-    vd8 la, lb;
+    rp_vd8 la, lb;
     memcpy(&la, a, sizeof la);
     memcpy(&lb, b, sizeof lb);
     int64_t i = 0;
     for (; i + LANES <= n; i += LANES) {
-        vf8 xv, dv;
+        rp_vf8 xv, dv;
         LOAD8(xv, x + i);
         LOAD8(dv, dy + i);
         if (relu) { /* relu_passed, lane by lane: dy where x * g + b > 0 */
-            vi8 on = xv * g + b0 > 0.0f;
-            vi8 bits;
-            memcpy(&bits, &dv, sizeof bits);
-            bits &= on;
-            memcpy(&dv, &bits, sizeof dv);
+            rp_vi8 on = xv * g + b0 > 0.0f;
+            dv = RP_SELECT8(on, dv, (rp_vf8){0});
         }
-        vd8 d = __builtin_convertvector(dv, vd8);
+        rp_vd8 d = __builtin_convertvector(dv, rp_vd8);
         la += d;
-        lb += d * __builtin_convertvector((xv - mean) * invstd, vd8);
+        lb += d * __builtin_convertvector((xv - mean) * invstd, rp_vd8);
     }
     memcpy(a, &la, sizeof la);
     memcpy(b, &lb, sizeof lb);
@@ -116,8 +100,9 @@ static inline __attribute__((always_inline)) void sums_dy_of(const float *dy, co
     }
 }
 
-BN_CLONES static void sums_dy(const float *dy, const float *x, int64_t n, float mean, float invstd,
-                              int relu, float g, float b0, double a[LANES], double b[LANES])
+RP_WIDE_CLONES static void sums_dy(const float *dy, const float *x, int64_t n, float mean,
+                                   float invstd, int relu, float g, float b0, double a[LANES],
+                                   double b[LANES])
 {
     if (relu)
         sums_dy_of(dy, x, n, mean, invstd, 1, g, b0, a, b);
@@ -126,7 +111,8 @@ BN_CLONES static void sums_dy(const float *dy, const float *x, int64_t n, float 
 }
 
 /* y = x * g + b, or its ReLU */
-BN_CLONES static void normalize(float *y, const float *x, int64_t n, float g, float b, int relu)
+RP_WIDE_CLONES static void normalize(float *y, const float *x, int64_t n, float g, float b,
+                                     int relu)
 {
     if (relu)
         for (int64_t i = 0; i < n; i++) {
@@ -140,9 +126,9 @@ BN_CLONES static void normalize(float *y, const float *x, int64_t n, float g, fl
 
 /* dx = k (dy - a - xhat b), xhat = (x - mean) invstd (dy through the ReLU
  * when relu is set) */
-static inline __attribute__((always_inline)) void
-grad_row_of(float *dx, const float *dy, const float *x, int64_t n, float mean, float invstd,
-            float k, float a, float b, const int relu, float rg, float rb)
+RP_ALWAYS_INLINE void grad_row_of(float *dx, const float *dy, const float *x, int64_t n, float mean,
+                                  float invstd, float k, float a, float b, const int relu, float rg,
+                                  float rb)
 {
     for (int64_t i = 0; i < n; i++) {
         float xhat = (x[i] - mean) * invstd;
@@ -150,9 +136,9 @@ grad_row_of(float *dx, const float *dy, const float *x, int64_t n, float mean, f
     }
 }
 
-BN_CLONES static void grad_row(float *dx, const float *dy, const float *x, int64_t n, float mean,
-                               float invstd, float k, float a, float b, int relu, float rg,
-                               float rb)
+RP_WIDE_CLONES static void grad_row(float *dx, const float *dy, const float *x, int64_t n,
+                                    float mean, float invstd, float k, float a, float b, int relu,
+                                    float rg, float rb)
 {
     if (relu)
         grad_row_of(dx, dy, x, n, mean, invstd, k, a, b, 1, rg, rb);

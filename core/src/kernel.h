@@ -54,9 +54,27 @@ static inline int rp_simd_allowed(void)
 #define RP_VECTOR_CLONES
 #endif
 
+/* Also for AVX-512: only in files compiled with -ffp-contract=off (CMakeLists.txt),
+ * where AVX-512's FMA cannot be contracted into and the bits stay those of the
+ * other forms. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define RP_WIDE_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define RP_WIDE_CLONES
+#endif
+
 /* Inlined even where the compiler would not: the generic forms of a kernel
  * specialized by constant arguments. */
 #define RP_ALWAYS_INLINE static inline __attribute__((always_inline))
+
+/* Eight lanes as one value (GCC vector types: one AVX-512 or AVX2 register,
+ * two or four SSE2 ones, whatever the clone), for loops whose lanes must be
+ * vector lanes whatever the vectorizer decides; loaded and stored with memcpy.
+ * RP_SELECT8(on, a, b): lane by lane a where `on` (a comparison's -1) else b. */
+typedef float rp_vf8 __attribute__((vector_size(8 * sizeof(float))));
+typedef double rp_vd8 __attribute__((vector_size(8 * sizeof(double))));
+typedef int rp_vi8 __attribute__((vector_size(8 * sizeof(int))));
+#define RP_SELECT8(on, a, b) ((rp_vf8)(((rp_vi8)(a) & (on)) | ((rp_vi8)(b) & ~(on))))
 
 /* How a batch of n images is cut for a team of `threads`: chunks of g images,
  * g the fewest images holding `target` work units at `per_image` units each,

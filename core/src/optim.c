@@ -43,25 +43,22 @@ RP_VECTOR_CLONES static void sgd_momentum(float *restrict x, float *restrict b,
     }
 }
 
-typedef float vf8 __attribute__((vector_size(8 * sizeof(float))));
-typedef int vi8 __attribute__((vector_size(8 * sizeof(int))));
-
 RP_VECTOR_CLONES static void sgd_momentum_masked(float *restrict x, float *restrict b,
                                                  const float *restrict d, const float *restrict mk,
                                                  int64_t n, float lr, float mom, float wd)
 {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) { /* eight lanes of the loop below */
-        vf8 xi, bi, di, mi;
+        rp_vf8 xi, bi, di, mi;
         memcpy(&xi, x + i, sizeof xi);
         memcpy(&bi, b + i, sizeof bi);
         memcpy(&di, d + i, sizeof di);
         memcpy(&mi, mk + i, sizeof mi);
-        vf8 nb = mom * bi + (di + wd * xi);
-        vf8 nx = xi - lr * nb;
-        vi8 on = mi != 0.0f;
-        nb = (vf8)(((vi8)nb & on) | ((vi8)bi & ~on));
-        nx = (vf8)(((vi8)nx & on) | ((vi8)xi & ~on));
+        rp_vf8 nb = mom * bi + (di + wd * xi);
+        rp_vf8 nx = xi - lr * nb;
+        rp_vi8 on = mi != 0.0f;
+        nb = RP_SELECT8(on, nb, bi);
+        nx = RP_SELECT8(on, nx, xi);
         memcpy(b + i, &nb, sizeof nb);
         memcpy(x + i, &nx, sizeof nx);
     }
