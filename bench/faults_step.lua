@@ -9,24 +9,15 @@
 --
 --     build/realprune bench/faults_step.lua [seconds] [rounds]
 local rp = require "realprune"
-local T, nn = rp.tensor, rp.nn
+local T = rp.tensor
+local common = dofile((arg[0]:gsub("[^/]*$", "")) .. "common.lua")
 local seconds = tonumber(arg and arg[1] or "") or 1
 local rounds = math.tointeger(tonumber(arg and arg[2] or "")) or 6
 rp.set_threads(2)
 local cfg = rp.reram.xbar_config(rp.reram.presets.isaac)
 
 local function rate(model)
-  local x = T.randn({64, 1, 32, 32}, rp.generator(1))
-  local labels = {}
-  for i = 1, 64 do labels[i] = i % 10 + 1 end
-  local opt = rp.optim.SGD(model:parameters(), {lr = 0.01, momentum = 0.9})
-  local crit = nn.CrossEntropyLoss()
-  local function step()
-    opt:zero_grad()
-    crit:forward(model:forward(x), labels)
-    model:backward(x, crit:backward())
-    opt:step()
-  end
+  local step = common.sgd_step(model, T.randn({64, 1, 32, 32}, rp.generator(1)))
   step()
   local n, t0 = 0, rp.clock()
   repeat step(); n = n + 1 until rp.clock() - t0 > seconds and n >= 3

@@ -16,6 +16,7 @@
 -- names; REALPRUNE_BENCH_ROUNDS sets the alternations per row (5).
 local rp = require "realprune"
 local T, nn = rp.tensor, rp.nn
+local common = dofile((arg[0]:gsub("[^/]*$", "")) .. "common.lua")
 
 local seconds = tonumber(arg and arg[1] or "") or 3
 local torch_file = arg and arg[2] ~= "--no-lth" and arg[2] or nil
@@ -29,17 +30,8 @@ rp.set_threads(2)
 -- gradient
 local function step_rate(model, shape)
   nn.skip_input_grad(model)
-  local x = T.randn({batch, shape[1], shape[2], shape[3]}, rp.generator(1))
-  local labels = {}
-  for i = 1, batch do labels[i] = (i % 10) + 1 end
-  local opt = rp.optim.SGD(model:parameters(), {lr = 0.01, momentum = 0.9})
-  local crit = nn.CrossEntropyLoss()
-  local function step()
-    opt:zero_grad()
-    crit:forward(model:forward(x), labels)
-    model:backward(x, crit:backward())
-    opt:step()
-  end
+  local step = common.sgd_step(model, T.randn({batch, shape[1], shape[2], shape[3]},
+    rp.generator(1)))
   step()
   local n, t0 = 0, rp.clock()
   repeat step(); n = n + 1 until rp.clock() - t0 > seconds and n >= 2

@@ -8,6 +8,7 @@
 -- kernels, rp.nn.use_sparse(false)).
 local rp = require "realprune"
 local T, nn = rp.tensor, rp.nn
+local common = dofile((arg[0]:gsub("[^/]*$", "")) .. "common.lua")
 rp.set_threads(2)
 local gran, amount = arg and arg[1] or "column", tonumber(arg and arg[2] or "") or 0.9
 local model = rp.models.vgg11{}
@@ -17,17 +18,7 @@ if amount > 0 then
 end
 rp.nn.use_sparse((arg and arg[3] or "1") ~= "0")
 nn.skip_input_grad(model)
-local x = T.randn({128, 3, 32, 32}, rp.generator(1))
-local labels = {}
-for i = 1, 128 do labels[i] = (i % 10) + 1 end
-local opt = rp.optim.SGD(model:parameters(), {lr = 0.01, momentum = 0.9})
-local crit = nn.CrossEntropyLoss()
-local function step()
-  opt:zero_grad()
-  crit:forward(model:forward(x), labels)
-  model:backward(x, crit:backward())
-  opt:step()
-end
+local step = common.sgd_step(model, T.randn({128, 3, 32, 32}, rp.generator(1)))
 step()
 step()
 local best = math.huge

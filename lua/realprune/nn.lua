@@ -587,8 +587,8 @@ end
 
 -- A masked Linear layer is a 1x1 convolution of N images of 1x1 pixels: the
 -- sparse direct kernels run it on the same plan (M = in x out, row blocks
--- only), when its multiply-adds, at 1.15 each (measured for this shape, below,
--- apart from rp_conv2d_choose's constants for 3x3 layers), are at most
+-- only), when its multiply-adds, at 1.15 each (its own constant, measured on
+-- the shape below; rp_conv2d_choose's are for 3x3 layers), are at most
 -- LINEAR_SPARSE_SHARE of the dense product's. Against one OpenBLAS product
 -- the blocks only win when few are alive: on a 3136 x 256 layer, batch 128,
 -- 90% of the column segments pruned ran 1.33x faster, 70% 0.73x, 95% of the
