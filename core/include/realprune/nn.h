@@ -213,6 +213,8 @@ rp_status rp_batchnorm2d_relu_forward_train(
     struct rp_tensor *output, const struct rp_tensor *input, const struct rp_tensor *gamma,
     const struct rp_tensor *beta, struct rp_tensor *running_mean, struct rp_tensor *running_var,
     struct rp_tensor *save_mean, struct rp_tensor *save_invstd, float momentum, float eps);
+/*** Evaluation with the running statistics, then ReLU, in one pass.
+ * @function rp_batchnorm2d_relu_forward_eval */
 rp_status rp_batchnorm2d_relu_forward_eval(struct rp_tensor *output, const struct rp_tensor *input,
                                            const struct rp_tensor *gamma,
                                            const struct rp_tensor *beta,
