@@ -1,7 +1,8 @@
 /* bench_sparse_conv.c - one convolution's forward + backward step, dense
  * (auto: Winograd here; im2col) against the sparse kernels at several column
- * and element sparsities, as ratios measured within one run, with the kernel
- * auto picks.
+ * and element sparsities, as ratios measured within one run: the direct
+ * register tiles and the sparse Winograd products, each pinned, with what auto
+ * picks.
  *   build/bench/bench_sparse_conv [N C H K reps]   (default 128 256 8 256 3) */
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,22 +81,30 @@ int main(int argc, char **argv)
             return 1;
         struct rp_sparse_info info;
         rp_sparse_plan_info(sp, &info);
-        int64_t wn[1] = {rp_conv2d_sparse_workspace_size(x, &p, sp, rp_blas_get_threads())};
-        struct rp_tensor *ws = tensor(1, wn);
-        double best = 1e30;
-        for (int r = 0; r < reps; r++) {
-            double t0 = rp_clock();
-            rp_conv2d_sparse_forward(y, x, w, b, ws, &p, sp);
-            rp_conv2d_sparse_backward(dx, dw, db, dy, x, w, ws, &p, sp, 1.0f);
-            double t = rp_clock() - t0;
-            best = t < best ? t : best;
-        }
         int pick = rp_conv2d_choose(x->shape, K, &p, sp);
-        printf("sparse %-7s %3.0f%%    %8.1f ms  %.2fx  (h %lld%s, %.2f of dense MACs; auto: %s)\n",
-               element ? "element" : "column", 100 * deads[d], 1e3 * best, base / best,
-               (long long)info.block_rows, info.by_output ? " by output" : "",
-               info.macs / info.macs_dense, pick == RP_CONV_SPARSE ? "sparse" : "dense");
-        rp_tensor_free(ws);
+        int runs = rp_conv2d_sparse_kernel(x->shape, K, &p, sp);
+        /* each sparse kernel pinned in turn */
+        for (int kern = RP_SPARSE_KERNEL_DIRECT; kern <= RP_SPARSE_KERNEL_WINOGRAD; kern++) {
+            rp_sparse_plan_set_kernel(sp, kern);
+            int64_t wn[1] = {rp_conv2d_sparse_workspace_size(x, &p, sp, rp_blas_get_threads())};
+            struct rp_tensor *ws = tensor(1, wn);
+            double best = 1e30;
+            for (int r = 0; r < reps; r++) {
+                double t0 = rp_clock();
+                rp_conv2d_sparse_forward(y, x, w, b, ws, &p, sp);
+                rp_conv2d_sparse_backward(dx, dw, db, dy, x, w, ws, &p, sp, 1.0f);
+                double t = rp_clock() - t0;
+                best = t < best ? t : best;
+            }
+            printf("sparse %-7s %3.0f%% %-8s %8.1f ms  %.2fx  (h %lld%s, %.2f of dense MACs; "
+                   "pairs %.3f; auto: %s)\n",
+                   element ? "element" : "column", 100 * deads[d],
+                   rp_name_of(rp_sparse_kernel_names, kern), 1e3 * best, base / best,
+                   (long long)info.block_rows, info.by_output ? " by output" : "",
+                   info.macs / info.macs_dense, info.pair_macs / (double)(C * K),
+                   pick == RP_CONV_SPARSE ? rp_name_of(rp_sparse_kernel_names, runs) : "dense");
+            rp_tensor_free(ws);
+        }
         rp_sparse_plan_free(sp);
     }
     free(mask);

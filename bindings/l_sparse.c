@@ -5,7 +5,11 @@
  *   sparse_plan(mask, R, C[, block_rows]) -> a realprune.SparsePlan
  *     (block_rows 0: chosen; -1: chosen, one block per output allowed)
  *   sparse_info(plan) -> {R=, C=, block_rows=, blocks=, rows_alive=, packed=,
- *                         macs=, macs_dense=, hash=, by_output=}
+ *                         macs=, macs_dense=, hash=, by_output=, pairs=, rectangles=,
+ *                         pair_macs=, kernel=}
+ *   sparse_plan_kernel(plan[, "auto"|"direct"|"winograd"]) -> the kernel it had
+ *   conv2d_sparse_kernel(input, weight, kh, kw, sh, sw, ph, pw, plan)
+ *     -> "winograd", "direct" or "im2col": what a sparse call runs
  *   mask_hash(mask) -> integer (changes when which values are nonzero does)
  *   mask_digest(mask) -> integer (the same, faster; for a plan's cache)
  *   conv2d_choose(input, weight, kh, kw, sh, sw, ph, pw, plan|nil) -> algorithm name
@@ -73,7 +77,7 @@ static int l_sparse_info(lua_State *L)
 {
     struct rp_sparse_info i;
     rp_sparse_plan_info(check_plan(L, 1), &i);
-    lua_createtable(L, 0, 9);
+    lua_createtable(L, 0, 14);
     RPL_SET_INT("R", i.R);
     RPL_SET_INT("C", i.C);
     RPL_SET_INT("block_rows", i.block_rows);
@@ -87,6 +91,28 @@ static int l_sparse_info(lua_State *L)
     lua_setfield(L, -2, "macs");
     lua_pushnumber(L, i.macs_dense);
     lua_setfield(L, -2, "macs_dense");
+    RPL_SET_INT("pairs", i.pairs);
+    RPL_SET_INT("rectangles", i.rectangles);
+    lua_pushnumber(L, i.pair_macs);
+    lua_setfield(L, -2, "pair_macs");
+    lua_pushstring(L, rp_name_of(rp_sparse_kernel_names, i.kernel));
+    lua_setfield(L, -2, "kernel");
+    return 1;
+}
+
+static int l_sparse_plan_kernel(lua_State *L)
+{
+    struct rp_sparse_plan *sp = check_plan(L, 1);
+    struct rp_sparse_info i;
+    rp_sparse_plan_info(sp, &i);
+    if (!lua_isnoneornil(L, 2)) {
+        int k;
+        if (rp_name_lookup(&k, rp_sparse_kernel_names, luaL_checkstring(L, 2),
+                           "sparse_plan_kernel: kernel") != RP_OK ||
+            rp_sparse_plan_set_kernel(sp, k) != RP_OK)
+            return luaL_argerror(L, 2, rp_last_error());
+    }
+    lua_pushstring(L, rp_name_of(rp_sparse_kernel_names, i.kernel));
     return 1;
 }
 
@@ -125,6 +151,16 @@ static int l_conv2d_choose(lua_State *L)
     struct rp_sparse_plan *sp = opt_plan(L, 9);
     lua_pushstring(
         L, rp_name_of(rp_conv2d_algorithm_names, rp_conv2d_choose(x->shape, os[1], &p, sp)));
+    return 1;
+}
+
+static int l_conv2d_sparse_kernel(lua_State *L)
+{
+    struct rp_tensor *x, *w;
+    int64_t os[4];
+    struct rp_conv2d_params p = conv_args(L, &x, &w, os);
+    lua_pushstring(L, rp_name_of(rp_sparse_kernel_names,
+                                 rp_conv2d_sparse_kernel(x->shape, os[1], &p, check_plan(L, 9))));
     return 1;
 }
 
@@ -184,7 +220,9 @@ void rpl_open_sparse(lua_State *L)
                                      {"sparse_info", l_sparse_info},
                                      {"mask_hash", l_mask_hash},
                                      {"mask_digest", l_mask_digest},
+                                     {"sparse_plan_kernel", l_sparse_plan_kernel},
                                      {"conv2d_choose", l_conv2d_choose},
+                                     {"conv2d_sparse_kernel", l_conv2d_sparse_kernel},
                                      {"conv2d_sparse_shapes", l_conv2d_sparse_shapes},
                                      {"conv2d_sparse_forward", l_conv2d_sparse_forward},
                                      {"conv2d_sparse_backward", l_conv2d_sparse_backward},

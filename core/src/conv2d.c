@@ -20,8 +20,9 @@
  */
 #include <string.h>
 
-#include "conv2d_winograd.h"
 #include "conv2d_parts.h"
+#include "conv2d_sparse.h"
+#include "conv2d_winograd.h"
 #include "kernel.h"
 #include "realprune/blas.h"
 #include "realprune/nn.h"
@@ -98,6 +99,77 @@ static int winograd_tile(const struct rp_conv2d_params *p, const int64_t in[4], 
 /* tools/sparse_choice.lua repeats the formula below to check it against
  * measured times (docs/results/sparse-choice-2026-12): change both. */
 
+/* The sparse Winograd products (conv2d_winograd.c) against dense Winograd:
+ * the transforms stay whole, a share WINOGRAD_MOVES_WIDE (outputs of 8x8 and
+ * more) or WINOGRAD_MOVES_SMALL (4x4, 2x2) of its time, and the products shrink to the pair
+ * rectangles' multiply-adds (with their edges) at SPARSE_WINOGRAD_MAC per
+ * multiply-add of OpenBLAS's.  Fit to bench/bench_sparse_conv.c on the same
+ * nine layer shapes (docs/results/sparse-choice-2026-12, second run): the
+ * time at 95% column sparsity gives the transforms' share, the slope from
+ * 50% to 95% the products' cost. */
+#define WINOGRAD_MOVES_WIDE  0.45
+#define WINOGRAD_MOVES_SMALL 0.15
+#define SPARSE_WINOGRAD_MAC  1.7
+
+struct sparse_costs {
+    int dense;                           /* the dense kernel auto runs */
+    int tile;                            /* the sparse Winograd tile, 0 where it cannot run */
+    double dense_cost, direct, winograd; /* per output position; < 0: cannot run */
+};
+
+static struct sparse_costs sparse_costs(const int64_t in[4], int64_t cout,
+                                        const struct rp_conv2d_params *p,
+                                        const struct rp_sparse_plan *sp)
+{
+    struct sparse_costs c;
+    struct rp_conv2d_params q = *p;
+    q.algorithm = RP_CONV_AUTO;
+    int tile = winograd_tile(&q, in, cout);
+    c.dense = tile == 4 ? RP_CONV_WINOGRAD4 : tile == 2 ? RP_CONV_WINOGRAD : RP_CONV_IM2COL;
+    struct rp_sparse_info info;
+    rp_sparse_plan_info(sp, &info);
+    int64_t ho = (in[2] + 2 * p->ph - p->kh) / p->sh + 1,
+            wo = (in[3] + 2 * p->pw - p->kw) / p->sw + 1;
+    double P = ho * wo > 0 ? (double)(ho * wo) : 1.0, row = 20.0 + 600.0 / P;
+    double im2col = info.macs_dense + row * (double)info.R;
+    double share = in[1] + cout <= NARROW_CHANNELS ? WINOGRAD_SHARE_NARROW : WINOGRAD_SHARE;
+    c.dense_cost = tile ? share * im2col : im2col;
+    c.direct = p->sh == 1 && p->sw == 1 ? DIRECT_MAC * info.macs + DIRECT_MOVES * (1.0 + 16.0 / P) *
+                                                                       (double)(in[1] + cout)
+                                        : info.macs + row * (double)info.rows_alive;
+    c.tile = tile && sp->pairs && sp->pairs->cin == in[1] ? tile : 0;
+    c.winograd = -1.0;
+    if (c.tile) {
+        double products = sp->pairs->macs / ((double)in[1] * (double)cout);
+        double moves = P >= 64.0 ? WINOGRAD_MOVES_WIDE : WINOGRAD_MOVES_SMALL;
+        c.winograd = share * im2col * (moves + (1.0 - moves) * SPARSE_WINOGRAD_MAC * products);
+    }
+    return c;
+}
+
+int rp_conv2d_sparse_tile(const int64_t in[4], int64_t cout, const struct rp_conv2d_params *p,
+                          const struct rp_sparse_plan *sp)
+{
+    if (sp->kernel == RP_SPARSE_KERNEL_DIRECT)
+        return 0;
+    if (!rp_winograd_applies(p) || !sp->pairs || sp->pairs->cin != in[1])
+        return 0;
+    if (sp->kernel == RP_SPARSE_KERNEL_WINOGRAD) {
+        int64_t ho = in[2] + 2 * p->ph - 2, wo = in[3] + 2 * p->pw - 2;
+        return ho >= 8 && wo >= 8 && in[1] + cout >= 192 ? 4 : 2;
+    }
+    struct sparse_costs c = sparse_costs(in, cout, p, sp);
+    return c.tile && c.winograd < c.direct ? c.tile : 0;
+}
+
+int rp_conv2d_sparse_kernel(const int64_t in[4], int64_t cout, const struct rp_conv2d_params *p,
+                            const struct rp_sparse_plan *sp)
+{
+    if (rp_conv2d_sparse_tile(in, cout, p, sp))
+        return RP_SPARSE_KERNEL_WINOGRAD;
+    return p->sh == 1 && p->sw == 1 ? RP_SPARSE_KERNEL_DIRECT : RP_SPARSE_KERNEL_IM2COL;
+}
+
 int rp_conv2d_choose(const int64_t in[4], int64_t cout, const struct rp_conv2d_params *p,
                      const struct rp_sparse_plan *sp)
 {
@@ -108,19 +180,9 @@ int rp_conv2d_choose(const int64_t in[4], int64_t cout, const struct rp_conv2d_p
     int dense = tile == 4 ? RP_CONV_WINOGRAD4 : tile == 2 ? RP_CONV_WINOGRAD : RP_CONV_IM2COL;
     if (!sp)
         return dense;
-    struct rp_sparse_info info;
-    rp_sparse_plan_info(sp, &info);
-    int64_t ho = (in[2] + 2 * p->ph - p->kh) / p->sh + 1,
-            wo = (in[3] + 2 * p->pw - p->kw) / p->sw + 1;
-    double P = ho * wo > 0 ? (double)(ho * wo) : 1.0, row = 20.0 + 600.0 / P;
-    double im2col = info.macs_dense + row * (double)info.R;
-    double share = in[1] + cout <= NARROW_CHANNELS ? WINOGRAD_SHARE_NARROW : WINOGRAD_SHARE;
-    double cost_dense = tile ? share * im2col : im2col;
-    double cost_sparse =
-        p->sh == 1 && p->sw == 1
-            ? DIRECT_MAC * info.macs + DIRECT_MOVES * (1.0 + 16.0 / P) * (double)(in[1] + cout)
-            : info.macs + row * (double)info.rows_alive;
-    return cost_sparse <= SPARSE_MARGIN * cost_dense ? RP_CONV_SPARSE : dense;
+    struct sparse_costs c = sparse_costs(in, cout, &q, sp);
+    double best = c.tile && c.winograd < c.direct ? c.winograd : c.direct;
+    return best <= SPARSE_MARGIN * c.dense_cost ? RP_CONV_SPARSE : dense;
 }
 
 /* The Winograd plan of a call: as many threads as the workspace has room for. */

@@ -33,7 +33,7 @@
 #include "realprune/blas.h"
 
 /* row lengths (Wo*g, W*g) are padded to a multiple of this */
-#define QPAD 64
+#define QPAD RP_PANEL_QUANTUM
 /* positions x images per output row that a chunk aims for */
 #define ROW_TARGET 256
 
@@ -101,25 +101,13 @@ __attribute__((target("avx512f"))) static inline float hsum_avx512(__m512 v)
 #include "direct_kernel.inc"
 /* clang-format on */
 
-typedef void (*panel_fn)(int64_t rows, int64_t kd, const float *a, int64_t lda, const float *base,
-                         const int64_t *off, int64_t scale, float *const *o, int64_t len);
-
-typedef void (*dw_fn)(int64_t no, int64_t nr, const float *const *d, int64_t ds,
-                      const float *const *x, int64_t xs, int64_t ny, int64_t len, float *partial);
-
 /* The kernels of the widest instruction set this CPU runs, or of a narrower
  * one that REALPRUNE_SIMD names (avx2, base: for tests of every form on one
  * machine). */
-struct kernels {
-    panel_fn panel;
-    dw_fn dw;
-    int moves; /* AVX2 8x8 transposes into and out of the layout */
-};
-
-static struct kernels kernels_for_cpu(void)
+struct rp_tile_kernels rp_tile_kernels_for_cpu(void)
 {
     int allowed = rp_simd_allowed();
-    struct kernels k = {panel_base, dw_block_base, 0};
+    struct rp_tile_kernels k = {panel_base, dw_block_base, 0};
     if (allowed == 0)
         return k;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -542,7 +530,7 @@ rp_status rp_direct_forward(float *output, const float *input, const float *weig
         free(o.mem);
         return rp_error(RP_ENOMEM, "conv2d: out of memory for the sparse kernel's rows");
     }
-    const struct kernels kern = kernels_for_cpu();
+    const struct rp_tile_kernels kern = rp_tile_kernels_for_cpu();
     float *packed = workspace;
     rp_sparse_pack_weights(packed, weight, sp);
 #pragma omp parallel num_threads(s->threads)
@@ -584,7 +572,7 @@ static void pad_grad(float *dyp, const float *dy, int64_t n0, int64_t g, const s
 /* dWb += dY[A_b] . (xp rows_b)^T over every output row of a chunk: runs
  * read where they lie (dY in dyp, the rows in xp), one tile of sums at a time. */
 static void weight_grad(float *partial, const float *xp, const float *dyp, int64_t g,
-                        const float **dr, const float **xr, dw_fn dw, const struct offsets *o,
+                        const float **dr, const float **xr, rp_dw_fn dw, const struct offsets *o,
                         const struct dshape *d, const struct rp_sparse_plan *sp)
 {
     for (int64_t b = 0; b < sp->blocks; b++) {
@@ -615,7 +603,7 @@ rp_status rp_direct_backward(float *grad_input, float *grad_weight, const float 
         free(o.mem);
         return rp_error(RP_ENOMEM, "conv2d: out of memory for the sparse kernel's rows");
     }
-    const struct kernels kern = kernels_for_cpu();
+    const struct rp_tile_kernels kern = rp_tile_kernels_for_cpu();
     float *packed = workspace, *wt = workspace + s->packed;
     if (grad_input) {
         rp_sparse_pack_weights(packed, weight, sp);

@@ -23,6 +23,7 @@
 
 #include "conv2d_parts.h"
 #include "conv2d_sparse.h"
+#include "conv2d_winograd.h"
 #include "kernel.h"
 #include "realprune/blas.h"
 #include "realprune/nn.h"
@@ -89,10 +90,133 @@ uint64_t rp_mask_digest(const float *mask, int64_t n)
     return ((uint64_t)a << 32 | b) ^ ((uint64_t)n * 0x9e3779b97f4a7c15ULL);
 }
 
+static void pair_blocks_free(struct rp_pair_blocks *pb)
+{
+    if (!pb)
+        return;
+    free(pb->c0);
+    free(pb->len);
+    free(pb->out_start);
+    free(pb->outs);
+    free(pb->u_start);
+    free(pb->keep);
+    free(pb->iota);
+    free(pb);
+}
+
+/* A rectangle's fixed cost in multiply-adds per side (its accumulators' loads
+ * and stores, bench/bench_sparse_conv.c) */
+#define RECT_EDGE 2.0
+
+/* Rectangle j starts at channel c with the outputs still uncovered there (set
+ * = res[c]); it takes the next channels whose uncovered outputs are the same
+ * set, or a superset when that channel is a run of its own (the channel
+ * between two crossbar row blocks, alive where either block is: the rest of
+ * it is left for a rectangle of its own, not split across the next block). */
+static int takes(const unsigned char *res, int64_t C, int64_t cin, int64_t c, int64_t next)
+{
+    const unsigned char *a = res + c * C, *b = res + next * C;
+    int same = 1;
+    for (int64_t k = 0; k < C; k++) {
+        if (a[k] && !b[k])
+            return 0;
+        same &= a[k] == b[k];
+    }
+    if (same)
+        return 1;
+    return next + 1 >= cin || memcmp(b, b + C, (size_t)C) != 0;
+}
+
+/* The pair rectangles of a mask [C][R/9][3][3] (R a multiple of 9). */
+static rp_status cover_pairs(struct rp_sparse_plan *sp, const float *mask, int64_t R, int64_t C)
+{
+    sp->pairs = NULL;
+    if (R % 9 != 0)
+        return RP_OK;
+    int64_t cin = R / 9, npairs = 0;
+    struct rp_pair_blocks *pb = calloc(1, sizeof *pb);
+    uint16_t *bits = malloc(sizeof(uint16_t) * (size_t)(C * cin));
+    unsigned char *res = malloc((size_t)(C * cin));
+    if (pb) {
+        pb->c0 = malloc(sizeof(int64_t) * (size_t)(cin + 1));
+        pb->len = malloc(sizeof(int64_t) * (size_t)(cin + 1));
+        pb->out_start = malloc(sizeof(int64_t) * (size_t)(cin + 1));
+        pb->u_start = malloc(sizeof(int64_t) * (size_t)(cin + 1));
+        pb->iota = malloc(sizeof(int64_t) * (size_t)cin);
+    }
+    if (bits && res)
+        for (int64_t k = 0; k < C; k++)
+            for (int64_t c = 0; c < cin; c++) {
+                uint16_t b = 0;
+                for (int t = 0; t < 9; t++)
+                    if (mask[k * R + c * 9 + t] != 0.0f)
+                        b |= (uint16_t)(1u << t);
+                bits[k * cin + c] = b;
+                res[c * C + k] = b != 0;
+                npairs += b != 0;
+            }
+    if (pb && pb->c0) {
+        pb->outs = malloc(sizeof(int64_t) * (size_t)(npairs > 0 ? npairs : 1));
+        pb->keep = malloc(sizeof(uint16_t) * (size_t)(npairs > 0 ? npairs : 1));
+    }
+    if (!pb || !bits || !res || !pb->c0 || !pb->len || !pb->out_start || !pb->u_start ||
+        !pb->iota || !pb->outs || !pb->keep) {
+        free(bits);
+        free(res);
+        pair_blocks_free(pb);
+        return rp_error(RP_ENOMEM, "sparse plan: out of memory for the pairs of a %lldx%lld mask",
+                        (long long)R, (long long)C);
+    }
+    pb->cin = cin;
+    pb->pairs = npairs;
+    int64_t n = 0, nouts = 0, q = 0;
+    pb->out_start[0] = pb->u_start[0] = 0;
+    for (int64_t c = 0; c < cin;) {
+        unsigned char *set = res + c * C;
+        int64_t no = 0;
+        for (int64_t k = 0; k < C; k++)
+            no += set[k];
+        if (no == 0) {
+            c++;
+            continue;
+        }
+        int64_t L = 1;
+        while (c + L < cin && takes(res, C, cin, c, c + L))
+            L++;
+        pb->c0[n] = c;
+        pb->len[n] = L;
+        for (int64_t k = 0; k < C; k++)
+            if (set[k])
+                pb->outs[nouts++] = k;
+        const int64_t *outs = pb->outs + pb->out_start[n];
+        for (int64_t i = 0; i < no; i++)
+            for (int64_t l = 0; l < L; l++) {
+                pb->keep[q++] = bits[outs[i] * cin + c + l];
+                res[(c + l) * C + outs[i]] = 0;
+            }
+        pb->macs += (double)no * (double)L + RECT_EDGE * (double)(no + L);
+        if (no > pb->max_out)
+            pb->max_out = no;
+        if (L > pb->max_len)
+            pb->max_len = L;
+        n++;
+        pb->out_start[n] = nouts;
+        pb->u_start[n] = q;
+    }
+    pb->n = n;
+    for (int64_t c = 0; c < cin; c++)
+        pb->iota[c] = c;
+    free(bits);
+    free(res);
+    sp->pairs = pb;
+    return RP_OK;
+}
+
 void rp_sparse_plan_free(struct rp_sparse_plan *sp)
 {
     if (!sp)
         return;
+    pair_blocks_free(sp->pairs);
     free(sp->row_start);
     free(sp->rows);
     free(sp->out_start);
@@ -220,6 +344,11 @@ static rp_status plan_by_output(struct rp_sparse_plan **out, const float *mask, 
     sp->blocks = nb;
     memset(sp->keep, 1, (size_t)(nnz > 0 ? nnz : 1));
     sp->hash = rp_mask_hash(mask, R * C);
+    rp_status st = cover_pairs(sp, mask, R, C);
+    if (st != RP_OK) {
+        rp_sparse_plan_free(sp);
+        return st;
+    }
     *out = sp;
     return RP_OK;
 }
@@ -313,6 +442,11 @@ rp_status rp_sparse_plan_new(struct rp_sparse_plan **out, const float *mask, int
     }
     free(row_alive);
     free(out_alive);
+    rp_status st = cover_pairs(sp, mask, R, C);
+    if (st != RP_OK) {
+        rp_sparse_plan_free(sp);
+        return st;
+    }
     *out = sp;
     return RP_OK;
 }
@@ -329,6 +463,20 @@ void rp_sparse_plan_info(const struct rp_sparse_plan *sp, struct rp_sparse_info 
     info->macs_dense = (double)sp->R * (double)sp->C;
     info->hash = sp->hash;
     info->by_output = sp->by_output;
+    info->pairs = sp->pairs ? sp->pairs->pairs : -1;
+    info->rectangles = sp->pairs ? sp->pairs->n : -1;
+    info->pair_macs = sp->pairs ? sp->pairs->macs : -1.0;
+    info->kernel = sp->kernel;
+}
+
+rp_status rp_sparse_plan_set_kernel(struct rp_sparse_plan *sp, int kernel)
+{
+    if (kernel < RP_SPARSE_KERNEL_AUTO || kernel > RP_SPARSE_KERNEL_WINOGRAD)
+        return rp_error(RP_EINVAL,
+                        "sparse plan: kernel %d is not auto (0), direct (1) or winograd (2)",
+                        kernel);
+    sp->kernel = kernel;
+    return RP_OK;
 }
 
 static rp_status splan_of(struct splan *s, const int64_t in[4], const struct rp_conv2d_params *p,
@@ -359,7 +507,23 @@ static rp_status splan_of(struct splan *s, const int64_t in[4], const struct rp_
     s->per_thread = rows * gP + sp->C * gP + sp->max_out * gP + sp->max_rows * gP + s->packed;
     s->shared = s->packed;
     s->direct = 0;
-    if (rp_direct_applies(p))
+    s->winograd = 0;
+    if (sp->kernel == RP_SPARSE_KERNEL_WINOGRAD &&
+        (!rp_winograd_applies(p) || !sp->pairs || sp->pairs->cin != s->Cin))
+        return rp_error(RP_EINVAL,
+                        "conv2d: the sparse plan is pinned to the Winograd kernels, which need "
+                        "a 3x3 kernel with stride 1, got kernel %dx%d, stride %dx%d",
+                        p->kh, p->kw, p->sh, p->sw);
+    int64_t cout = sp->C;
+    if ((s->winograd = rp_conv2d_sparse_tile(in, cout, p, sp)) != 0) {
+        struct rp_winograd_plan wp;
+        rp_winograd_sparse_plan(&wp, in, cout, p, s->winograd, threads, sp->pairs);
+        s->g = wp.g;
+        s->chunks = wp.chunks;
+        s->threads = wp.threads;
+        s->shared = wp.ushared;
+        s->per_thread = wp.per_thread;
+    } else if (rp_direct_applies(p))
         rp_direct_splan(s, p, sp, threads);
     else if (sp->by_output)
         return rp_error(RP_EINVAL,
@@ -394,6 +558,20 @@ static rp_status splan_call(struct splan *s, const int64_t in[4], const struct r
     if (fit < s->threads)
         s->threads = (int)fit;
     return RP_OK;
+}
+
+/* The sparse Winograd plan of a call: as many threads as the workspace holds. */
+static rp_status winograd_splan(struct rp_winograd_plan *wp, const struct splan *s,
+                                const int64_t in[4], const struct rp_conv2d_params *p,
+                                const struct rp_sparse_plan *sp, const struct rp_tensor *workspace)
+{
+    for (int threads = s->threads; threads >= 1; threads--) {
+        rp_winograd_sparse_plan(wp, in, sp->C, p, s->winograd, threads, sp->pairs);
+        if (workspace->numel >= wp->size)
+            return RP_OK;
+    }
+    return rp_error(RP_ESHAPE, "conv2d: the workspace holds %lld values, at least %lld needed",
+                    (long long)workspace->numel, (long long)wp->size);
 }
 
 static rp_status check_call(const struct rp_tensor *input, const struct rp_tensor *weight,
@@ -478,6 +656,14 @@ rp_status rp_conv2d_sparse_forward(struct rp_tensor *output, const struct rp_ten
         (bias && (st = rp_conv2d_check_same("bias", bias, 1, &os[1])) != RP_OK) ||
         (st = splan_call(&s, input->shape, p, sp, workspace)) != RP_OK)
         return st;
+    if (s.winograd) {
+        struct rp_winograd_plan wp;
+        if ((st = winograd_splan(&wp, &s, input->shape, p, sp, workspace)) != RP_OK)
+            return st;
+        return rp_winograd_sparse_forward(output->data, input->data, weight->data,
+                                          bias ? bias->data : NULL, workspace->data, &wp,
+                                          sp->pairs);
+    }
     if (s.direct)
         return rp_direct_forward(output->data, input->data, weight->data, bias ? bias->data : NULL,
                                  workspace->data, &s, p, sp);
@@ -538,6 +724,18 @@ rp_status rp_conv2d_sparse_backward(struct rp_tensor *grad_input, struct rp_tens
         (grad_bias && (st = rp_conv2d_check_same("grad_bias", grad_bias, 1, &os[1])) != RP_OK) ||
         (st = splan_call(&s, input->shape, p, sp, workspace)) != RP_OK)
         return st;
+    if (s.winograd) {
+        struct rp_winograd_plan wp;
+        if ((st = winograd_splan(&wp, &s, input->shape, p, sp, workspace)) != RP_OK ||
+            (st = rp_winograd_sparse_backward(grad_input ? grad_input->data : NULL,
+                                              grad_weight ? grad_weight->data : NULL,
+                                              grad_output->data, input->data, weight->data,
+                                              workspace->data, &wp, sp->pairs, scale)) != RP_OK)
+            return st;
+        if (grad_bias)
+            rp_bias_grad(grad_bias, grad_output, scale);
+        return RP_OK;
+    }
     if (s.direct) {
         st = rp_direct_backward(grad_input ? grad_input->data : NULL,
                                 grad_weight ? grad_weight->data : NULL, grad_output->data,

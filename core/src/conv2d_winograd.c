@@ -29,8 +29,10 @@
  * dV [nxi][C][T], M or dM [nxi][K][T], scratch rows and a partial dU
  * [K][nxi][C].
  */
+#include <stdlib.h>
 #include <string.h>
 
+#include "conv2d_sparse.h"
 #include "conv2d_winograd.h"
 #include "realprune/blas.h"
 
@@ -43,6 +45,17 @@
 int rp_winograd_applies(const struct rp_conv2d_params *p)
 {
     return p->kh == 3 && p->kw == 3 && p->sh == 1 && p->sw == 1;
+}
+
+/* The workspace of a plan whose T and ushared are set. */
+static void plan_sizes(struct rp_winograd_plan *wp)
+{
+    int64_t nxi = wp->nxi;
+    wp->vs = wp->C * wp->T + 16;
+    wp->ms = wp->K * wp->T + 16;
+    wp->per_thread =
+        nxi * (wp->vs + wp->ms) + 16 * wp->tw + 4 * wp->wt + wp->ushared + wp->gathered;
+    wp->size = wp->ushared + wp->threads * wp->per_thread;
 }
 
 void rp_winograd_plan(struct rp_winograd_plan *wp, const int64_t in[4], int64_t cout,
@@ -77,10 +90,20 @@ void rp_winograd_plan(struct rp_winograd_plan *wp, const int64_t in[4], int64_t 
     /* V and M of a chunk, the scratch rows, a partial dU */
     /* one cache line more than C*T (K*T) between the xi planes: with power-of-two
      * strides the nxi values of a tile would all fall in one cache set */
-    wp->vs = wp->C * wp->T + 16;
-    wp->ms = wp->K * wp->T + 16;
-    wp->per_thread = nxi * (wp->vs + wp->ms) + 16 * wp->tw + 4 * wp->wt + nxi * wp->K * wp->C;
-    wp->size = nxi * wp->K * wp->C + wp->threads * wp->per_thread;
+    wp->ushared = nxi * wp->K * wp->C;
+    wp->gathered = 0;
+    plan_sizes(wp);
+}
+
+void rp_winograd_sparse_plan(struct rp_winograd_plan *wp, const int64_t in[4], int64_t cout,
+                             const struct rp_conv2d_params *p, int tile, int threads,
+                             const struct rp_pair_blocks *pb)
+{
+    rp_winograd_plan(wp, in, cout, p, tile, threads);
+    wp->T = (wp->T + RP_PANEL_QUANTUM - 1) / RP_PANEL_QUANTUM * RP_PANEL_QUANTUM;
+    wp->ushared = wp->nxi * pb->pairs;
+    wp->gathered = pb->max_out * wp->T;
+    plan_sizes(wp);
 }
 
 /* ---- the transforms (one tile; m is the 4x4 tile, row-major) ---- */
@@ -692,16 +715,17 @@ static int64_t chunk_images(const struct rp_winograd_plan *wp, int64_t n0)
 /* A thread's own buffers: chunk tiles V [nxi][C][T], M [nxi][K][T], scratch
  * rows, partial dU [K][nxi][C]. */
 struct thread_buffers {
-    float *v, *m, *scratch, *du;
+    float *v, *m, *scratch, *du, *rows;
 };
 
 static struct thread_buffers buffers_of(float *workspace, const struct rp_winograd_plan *wp, int t)
 {
     struct thread_buffers b;
-    b.v = workspace + wp->nxi * wp->K * wp->C + t * wp->per_thread;
+    b.v = workspace + wp->ushared + t * wp->per_thread;
     b.m = b.v + wp->nxi * wp->vs;
     b.scratch = b.m + wp->nxi * wp->ms;
     b.du = b.scratch + 16 * wp->tw + 4 * wp->wt;
+    b.rows = b.du + wp->ushared;
     return b;
 }
 
@@ -817,4 +841,223 @@ void rp_winograd_backward(float *grad_input, float *grad_weight, const float *gr
             }
         }
     }
+}
+
+/* ---- sparse products on the pair rectangles (conv2d_sparse.h) ----
+ *   forward:     M[xi][A_j, T]  += U_j[xi] . V[xi][c0_j .. c0_j + len_j, T]
+ *   input grad:  dV[xi][c0_j .., T] += U_j[xi]^T . dM[xi][A_j, T]
+ *   weight grad: dU_j[xi] += dM[xi][A_j, T] . V[xi][c0_j .., T]^T
+ * for each rectangle j (outputs A_j), on the register tiles of
+ * conv2d_direct.c.  A chunk's tiles are padded with zeros to a whole number of
+ * register tiles; the padded columns are computed and dropped. */
+
+static int64_t padded(int64_t n)
+{
+    return (n + RP_PANEL_QUANTUM - 1) / RP_PANEL_QUANTUM * RP_PANEL_QUANTUM;
+}
+
+/* U = G g G^T of the alive pairs, tap by tap masked, into u[xi * pairs + q]
+ * with q the pair's number (output-major within its rectangle) or, transposed,
+ * channel-major within it. */
+static void transform_pairs(float *u, const float *w, const struct rp_winograd_plan *wp,
+                            const struct rp_pair_blocks *pb, int transposed)
+{
+    const int64_t C = wp->C, rows = pb->out_start[pb->n];
+    /* by (rectangle, output) row, so that one big rectangle is shared out too */
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < rows; r++) {
+        /* the rectangle j with out_start[j] <= r < out_start[j + 1] */
+        int64_t lo = 0, hi = pb->n - 1;
+        while (lo < hi) {
+            int64_t mid = (lo + hi + 1) / 2;
+            if (pb->out_start[mid] <= r)
+                lo = mid;
+            else
+                hi = mid - 1;
+        }
+        const int64_t j = lo, i = r - pb->out_start[j], L = pb->len[j];
+        const int64_t no = pb->out_start[j + 1] - pb->out_start[j];
+        for (int64_t l = 0; l < L; l++) {
+            const int64_t q = pb->u_start[j] + i * L + l;
+            const float *g = w + (pb->outs[r] * C + pb->c0[j] + l) * 9;
+            float gm[9];
+            for (int t = 0; t < 9; t++)
+                gm[t] = pb->keep[q] >> t & 1u ? g[t] : 0.0f;
+            float *dst = u + (transposed ? pb->u_start[j] + l * no + i : q);
+            if (wp->m == 4)
+                filter_row4(dst, pb->pairs, gm, 1);
+            else
+                filter_row(dst, pb->pairs, gm, 1);
+        }
+    }
+}
+
+/* Columns n .. len-1 of `rows` rows of each xi plane (plane floats apart) set to 0. */
+static void zero_columns(float *a, int64_t plane, int64_t rows, int64_t n, int64_t len,
+                         const struct rp_winograd_plan *wp)
+{
+    if (n < len)
+        for (int xi = 0; xi < wp->nxi; xi++)
+            for (int64_t r = 0; r < rows; r++)
+                memset(a + xi * plane + r * wp->T + n, 0, sizeof(float) * (size_t)(len - n));
+}
+
+static rp_status no_rows(void)
+{
+    return rp_error(RP_ENOMEM, "conv2d: out of memory for the sparse Winograd kernel's rows");
+}
+
+rp_status rp_winograd_sparse_forward(float *output, const float *input, const float *weight,
+                                     const float *bias, float *workspace,
+                                     const struct rp_winograd_plan *wp,
+                                     const struct rp_pair_blocks *pb)
+{
+    const int64_t K = wp->K, C = wp->C, T = wp->T, tiles = wp->th * wp->tw, nxi = wp->nxi;
+    const int64_t np = pb->pairs, most = pb->max_out + 1;
+    const struct rp_tile_kernels kern = rp_tile_kernels_for_cpu();
+    float **rowp = malloc(sizeof(float *) * (size_t)(wp->threads * most));
+    if (!rowp)
+        return no_rows();
+    float *u = workspace;
+#pragma omp parallel num_threads(wp->threads)
+    {
+        struct thread_buffers b = buffers_of(workspace, wp, rp_thread_id());
+        float **op = rowp + rp_thread_id() * most;
+        transform_pairs(u, weight, wp, pb, 0);
+        FOR_MY_CHUNKS(n0, g, wp)
+        {
+            const int64_t n = g * tiles, len = padded(n);
+            gather_chunk(b.v, input, n0, g, b.scratch, wp);
+            zero_columns(b.v, wp->vs, C, n, len, wp);
+            for (int xi = 0; xi < nxi; xi++) {
+                float *m = b.m + xi * wp->ms;
+                memset(m, 0, sizeof(float) * (size_t)(K * T));
+                for (int64_t j = 0; j < pb->n; j++) {
+                    const int64_t *outs = pb->outs + pb->out_start[j];
+                    const int64_t no = pb->out_start[j + 1] - pb->out_start[j];
+                    for (int64_t i = 0; i < no; i++)
+                        op[i] = m + outs[i] * T;
+                    kern.panel(no, pb->len[j], u + xi * np + pb->u_start[j], pb->len[j],
+                               b.v + xi * wp->vs + pb->c0[j] * T, pb->iota, T, op, len);
+                }
+            }
+            for (int64_t i = 0; i < g; i++)
+                for (int64_t k = 0; k < K; k++)
+                    output_plane(output + ((n0 + i) * K + k) * wp->Ho * wp->Wo,
+                                 b.m + k * T + i * tiles, wp->ms, bias ? bias[k] : 0.0f, b.scratch,
+                                 wp);
+        }
+    }
+    free(rowp);
+    return RP_OK;
+}
+
+/* The threads' partial dU into thread 0's (in thread order), then
+ * grad_weight += scale * G^T dU G on the pairs' alive taps. */
+static void add_pair_grads(float *grad_weight, float *workspace, const struct rp_winograd_plan *wp,
+                           const struct rp_pair_blocks *pb, float scale)
+{
+    const int64_t np = pb->pairs, nxi = wp->nxi, C = wp->C;
+    float *du0 = buffers_of(workspace, wp, 0).du;
+#pragma omp for schedule(static)
+    for (int64_t q = 0; q < nxi * np; q++)
+        for (int t = 1; t < rp_team_size(); t++)
+            du0[q] += du0[t * wp->per_thread + q];
+#pragma omp for schedule(static)
+    for (int64_t j = 0; j < pb->n; j++) {
+        const int64_t *outs = pb->outs + pb->out_start[j];
+        const int64_t no = pb->out_start[j + 1] - pb->out_start[j], L = pb->len[j];
+        for (int64_t i = 0; i < no; i++)
+            for (int64_t l = 0; l < L; l++) {
+                const int64_t q = pb->u_start[j] + i * L + l, qt = pb->u_start[j] + l * no + i;
+                float sd[36], dw[9];
+                for (int xi = 0; xi < nxi; xi++)
+                    sd[xi] = du0[xi * np + qt];
+                if (wp->m == 4)
+                    filter_transform4_t(dw, sd);
+                else
+                    filter_transform_t(dw, sd);
+                float *gw = grad_weight + (outs[i] * C + pb->c0[j] + l) * 9;
+                for (int t = 0; t < 9; t++)
+                    if (pb->keep[q] >> t & 1u)
+                        gw[t] += scale * dw[t];
+            }
+    }
+}
+
+rp_status rp_winograd_sparse_backward(float *grad_input, float *grad_weight,
+                                      const float *grad_output, const float *input,
+                                      const float *weight, float *workspace,
+                                      const struct rp_winograd_plan *wp,
+                                      const struct rp_pair_blocks *pb, float scale)
+{
+    const int64_t K = wp->K, C = wp->C, T = wp->T, tiles = wp->th * wp->tw, nxi = wp->nxi;
+    const int64_t np = pb->pairs, most = pb->max_len + 1;
+    const struct rp_tile_kernels kern = rp_tile_kernels_for_cpu();
+    float **rowp = malloc(sizeof(float *) * (size_t)(wp->threads * most));
+    if (!rowp)
+        return no_rows();
+    float *u = workspace;
+#pragma omp parallel num_threads(wp->threads)
+    {
+        struct thread_buffers b = buffers_of(workspace, wp, rp_thread_id());
+        float **op = rowp + rp_thread_id() * most;
+        if (grad_input)
+            transform_pairs(u, weight, wp, pb, 1);
+        if (grad_weight)
+            memset(b.du, 0, sizeof(float) * (size_t)(nxi * np));
+        FOR_MY_CHUNKS(n0, g, wp)
+        {
+            const int64_t n = g * tiles, len = padded(n);
+            grad_chunk(b.m, grad_output, n0, g, b.scratch, wp);
+            zero_columns(b.m, wp->ms, K, n, len, wp);
+            if (grad_input) {
+                for (int xi = 0; xi < nxi; xi++) {
+                    float *v = b.v + xi * wp->vs;
+                    memset(v, 0, sizeof(float) * (size_t)(C * T));
+                    for (int64_t j = 0; j < pb->n; j++) {
+                        const int64_t no = pb->out_start[j + 1] - pb->out_start[j];
+                        for (int64_t l = 0; l < pb->len[j]; l++)
+                            op[l] = v + (pb->c0[j] + l) * T;
+                        kern.panel(pb->len[j], no, u + xi * np + pb->u_start[j], no,
+                                   b.m + xi * wp->ms, pb->outs + pb->out_start[j], T, op, len);
+                    }
+                }
+                for (int64_t i = 0; i < g; i++)
+                    for (int64_t c = 0; c < C; c++)
+                        scatter_plane(grad_input + ((n0 + i) * C + c) * wp->H * wp->W,
+                                      b.v + c * T + i * tiles, wp->vs, b.scratch, wp);
+            }
+            if (grad_weight) {
+                gather_chunk(b.v, input, n0, g, b.scratch, wp);
+                zero_columns(b.v, wp->vs, C, n, len, wp);
+                for (int xi = 0; xi < nxi; xi++)
+                    for (int64_t j = 0; j < pb->n; j++) {
+                        const int64_t *outs = pb->outs + pb->out_start[j];
+                        const int64_t no = pb->out_start[j + 1] - pb->out_start[j];
+                        const float *dm = b.m + xi * wp->ms + outs[0] * T;
+                        int64_t ld = T;
+                        if (outs[no - 1] - outs[0] != no - 1) { /* not a run: gathered */
+                            for (int64_t i = 0; i < no; i++)
+                                memcpy(b.rows + i * len, b.m + xi * wp->ms + outs[i] * T,
+                                       sizeof(float) * (size_t)len);
+                            dm = b.rows;
+                            ld = len;
+                        }
+                        /* dU_j^T [len_j, A_j] (channel-major, as U^T) */
+                        rp_gemm_serial(0, 1, pb->len[j], no, len, 1.0f,
+                                       b.v + xi * wp->vs + pb->c0[j] * T, T, dm, ld, 1.0f,
+                                       b.du + xi * np + pb->u_start[j], no);
+                    }
+            }
+        }
+        if (grad_weight) {
+#pragma omp barrier
+            add_pair_grads(grad_weight, workspace, wp, pb, scale);
+        }
+    }
+    if (grad_input && wp->chunks == 0)
+        memset(grad_input, 0, sizeof(float) * (size_t)(wp->N * C * wp->H * wp->W));
+    free(rowp);
+    return RP_OK;
 }

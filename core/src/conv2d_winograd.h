@@ -18,6 +18,8 @@ struct rp_winograd_plan {
     int64_t vs, ms;     /* floats between the xi planes of V and of M */
     int64_t wt;         /* scratch row length */
     int64_t per_thread; /* workspace floats per thread */
+    int64_t ushared;    /* floats of the transformed filters U (shared), also a partial dU's */
+    int64_t gathered;   /* floats of a thread's gathered rows (sparse only) */
     int threads;
     int64_t size; /* workspace floats */
 };
@@ -34,5 +36,24 @@ void rp_winograd_forward(float *output, const float *input, const float *weight,
 void rp_winograd_backward(float *grad_input, float *grad_weight, const float *grad_output,
                           const float *input, const float *weight, float *workspace,
                           const struct rp_winograd_plan *wp, float scale);
+
+/* The sparse products on a mask's pair rectangles (conv2d_sparse.h): U and dU
+ * of the alive pairs only, the rest as above.  The plan is rp_winograd_plan's
+ * with the tiles of a chunk padded to RP_PANEL_QUANTUM. */
+struct rp_pair_blocks;
+void rp_winograd_sparse_plan(struct rp_winograd_plan *wp, const int64_t in[4], int64_t cout,
+                             const struct rp_conv2d_params *p, int tile, int threads,
+                             const struct rp_pair_blocks *pb);
+rp_status rp_winograd_sparse_forward(float *output, const float *input, const float *weight,
+                                     const float *bias, float *workspace,
+                                     const struct rp_winograd_plan *wp,
+                                     const struct rp_pair_blocks *pb);
+/* grad_input = dL/dX (when not NULL) and grad_weight += scale * dL/dW on the
+ * alive taps of the pairs only (when not NULL). */
+rp_status rp_winograd_sparse_backward(float *grad_input, float *grad_weight,
+                                      const float *grad_output, const float *input,
+                                      const float *weight, float *workspace,
+                                      const struct rp_winograd_plan *wp,
+                                      const struct rp_pair_blocks *pb, float scale);
 
 #endif

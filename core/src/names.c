@@ -6,6 +6,7 @@
 
 const char *const rp_conv2d_algorithm_names[] = {"auto",      "im2col", "winograd",
                                                  "winograd4", "sparse", NULL};
+const char *const rp_sparse_kernel_names[] = {"auto", "direct", "winograd", "im2col", NULL};
 const char *const rp_granularity_names[] = {"element", "column",  "tile",  "row",
                                             "filter",  "channel", "block", NULL};
 const char *const rp_score_names[] = {"l1", "l2", "random", NULL};

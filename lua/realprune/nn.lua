@@ -413,14 +413,22 @@ function Conv2d:__init(cin, cout, k, opts)
   end
 end
 
+-- " winograd 39% of dense": the sparse kernels a layer ran and their share
+-- of the dense multiply-adds (of the alive filter pairs' on Winograd's)
+local function sparse_share(self)
+  local info, kernel = self.sparse_run.info, self.sparse_ran or "direct"
+  local share = kernel == "winograd" and info.pair_macs / (self.in_channels * self.out_channels)
+    or info.macs / info.macs_dense
+  return (" %s %.0f%% of dense"):format(kernel, 100 * share)
+end
+
 function Conv2d:extra_repr()
   return ("%d, %d, kernel=%dx%d, stride=%dx%d, padding=%dx%d%s%s"):format(self.in_channels,
     self.out_channels, self.kh, self.kw, self.sh, self.sw, self.ph, self.pw,
     self.bias and "" or ", bias=false", self.mask and ", masked" or "")
     .. ((self.algorithm or "auto") ~= "auto" and ", " .. self.algorithm or "")
     .. (self.runs and (", runs " .. self.runs .. (self.runs == "sparse" and self.sparse_run and
-      (" %.0f%% of dense"):format(100 * self.sparse_run.info.macs /
-        self.sparse_run.info.macs_dense) or "")) or "")
+      sparse_share(self) or "")) or "")
 end
 
 function Conv2d:output_shape(s)
@@ -518,6 +526,8 @@ function Conv2d:forward(x)
       self.ph, self.pw, sp.plan)
     local y = buffer(self, "output", ys)
     self.workspace_size, self.sparse_run = ws, sp
+    self.sparse_ran = core.conv2d_sparse_kernel(x, weight, self.kh, self.kw, self.sh, self.sw,
+      self.ph, self.pw, sp.plan)
     core.conv2d_sparse_forward(y, x, weight, self.bias, workspace(ws), self.kh, self.kw,
       self.sh, self.sw, self.ph, self.pw, sp.plan)
     return y

@@ -6,6 +6,7 @@
 local lu = require "luaunit"
 local rp = require "realprune"
 local T, nn = rp.tensor, rp.nn
+local core = require "realprune.core"
 
 local SEED = 31
 print("test_sparse: seed " .. SEED)
@@ -88,6 +89,104 @@ function TestSparse:test_all_dead_and_unmasked()
   compare(free, x, "no mask")
 end
 
+-- The sparse Winograd products on the alive filter pairs (docs/design.md,
+-- "Sparse Winograd"), pinned: F(2x2) and F(4x4) layers, odd planes, no
+-- padding, every granularity, all-dead and unmasked layers.
+function TestSparse:test_winograd_kernels_equal_masked_dense()
+  local shapes = {
+    {cin = 20, cout = 24, hw = {9, 7}, padding = 1, tile = 2},
+    {cin = 100, cout = 96, hw = {10, 9}, padding = 1, tile = 4},
+    {cin = 17, cout = 33, hw = {6, 6}, padding = 0, tile = 2},
+  }
+  local n = 0
+  for si, s in ipairs(shapes) do
+    for _, gran in ipairs{"element", "column", "tile", "filter", "channel"} do
+      for _, amount in ipairs{0, 0.5, 0.9, 0.99} do
+        local conv = nn.Conv2d(s.cin, s.cout, 3, {padding = s.padding,
+          generator = rp.generator(si)})
+        rp.prune.apply(nn.Sequential{conv}, {granularity = gran, amount = amount, xbar = XBAR})
+        local x = T.randn({3, s.cin, s.hw[1], s.hw[2]}, rp.generator(7))
+        local plan = conv:sparse_plan().plan
+        lu.assertEquals(core.sparse_plan_kernel(plan, "winograd"), "auto")
+        local what = ("shape %d, %s %.2f"):format(si, gran, amount)
+        compare(conv, x, what)
+        lu.assertEquals(conv.sparse_ran, "winograd", what)
+        lu.assertStrContains(tostring(conv), "runs sparse winograd", what)
+        n = n + 1
+      end
+    end
+    -- an all-dead layer: the bias alone, no gradient into the input
+    local conv = nn.Conv2d(s.cin, s.cout, 3, {padding = s.padding, generator = rp.generator(1)})
+    conv:set_mask(T.zeros(conv.weight:shape()))
+    core.sparse_plan_kernel(conv:sparse_plan().plan, "winograd")
+    local x = T.randn({2, s.cin, s.hw[1], s.hw[2]}, rp.generator(2))
+    compare(conv, x, "all dead")
+    lu.assertEquals(core.sparse_info(conv:sparse_plan().plan).rectangles, 0)
+  end
+  lu.assertEquals(n, 3 * 5 * 4)
+  -- forced sparse without a mask: one rectangle of every pair
+  local free = nn.Conv2d(20, 24, 3, {padding = 1, generator = rp.generator(1)})
+  free.algorithm = "sparse"
+  core.sparse_plan_kernel(free:sparse_plan().plan, "winograd")
+  compare(free, T.randn({2, 20, 9, 7}, rp.generator(2)), "no mask")
+  lu.assertEquals(core.sparse_info(free:sparse_plan().plan).rectangles, 1)
+end
+
+-- The rectangles cover every alive pair exactly once (an independent count
+-- from the mask), and dead column segments give runs of whole input channels.
+function TestSparse:test_pair_rectangles()
+  local conv = nn.Conv2d(64, 48, 3, {padding = 1, generator = rp.generator(5)})
+  rp.prune.apply(nn.Sequential{conv}, {granularity = "column", amount = 0.6})
+  local m, alive = conv.mask:totable(), 0
+  for k = 1, 48 do
+    for c = 1, 64 do
+      local any = false
+      for i = 1, 3 do for j = 1, 3 do any = any or m[k][c][i][j] ~= 0 end end
+      if any then alive = alive + 1 end
+    end
+  end
+  local info = conv:sparse_plan().info
+  lu.assertEquals(info.pairs, alive)
+  -- 576 rows in 128-row segments: 5 row blocks, so at most 5 runs of whole
+  -- channels and 4 channels across two blocks, each with a rectangle for its rest
+  lu.assertTrue(info.rectangles >= 5 and info.rectangles <= 13, "rectangles " .. info.rectangles)
+  lu.assertTrue(info.pair_macs >= alive, "the cost counts every pair")
+  -- weights the mask kills count as 0 whatever their value
+  local c2 = nn.Conv2d(20, 24, 3, {padding = 1, generator = rp.generator(8)})
+  rp.prune.apply(nn.Sequential{c2}, {granularity = "element", amount = 0.5})
+  local x = T.randn({2, 20, 6, 6}, rp.generator(3))
+  c2.algorithm = "im2col"
+  local want = c2:forward(x):clone()
+  local plan = c2:sparse_plan().plan
+  core.sparse_plan_kernel(plan, "winograd")
+  local raw = T.randn(c2.weight:shape(), rp.generator(4)) * (T.ones(c2.mask:shape()) - c2.mask)
+    + c2.weight
+  local ys, wsize = core.conv2d_sparse_shapes(x, raw, 3, 3, 1, 1, 1, 1, plan)
+  local y = T.zeros(ys)
+  core.conv2d_sparse_forward(y, x, raw, c2.bias, T.zeros{wsize}, 3, 3, 1, 1, 1, 1, plan)
+  lu.assertTrue(rel_err(y, want) < 1e-5, "masked weights with values")
+  -- a workspace left full of NaN: the tiles padded to whole register tiles (2
+  -- images of 6x6, 18 tiles, padded to 64) are zeroed before they are summed
+  local gy = T.randn(want:shape(), rp.generator(5))
+  c2:zero_grad()
+  c2:backward(x, gy)
+  local gw_want = c2.grad_weight:clone()
+  local gw = T.zeros(c2.weight:shape())
+  core.conv2d_sparse_backward(nil, gw, nil, gy, x, c2.weight, T.full({wsize}, 0 / 0), 3, 3, 1, 1,
+    1, 1, 1.0, plan)
+  lu.assertTrue(rel_err(gw, gw_want) < 1e-5, "weight gradient over a NaN workspace")
+  -- a strided layer cannot run them: a clear error at the call
+  local strided = nn.Conv2d(8, 8, 3, {stride = 2, padding = 1, generator = rp.generator(5)})
+  strided.algorithm = "sparse"
+  core.sparse_plan_kernel(strided:sparse_plan().plan, "winograd")
+  local ok, err = pcall(strided.forward, strided, T.randn({1, 8, 8, 8}, rp.generator(1)))
+  lu.assertFalse(ok)
+  lu.assertStrContains(err, "pinned to the Winograd kernels")
+  local ok2, err2 = pcall(core.sparse_plan_kernel, strided:sparse_plan().plan, "fast")
+  lu.assertFalse(ok2)
+  lu.assertStrContains(err2, 'unknown name "fast"')
+end
+
 function TestSparse:test_auto_chooses_from_mask_and_shape()
   -- a wide layer at 90% column sparsity runs sparse; at 0% and 50% element masks, dense
   local function choice(gran, amount)
@@ -115,7 +214,8 @@ end
 -- The crossovers bench/bench_sparse_conv measured (docs/design.md, "The
 -- choice"): a narrow layer (32 -> 32 channels on 28x28) with 55% of its column
 -- segments pruned ran 1.33x faster on the sparse kernels, so auto picks them;
--- a wide one (256 -> 256 on 8x8) at 50% ran 0.85x, so auto keeps Winograd.
+-- a wide one (256 -> 256 on 8x8) at 50% ran 0.85x, so auto keeps Winograd;
+-- between the sparse kernels it takes the cheaper by the model.
 function TestSparse:test_auto_follows_the_measured_crossovers()
   local function choice(cin, cout, hw, amount)
     local conv = nn.Conv2d(cin, cout, 3, {padding = 1, generator = rp.generator(3)})
@@ -130,6 +230,18 @@ function TestSparse:test_auto_follows_the_measured_crossovers()
   runs, share = choice(256, 256, 8, 0.5)
   lu.assertTrue(share > 0.45 and share < 0.55, "multiply-adds left: " .. share)
   lu.assertEquals(runs, "winograd4")
+  -- a wide layer on 4x4 planes (512 -> 512) at 70%: the sparse Winograd
+  -- products ran 1.41x dense, the direct kernels 1.21x; at 90% 3.21x and 3.13x,
+  -- near enough that the model keeps the direct ones
+  local conv = nn.Conv2d(512, 512, 3, {padding = 1, generator = rp.generator(3)})
+  rp.prune.apply(nn.Sequential{conv}, {granularity = "column", amount = 0.7})
+  conv:forward(T.randn({2, 512, 4, 4}, rp.generator(4)))
+  lu.assertEquals(conv.runs, "sparse")
+  lu.assertEquals(conv.sparse_ran, "winograd")
+  local before = conv.sparse_ran
+  rp.prune.apply(nn.Sequential{conv}, {granularity = "column", amount = 0.9})
+  conv:forward(T.randn({2, 512, 4, 4}, rp.generator(4)))
+  lu.assertEquals(conv.sparse_ran, "direct", "after " .. before)
 end
 
 function TestSparse:test_plan_follows_the_mask()

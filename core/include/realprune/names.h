@@ -19,6 +19,8 @@
 /* enum rp_conv2d_algorithm (nn.h): auto, im2col, winograd, winograd4, sparse */
 extern const char *const rp_conv2d_algorithm_names[];
 /* enum rp_granularity (prune.h): element, column, tile, row, filter, channel, block */
+/* enum rp_sparse_kernel */
+extern const char *const rp_sparse_kernel_names[];
 extern const char *const rp_granularity_names[];
 /* enum rp_score (prune.h): l1, l2, random */
 extern const char *const rp_score_names[];

@@ -89,6 +89,20 @@ struct rp_sparse_info {
     double macs_dense;  /* R * C */
     uint64_t hash;      /* rp_mask_hash of the mask the plan was built from */
     int by_output;      /* one block per alive output, its alive rows (block_rows 0) */
+    int64_t pairs;      /* alive (output, input channel) filter pairs of a 3x3 layer, or -1 */
+    int64_t rectangles; /* the rectangles covering them (sparse Winograd), or -1 */
+    double pair_macs;   /* their multiply-adds per tile element, with the edges, or -1 */
+    int kernel;         /* RP_SPARSE_KERNEL_* */
+};
+
+/* Which sparse kernels run a plan on 3x3 stride-1 layers: the cheaper by the
+ * cost model (auto), the direct register tiles, or the Winograd products on
+ * the mask's alive filter pairs. */
+enum rp_sparse_kernel {
+    RP_SPARSE_KERNEL_AUTO = 0,
+    RP_SPARSE_KERNEL_DIRECT = 1,
+    RP_SPARSE_KERNEL_WINOGRAD = 2,
+    RP_SPARSE_KERNEL_IM2COL = 3 /* (what runs other strides; not a choice) */
 };
 
 /* rp_sparse_plan_new's block_rows: choose among the heights, or among the
@@ -104,6 +118,10 @@ struct rp_sparse_info {
 rp_status rp_sparse_plan_new(struct rp_sparse_plan **out, const float *mask, int64_t R, int64_t C,
                              int64_t block_rows);
 void rp_sparse_plan_free(struct rp_sparse_plan *sp);
+/*** Pin the kernels that run a plan (enum rp_sparse_kernel); a layer that
+ * cannot run the Winograd ones (not 3x3 with stride 1) is an error at the call.
+ * @function rp_sparse_plan_set_kernel */
+rp_status rp_sparse_plan_set_kernel(struct rp_sparse_plan *sp, int kernel);
 void rp_sparse_plan_info(const struct rp_sparse_plan *sp, struct rp_sparse_info *info);
 /*** A hash of which of n mask values are nonzero: a plan is stale when the
  * mask's hash differs from the plan's.
@@ -131,6 +149,11 @@ int64_t rp_conv2d_sparse_workspace_size(const struct rp_tensor *input,
  * @function rp_conv2d_choose */
 int rp_conv2d_choose(const int64_t in[4], int64_t cout, const struct rp_conv2d_params *p,
                      const struct rp_sparse_plan *sp);
+/*** The sparse kernels a call with this plan runs (enum rp_sparse_kernel):
+ * winograd, direct (other stride-1 layers) or im2col (other strides).
+ * @function rp_conv2d_sparse_kernel */
+int rp_conv2d_sparse_kernel(const int64_t in[4], int64_t cout, const struct rp_conv2d_params *p,
+                            const struct rp_sparse_plan *sp);
 /*** The forward pass on the plan's alive blocks (p->algorithm is ignored).
  * @function rp_conv2d_sparse_forward */
 rp_status rp_conv2d_sparse_forward(struct rp_tensor *output, const struct rp_tensor *input,
