@@ -122,9 +122,14 @@ static struct sparse_costs sparse_costs(const int64_t in[4], int64_t cout,
                                         const struct rp_sparse_plan *sp)
 {
     struct sparse_costs c;
+    /* the dense kernel the caller asked for (auto for "sparse"); the sparse
+     * Winograd products on auto's tile whatever was asked */
     struct rp_conv2d_params q = *p;
-    q.algorithm = RP_CONV_AUTO;
+    if (q.algorithm == RP_CONV_SPARSE)
+        q.algorithm = RP_CONV_AUTO;
     int tile = winograd_tile(&q, in, cout);
+    q.algorithm = RP_CONV_AUTO;
+    int auto_tile = winograd_tile(&q, in, cout);
     c.dense = tile == 4 ? RP_CONV_WINOGRAD4 : tile == 2 ? RP_CONV_WINOGRAD : RP_CONV_IM2COL;
     struct rp_sparse_info info;
     rp_sparse_plan_info(sp, &info);
@@ -137,7 +142,7 @@ static struct sparse_costs sparse_costs(const int64_t in[4], int64_t cout,
     c.direct = p->sh == 1 && p->sw == 1 ? DIRECT_MAC * info.macs + DIRECT_MOVES * (1.0 + 16.0 / P) *
                                                                        (double)(in[1] + cout)
                                         : info.macs + row * (double)info.rows_alive;
-    c.tile = tile && sp->pairs && sp->pairs->cin == in[1] ? tile : 0;
+    c.tile = auto_tile && sp->pairs && sp->pairs->cin == in[1] ? auto_tile : 0;
     c.winograd = -1.0;
     if (c.tile) {
         double products = sp->pairs->macs / ((double)in[1] * (double)cout);
@@ -181,7 +186,9 @@ int rp_conv2d_choose(const int64_t in[4], int64_t cout, const struct rp_conv2d_p
     if (!sp)
         return dense;
     struct sparse_costs c = sparse_costs(in, cout, &q, sp);
-    double best = c.tile && c.winograd < c.direct ? c.winograd : c.direct;
+    /* the sparse kernel the call would run (a pinned one too); a Winograd pin
+     * on a layer auto keeps on im2col is costed as the direct kernels */
+    double best = rp_conv2d_sparse_tile(in, cout, &q, sp) && c.tile ? c.winograd : c.direct;
     return best <= SPARSE_MARGIN * c.dense_cost ? RP_CONV_SPARSE : dense;
 }
 

@@ -17,7 +17,7 @@ struct rp_pair_blocks {
     int64_t n, pairs, cin, max_out, max_len;
     int64_t *c0, *len, *out_start, *outs, *u_start;
     uint16_t *keep;
-    int64_t *iota; /* 0 .. max(max_len, 1) - 1 */
+    int64_t *iota; /* 0 .. cin - 1 */
     double macs;   /* the products' cost per tile and transformed element (see cover_pairs) */
 };
 

@@ -89,7 +89,7 @@ struct rp_sparse_info {
     double macs_dense;  /* R * C */
     uint64_t hash;      /* rp_mask_hash of the mask the plan was built from */
     int by_output;      /* one block per alive output, its alive rows (block_rows 0) */
-    int64_t pairs;      /* alive (output, input channel) filter pairs of a 3x3 layer, or -1 */
+    int64_t pairs;      /* alive (output, R/9 input channel) pairs when R % 9 == 0, or -1 */
     int64_t rectangles; /* the rectangles covering them (sparse Winograd), or -1 */
     double pair_macs;   /* their multiply-adds per tile element, with the edges, or -1 */
     int kernel;         /* RP_SPARSE_KERNEL_* */
