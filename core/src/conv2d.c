@@ -111,6 +111,12 @@ static int winograd_tile(const struct rp_conv2d_params *p, const int64_t in[4], 
 #define WINOGRAD_MOVES_SMALL 0.15
 #define SPARSE_WINOGRAD_MAC  1.7
 
+/* The dense algorithm of a Winograd tile (0: im2col). */
+static int dense_algorithm(int tile)
+{
+    return tile == 4 ? RP_CONV_WINOGRAD4 : tile == 2 ? RP_CONV_WINOGRAD : RP_CONV_IM2COL;
+}
+
 struct sparse_costs {
     int dense;                           /* the dense kernel auto runs */
     int tile;                            /* the sparse Winograd tile, 0 where it cannot run */
@@ -130,7 +136,7 @@ static struct sparse_costs sparse_costs(const int64_t in[4], int64_t cout,
     int tile = winograd_tile(&q, in, cout);
     q.algorithm = RP_CONV_AUTO;
     int auto_tile = winograd_tile(&q, in, cout);
-    c.dense = tile == 4 ? RP_CONV_WINOGRAD4 : tile == 2 ? RP_CONV_WINOGRAD : RP_CONV_IM2COL;
+    c.dense = dense_algorithm(tile);
     struct rp_sparse_info info;
     rp_sparse_plan_info(sp, &info);
     int64_t ho = (in[2] + 2 * p->ph - p->kh) / p->sh + 1,
@@ -181,15 +187,16 @@ int rp_conv2d_choose(const int64_t in[4], int64_t cout, const struct rp_conv2d_p
     struct rp_conv2d_params q = *p;
     if (q.algorithm == RP_CONV_SPARSE)
         q.algorithm = RP_CONV_AUTO;
-    int tile = winograd_tile(&q, in, cout);
-    int dense = tile == 4 ? RP_CONV_WINOGRAD4 : tile == 2 ? RP_CONV_WINOGRAD : RP_CONV_IM2COL;
     if (!sp)
-        return dense;
+        return dense_algorithm(winograd_tile(&q, in, cout));
     struct sparse_costs c = sparse_costs(in, cout, &q, sp);
-    /* the sparse kernel the call would run (a pinned one too); a Winograd pin
-     * on a layer auto keeps on im2col is costed as the direct kernels */
-    double best = rp_conv2d_sparse_tile(in, cout, &q, sp) && c.tile ? c.winograd : c.direct;
-    return best <= SPARSE_MARGIN * c.dense_cost ? RP_CONV_SPARSE : dense;
+    /* the sparse kernel the call would run (rp_conv2d_sparse_tile; a pinned one
+     * too); a Winograd pin on a layer auto keeps off Winograd is costed as the
+     * direct kernels */
+    int winograd = sp->kernel == RP_SPARSE_KERNEL_WINOGRAD ||
+                   (sp->kernel == RP_SPARSE_KERNEL_AUTO && c.winograd < c.direct);
+    double best = winograd && c.tile ? c.winograd : c.direct;
+    return best <= SPARSE_MARGIN * c.dense_cost ? RP_CONV_SPARSE : c.dense;
 }
 
 /* The Winograd plan of a call: as many threads as the workspace has room for. */

@@ -902,9 +902,13 @@ static void zero_columns(float *a, int64_t plane, int64_t rows, int64_t n, int64
                 memset(a + xi * plane + r * wp->T + n, 0, sizeof(float) * (size_t)(len - n));
 }
 
-static rp_status no_rows(void)
+/* Each thread's array of `most` row pointers, or NULL with the error set. */
+static float **row_pointers(const struct rp_winograd_plan *wp, int64_t most)
 {
-    return rp_error(RP_ENOMEM, "conv2d: out of memory for the sparse Winograd kernel's rows");
+    float **p = malloc(sizeof(float *) * (size_t)(wp->threads * most));
+    if (!p)
+        rp_error(RP_ENOMEM, "conv2d: out of memory for the sparse Winograd kernel's rows");
+    return p;
 }
 
 rp_status rp_winograd_sparse_forward(float *output, const float *input, const float *weight,
@@ -915,9 +919,9 @@ rp_status rp_winograd_sparse_forward(float *output, const float *input, const fl
     const int64_t K = wp->K, C = wp->C, T = wp->T, tiles = wp->th * wp->tw, nxi = wp->nxi;
     const int64_t np = pb->pairs, most = pb->max_out + 1;
     const struct rp_tile_kernels kern = rp_tile_kernels_for_cpu();
-    float **rowp = malloc(sizeof(float *) * (size_t)(wp->threads * most));
+    float **rowp = row_pointers(wp, most);
     if (!rowp)
-        return no_rows();
+        return RP_ENOMEM;
     float *u = workspace;
 #pragma omp parallel num_threads(wp->threads)
     {
@@ -994,9 +998,9 @@ rp_status rp_winograd_sparse_backward(float *grad_input, float *grad_weight,
     const int64_t K = wp->K, C = wp->C, T = wp->T, tiles = wp->th * wp->tw, nxi = wp->nxi;
     const int64_t np = pb->pairs, most = pb->max_len + 1;
     const struct rp_tile_kernels kern = rp_tile_kernels_for_cpu();
-    float **rowp = malloc(sizeof(float *) * (size_t)(wp->threads * most));
+    float **rowp = row_pointers(wp, most);
     if (!rowp)
-        return no_rows();
+        return RP_ENOMEM;
     float *u = workspace;
 #pragma omp parallel num_threads(wp->threads)
     {
