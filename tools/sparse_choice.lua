@@ -36,11 +36,12 @@ for line in f:lines() do
     local kernel, t = rest:match("^%s*(%a*)%s+([%d.]+) ms")
     local share = rest:match("([%d.]+) of dense MACs")
     local pairs = rest:match("pairs ([%d.]+)")
+    local by_output = rest:match("by output") ~= nil
     local key = ("%d %d %d %s %s"):format(cur.C, cur.H, cur.K, kind, pct)
     local r = by_mask[key]
     if not r then
       r = {C = cur.C, H = cur.H, K = cur.K, dense = cur.dense, kind = kind, pct = tonumber(pct),
-        share = tonumber(share), pairs = tonumber(pairs)}
+        share = tonumber(share), pairs = tonumber(pairs), by_output = by_output}
       by_mask[key] = r
       rows[#rows + 1] = r
     end
@@ -58,14 +59,18 @@ end
 -- mac * plan + moves * (1 + 16/P) (Cin + Cout); the sparse Winograd products
 -- dense Winograd * (wmoves + (1 - wmoves) * wmac * pairs), wmoves by the plane
 -- (wmoves4 for outputs of 8x8 and more, wmoves2 for smaller ones);
--- the cheaper sparse kernel when it costs at most 0.9 of dense
+-- the cheaper sparse kernel when it costs at most 0.9 of dense; a by-output plan's
+-- (element masks) direct multiply-adds cost (1 + wide_rows log2(R / 288)) times
+-- as much for R > 288 rows
 local C0 = {wide = 0.5, narrow = 0.65, cut = 192, mac = 1.3, moves = 40, wmac = 1.7,
-  wmoves4 = 0.45, wmoves2 = 0.15}
+  wmoves4 = 0.45, wmoves2 = 0.15, wide_rows = 0.3}
 local function judge(c, r)
   local P, R = r.H * r.H, r.C * 9
   local im2col = R * r.K + (20 + 600 / P) * R
   local dense = (r.C + r.K <= c.cut and c.narrow or c.wide) * im2col
-  local direct = c.mac * r.share * R * r.K + c.moves * (1 + 16 / P) * (r.C + r.K)
+  local mac = c.mac
+  if r.by_output and R > 288 then mac = mac * (1 + c.wide_rows * math.log(R / 288, 2)) end
+  local direct = mac * r.share * R * r.K + c.moves * (1 + 16 / P) * (r.C + r.K)
   local pick, t = "direct", r.t_direct
   if r.pairs and r.t_winograd then
     local wm = P >= 64 and c.wmoves4 or c.wmoves2
@@ -103,11 +108,13 @@ if fit then
           for _, wmac in ipairs{1.4, 1.7, 2.0} do
             for _, wm4 in ipairs{0.35, 0.45, 0.55} do
               for _, wm2 in ipairs{0.1, 0.15, 0.2} do
-                local cand = {wide = wide, narrow = narrow, cut = 192, mac = mac, moves = moves,
-                  wmac = wmac, wmoves4 = wm4, wmoves2 = wm2}
-                local s, m = score(cand)
-                if not best_score or 3 * s + m < best_score then
-                  best, best_score = cand, 3 * s + m
+                for _, wr in ipairs{0, 0.15, 0.3, 0.45} do
+                  local cand = {wide = wide, narrow = narrow, cut = 192, mac = mac, moves = moves,
+                    wmac = wmac, wmoves4 = wm4, wmoves2 = wm2, wide_rows = wr}
+                  local s, m = score(cand)
+                  if not best_score or 3 * s + m < best_score then
+                    best, best_score = cand, 3 * s + m
+                  end
                 end
               end
             end
@@ -118,8 +125,9 @@ if fit then
   end
   c = best
   print(("fit: Winograd %.2f (narrow %.2f), direct %.2f per multiply-add, moves %g; sparse " ..
-    "Winograd %.2f per multiply-add, transforms %.2f (8x8 and more) %.2f (smaller)"):format(
-    c.wide, c.narrow, c.mac, c.moves, c.wmac, c.wmoves4, c.wmoves2))
+    "Winograd %.2f per multiply-add, transforms %.2f (8x8 and more) %.2f (smaller); " ..
+    "by-output plans %.2f more per doubling of rows"):format(
+    c.wide, c.narrow, c.mac, c.moves, c.wmac, c.wmoves4, c.wmoves2, c.wide_rows))
 end
 print(("%-16s %-8s %5s %8s %8s %8s  %-8s"):format("layer", "mask", "dead", "measured", "model",
   "best", "pick"))

@@ -18,6 +18,7 @@
  * per-thread partial sums that are added in thread order, so a given thread
  * count always gives the same bits.
  */
+#include <math.h>
 #include <string.h>
 
 #include "conv2d_parts.h"
@@ -96,6 +97,17 @@ static int winograd_tile(const struct rp_conv2d_params *p, const int64_t in[4], 
  * the dense choices gave up at most 1.28x (layers near 60% column sparsity). */
 #define DIRECT_MAC   1.3
 #define DIRECT_MOVES 40.0
+/* A by-output plan (element masks: each output its own alive rows) gathers
+ * its inputs row by row for every output, with no reuse between outputs held
+ * in registers; on wide layers those rows outgrow the L1 and L2 caches.  Its
+ * multiply-adds cost (1 + 0.3 log2(R / 288)) times DIRECT_MAC for R > 288
+ * rows (a 32-channel 3x3 layer's): fit to the element rows of the same
+ * measurements on an Intel Xeon model 207 and model 167 (at 90% of 512->512
+ * at 4x4, 0.97x and 0.83x dense where the plain DIRECT_MAC predicted 1.9x);
+ * with it neither machine's file has a sparse pick more than 5% slower than
+ * dense. */
+#define BY_OUTPUT_ROWS       288.0
+#define BY_OUTPUT_PER_OCTAVE 0.3
 /* tools/sparse_choice.lua repeats the formula below to check it against
  * measured times (docs/results/sparse-choice-2026-12): change both. */
 
@@ -145,9 +157,12 @@ static struct sparse_costs sparse_costs(const int64_t in[4], int64_t cout,
     double im2col = info.macs_dense + row * (double)info.R;
     double share = in[1] + cout <= NARROW_CHANNELS ? WINOGRAD_SHARE_NARROW : WINOGRAD_SHARE;
     c.dense_cost = tile ? share * im2col : im2col;
-    c.direct = p->sh == 1 && p->sw == 1 ? DIRECT_MAC * info.macs + DIRECT_MOVES * (1.0 + 16.0 / P) *
-                                                                       (double)(in[1] + cout)
-                                        : info.macs + row * (double)info.rows_alive;
+    double mac = DIRECT_MAC;
+    if (info.by_output && (double)info.R > BY_OUTPUT_ROWS)
+        mac *= 1.0 + BY_OUTPUT_PER_OCTAVE * log2((double)info.R / BY_OUTPUT_ROWS);
+    c.direct = p->sh == 1 && p->sw == 1
+                   ? mac * info.macs + DIRECT_MOVES * (1.0 + 16.0 / P) * (double)(in[1] + cout)
+                   : info.macs + row * (double)info.rows_alive;
     c.tile = auto_tile && sp->pairs && sp->pairs->cin == in[1] ? auto_tile : 0;
     c.winograd = -1.0;
     if (c.tile) {

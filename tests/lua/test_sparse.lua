@@ -242,6 +242,19 @@ function TestSparse:test_auto_follows_the_measured_crossovers()
   rp.prune.apply(nn.Sequential{conv}, {granularity = "column", amount = 0.9})
   conv:forward(T.randn({2, 512, 4, 4}, rp.generator(4)))
   lu.assertEquals(conv.sparse_ran, "direct", "after " .. before)
+  -- element masks on the same layer (by-output plans): at 90% the direct
+  -- kernels ran 0.83-0.97x dense (docs/results/sparse-choice-2026-12), so auto
+  -- keeps Winograd; at 99% they ran 5.3x
+  local function element(amount)
+    local c = nn.Conv2d(512, 512, 3, {padding = 1, generator = rp.generator(3)})
+    rp.prune.apply(nn.Sequential{c}, {granularity = "element", amount = amount})
+    c:forward(T.randn({2, 512, 4, 4}, rp.generator(4)))
+    return c.runs, c:sparse_plan().info.by_output
+  end
+  local runs90, by_output = element(0.9)
+  lu.assertTrue(by_output, "an element mask gets a by-output plan")
+  lu.assertEquals(runs90, "winograd")
+  lu.assertEquals((element(0.99)), "sparse")
 end
 
 function TestSparse:test_plan_follows_the_mask()
