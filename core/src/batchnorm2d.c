@@ -2,6 +2,7 @@
  * with PyTorch's semantics (biased variance to normalize, unbiased variance
  * in the running estimate, running = (1 - momentum) running + momentum batch). */
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "kernel.h"
@@ -32,8 +33,8 @@ static double lanes_total(const double acc[LANES])
  * is the scalar tail's. */
 #define LOAD8(v, p) memcpy(&(v), (p), sizeof(v))
 
-RP_WIDE_CLONES static void sums_shifted(const float *x, int64_t n, double shift, double s1[LANES],
-                                        double s2[LANES])
+RP_ALWAYS_INLINE void sums_shifted(const float *x, int64_t n, double shift, double s1[LANES],
+                                   double s2[LANES])
 {
     rp_vd8 a, b;
     memcpy(&a, s1, sizeof a);
@@ -66,7 +67,13 @@ RP_ALWAYS_INLINE float relu_passed(float dy, float x, const int relu, float g, f
     if (!relu)
         return dy;
     float t = x * g + b;
-    return t > 0.0f ? dy : 0.0f;
+    /* a select by bits, not a branch: on random signs a branch mispredicts
+     * every other value (planes of fewer than 8 values run only this) */
+    uint32_t keep = -(uint32_t)(t > 0.0f), bits;
+    memcpy(&bits, &dy, sizeof bits);
+    bits &= keep;
+    memcpy(&dy, &bits, sizeof dy);
+    return dy;
 }
 
 /* a += dy[i] and b += dy[i] * (x[i] - mean) * invstd, lane by lane (dy
@@ -100,19 +107,9 @@ RP_ALWAYS_INLINE void sums_dy_of(const float *dy, const float *x, int64_t n, flo
     }
 }
 
-RP_WIDE_CLONES static void sums_dy(const float *dy, const float *x, int64_t n, float mean,
-                                   float invstd, int relu, float g, float b0, double a[LANES],
-                                   double b[LANES])
-{
-    if (relu)
-        sums_dy_of(dy, x, n, mean, invstd, 1, g, b0, a, b);
-    else
-        sums_dy_of(dy, x, n, mean, invstd, 0, g, b0, a, b);
-}
-
 /* y = x * g + b, or its ReLU */
-RP_WIDE_CLONES static void normalize(float *y, const float *x, int64_t n, float g, float b,
-                                     int relu)
+RP_ALWAYS_INLINE void normalize_of(float *y, const float *x, int64_t n, float g, float b,
+                                   const int relu)
 {
     if (relu)
         for (int64_t i = 0; i < n; i++) {
@@ -130,20 +127,97 @@ RP_ALWAYS_INLINE void grad_row_of(float *dx, const float *dy, const float *x, in
                                   float invstd, float k, float a, float b, const int relu, float rg,
                                   float rb)
 {
-    for (int64_t i = 0; i < n; i++) {
+    int64_t i = 0;
+    for (; i + LANES <= n; i += LANES) { /* the loop below, 8 lanes at a time */
+        rp_vf8 xv, dv;
+        LOAD8(xv, x + i);
+        LOAD8(dv, dy + i);
+        if (relu) {
+            rp_vi8 on = xv * rg + rb > 0.0f;
+            dv = RP_SELECT8(on, dv, (rp_vf8){0});
+        }
+        rp_vf8 xhat = (xv - mean) * invstd;
+        rp_vf8 r = k * (dv - a - xhat * b);
+        memcpy(dx + i, &r, sizeof r);
+    }
+    for (; i < n; i++) {
         float xhat = (x[i] - mean) * invstd;
         dx[i] = k * (relu_passed(dy[i], x[i], relu, rg, rb) - a - xhat * b);
     }
 }
 
-RP_WIDE_CLONES static void grad_row(float *dx, const float *dy, const float *x, int64_t n,
-                                    float mean, float invstd, float k, float a, float b, int relu,
-                                    float rg, float rb)
+/*
+ * The passes run over blocks of channels, image by image: one image's planes
+ * of a block's channels are one contiguous run, read in order, where a
+ * channel's planes alone lie a whole image apart (on 4x4 planes of 512
+ * channels, 64 bytes every 32 KiB: one cache line per page, which the
+ * prefetchers do not follow).  A block's planes of every image (of each
+ * tensor a pass reads) fit in BLOCK_BYTES, so a block's second pass finds them
+ * in the core's cache.  Each channel's sums still run over its planes in image
+ * order, lane by lane, so the bits are those of a channel alone.  The run
+ * functions below take one image's planes of channels c0 .. c0 + nc - 1
+ * (per-channel values indexed from 0) and are the SIMD clones.
+ */
+#define BLOCK_BYTES    ((int64_t)512 << 10)
+#define BLOCK_CHANNELS 256
+
+/* Channels per block with `tensors` tensors read twice. */
+static int64_t channel_block(int64_t N, int64_t HW, int64_t tensors)
+{
+    int64_t per = N * HW * (int64_t)sizeof(float) * tensors;
+    int64_t cb = BLOCK_BYTES / (per > 0 ? per : 1);
+    return cb < 1 ? 1 : cb > BLOCK_CHANNELS ? BLOCK_CHANNELS : cb;
+}
+
+RP_WIDE_CLONES static void sums_shifted_run(const float *x, int64_t nc, int64_t HW,
+                                            const double *shift, double (*s1)[LANES],
+                                            double (*s2)[LANES])
+{
+    for (int64_t c = 0; c < nc; c++)
+        sums_shifted(x + c * HW, HW, shift[c], s1[c], s2[c]);
+}
+
+RP_WIDE_CLONES static void normalize_run(float *y, const float *x, int64_t nc, int64_t HW,
+                                         const float *g, const float *b, int relu)
 {
     if (relu)
-        grad_row_of(dx, dy, x, n, mean, invstd, k, a, b, 1, rg, rb);
+        for (int64_t c = 0; c < nc; c++)
+            normalize_of(y + c * HW, x + c * HW, HW, g[c], b[c], 1);
     else
-        grad_row_of(dx, dy, x, n, mean, invstd, k, a, b, 0, rg, rb);
+        for (int64_t c = 0; c < nc; c++)
+            normalize_of(y + c * HW, x + c * HW, HW, g[c], b[c], 0);
+}
+
+/* The per-channel values of the backward pass. */
+struct bn_channel {
+    float mean, invstd, rg, rb, k, a, b;
+};
+
+RP_WIDE_CLONES static void sums_dy_run(const float *dy, const float *x, int64_t nc, int64_t HW,
+                                       const struct bn_channel *ch, int relu, double (*a)[LANES],
+                                       double (*b)[LANES])
+{
+    if (relu)
+        for (int64_t c = 0; c < nc; c++)
+            sums_dy_of(dy + c * HW, x + c * HW, HW, ch[c].mean, ch[c].invstd, 1, ch[c].rg, ch[c].rb,
+                       a[c], b[c]);
+    else
+        for (int64_t c = 0; c < nc; c++)
+            sums_dy_of(dy + c * HW, x + c * HW, HW, ch[c].mean, ch[c].invstd, 0, ch[c].rg, ch[c].rb,
+                       a[c], b[c]);
+}
+
+RP_WIDE_CLONES static void grad_row_run(float *dx, const float *dy, const float *x, int64_t nc,
+                                        int64_t HW, const struct bn_channel *ch, int relu)
+{
+    if (relu)
+        for (int64_t c = 0; c < nc; c++)
+            grad_row_of(dx + c * HW, dy + c * HW, x + c * HW, HW, ch[c].mean, ch[c].invstd, ch[c].k,
+                        ch[c].a, ch[c].b, 1, ch[c].rg, ch[c].rb);
+    else
+        for (int64_t c = 0; c < nc; c++)
+            grad_row_of(dx + c * HW, dy + c * HW, x + c * HW, HW, ch[c].mean, ch[c].invstd, ch[c].k,
+                        ch[c].a, ch[c].b, 0, ch[c].rg, ch[c].rb);
 }
 
 static rp_status check(const char *fn, const struct rp_tensor *x, const struct rp_tensor *y,
@@ -184,29 +258,40 @@ static rp_status forward_train(struct rp_tensor *output, const struct rp_tensor 
                         "got input %lldx%lldx%lldx%lld",
                         (long long)N, (long long)C, (long long)input->shape[2],
                         (long long)input->shape[3]);
+    const int64_t cb = channel_block(N, HW, 1), blocks = (C + cb - 1) / cb;
 #pragma omp parallel for schedule(static) if (N * C * HW > (1 << 15))
-    for (int64_t c = 0; c < C; c++) {
+    for (int64_t blk = 0; blk < blocks; blk++) {
+        const int64_t c0 = blk * cb, nc = C - c0 < cb ? C - c0 : cb;
         /* one pass: sums of x - shift and its square, the shift (the channel's
          * first value) keeping the squares' difference from cancelling */
-        double s1[LANES] = {0}, s2[LANES] = {0};
-        const double shift = input->data[c * HW];
+        double s1[BLOCK_CHANNELS][LANES], s2[BLOCK_CHANNELS][LANES], shift[BLOCK_CHANNELS];
+        float g[BLOCK_CHANNELS], b[BLOCK_CHANNELS];
+        memset(s1, 0, sizeof(s1[0]) * (size_t)nc);
+        memset(s2, 0, sizeof(s2[0]) * (size_t)nc);
+        for (int64_t c = 0; c < nc; c++)
+            shift[c] = input->data[(c0 + c) * HW];
         for (int64_t n = 0; n < N; n++)
-            sums_shifted(input->data + (n * C + c) * HW, HW, shift, s1, s2);
-        double d1 = lanes_total(s1) / (double)M;
-        double ss = lanes_total(s2) - d1 * d1 * (double)M;
-        if (ss < 0.0)
-            ss = 0.0;
-        double mean = shift + d1, var = ss / (double)M;
-        float invstd = (float)(1.0 / sqrt(var + eps));
-        float g = gamma->data[c] * invstd, b = beta->data[c] - (float)mean * g;
+            sums_shifted_run(input->data + (n * C + c0) * HW, nc, HW, shift, s1, s2);
+        for (int64_t i = 0; i < nc; i++) {
+            int64_t c = c0 + i;
+            double d1 = lanes_total(s1[i]) / (double)M;
+            double ss = lanes_total(s2[i]) - d1 * d1 * (double)M;
+            if (ss < 0.0)
+                ss = 0.0;
+            double mean = shift[i] + d1, var = ss / (double)M;
+            float invstd = (float)(1.0 / sqrt(var + eps));
+            g[i] = gamma->data[c] * invstd;
+            b[i] = beta->data[c] - (float)mean * g[i];
+            save_mean->data[c] = (float)mean;
+            save_invstd->data[c] = invstd;
+            running_mean->data[c] =
+                (1.0f - momentum) * running_mean->data[c] + momentum * (float)mean;
+            running_var->data[c] =
+                (1.0f - momentum) * running_var->data[c] + momentum * (float)(ss / (double)(M - 1));
+        }
         for (int64_t n = 0; n < N; n++)
-            normalize(output->data + (n * C + c) * HW, input->data + (n * C + c) * HW, HW, g, b,
-                      relu);
-        save_mean->data[c] = (float)mean;
-        save_invstd->data[c] = invstd;
-        running_mean->data[c] = (1.0f - momentum) * running_mean->data[c] + momentum * (float)mean;
-        running_var->data[c] =
-            (1.0f - momentum) * running_var->data[c] + momentum * (float)(ss / (double)(M - 1));
+            normalize_run(output->data + (n * C + c0) * HW, input->data + (n * C + c0) * HW, nc, HW,
+                          g, b, relu);
     }
     return RP_OK;
 }
@@ -221,13 +306,20 @@ static rp_status forward_eval(struct rp_tensor *output, const struct rp_tensor *
     if (st != RP_OK)
         return st;
     int64_t N = input->shape[0], C = input->shape[1], HW = input->shape[2] * input->shape[3];
+    const int64_t cb = channel_block(N, HW, 1), blocks = (C + cb - 1) / cb;
 #pragma omp parallel for schedule(static) if (N * C * HW > (1 << 15))
-    for (int64_t c = 0; c < C; c++) {
-        float invstd = (float)(1.0 / sqrt((double)running_var->data[c] + eps));
-        float g = gamma->data[c] * invstd, b = beta->data[c] - running_mean->data[c] * g;
+    for (int64_t blk = 0; blk < blocks; blk++) {
+        const int64_t c0 = blk * cb, nc = C - c0 < cb ? C - c0 : cb;
+        float g[BLOCK_CHANNELS], b[BLOCK_CHANNELS];
+        for (int64_t i = 0; i < nc; i++) {
+            int64_t c = c0 + i;
+            float invstd = (float)(1.0 / sqrt((double)running_var->data[c] + eps));
+            g[i] = gamma->data[c] * invstd;
+            b[i] = beta->data[c] - running_mean->data[c] * g[i];
+        }
         for (int64_t n = 0; n < N; n++)
-            normalize(output->data + (n * C + c) * HW, input->data + (n * C + c) * HW, HW, g, b,
-                      relu);
+            normalize_run(output->data + (n * C + c0) * HW, input->data + (n * C + c0) * HW, nc, HW,
+                          g, b, relu);
     }
     return RP_OK;
 }
@@ -245,27 +337,38 @@ static rp_status backward(struct rp_tensor *grad_input, struct rp_tensor *grad_g
         return st;
     int64_t N = input->shape[0], C = input->shape[1], HW = input->shape[2] * input->shape[3];
     double M = (double)(N * HW);
+    const int64_t cb = channel_block(N, HW, 2), blocks = (C + cb - 1) / cb;
 #pragma omp parallel for schedule(static) if (N * C * HW > (1 << 15))
-    for (int64_t c = 0; c < C; c++) {
-        float mean = save_mean->data[c], invstd = save_invstd->data[c];
-        /* the forward pass's scale and shift, for the ReLU's mask */
-        float rg = relu ? gamma->data[c] * invstd : 0.0f;
-        float rb = relu ? beta->data[c] - mean * rg : 0.0f;
-        double la[LANES] = {0}, lb[LANES] = {0};
-        for (int64_t n = 0; n < N; n++)
-            sums_dy(grad_output->data + (n * C + c) * HW, input->data + (n * C + c) * HW, HW, mean,
-                    invstd, relu, rg, rb, la, lb);
-        double sdy = lanes_total(la), sdyx = lanes_total(lb);
-        grad_gamma->data[c] += (float)sdyx;
-        grad_beta->data[c] += (float)sdy;
-        float k = gamma->data[c] * invstd;
-        float a = (float)(sdy / M), b = (float)(sdyx / M);
-        for (int64_t n = 0; n < N; n++) {
-            const float *x = input->data + (n * C + c) * HW;
-            const float *dy = grad_output->data + (n * C + c) * HW;
-            float *dx = grad_input->data + (n * C + c) * HW;
-            grad_row(dx, dy, x, HW, mean, invstd, k, a, b, relu, rg, rb);
+    for (int64_t blk = 0; blk < blocks; blk++) {
+        const int64_t c0 = blk * cb, nc = C - c0 < cb ? C - c0 : cb;
+        double la[BLOCK_CHANNELS][LANES], lb[BLOCK_CHANNELS][LANES];
+        struct bn_channel ch[BLOCK_CHANNELS];
+        memset(la, 0, sizeof(la[0]) * (size_t)nc);
+        memset(lb, 0, sizeof(lb[0]) * (size_t)nc);
+        for (int64_t i = 0; i < nc; i++) {
+            int64_t c = c0 + i;
+            ch[i].mean = save_mean->data[c];
+            ch[i].invstd = save_invstd->data[c];
+            /* the forward pass's scale and shift, for the ReLU's mask */
+            ch[i].rg = relu ? gamma->data[c] * ch[i].invstd : 0.0f;
+            ch[i].rb = relu ? beta->data[c] - ch[i].mean * ch[i].rg : 0.0f;
         }
+        for (int64_t n = 0; n < N; n++)
+            sums_dy_run(grad_output->data + (n * C + c0) * HW, input->data + (n * C + c0) * HW, nc,
+                        HW, ch, relu, la, lb);
+        for (int64_t i = 0; i < nc; i++) {
+            int64_t c = c0 + i;
+            double sdy = lanes_total(la[i]), sdyx = lanes_total(lb[i]);
+            grad_gamma->data[c] += (float)sdyx;
+            grad_beta->data[c] += (float)sdy;
+            ch[i].k = gamma->data[c] * ch[i].invstd;
+            ch[i].a = (float)(sdy / M);
+            ch[i].b = (float)(sdyx / M);
+        }
+        for (int64_t n = 0; n < N; n++)
+            grad_row_run(grad_input->data + (n * C + c0) * HW,
+                         grad_output->data + (n * C + c0) * HW, input->data + (n * C + c0) * HW, nc,
+                         HW, ch, relu);
     }
     return RP_OK;
 }

@@ -412,6 +412,61 @@ function TestPooling:test_batchnorm_far_from_zero()
   end
 end
 
+-- The passes run over blocks of channels, image by image (batchnorm2d.c):
+-- each channel's values must be those of the channel normalized alone. Shapes
+-- that make several blocks with a short last one (40 channels of 32x32 in
+-- blocks of 32, and 16 backward; 300 channels of 1x3, in blocks of 256), with
+-- and without the fused ReLU, in training and evaluation.
+function TestPooling:test_batchnorm_channels_as_if_alone()
+  for _, s in ipairs{{4, 40, 32, 32}, {3, 300, 1, 3}, {2, 9, 3, 5}} do
+    local N, C, H, W = s[1], s[2], s[3], s[4]
+    local g = rp.generator(SEED)
+    local xt, gy = T.randn(s, g):totable(), T.randn(s, g)
+    -- channels far apart (channel c near 300 c): each channel's sums shifted by
+    -- another channel's value would round differently
+    for n = 1, N do for c = 1, C do for h = 1, H do for w = 1, W do
+      xt[n][c][h][w] = xt[n][c][h][w] + 300 * c
+    end end end end
+    local x = T.from(xt)
+    xt = x:totable()
+    local gamma, beta = T.randn({C}, g), T.randn({C}, g):mul(0.5)
+    local gyt = gy:totable()
+    for _, relu in ipairs{false, true} do
+      local bn = nn.BatchNorm2d(C)
+      bn.weight:copy(gamma)
+      bn.bias:copy(beta)
+      local y = bn:forward(x, relu):totable()
+      local gx = bn:backward(x, gy):totable()
+      bn:evaluate()
+      local ye = bn:forward(x, relu):totable()
+      for _, c in ipairs{1, 2, C - 1, C} do
+        local function plane(t)
+          local out = {}
+          for n = 1, N do out[n] = {t[n][c]} end
+          return T.from(out)
+        end
+        local one = nn.BatchNorm2d(1)
+        one.weight:fill(gamma[c])
+        one.bias:fill(beta[c])
+        local y1 = one:forward(plane(xt), relu):totable()
+        local gx1 = one:backward(plane(xt), plane(gyt)):totable()
+        one:evaluate()
+        local ye1 = one:forward(plane(xt), relu):totable()
+        local what = ("%dx%dx%dx%d channel %d relu %s"):format(N, C, H, W, c, tostring(relu))
+        for n = 1, N do
+          lu.assertEquals(y[n][c], y1[n][1], "output, " .. what)
+          lu.assertEquals(gx[n][c], gx1[n][1], "input gradient, " .. what)
+          lu.assertEquals(ye[n][c], ye1[n][1], "evaluation, " .. what)
+        end
+        for _, k in ipairs{"grad_weight", "grad_bias", "running_mean", "running_var", "save_mean",
+          "save_invstd"} do
+          lu.assertEquals(bn[k][c], one[k][1], k .. ", " .. what)
+        end
+      end
+    end
+  end
+end
+
 TestModels = {}
 
 function TestModels:test_zoo_shapes_and_names()
